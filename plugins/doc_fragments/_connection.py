@@ -1,0 +1,84 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) flinkops.flink contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+# This doc fragment is PRIVATE and for internal use by flinkops.flink only.
+
+from __future__ import annotations
+
+
+class ModuleDocFragment:
+
+    DOCUMENTATION = r"""
+options:
+  url:
+    description:
+      - Base URL of the Flink JobManager REST API, for example V(http://flink-jobmanager:8081).
+      - A reverse proxy in front of Flink is fine; include its path prefix.
+      - If not set, the environment variable E(FLINK_URL) is used.
+    type: str
+    required: true
+  url_username:
+    description:
+      - User name for HTTP basic authentication (usually checked by a reverse proxy: Flink itself has no authentication).
+      - If not set, the environment variable E(FLINK_USERNAME) is used.
+      - Mutually exclusive with O(bearer_token).
+    type: str
+    aliases: [username]
+  url_password:
+    description:
+      - Password for HTTP basic authentication. Never logged or returned.
+      - If not set, the environment variable E(FLINK_PASSWORD) is used.
+    type: str
+    aliases: [password]
+  bearer_token:
+    description:
+      - Token sent as C(Authorization: Bearer <token>). Never logged or returned.
+      - If not set, the environment variable E(FLINK_TOKEN) is used.
+    type: str
+  headers:
+    description:
+      - Extra HTTP headers sent with every request, for example an API key a gateway expects.
+      - Treated as secret: never logged or returned.
+    type: dict
+  validate_certs:
+    description:
+      - Whether to verify the TLS certificate of the REST endpoint.
+      - Setting this to V(false) is insecure and makes the module warn.
+      - If not set, the environment variable E(FLINK_VALIDATE_CERTS) is used.
+    type: bool
+    default: true
+  ca_path:
+    description:
+      - PEM file with the CA certificates that signed the REST endpoint's certificate.
+      - If not set, the environment variable E(FLINK_CA_PATH) is used.
+    type: path
+  client_cert:
+    description:
+      - PEM client certificate for mutual TLS (Flink's C(security.ssl.rest.authentication-enabled)).
+      - If not set, the environment variable E(FLINK_CLIENT_CERT) is used.
+    type: path
+  client_key:
+    description:
+      - PEM private key of O(client_cert), if the certificate file does not contain it.
+      - If not set, the environment variable E(FLINK_CLIENT_KEY) is used.
+    type: path
+  request_timeout:
+    description:
+      - Seconds to wait for the answer to one HTTP request.
+      - This is not how long asynchronous operations may take; those have their own timeouts.
+    type: float
+    default: 30
+  request_retries:
+    description:
+      - How often a request that failed on its way is repeated, with exponential backoff.
+      - Only requests that read, or that never reached the server, are repeated; a
+        request that changes something and may have arrived is never sent blindly again.
+    type: int
+    default: 3
+requirements:
+  - requests
+notes:
+  - Everything goes through Flink's REST API; neither the Flink CLI nor access to the savepoint file system is needed.
+"""

@@ -1,0 +1,147 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) flinkops.flink contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+# This module_utils is PRIVATE and for internal use by flinkops.flink only.
+# It can change or be removed at any time without notice.
+
+"""What every flinkops.flink module shares: connection options, errors, check mode, diff."""
+
+from __future__ import annotations
+
+from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
+
+from ansible_collections.flinkops.flink.plugins.module_utils._client import (
+    REQUESTS_IMPORT_ERROR,
+    FlinkClient,
+    FlinkError,
+)
+
+
+def connection_argument_spec():
+    """The connection options; documented once in the ``_connection`` doc fragment."""
+    return dict(
+        url=dict(type="str", required=True, fallback=(env_fallback, ["FLINK_URL"])),
+        url_username=dict(type="str", aliases=["username"],
+                          fallback=(env_fallback, ["FLINK_USERNAME"])),
+        url_password=dict(type="str", no_log=True, aliases=["password"],
+                          fallback=(env_fallback, ["FLINK_PASSWORD"])),
+        bearer_token=dict(type="str", no_log=True, fallback=(env_fallback, ["FLINK_TOKEN"])),
+        headers=dict(type="dict", no_log=True),
+        validate_certs=dict(type="bool", default=True,
+                            fallback=(env_fallback, ["FLINK_VALIDATE_CERTS"])),
+        ca_path=dict(type="path", fallback=(env_fallback, ["FLINK_CA_PATH"])),
+        client_cert=dict(type="path", fallback=(env_fallback, ["FLINK_CLIENT_CERT"])),
+        client_key=dict(type="path", no_log=False, fallback=(env_fallback, ["FLINK_CLIENT_KEY"])),
+        request_timeout=dict(type="float", default=30),
+        request_retries=dict(type="int", default=3),
+    )
+
+
+CONNECTION_MUTUALLY_EXCLUSIVE = [("bearer_token", "url_username")]
+CONNECTION_REQUIRED_BY = {"client_key": "client_cert", "url_password": "url_username"}
+
+
+class FlinkModule:
+    """An AnsibleModule with a connected FlinkClient and a record of changes.
+
+    Changes go through ``change()``: in check mode they are only recorded, so
+    check mode cannot send a request that changes the cluster.
+    """
+
+    def __init__(self, argument_spec, mutually_exclusive=None, required_by=None, **kwargs):
+        spec = connection_argument_spec()
+        spec.update(argument_spec)
+        required_by_all = dict(CONNECTION_REQUIRED_BY)
+        required_by_all.update(required_by or {})
+        self.ansible = AnsibleModule(
+            argument_spec=spec,
+            supports_check_mode=True,
+            mutually_exclusive=CONNECTION_MUTUALLY_EXCLUSIVE + list(mutually_exclusive or []),
+            required_by=required_by_all,
+            **kwargs
+        )
+        self.params = self.ansible.params
+        self.actions = []
+        self.changed = False
+        if REQUESTS_IMPORT_ERROR:
+            self.ansible.fail_json(msg=missing_required_lib("requests"),
+                                   exception=REQUESTS_IMPORT_ERROR)
+        self._check_option_ranges()
+        if not self.params["validate_certs"]:
+            self.ansible.warn("validate_certs is false: the Flink REST endpoint's TLS "
+                              "certificate is not verified")
+        try:
+            self.client = FlinkClient(
+                self.params["url"],
+                url_username=self.params["url_username"],
+                url_password=self.params["url_password"],
+                bearer_token=self.params["bearer_token"],
+                headers=self.params["headers"],
+                validate_certs=self.params["validate_certs"],
+                ca_path=self.params["ca_path"],
+                client_cert=self.params["client_cert"],
+                client_key=self.params["client_key"],
+                timeout=self.params["request_timeout"],
+                retries=self.params["request_retries"],
+            )
+        except FlinkError as exc:
+            self.fail(exc)
+
+    def _check_option_ranges(self):
+        for name in ("ca_path", "client_cert", "client_key"):
+            path = self.params[name]
+            if path and not _readable_file(path):
+                self.ansible.fail_json(msg="%s: no readable file at %s" % (name, path))
+        if self.params["request_timeout"] <= 0 or self.params["request_timeout"] > 3600:
+            self.ansible.fail_json(msg="request_timeout must be between 0 and 3600 seconds, "
+                                       "got %s" % self.params["request_timeout"])
+        if not 0 <= self.params["request_retries"] <= 10:
+            self.ansible.fail_json(msg="request_retries must be between 0 and 10, got %s"
+                                       % self.params["request_retries"])
+
+    @property
+    def check_mode(self):
+        return self.ansible.check_mode
+
+    def change(self, description, operation=None, *args, **kwargs):
+        """Record a change and, outside check mode, carry it out."""
+        self.actions.append(description)
+        self.changed = True
+        if self.check_mode or operation is None:
+            return None
+        return operation(*args, **kwargs)
+
+    def fail(self, error, **result):
+        if isinstance(error, FlinkError):
+            result.setdefault("error", error.to_dict())
+            msg = str(error)
+        else:
+            msg = error
+        result.setdefault("actions", self.actions)
+        result.setdefault("changed", self.changed and not self.check_mode)
+        self.ansible.fail_json(msg=msg, **result)
+
+    def exit(self, diff=None, **result):
+        result["changed"] = self.changed
+        result["actions"] = self.actions
+        # A diff is only computed for the user when asked for with --diff.
+        if diff is not None and self.ansible._diff:
+            result["diff"] = diff
+        self.ansible.exit_json(**result)
+
+    def run(self, operation):
+        """Run the module's operation; any FlinkError becomes a clean failure."""
+        try:
+            operation(self)
+        except FlinkError as exc:
+            self.fail(exc)
+
+
+def _readable_file(path):
+    try:
+        with open(path, "rb"):
+            return True
+    except (IOError, OSError):
+        return False

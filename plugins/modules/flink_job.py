@@ -1,0 +1,362 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) flinkops.flink contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: flink_job
+short_description: Make sure a Flink job runs a given JAR and arguments, with its state carried over
+version_added: 0.1.0
+description:
+  - Declares that the job called O(name) runs this JAR, entry class, arguments, parallelism and
+    configuration on a Flink session cluster, and makes it so through the REST API.
+  - B(Same spec already running:) nothing is changed and no request that changes anything is sent.
+    The module recognises its own submissions without any state store: the job id it chooses
+    starts with a fingerprint of the spec.
+  - B(Nothing running:) the job is started from O(savepoint_path); or, with O(resume=true), from the
+    savepoint of the most recent stopped run of this job that the cluster still knows, so a play
+    interrupted after the stop is finished by running it again.
+  - B(A different spec running:) the job is upgraded as O(upgrade_mode) says. Before anything
+    stops, the JAR is uploaded and the new program's job graph is planned, so a program that fails
+    in C(main()) costs no downtime. The old job is stopped with an atomic stop-with-savepoint (never
+    savepoint-then-cancel), and only a savepoint that completed without a failure cause lets the
+    upgrade go on. The new job is submitted exactly once, from exactly that savepoint.
+  - If the new version cannot start or is not healthy, the previous version is started again from
+    the same savepoint (O(rollback)) and the task fails, saying what failed and what runs now.
+author:
+  - flinkops.flink contributors
+extends_documentation_fragment:
+  - flinkops.flink._connection
+  - flinkops.flink._attributes
+  - flinkops.flink._attributes.actiongroup
+attributes:
+  check_mode:
+    support: full
+    details:
+      - Check mode only reads, and plans the new job graph when its JAR is already uploaded (planning creates no job).
+      - RV(actions) lists what would be done, for example the stop with savepoint and the start from it.
+  diff_mode:
+    support: full
+    details:
+      - Shows the spec of the running job (when it was started by this collection) and the spec asked for.
+  idempotent:
+    support: full
+options:
+  name:
+    description:
+      - The job name Flink reports (the name the program passes to C(execute())).
+    type: str
+    required: true
+  name_match:
+    description:
+      - V(exact) matches the name exactly; V(prefix) matches jobs whose name starts with O(name), for
+        programs that put a version in the job name.
+      - More than one active job matching is an error that names their ids.
+    type: str
+    choices: [exact, prefix]
+    default: exact
+  state:
+    description:
+      - V(running) makes sure the job runs with the given spec; V(stopped) stops it (see O(stop_mode)).
+    type: str
+    choices: [running, stopped]
+    default: running
+  jar:
+    description:
+      - Local path of the job JAR; uploaded once per content, like M(flinkops.flink.flink_jar) does.
+      - Required with O(state=running) unless O(jar_id) is given.
+    type: path
+  jar_name:
+    description:
+      - Name to upload O(jar) under; defaults to its file name.
+    type: str
+  jar_id:
+    description:
+      - Id of a JAR already uploaded, as returned by M(flinkops.flink.flink_jar).
+    type: str
+  entry_class:
+    description:
+      - The program's main class; defaults to the JAR manifest's C(Main-Class).
+    type: str
+  args:
+    description:
+      - Program arguments, one list item per argument. Sent as Flink's list form, so spaces and
+        quotes inside an argument survive on every Flink version.
+    type: list
+    elements: str
+    default: []
+  parallelism:
+    description:
+      - Job parallelism; the cluster default when not set.
+    type: int
+  configuration:
+    description:
+      - Flink configuration for this job only (for example C(execution.checkpointing.interval)).
+      - Values are sent as strings.
+    type: dict
+    default: {}
+  allow_non_restored_state:
+    description:
+      - Start even if the savepoint holds state for operators the new program no longer has.
+      - That state is dropped. Leave this V(false) unless you removed an operator on purpose.
+    type: bool
+    default: false
+  restore_mode:
+    description:
+      - How the new job owns the savepoint it starts from. V(no_claim) (Flink's default) leaves it
+        untouched so it stays a safe rollback point; V(claim) lets Flink delete it later.
+      - When not set, the field is not sent and Flink's default applies.
+    type: str
+    choices: [claim, no_claim]
+  savepoint_path:
+    description:
+      - Start from this savepoint (or retained checkpoint) when the job is not running.
+      - With O(upgrade_mode=stateless), the upgraded job starts from it too.
+    type: str
+  resume:
+    description:
+      - When nothing runs and O(savepoint_path) is not set, start from the savepoint of the most
+        recent stopped run of this job that the cluster still knows (Flink keeps finished jobs for
+        C(jobstore.expiration-time), one hour by default).
+    type: bool
+    default: true
+  upgrade_mode:
+    description:
+      - How a running job with a different spec is replaced.
+      - V(savepoint) stops it with an atomic stop-with-savepoint and starts the new version from it.
+      - V(last-state) cancels it and starts the new version from its latest completed checkpoint;
+        needs checkpoints retained on cancellation. Records since that checkpoint are processed again.
+      - V(stateless) cancels it and starts the new version without state (or from O(savepoint_path)).
+    type: str
+    choices: [savepoint, last-state, stateless]
+    default: savepoint
+  savepoint_dir:
+    description:
+      - Target directory of the savepoint taken to stop the job. Defaults to the cluster's configured
+        savepoint directory; if neither exists the task fails before anything stops.
+    type: str
+  savepoint_format:
+    description:
+      - V(canonical) is portable between state backends; V(native) is faster to take and restore for large RocksDB state.
+    type: str
+    choices: [canonical, native]
+    default: canonical
+  drain:
+    description:
+      - Emit the maximum watermark before stopping, flushing all event-time windows. Only for a
+        final stop, not for an upgrade that should continue the stream.
+    type: bool
+    default: false
+  savepoint_timeout:
+    description:
+      - Seconds to wait for the savepoint that stops the job. Large state can take many minutes.
+      - On timeout nothing is cancelled; Flink may still finish the stop, and running the task
+        again resumes from that savepoint.
+    type: float
+    default: 1800
+  stop_mode:
+    description:
+      - With O(state=stopped), V(savepoint) stops the job with a savepoint, V(drain) does the same
+        after draining, V(cancel) cancels it without saving state.
+    type: str
+    choices: [savepoint, drain, cancel]
+    default: savepoint
+  wait:
+    description:
+      - Wait until every task of the new job is RUNNING (job state RUNNING alone can hide tasks
+        still waiting for slots). A job that fails or restarts meanwhile fails the task with Flink's root cause.
+    type: bool
+    default: true
+  wait_timeout:
+    description:
+      - Seconds to wait for the job to run, and for a cancelled job to end.
+    type: float
+    default: 300
+  health_window:
+    description:
+      - After the new job runs, seconds it must stay healthy (every task RUNNING, no restart) before the
+        task succeeds. V(0) skips the check.
+    type: float
+    default: 0
+  health_require_checkpoint:
+    description:
+      - During O(health_window), also require a checkpoint completed after the new job started.
+    type: bool
+    default: false
+  rollback:
+    description:
+      - If the upgraded job fails to start or is unhealthy, start the previous version again from
+        the savepoint just taken, then fail the task. Needs the previous job to have been started
+        by this collection (its spec is recorded on the cluster).
+    type: bool
+    default: true
+notes:
+  - Each spec this module submits is recorded in the cluster's JAR list as tiny entries named
+    C(flinkops-spec-<fingerprint>-...jar) (the only place Flink's REST API can store and return it).
+    They hold the JAR id, entry class, arguments, parallelism and configuration, and let a later run
+    show the running spec in its diff and roll back to it. Anyone who can read the REST API can read them.
+  - A job started by another tool has no fingerprint in its id, so it always counts as a different
+    spec; the first run upgrades it to a job this module manages.
+seealso:
+  - module: flinkops.flink.flink_jar
+  - module: flinkops.flink.flink_job_info
+  - module: flinkops.flink.flink_savepoint
+  - role: flinkops.flink.job_deploy
+    description: The whole deployment with pre-flight checks, health gate and rollback.
+"""
+
+EXAMPLES = r"""
+- name: Run version 1.4.0 of the orders job, state carried over from the running version
+  flinkops.flink.flink_job:
+    url: http://flink-jobmanager:8081
+    name: orders
+    jar: target/orders-job-1.4.0.jar
+    entry_class: com.example.orders.OrdersJob
+    args: [--source, kafka, --topic, "orders v2"]
+    parallelism: 4
+    configuration:
+      execution.checkpointing.interval: 30s
+    health_window: 60
+  register: deploy
+
+- name: Show what a deployment would do, without doing it
+  flinkops.flink.flink_job:
+    url: http://flink-jobmanager:8081
+    name: orders
+    jar: target/orders-job-1.5.0.jar
+    args: [--source, kafka]
+  check_mode: true
+  diff: true
+
+- name: Stop the job with a final savepoint
+  flinkops.flink.flink_job:
+    url: http://flink-jobmanager:8081
+    name: orders
+    state: stopped
+  register: stopped
+
+- name: Start it again later from that savepoint
+  flinkops.flink.flink_job:
+    url: http://flink-jobmanager:8081
+    name: orders
+    jar: target/orders-job-1.4.0.jar
+    savepoint_path: "{{ stopped.savepoint }}"
+"""
+
+RETURN = r"""
+job_id:
+  description: Id of the job that runs now (V(null) in check mode when a job would be started).
+  returned: always
+  type: str
+  sample: 3f9c1e0a7b2d4c55e1f2a3b4c5d6e7f8
+previous_job_id:
+  description: Id of the job that was stopped or replaced, or whose savepoint was resumed.
+  returned: always
+  type: str
+  sample: 9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d
+action:
+  description: What happened.
+  returned: always
+  type: str
+  choices: [none, started, resumed, upgraded, stopped, cancelled]
+  sample: upgraded
+savepoint:
+  description: Location of the savepoint taken to stop the old job.
+  returned: always
+  type: str
+  sample: file:///var/flink/savepoints/savepoint-9a8b7c-5e6f7a8b9c0d
+restored_from:
+  description: The savepoint or checkpoint the new job started from, V(null) for empty state.
+  returned: always
+  type: str
+  sample: file:///var/flink/savepoints/savepoint-9a8b7c-5e6f7a8b9c0d
+rolled_back:
+  description: Whether the new version failed and the previous one was started again.
+  returned: always
+  type: bool
+  sample: false
+job:
+  description: The job as C(/jobs/overview) reports it once it runs.
+  returned: when a job runs
+  type: dict
+  sample:
+    jid: 3f9c1e0a7b2d4c55e1f2a3b4c5d6e7f8
+    name: orders
+    state: RUNNING
+    tasks: {total: 3, running: 3}
+actions:
+  description: What the module did, or would do in check mode.
+  returned: always
+  type: list
+  elements: str
+  sample:
+    - stop job 9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d with a canonical savepoint to file:///var/flink/savepoints
+    - start job orders (3f9c1e0a7b2d4c55) from savepoint file:///var/flink/savepoints/savepoint-9a8b7c-5e6f7a8b9c0d
+"""
+
+from ansible_collections.flinkops.flink.plugins.module_utils._deploy import JobDeployment
+from ansible_collections.flinkops.flink.plugins.module_utils._module import FlinkModule
+
+
+def apply(module):
+    deployment = JobDeployment(module)
+    if module.params["state"] == "running":
+        diff = deployment.ensure_running()
+    else:
+        diff = deployment.ensure_stopped()
+    module.exit(diff=diff, **deployment.result)
+
+
+def main():
+    module = FlinkModule(
+        argument_spec=dict(
+            name=dict(type="str", required=True),
+            name_match=dict(type="str", choices=["exact", "prefix"], default="exact"),
+            state=dict(type="str", choices=["running", "stopped"], default="running"),
+            jar=dict(type="path"),
+            jar_name=dict(type="str"),
+            jar_id=dict(type="str"),
+            entry_class=dict(type="str"),
+            args=dict(type="list", elements="str", default=[]),
+            parallelism=dict(type="int"),
+            configuration=dict(type="dict", default={}),
+            allow_non_restored_state=dict(type="bool", default=False),
+            restore_mode=dict(type="str", choices=["claim", "no_claim"]),
+            savepoint_path=dict(type="str"),
+            resume=dict(type="bool", default=True),
+            upgrade_mode=dict(type="str", choices=["savepoint", "last-state", "stateless"],
+                              default="savepoint"),
+            savepoint_dir=dict(type="str"),
+            savepoint_format=dict(type="str", choices=["canonical", "native"],
+                                  default="canonical"),
+            drain=dict(type="bool", default=False),
+            savepoint_timeout=dict(type="float", default=1800),
+            stop_mode=dict(type="str", choices=["savepoint", "drain", "cancel"],
+                           default="savepoint"),
+            wait=dict(type="bool", default=True),
+            wait_timeout=dict(type="float", default=300),
+            health_window=dict(type="float", default=0),
+            health_require_checkpoint=dict(type="bool", default=False),
+            rollback=dict(type="bool", default=True),
+        ),
+        mutually_exclusive=[("jar", "jar_id")],
+        required_if=[("state", "running", ("jar", "jar_id"), True)],
+    )
+    params = module.params
+    if params["parallelism"] is not None and params["parallelism"] < 1:
+        module.fail("parallelism must be 1 or more, got %d" % params["parallelism"])
+    for option, low, high in (("savepoint_timeout", 1, 86400), ("wait_timeout", 1, 86400),
+                              ("health_window", 0, 86400)):
+        if not low <= params[option] <= high:
+            module.fail("%s must be between %s and %s seconds, got %s" % (
+                option, low, high, params[option]))
+    if params["health_window"] and not params["wait"]:
+        module.fail("health_window needs wait=true")
+    module.run(apply)
+
+
+if __name__ == "__main__":
+    main()

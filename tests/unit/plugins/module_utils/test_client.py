@@ -1,0 +1,178 @@
+# Copyright (c) flinkops.flink contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+import requests
+from urllib3.exceptions import MaxRetryError, NewConnectionError
+
+from ansible_collections.flinkops.flink.plugins.module_utils._client import (
+    FlinkError,
+    FlinkTimeout,
+    parse_version,
+    root_cause,
+)
+
+STACK = ("org.apache.flink.runtime.rest.handler.RestHandlerException: Could not execute application.\n"
+         "\tat org.apache.flink.runtime.webmonitor.handlers.JarRunHandler.lambda$handleRequest$3\n"
+         "Caused by: org.apache.flink.client.program.ProgramInvocationException: The main method caused an error\n"
+         "\tat ...\n"
+         "Caused by: java.lang.ClassNotFoundException: com.example.Missing\n"
+         "\t... 12 more\n")
+
+
+def refused():
+    return requests.exceptions.ConnectionError(
+        MaxRetryError(None, "/", NewConnectionError(None, "Connection refused")))
+
+
+def test_get_is_retried_on_503_and_connection_errors(make_client, wire):
+    wire.expect((503, {"errors": ["busy"]}), refused(), (200, {"jobs": []}))
+    client = make_client()
+    assert client.get("/jobs/overview") == {"jobs": []}
+    assert [s["method"] for s in wire.sent] == ["GET", "GET", "GET"]
+
+
+def test_get_gives_up_after_the_configured_retries(make_client, wire):
+    wire.expect(*[(502, {"errors": ["bad gateway"]})] * 3)
+    client = make_client(retries=2)
+    with pytest.raises(FlinkError) as info:
+        client.get("/overview")
+    assert info.value.status == 502
+    assert len(wire.sent) == 3
+
+
+def test_post_is_not_retried_after_a_reset_or_a_503(make_client, wire):
+    wire.expect(requests.exceptions.ConnectionError("Connection reset by peer"))
+    client = make_client()
+    with pytest.raises(FlinkError) as info:
+        client.post("/jars/abc/run", json={"jobId": "0" * 32})
+    assert len(wire.sent) == 1
+    assert info.value.method == "POST"
+    assert info.value.url == "http://flink.test:8081/jars/abc/run"
+    assert info.value.status is None
+
+    wire.sent.clear()
+    wire.expect((503, {"errors": ["unavailable"]}))
+    with pytest.raises(FlinkError) as info:
+        client.post("/jobs/x/stop", json={})
+    assert info.value.status == 503
+    assert len(wire.sent) == 1
+
+
+def test_post_that_never_reached_the_server_is_retried(make_client, wire):
+    wire.expect(refused(), (200, {"jobid": "a" * 32}))
+    client = make_client()
+    assert client.post("/jars/abc/run", json={})["jobid"] == "a" * 32
+    assert len(wire.sent) == 2
+
+
+def test_read_timeout_on_post_is_not_retried(make_client, wire):
+    wire.expect(requests.exceptions.ReadTimeout("read timed out"))
+    client = make_client()
+    with pytest.raises(FlinkError) as info:
+        client.post("/jars/abc/run", json={})
+    assert "no answer before the timeout" in str(info.value)
+    assert len(wire.sent) == 1
+
+
+def test_error_names_method_url_status_and_root_cause(make_client, wire):
+    wire.expect((500, {"errors": ["Internal server error.", STACK]}))
+    client = make_client()
+    with pytest.raises(FlinkError) as info:
+        client.post("/jars/abc/run", json={})
+    text = str(info.value)
+    assert "POST http://flink.test:8081/jars/abc/run answered HTTP 500" in text
+    assert "java.lang.ClassNotFoundException: com.example.Missing" in text
+    assert info.value.to_dict()["status"] == 500
+    assert info.value.to_dict()["cause"] == "java.lang.ClassNotFoundException: com.example.Missing"
+
+
+def test_non_json_error_body_is_kept(make_client, wire):
+    wire.expect((401, b"<html>401 Authorization Required</html>"))
+    client = make_client()
+    with pytest.raises(FlinkError) as info:
+        client.get("/overview")
+    assert "authentication failed" in str(info.value)
+    assert info.value.status == 401
+    assert len(wire.sent) == 1
+
+
+def test_basic_auth_header(make_client, wire):
+    wire.expect((200, {}))
+    make_client(url_username="deployer", url_password="s3cret").get("/overview")
+    expected = "Basic " + base64.b64encode(b"deployer:s3cret").decode()
+    assert wire.sent[0]["headers"]["Authorization"] == expected
+
+
+def test_bearer_token_and_extra_headers(make_client, wire):
+    wire.expect((200, {}))
+    make_client(bearer_token="tok", headers={"X-Api-Key": "k1"}).get("/overview")
+    headers = wire.sent[0]["headers"]
+    assert headers["Authorization"] == "Bearer tok"
+    assert headers["X-Api-Key"] == "k1"
+
+
+def test_per_request_timeout(make_client, wire):
+    wire.expect((200, {}), (200, {}))
+    client = make_client(timeout=7)
+    client.get("/overview")
+    client.get("/overview", timeout=2)
+    assert [s["timeout"] for s in wire.sent] == [7, 2]
+
+
+def test_credentials_in_url_never_shown(make_client, wire):
+    wire.expect((404, {"errors": ["Not found: /nope"]}))
+    client = make_client(url="http://user:pw@flink.test:8081")
+    with pytest.raises(FlinkError) as info:
+        client.get("/nope")
+    assert "pw" not in str(info.value)
+    assert info.value.url == "http://flink.test:8081/nope"
+
+
+def test_tls_settings_reach_the_session(make_client, tmp_path):
+    ca = tmp_path / "ca.pem"
+    ca.write_text("x")
+    client = make_client(url="https://flink.test", ca_path=str(ca), client_cert="c.pem",
+                         client_key="k.pem")
+    assert client.session.verify == str(ca)
+    assert client.session.cert == ("c.pem", "k.pem")
+    assert make_client(url="https://flink.test", validate_certs=False).session.verify is False
+
+
+def test_url_must_have_a_scheme():
+    from ansible_collections.flinkops.flink.plugins.module_utils._client import FlinkClient
+    with pytest.raises(FlinkError, match="must start with http"):
+        FlinkClient("flink:8081")
+
+
+def test_wait_for_deadline(make_client):
+    client = make_client()
+    calls = []
+    with pytest.raises(FlinkTimeout, match="waiting for the thing"):
+        client.wait_for(lambda: calls.append(1), timeout=0, interval=0, what="the thing")
+    assert calls == [1]
+    assert client.wait_for(lambda: "done", timeout=1, interval=0, what="x") == "done"
+
+
+def test_version_is_read_once(make_client, wire):
+    wire.expect((200, {"flink-version": "1.20.5", "refresh-interval": 3000}))
+    client = make_client()
+    assert client.version == (1, 20, 5)
+    assert client.version >= (1, 20)
+    assert len(wire.sent) == 1
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("2.3.0", (2, 3, 0)), ("1.18.1", (1, 18, 1)), ("2.1-SNAPSHOT", (2, 1)), (None, (0,))])
+def test_parse_version(text, expected):
+    assert parse_version(text) == expected
+
+
+def test_root_cause_without_caused_by():
+    assert root_cause(["org.apache.flink.FooException: bad"]) == "org.apache.flink.FooException: bad"
+    assert root_cause(None) is None
