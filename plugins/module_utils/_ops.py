@@ -25,6 +25,7 @@ from ansible_collections.flinkops.flink.plugins.module_utils._client import (
 )
 from ansible_collections.flinkops.flink.plugins.module_utils._spec import (
     EMPTY_ZIP,
+    fingerprint_of,
     jar_sha_prefix,
     read_spec_records,
     sha256_file,
@@ -553,3 +554,38 @@ def ensure_jar(client, path, sha256, stem, jars, change):
     name = "%s-sha256-%s.jar" % (stem, sha256[:16])
     jar_id = change("upload %s as %s" % (path, name), upload_jar, client, path, name)
     return jar_id, True
+
+
+def describe_job(client, job, records=None):
+    """Everything flink_job_info reports about one job (a /jobs/overview entry)."""
+    job_id = job["jid"]
+    details = job_details(client, job_id)
+    checkpoints = job_checkpoints(client, job_id)
+    latest = (checkpoints or {}).get("latest") or {}
+    completed = latest.get("completed") or {}
+    vertices = details.get("vertices") or []
+    described = {
+        "job_id": job_id,
+        "name": job.get("name"),
+        "state": job.get("state"),
+        "start_time": job.get("start-time"),
+        "end_time": job.get("end-time") if (job.get("end-time") or -1) > 0 else None,
+        "duration_ms": job.get("duration"),
+        "tasks": job.get("tasks"),
+        "parallelism": max([v.get("parallelism", 0) for v in vertices] or [0]) or None,
+        "latest_checkpoint": {
+            "path": completed.get("external_path"),
+            "timestamp": completed.get("latest_ack_timestamp"),
+            "id": completed.get("id"),
+        } if completed else None,
+        "latest_savepoint": savepoint_info(checkpoints),
+        "restored_from": restored_from(checkpoints),
+        "failure": None,
+        "managed": fingerprint_of(job_id) in (records or {}),
+        "spec": None,
+    }
+    if records and fingerprint_of(job_id) in records:
+        described["spec"] = dict((k, v) for k, v in records[fingerprint_of(job_id)].items())
+    if job.get("state") in ("FAILED", "FAILING", "RESTARTING"):
+        described["failure"] = job_root_exception(client, job_id)
+    return described

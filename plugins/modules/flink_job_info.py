@@ -1,0 +1,180 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) flinkops.flink contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: flink_job_info
+short_description: Read Flink jobs, their checkpoints, savepoints and failures
+version_added: 0.1.0
+description:
+  - Lists the jobs of a Flink cluster, running or ended (as long as the cluster keeps them), with
+    what a deployment needs to decide on a restore - the latest completed checkpoint and savepoint,
+    what each job was restored from, and the root cause of a failure.
+  - For a job name, also returns the newest savepoint of any of its runs, found through the REST API
+    alone (no access to the savepoint file system is needed).
+author:
+  - flinkops.flink contributors
+extends_documentation_fragment:
+  - flinkops.flink._connection
+  - flinkops.flink._attributes
+  - flinkops.flink._attributes.actiongroup
+  - flinkops.flink._attributes.info_module
+options:
+  name:
+    description:
+      - Only jobs with this name (see O(name_match)).
+    type: str
+  name_match:
+    description:
+      - V(exact) or V(prefix) matching of O(name).
+    type: str
+    choices: [exact, prefix]
+    default: exact
+  job_id:
+    description:
+      - Only the job with this id.
+    type: str
+  states:
+    description:
+      - Only jobs in these states, for example V(RUNNING) or V(FINISHED).
+    type: list
+    elements: str
+notes:
+  - Flink serves checkpoint details from a cache refreshed every few seconds (C(web.refresh-interval)):
+    a savepoint taken a moment ago can take about three seconds to show.
+seealso:
+  - module: flinkops.flink.flink_job
+  - module: flinkops.flink.flink_savepoint
+"""
+
+EXAMPLES = r"""
+- name: Read every run of the orders job
+  flinkops.flink.flink_job_info:
+    url: http://flink-jobmanager:8081
+    name: orders
+  register: orders
+
+- name: Show the savepoint a restore would start from
+  ansible.builtin.debug:
+    msg: "Newest savepoint: {{ orders.latest_savepoint.path | default('none') }}"
+
+- name: List the jobs that are running
+  flinkops.flink.flink_job_info:
+    url: http://flink-jobmanager:8081
+    states: [RUNNING]
+  register: running
+"""
+
+RETURN = r"""
+jobs:
+  description: The matching jobs, newest first.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    job_id:
+      description: Job id.
+      type: str
+    name:
+      description: Job name.
+      type: str
+    state:
+      description: Job state, for example V(RUNNING), V(FINISHED), V(CANCELED), V(FAILED).
+      type: str
+    start_time:
+      description: Start time, epoch milliseconds.
+      type: int
+    end_time:
+      description: End time, epoch milliseconds, V(null) while running.
+      type: int
+    duration_ms:
+      description: How long the job ran or has been running.
+      type: int
+    tasks:
+      description: Task counts by state, with C(total).
+      type: dict
+    parallelism:
+      description: The highest parallelism of the job's operators.
+      type: int
+    latest_checkpoint:
+      description: The latest completed checkpoint (C(path), C(timestamp), C(id)), or V(null).
+      type: dict
+    latest_savepoint:
+      description: The latest completed savepoint (C(path), C(timestamp), C(type), C(id)), or V(null).
+      type: dict
+    restored_from:
+      description: What the job was started from (C(path), C(is_savepoint)), or V(null).
+      type: dict
+    failure:
+      description: Root cause of the latest failure of a failed or restarting job.
+      type: str
+    managed:
+      description: Whether the job was started by M(flinkops.flink.flink_job) (its spec is recorded on the cluster).
+      type: bool
+    spec:
+      description: The recorded spec of a managed job (C(jar), C(jar_id), C(entry_class), C(args), C(parallelism), C(configuration)).
+      type: dict
+  sample:
+    - job_id: 3f9c1e0a7b2d4c55e1f2a3b4c5d6e7f8
+      name: orders
+      state: RUNNING
+      start_time: 1795486742496
+      end_time: null
+      duration_ms: 5000
+      tasks: {total: 3, running: 3}
+      parallelism: 1
+      latest_checkpoint: {path: "file:/var/flink/checkpoints/3f9c/chk-4", timestamp: 1795486746496, id: 4}
+      latest_savepoint: null
+      restored_from: {path: "file:/var/flink/savepoints/savepoint-9a8b7c-5e6f7a8b9c0d", is_savepoint: true}
+      failure: null
+      managed: true
+      spec: {jar: "sha256:967efdd13ae7ea63", entry_class: com.example.Orders, args: [--topic, orders], parallelism: 1, configuration: {}}
+latest_savepoint:
+  description: The newest completed savepoint of any matching job, or V(null).
+  returned: always
+  type: dict
+  sample: {path: "file:/var/flink/savepoints/savepoint-9a8b7c-5e6f7a8b9c0d", timestamp: 1795486742496, type: SYNC_SAVEPOINT, id: 5, job_id: 9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d}
+"""
+
+from ansible_collections.flinkops.flink.plugins.module_utils._module import FlinkModule
+from ansible_collections.flinkops.flink.plugins.module_utils._ops import (
+    describe_job,
+    list_jars,
+    list_jobs,
+    name_matches,
+    spec_records,
+)
+
+
+def read_jobs(module):
+    params = module.params
+    states = set(s.upper() for s in params["states"] or [])
+    jobs = [job for job in list_jobs(module.client)
+            if (not params["name"] or name_matches(job, params["name"], params["name_match"]))
+            and (not params["job_id"] or job["jid"] == params["job_id"])
+            and (not states or job.get("state") in states)]
+    records = spec_records(list_jars(module.client)) if jobs else {}
+    described = [describe_job(module.client, job, records) for job in jobs]
+    savepoints = [dict(job["latest_savepoint"], job_id=job["job_id"])
+                  for job in described if job["latest_savepoint"]]
+    latest = max(savepoints, key=lambda sp: sp.get("timestamp") or 0) if savepoints else None
+    module.exit(jobs=described, latest_savepoint=latest)
+
+
+def main():
+    FlinkModule(
+        argument_spec=dict(
+            name=dict(type="str"),
+            name_match=dict(type="str", choices=["exact", "prefix"], default="exact"),
+            job_id=dict(type="str"),
+            states=dict(type="list", elements="str"),
+        ),
+    ).run(read_jobs)
+
+
+if __name__ == "__main__":
+    main()

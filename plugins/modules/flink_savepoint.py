@@ -1,0 +1,254 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) flinkops.flink contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: flink_savepoint
+short_description: Take, stop with, and dispose of Flink savepoints
+version_added: 0.1.0
+description:
+  - With O(state=present), triggers a savepoint of a running job and waits until it completes.
+    With O(stop=true) it is an atomic stop-with-savepoint.
+  - A savepoint Flink reports as completed B(with a failure cause) is a failure, reported with
+    Flink's text; the job keeps running.
+  - With O(max_age), a job that already has a completed savepoint younger than that is left alone,
+    so a scheduled backup task is idempotent.
+  - With O(state=absent), disposes of the savepoint at O(path) through Flink's REST API; a savepoint
+    that is already gone is not a change.
+author:
+  - flinkops.flink contributors
+extends_documentation_fragment:
+  - flinkops.flink._connection
+  - flinkops.flink._attributes
+  - flinkops.flink._attributes.actiongroup
+attributes:
+  check_mode:
+    support: full
+    details:
+      - Check mode only reads. With O(state=absent) it cannot tell whether the savepoint still exists
+        (that needs the file system), so it reports the disposal as a change.
+  diff_mode:
+    support: none
+  idempotent:
+    support: partial
+    details:
+      - Taking a savepoint is a change each time, unless O(max_age) says a recent one is enough.
+options:
+  state:
+    description:
+      - V(present) takes a savepoint; V(absent) disposes of one.
+    type: str
+    choices: [present, absent]
+    default: present
+  job_id:
+    description:
+      - The job to take the savepoint of.
+    type: str
+  job_name:
+    description:
+      - The running job with this exact name; it is an error if more than one job of that name is active.
+    type: str
+  target_directory:
+    description:
+      - Where to write the savepoint; defaults to the cluster's configured savepoint directory.
+    type: str
+  format:
+    description:
+      - V(canonical) is portable between state backends; V(native) is faster for large RocksDB state.
+    type: str
+    choices: [canonical, native]
+    default: canonical
+  stop:
+    description:
+      - Stop the job with this savepoint (atomic stop-with-savepoint).
+    type: bool
+    default: false
+  drain:
+    description:
+      - With O(stop=true), emit the maximum watermark first so every event-time window fires.
+    type: bool
+    default: false
+  max_age:
+    description:
+      - Seconds. If the job has a completed savepoint younger than this, take none and return that one.
+    type: float
+  wait:
+    description:
+      - Wait for the savepoint (or disposal) to complete.
+    type: bool
+    default: true
+  wait_timeout:
+    description:
+      - Seconds to wait for the savepoint or disposal. Large state can take many minutes; this is
+        separate from the per-request O(request_timeout).
+    type: float
+    default: 1800
+    aliases: [timeout]
+  path:
+    description:
+      - With O(state=absent), the savepoint to dispose of (as returned in RV(location)).
+    type: str
+seealso:
+  - module: flinkops.flink.flink_job
+  - module: flinkops.flink.flink_job_info
+"""
+
+EXAMPLES = r"""
+- name: Nightly savepoint, skipped if one is less than 12 hours old
+  flinkops.flink.flink_savepoint:
+    url: http://flink-jobmanager:8081
+    job_name: orders
+    max_age: 43200
+  register: backup
+
+- name: Take a native-format savepoint to a given directory
+  flinkops.flink.flink_savepoint:
+    url: http://flink-jobmanager:8081
+    job_name: orders
+    target_directory: s3://backups/flink/orders
+    format: native
+    wait_timeout: 3600
+
+- name: Dispose of an old savepoint
+  flinkops.flink.flink_savepoint:
+    url: http://flink-jobmanager:8081
+    state: absent
+    path: "{{ old_savepoint }}"
+"""
+
+RETURN = r"""
+location:
+  description: Where the savepoint is (V(null) in check mode or with O(wait=false)).
+  returned: state=present
+  type: str
+  sample: file:/var/flink/savepoints/savepoint-3f9c1e-6bdc59010a32
+trigger_id:
+  description: The request id Flink tracks the savepoint under (chosen by the module, so a repeat is harmless).
+  returned: state=present and a savepoint was triggered
+  type: str
+  sample: 5b1e0a7b2d4c55e1f2a3b4c5d6e7f8a9
+job_id:
+  description: The job the savepoint belongs to.
+  returned: state=present
+  type: str
+  sample: 3f9c1e0a7b2d4c55e1f2a3b4c5d6e7f8
+disposed:
+  description: Whether the savepoint was disposed of (V(false) when it was already gone).
+  returned: state=absent
+  type: bool
+  sample: true
+actions:
+  description: What the module did, or would do in check mode.
+  returned: always
+  type: list
+  elements: str
+  sample: [trigger a canonical savepoint of job 3f9c1e0a7b2d4c55e1f2a3b4c5d6e7f8]
+"""
+
+import time
+import uuid
+
+from ansible_collections.flinkops.flink.plugins.module_utils._client import FlinkError
+from ansible_collections.flinkops.flink.plugins.module_utils._module import FlinkModule
+from ansible_collections.flinkops.flink.plugins.module_utils._ops import (
+    ACTIVE_STATES,
+    dispose_savepoint,
+    find_job,
+    find_jobs,
+    job_checkpoints,
+    savepoint_info,
+    stop_with_savepoint,
+    trigger_savepoint,
+    wait_savepoint,
+)
+
+
+def running_job(module):
+    client, params = module.client, module.params
+    if params["job_id"]:
+        job = find_job(client, params["job_id"])
+        if job is None:
+            raise FlinkError("no job with id %s on the cluster" % params["job_id"])
+        jobs = [job]
+    else:
+        jobs = find_jobs(client, params["job_name"], states=ACTIVE_STATES)
+        if len(jobs) > 1:
+            raise FlinkError("%d active jobs are named %r (%s): name the one with job_id" % (
+                len(jobs), params["job_name"], ", ".join(j["jid"] for j in jobs)))
+        if not jobs:
+            raise FlinkError("no running job named %r" % params["job_name"])
+    job = jobs[0]
+    if job.get("state") != "RUNNING":
+        raise FlinkError("job %s (%s) is %s; a savepoint needs a RUNNING job" % (
+            job["jid"], job.get("name"), job.get("state")))
+    return job
+
+
+def take(module):
+    client, params = module.client, module.params
+    job = running_job(module)
+    job_id = job["jid"]
+    if params["max_age"] is not None:
+        recent = savepoint_info(job_checkpoints(client, job_id))
+        if recent and recent["timestamp"] and \
+                time.time() * 1000 - recent["timestamp"] <= params["max_age"] * 1000:
+            module.exit(location=recent["path"], job_id=job_id, trigger_id=None)
+    trigger_id = uuid.uuid4().hex
+    if params["stop"]:
+        what = "stop job %s with a %s savepoint" % (job_id, params["format"])
+        trigger_id = module.change(what, stop_with_savepoint, client, job_id,
+                                   params["target_directory"], params["drain"], params["format"])
+    else:
+        what = "trigger a %s savepoint of job %s" % (params["format"], job_id)
+        module.change(what, trigger_savepoint, client, job_id, params["target_directory"],
+                      params["format"], False, trigger_id)
+    location = None
+    if params["wait"] and not module.check_mode:
+        location = wait_savepoint(client, job_id, trigger_id, params["wait_timeout"])
+    module.exit(location=location, job_id=job_id,
+                trigger_id=None if module.check_mode else trigger_id)
+
+
+def dispose(module):
+    params = module.params
+    disposed = module.change("dispose of savepoint %s" % params["path"], dispose_savepoint,
+                             module.client, params["path"], params["wait_timeout"])
+    if disposed is False:
+        module.changed = False
+        module.actions = []
+    module.exit(disposed=bool(disposed) if not module.check_mode else None)
+
+
+def main():
+    module = FlinkModule(
+        argument_spec=dict(
+            state=dict(type="str", choices=["present", "absent"], default="present"),
+            job_id=dict(type="str"),
+            job_name=dict(type="str"),
+            target_directory=dict(type="str"),
+            format=dict(type="str", choices=["canonical", "native"], default="canonical"),
+            stop=dict(type="bool", default=False),
+            drain=dict(type="bool", default=False),
+            max_age=dict(type="float"),
+            wait=dict(type="bool", default=True),
+            wait_timeout=dict(type="float", default=1800, aliases=["timeout"]),
+            path=dict(type="str"),
+        ),
+        mutually_exclusive=[("job_id", "job_name"), ("stop", "max_age")],
+        required_if=[("state", "present", ("job_id", "job_name"), True),
+                     ("state", "absent", ("path",))],
+    )
+    if not 1 <= module.params["wait_timeout"] <= 86400:
+        module.fail("wait_timeout must be between 1 and 86400 seconds, got %s"
+                    % module.params["wait_timeout"])
+    if module.params["max_age"] is not None and module.params["max_age"] <= 0:
+        module.fail("max_age must be more than 0 seconds, got %s" % module.params["max_age"])
+    module.run(take if module.params["state"] == "present" else dispose)
+
+
+if __name__ == "__main__":
+    main()
