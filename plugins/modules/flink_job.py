@@ -297,16 +297,21 @@ actions:
     - start job orders (3f9c1e0a7b2d4c55) from savepoint file:///var/flink/savepoints/savepoint-9a8b7c-5e6f7a8b9c0d
 """
 
+from ansible_collections.flinkops.flink.plugins.module_utils._client import FlinkError
 from ansible_collections.flinkops.flink.plugins.module_utils._deploy import JobDeployment
 from ansible_collections.flinkops.flink.plugins.module_utils._module import FlinkModule
 
 
 def apply(module):
     deployment = JobDeployment(module)
-    if module.params["state"] == "running":
-        diff = deployment.ensure_running()
-    else:
-        diff = deployment.ensure_stopped()
+    try:
+        if module.params["state"] == "running":
+            diff = deployment.ensure_running()
+        else:
+            diff = deployment.ensure_stopped()
+    except FlinkError as exc:
+        # What already happened (a savepoint taken, a rollback) matters most on failure.
+        module.fail(exc, **deployment.result)
     module.exit(diff=diff, **deployment.result)
 
 

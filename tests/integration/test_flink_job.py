@@ -1,0 +1,214 @@
+# Copyright (c) flinkops.flink contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""flink_job against real clusters; every claim checked through Flink's REST API or the job's output."""
+
+from __future__ import annotations
+
+import os
+import time
+
+
+def assert_state_carried_over(flink, tag, old_version, new_version):
+    """Exactly once: each key's first count in the new version is the old one's last + 50."""
+    seen = flink.wait_counts(tag, new_version, minimum=1)
+    for (version, key), counts in seen.items():
+        if version != new_version:
+            continue
+        before = seen.get((old_version, key))
+        assert before, "key %s printed nothing before the update" % key
+        assert counts[0] == before[-1] + 50, (key, before[-3:], counts[:3])
+
+
+def test_deploy_is_idempotent_and_upgrade_carries_state(flink, job_params, module):
+    params = job_params()
+    first = module("flink_job", params)
+    assert first["changed"] and first["action"] == "started", first
+    job = flink.the_running_job(params["name"])
+    assert job["jid"] == first["job_id"]
+    assert job["tasks"]["running"] == job["tasks"]["total"]
+
+    again = module("flink_job", params)
+    assert not again["changed"] and again["action"] == "none" and again["actions"] == []
+    assert flink.the_running_job(params["name"])["jid"] == first["job_id"]
+
+    flink.wait_counts(params["name"], "v1", minimum=2)
+    upgraded = module("flink_job", dict(params, jar=flink.jobs["stateful-v2"]), diff=True)
+    assert upgraded["changed"] and upgraded["action"] == "upgraded", upgraded
+    assert upgraded["previous_job_id"] == first["job_id"]
+    assert upgraded["savepoint"] and upgraded["restored_from"] == upgraded["savepoint"]
+    assert upgraded["diff"]["before"]["jar"] != upgraded["diff"]["after"]["jar"]
+    new = flink.the_running_job(params["name"])
+    assert new["jid"] == upgraded["job_id"]
+    assert flink.state(first["job_id"]) == "FINISHED"  # stopped with a savepoint, not cancelled
+    assert_state_carried_over(flink, params["name"], "v1", "v2")
+    # Flink itself says which savepoint the new job restored.
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        restored = (flink.checkpoints(new["jid"]).get("latest") or {}).get("restored")
+        if restored:
+            break
+        time.sleep(0.5)
+    assert restored["is_savepoint"] and restored["external_path"] == upgraded["savepoint"]
+
+
+def test_changed_args_upgrade_and_arguments_arrive_intact(flink, job_params, module):
+    tag = "quotes \"and\" spaces 'ü' €"
+    params = job_params(tag=tag)
+    assert module("flink_job", params)["action"] == "started"
+    flink.wait_counts(tag, "v1", minimum=2)
+    new_tag = tag + " v2"
+    upgraded = module("flink_job", job_params(tag=new_tag))
+    assert upgraded["action"] == "upgraded", upgraded
+    seen = flink.wait_counts(new_tag, "v1", minimum=1)
+    old = flink.counts(tag)
+    for (version, key), counts in seen.items():
+        assert counts[0] == old[(version, key)][-1] + 50
+
+
+def test_check_mode_changes_nothing(flink, job_params, module):
+    params = job_params()
+    before = flink.snapshot(params["name"])
+    planned = module("flink_job", params, check=True, diff=True)
+    assert planned["changed"] and planned["job_id"] is None
+    assert any(action.startswith("start job") for action in planned["actions"])
+    assert flink.snapshot(params["name"]) == before
+
+    started = module("flink_job", params)
+    flink.wait_counts(params["name"], "v1")
+    before = flink.snapshot(params["name"])
+    for change in (dict(jar=flink.jobs["stateful-v2"]), dict(parallelism=2),
+                   dict(upgrade_mode="stateless", args=params["args"] + ["--keys", "3"])):
+        planned = module("flink_job", dict(params, **change), check=True, diff=True)
+        assert planned["changed"] and planned["action"] == "upgraded", planned
+        assert any("stop job" in a or "cancel job" in a for a in planned["actions"])
+        assert flink.snapshot(params["name"]) == before
+    planned = module("flink_job", dict(params, state="stopped"), check=True)
+    assert planned["changed"] and planned["action"] == "stopped"
+    assert flink.snapshot(params["name"]) == before
+    assert flink.the_running_job(params["name"])["jid"] == started["job_id"]
+
+
+def test_program_failing_in_main_is_caught_before_the_stop(flink, job_params, module):
+    params = job_params()
+    started = module("flink_job", params)
+    result = module("flink_job", job_params(extra_args=["--variant", "throw-in-main"]))
+    assert result["failed"]
+    assert "POST" in result["msg"] and "/plan" in result["msg"]
+    assert "main failed on purpose" in result["msg"]
+    job = flink.the_running_job(params["name"])
+    assert job["jid"] == started["job_id"] and job["state"] == "RUNNING"
+
+
+def test_incompatible_version_is_rolled_back_to_the_old_one(flink, job_params, module):
+    params = job_params()
+    started = module("flink_job", params)
+    flink.wait_counts(params["name"], "v1", minimum=2)
+    result = module("flink_job", dict(params, jar=flink.jobs["stateful-incompatible"]))
+    assert result["failed"] and result.get("rolled_back"), result
+    assert "Failed to rollback to checkpoint/savepoint" in result["msg"]
+    assert "/run" in result["msg"] and "400" in result["msg"]
+    job = flink.the_running_job(params["name"])
+    assert job["jid"] == result["job_id"] != started["job_id"]
+    assert job["jid"][:16] == started["job_id"][:16]  # the old spec, recognised by fingerprint
+    restored = None
+    deadline = time.time() + 10
+    while time.time() < deadline and not restored:
+        restored = (flink.checkpoints(job["jid"]).get("latest") or {}).get("restored")
+        time.sleep(0.5)
+    assert restored["external_path"] == result["savepoint"]
+    # The old version again counts on from the savepoint: the same spec, state intact.
+    again = module("flink_job", params)
+    assert not again["changed"]
+
+
+def test_new_version_failing_on_start_is_rolled_back(flink, job_params, module):
+    params = job_params()
+    started = module("flink_job", params)
+    result = module("flink_job", dict(job_params(extra_args=["--variant", "fail-on-start"]),
+                                      health_window=5))
+    assert result["failed"] and result.get("rolled_back"), result
+    assert "fail-on-start variant fails on purpose" in result["msg"]
+    job = flink.the_running_job(params["name"])
+    assert job["jid"][:16] == started["job_id"][:16] and job["jid"] == result["job_id"]
+    assert flink.state(result["failed_job_id"]) == "CANCELED"
+
+
+def test_unwritable_savepoint_dir_leaves_the_old_job_running(flink, job_params, module):
+    params = job_params()
+    started = module("flink_job", params)
+    result = module("flink_job", dict(params, jar=flink.jobs["stateful-v2"],
+                                      savepoint_dir="file:///proc/flinkops-not-writable"))
+    assert result["failed"] and not result.get("rolled_back")
+    assert "savepoint" in result["msg"] and "failed" in result["msg"]
+    assert "/proc/flinkops-not-writable" in result["msg"]
+    job = flink.the_running_job(params["name"])
+    assert job["jid"] == started["job_id"] and job["state"] == "RUNNING"
+
+
+def test_stop_then_running_resumes_from_that_savepoint(flink, job_params, module):
+    params = job_params()
+    started = module("flink_job", params)
+    flink.wait_counts(params["name"], "v1", minimum=2)
+    stopped = module("flink_job", dict(params, state="stopped"))
+    assert stopped["changed"] and stopped["action"] == "stopped" and stopped["savepoint"]
+    assert flink.active(params["name"]) == []
+    assert not module("flink_job", dict(params, state="stopped"))["changed"]
+    # A play killed between the stop and the submit is finished by running the task again.
+    resumed = module("flink_job", dict(params, jar=flink.jobs["stateful-v2"]))
+    assert resumed["action"] == "resumed", resumed
+    assert resumed["restored_from"] == stopped["savepoint"]
+    assert resumed["previous_job_id"] == started["job_id"]
+    flink.the_running_job(params["name"])
+    assert_state_carried_over(flink, params["name"], "v1", "v2")
+
+
+def test_two_active_jobs_with_the_name_is_an_error(flink, job_params, module):
+    params = job_params()
+    module("flink_job", params)
+    second = module("flink_job", dict(params, upgrade_mode="stateless", savepoint_path=None,
+                                      name=params["name"] + "-x",
+                                      args=["--name", params["name"], "--tag", "x"]))
+    assert second["action"] == "started"
+    result = module("flink_job", params)
+    assert result["failed"] and "2 jobs match name" in result["msg"]
+    for job in flink.active(params["name"]):
+        assert job["jid"] in result["msg"]
+
+
+def test_stateless_upgrade_and_cancel(flink, job_params, module):
+    params = job_params()
+    module("flink_job", params)
+    flink.wait_counts(params["name"], "v1")
+    result = module("flink_job", dict(params, jar=flink.jobs["stateful-v2"],
+                                      upgrade_mode="stateless"))
+    assert result["action"] == "upgraded" and result["restored_from"] is None
+    assert flink.state(result["previous_job_id"]) == "CANCELED"
+    seen = flink.wait_counts(params["name"], "v2")
+    assert all(counts[0] == 50 for (version, _k), counts in seen.items() if version == "v2")
+    cancelled = module("flink_job", dict(params, state="stopped", stop_mode="cancel"))
+    assert cancelled["action"] == "cancelled" and cancelled["savepoint"] is None
+    assert flink.active(params["name"]) == []
+
+
+def test_bad_input_changes_nothing(flink, job_params, module, tmp_path):
+    params = job_params()
+    not_a_jar = tmp_path / "notes.jar"
+    not_a_jar.write_text("hello")
+    before = flink.snapshot(params["name"])
+    cases = [
+        (dict(jar=str(not_a_jar)), "is not a JAR file"),
+        (dict(jar=str(tmp_path / "missing.jar")), "does not exist"),
+        (dict(entry_class="org.example.Missing"), "ClassNotFoundException"),
+        (dict(savepoint_path="file:///tmp/flinkops-no-such-savepoint"), "no-such-savepoint"),
+        (dict(parallelism=0), "parallelism must be 1 or more"),
+        (dict(wait_timeout=0), "wait_timeout must be between"),
+    ]
+    for change, expected in cases:
+        result = module("flink_job", dict(params, **change))
+        assert result["failed"] and expected in result["msg"], (change, result["msg"])
+        assert flink.active(params["name"]) == []
+    jobs, _jars = flink.snapshot(params["name"])
+    new_jobs = set(jobs) - set(before[0])
+    # Flink itself leaves a FAILED job behind for a rejected submission; nothing runs.
+    assert all(state == "FAILED" for _jid, state in new_jobs)
