@@ -21,7 +21,7 @@ options:
     required: true
   url_username:
     description:
-      - User name for HTTP basic authentication (usually checked by a reverse proxy: Flink itself has no authentication).
+      - User name for HTTP basic authentication, usually checked by a reverse proxy (Flink itself has no authentication).
       - If not set, the environment variable E(FLINK_USERNAME) is used.
       - Mutually exclusive with O(bearer_token).
     type: str
@@ -34,13 +34,13 @@ options:
     aliases: [password]
   bearer_token:
     description:
-      - Token sent as C(Authorization: Bearer <token>). Never logged or returned.
+      - Token sent in the C(Authorization) header as C(Bearer <token>). Never logged or returned.
       - If not set, the environment variable E(FLINK_TOKEN) is used.
     type: str
   headers:
     description:
       - Extra HTTP headers sent with every request, for example an API key a gateway expects.
-      - Treated as secret: never logged or returned.
+      - Treated as secret, so never logged or returned.
     type: dict
   validate_certs:
     description:

@@ -287,7 +287,6 @@ def parse_version(text):
     return tuple(int(n) for n in numbers[:3]) or (0,)
 
 
-
 def download(url, destination, headers=None, validate_certs=True, timeout=60):
     """Stream ``url`` into the file ``destination``; return its sha256 hex digest.
 

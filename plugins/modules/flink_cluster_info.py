@@ -16,7 +16,7 @@ description:
     settings.
   - Makes three read-only REST calls (C(/config), C(/overview), C(/jobmanager/config)).
 author:
-  - flinkops.flink contributors
+  - Flinkops Contributors (@flinkops)
 extends_documentation_fragment:
   - flinkops.flink._connection
   - flinkops.flink._attributes

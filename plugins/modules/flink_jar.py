@@ -17,7 +17,7 @@ description:
     so the same bytes are found again and not uploaded twice, with no state kept outside Flink.
   - Removes uploaded JARs by id, by content or by name, optionally keeping the newest few.
 author:
-  - flinkops.flink contributors
+  - Flinkops Contributors (@flinkops)
 extends_documentation_fragment:
   - flinkops.flink._connection
   - flinkops.flink._attributes
@@ -147,7 +147,7 @@ import os
 import shutil
 import tempfile
 
-from ansible_collections.flinkops.flink.plugins.module_utils._client import FlinkError, download
+from ansible_collections.flinkops.flink.plugins.module_utils._client import download
 from ansible_collections.flinkops.flink.plugins.module_utils._module import FlinkModule
 from ansible_collections.flinkops.flink.plugins.module_utils._ops import (
     delete_jar,
@@ -196,9 +196,8 @@ def present(module):
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     name = jar_id.split("_", 1)[1] if jar_id else "%s-sha256-%s.jar" % (stem, sha256[:16])
-    module.exit(jar_id=jar_id, sha256=sha256, name=name, size=size,
-                diff={"before": {"uploaded": not uploaded}, "after": {"uploaded": True,
-                                                                       "name": name}})
+    diff = {"before": {"uploaded": not uploaded}, "after": {"uploaded": True, "name": name}}
+    module.exit(jar_id=jar_id, sha256=sha256, name=name, size=size, diff=diff)
 
 
 def absent(module):

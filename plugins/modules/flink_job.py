@@ -14,7 +14,7 @@ description:
   - Declares that the job called O(name) runs this JAR, entry class, arguments, parallelism and
     configuration on a Flink session cluster, and makes it so through the REST API.
   - B(Same spec already running:) nothing is changed and no request that changes anything is sent.
-    The module recognises its own submissions without any state store: the job id it chooses
+    The module recognises its own submissions without any state store; the job id it chooses
     starts with a fingerprint of the spec.
   - B(Nothing running:) the job is started from O(savepoint_path); or, with O(resume=true), from the
     savepoint of the most recent stopped run of this job that the cluster still knows, so a play
@@ -26,8 +26,10 @@ description:
     upgrade go on. The new job is submitted exactly once, from exactly that savepoint.
   - If the new version cannot start or is not healthy, the previous version is started again from
     the same savepoint (O(rollback)) and the task fails, saying what failed and what runs now.
+  - The role C(flinkops.flink.job_deploy) wraps this module into a whole deployment with
+    pre-flight checks, a health gate and reporting.
 author:
-  - flinkops.flink contributors
+  - Flinkops Contributors (@flinkops)
 extends_documentation_fragment:
   - flinkops.flink._connection
   - flinkops.flink._attributes
@@ -204,8 +206,6 @@ seealso:
   - module: flinkops.flink.flink_jar
   - module: flinkops.flink.flink_job_info
   - module: flinkops.flink.flink_savepoint
-  - role: flinkops.flink.job_deploy
-    description: The whole deployment with pre-flight checks, health gate and rollback.
 """
 
 EXAMPLES = r"""

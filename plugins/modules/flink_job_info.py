@@ -17,7 +17,7 @@ description:
   - For a job name, also returns the newest savepoint of any of its runs, found through the REST API
     alone (no access to the savepoint file system is needed).
 author:
-  - flinkops.flink contributors
+  - Flinkops Contributors (@flinkops)
 extends_documentation_fragment:
   - flinkops.flink._connection
   - flinkops.flink._attributes
@@ -44,8 +44,8 @@ options:
     type: list
     elements: str
 notes:
-  - Flink serves checkpoint details from a cache refreshed every few seconds (C(web.refresh-interval)):
-    a savepoint taken a moment ago can take about three seconds to show.
+  - Flink serves checkpoint details from a cache refreshed every few seconds (C(web.refresh-interval)),
+    so a savepoint taken a moment ago can take about three seconds to show.
 seealso:
   - module: flinkops.flink.flink_job
   - module: flinkops.flink.flink_savepoint
@@ -132,12 +132,22 @@ jobs:
       restored_from: {path: "file:/var/flink/savepoints/savepoint-9a8b7c-5e6f7a8b9c0d", is_savepoint: true}
       failure: null
       managed: true
-      spec: {jar: "sha256:967efdd13ae7ea63", entry_class: com.example.Orders, args: [--topic, orders], parallelism: 1, configuration: {}}
+      spec:
+        jar: "sha256:967efdd13ae7ea63"
+        entry_class: com.example.Orders
+        args: [--topic, orders]
+        parallelism: 1
+        configuration: {}
 latest_savepoint:
   description: The newest completed savepoint of any matching job, or V(null).
   returned: always
   type: dict
-  sample: {path: "file:/var/flink/savepoints/savepoint-9a8b7c-5e6f7a8b9c0d", timestamp: 1795486742496, type: SYNC_SAVEPOINT, id: 5, job_id: 9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d}
+  sample:
+    path: "file:/var/flink/savepoints/savepoint-9a8b7c-5e6f7a8b9c0d"
+    timestamp: 1795486742496
+    type: SYNC_SAVEPOINT
+    id: 5
+    job_id: 9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d
 """
 
 from ansible_collections.flinkops.flink.plugins.module_utils._module import FlinkModule

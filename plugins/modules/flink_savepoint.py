@@ -20,7 +20,7 @@ description:
   - With O(state=absent), disposes of the savepoint at O(path) through Flink's REST API; a savepoint
     that is already gone is not a change.
 author:
-  - flinkops.flink contributors
+  - Flinkops Contributors (@flinkops)
 extends_documentation_fragment:
   - flinkops.flink._connection
   - flinkops.flink._attributes

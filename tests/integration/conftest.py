@@ -16,7 +16,8 @@ import requests
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "flink"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from pytest_plugin import (  # noqa: E402,F401
+# Fixtures are found by pytest through these names.
+from pytest_plugin import (  # noqa: E402,F401 pylint: disable=unused-import
     flink_cluster,
     flink_cluster_pool,
     flink_versions,

@@ -13,7 +13,7 @@ import sys
 
 def collection_root():
     """The directory holding ``ansible_collections/`` from which this collection imports."""
-    import ansible_collections.flinkops.flink.plugins as plugins
+    from ansible_collections.flinkops.flink import plugins
     return os.path.abspath(os.path.join(list(plugins.__path__)[0], "..", "..", "..", ".."))
 
 
@@ -27,7 +27,7 @@ def run_module(name, params, check=False, diff=False, timeout=900):
     proc = subprocess.run(
         [sys.executable, "-m", "ansible_collections.flinkops.flink.plugins.modules." + name],
         input=json.dumps({"ANSIBLE_MODULE_ARGS": args}), capture_output=True, text=True,
-        env=env, timeout=timeout)
+        env=env, timeout=timeout, check=False)
     try:
         result = json.loads(proc.stdout)
     except ValueError:
