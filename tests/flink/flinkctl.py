@@ -1,0 +1,944 @@
+#!/usr/bin/env python
+"""Real-Flink test harness: provision Flink distributions, build test jobs, run clusters.
+
+Stdlib only (runs in any virtualenv). Module API:
+
+    VERSIONS                      minor -> exact latest patch version on PyPI
+    resolve_version(v) -> str     "2.3" -> "2.3.0"; exact versions pass through
+    cache_root() -> Path          ${FLINKOPS_CACHE:-~/.cache/flinkops}
+    provision(version) -> Path    Flink home (bin, lib, opt, conf, plugins)
+    build_jobs(version) -> dict   {"stateful-v1": path, "stateful-v2": path,
+                                   "stateful-incompatible": path, "entry_class": "..."}
+    Cluster(version, name=None, slots=8, base_dir=None, keep=False)
+                                  start()/stop()/context manager, url, home, conf_dir, ...
+    rest(url, method, path, body=None, timeout=30) -> (status, parsed json or text)
+
+CLI:
+    flinkctl.py versions
+    flinkctl.py provision 2.3
+    flinkctl.py build-jobs 2.3
+    flinkctl.py start 2.3 [--name demo] [--dir DIR] [--slots 8]
+    flinkctl.py stop --dir DIR [--keep]
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import contextlib
+import fcntl
+import glob
+import hashlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tarfile
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+import zipfile
+from pathlib import Path
+
+# Latest patch releases on PyPI (apache-flink and apache-flink-libraries), checked with
+# `pip index versions apache-flink` / `pip download`.
+VERSIONS = {
+    "1.18": "1.18.1",
+    "1.19": "1.19.3",
+    "1.20": "1.20.5",
+    "2.0": "2.0.2",
+    "2.1": "2.1.3",
+    "2.2": "2.2.1",
+    "2.3": "2.3.0",
+}
+
+DIST_DIRS = ("bin", "lib", "opt", "conf", "plugins")
+JOBS_SRC = Path(__file__).resolve().parent / "jobs"
+ENTRY_CLASS = "org.flinkops.testjob.StatefulJob"
+# name -> content of the resource flinkops-test-version.txt inside the JAR
+JOB_VARIANTS = {
+    "stateful-v1": "v1",
+    "stateful-v2": "v2",
+    "stateful-incompatible": "incompatible",
+}
+VERSION_RESOURCE = "flinkops-test-version.txt"
+STATE_FILE = "flinkops-cluster.json"
+START_TIMEOUT = 90.0
+
+
+# --------------------------------------------------------------------------- versions
+
+
+def resolve_version(version: str) -> str:
+    """Map a minor ("2.3") through VERSIONS; exact versions ("1.20.1") pass through."""
+    version = str(version).strip()
+    if version in VERSIONS:
+        return VERSIONS[version]
+    if version.count(".") == 2 and all(p.isdigit() for p in version.split(".")):
+        return version
+    raise ValueError(f"unknown Flink version {version!r}; known minors: {sorted(VERSIONS)}")
+
+
+def major(version: str) -> int:
+    return int(resolve_version(version).split(".")[0])
+
+
+def cache_root() -> Path:
+    root = os.environ.get("FLINKOPS_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "flinkops")
+    p = Path(root)
+    p.mkdir(parents=True, exist_ok=True)
+    return p
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
+def _log(msg: str) -> None:
+    print(f"[flinkctl] {msg}", file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------- provision
+
+
+def _dist_relpath(name: str) -> str | None:
+    """Map an archive member to its place in the Flink home, or None to skip it.
+
+    Wheels: pyflink/<dir>/...; sdists: <package>-V/deps/<dir>/...
+    """
+    parts = [p for p in name.replace("\\", "/").split("/") if p not in ("", ".")]
+    if ".." in parts:
+        return None
+    if len(parts) >= 3 and parts[0] == "pyflink" and parts[1] in DIST_DIRS:
+        rest = parts[1:]
+    elif len(parts) >= 4 and parts[1] == "deps" and parts[2] in DIST_DIRS:
+        rest = parts[2:]
+    else:
+        return None
+    return "/".join(rest)
+
+
+def _unpack(archive: Path, dest: Path) -> int:
+    count = 0
+    if archive.name.endswith(".whl") or archive.name.endswith(".zip"):
+        with zipfile.ZipFile(archive) as zf:
+            for info in zf.infolist():
+                if info.is_dir():
+                    continue
+                rel = _dist_relpath(info.filename)
+                if rel is None:
+                    continue
+                target = dest / rel
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with zf.open(info) as src, open(target, "wb") as out:
+                    shutil.copyfileobj(src, out, 1 << 20)
+                count += 1
+    elif archive.name.endswith((".tar.gz", ".tgz")):
+        with tarfile.open(archive, "r:gz") as tf:
+            for member in tf:
+                if not member.isfile():
+                    continue
+                rel = _dist_relpath(member.name)
+                if rel is None:
+                    continue
+                target = dest / rel
+                target.parent.mkdir(parents=True, exist_ok=True)
+                src = tf.extractfile(member)
+                with src, open(target, "wb") as out:
+                    shutil.copyfileobj(src, out, 1 << 20)
+                count += 1
+    else:
+        raise RuntimeError(f"unexpected archive {archive}")
+    return count
+
+
+def _pip_download(version: str, dest: Path) -> list[Path]:
+    """Download apache-flink-libraries and apache-flink (no deps) into dest.
+
+    pip picks a wheel when one fits (2.2+ libraries, apache-flink 1.19+ for cp311) and
+    falls back to the sdist otherwise (libraries <= 2.1, apache-flink 1.18).
+    """
+    base = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
+            "-q", "-d", str(dest)]
+    for pkg in ("apache-flink-libraries", "apache-flink"):
+        attempts = [base + [f"{pkg}=={version}"],
+                    base + ["--only-binary=:all:", f"{pkg}=={version}"]]
+        last = None
+        for cmd in attempts:
+            last = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False)
+            if last.returncode == 0:
+                break
+        else:
+            raise RuntimeError(f"pip download {pkg}=={version} failed:\n{last.stdout[-4000:]}")
+    files = sorted(p for p in dest.iterdir() if p.is_file())
+    if len(files) < 2:
+        raise RuntimeError(f"pip download left {files} in {dest}")
+    return files
+
+
+def provision(version: str) -> Path:
+    """Provision Flink `version` (minor or exact) into the cache and return its home."""
+    exact = resolve_version(version)
+    root = cache_root()
+    home = root / f"flink-{exact}"
+    marker = home / ".flinkops-complete"
+    if marker.exists():
+        return home
+    with _file_lock(root / f".flink-{exact}.lock"):
+        if marker.exists():
+            return home
+        started = time.time()
+        _log(f"provisioning Flink {exact} into {home}")
+        tmp = Path(tempfile.mkdtemp(prefix=f".tmp-flink-{exact}-", dir=root))
+        try:
+            dl = tmp / "download"
+            dl.mkdir()
+            stage = tmp / "dist"
+            stage.mkdir()
+            archives = _pip_download(exact, dl)
+            for archive in archives:
+                _unpack(archive, stage)
+                archive.unlink()  # save disk
+            for d in ("bin", "lib", "conf"):
+                if not (stage / d).is_dir():
+                    raise RuntimeError(f"Flink {exact}: no {d}/ in {[a.name for a in archives]}")
+            for f in (stage / "bin").iterdir():
+                if f.is_file():
+                    f.chmod(0o755)
+            (stage / ".flinkops-complete").write_text(f"{exact}\n")
+            # jobs/ built by build_jobs() may exist in an incomplete home: keep nothing of it.
+            if home.exists():
+                shutil.rmtree(home)
+            os.rename(stage, home)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        _log(f"provisioned Flink {exact} in {time.time() - started:.1f}s")
+    return home
+
+
+# --------------------------------------------------------------------------- jobs
+
+
+def _sources() -> list[Path]:
+    return sorted(JOBS_SRC.rglob("*.java"))
+
+
+def build_jobs(version: str) -> dict:
+    """Compile tests/flink/jobs/**/*.java against Flink `version` and package the JARs.
+
+    Returns {"stateful-v1": "/…/stateful-v1.jar", "stateful-v2": ..., "stateful-incompatible":
+    ..., "entry_class": "org.flinkops.testjob.StatefulJob"}. JARs live in
+    <home>/jobs/<hash>/ where hash covers the sources and the variants, so they are rebuilt
+    only when a source changes.
+    """
+    exact = resolve_version(version)
+    home = provision(exact)
+    h = hashlib.sha256()
+    h.update(f"{exact}\n{ENTRY_CLASS}\n{json.dumps(JOB_VARIANTS, sort_keys=True)}\nrelease11\n".encode())
+    for src in _sources():
+        h.update(str(src.relative_to(JOBS_SRC)).encode() + b"\0")
+        h.update(src.read_bytes() + b"\0")
+    digest = h.hexdigest()[:12]
+    out_dir = home / "jobs" / digest
+    result = {name: str(out_dir / f"{name}.jar") for name in JOB_VARIANTS}
+    result["entry_class"] = ENTRY_CLASS
+    stamp = out_dir / ".complete"
+    if stamp.exists():
+        return result
+    with _file_lock(home / "jobs" / ".build.lock"):
+        if stamp.exists():
+            return result
+        tmp = Path(tempfile.mkdtemp(prefix=".build-", dir=home / "jobs"))
+        try:
+            classes = tmp / "classes"
+            classes.mkdir()
+            cmd = ["javac", "--release", "11", "-nowarn", "-encoding", "UTF-8",
+                   "-cp", str(home / "lib") + "/*", "-d", str(classes)] + [str(s) for s in _sources()]
+            proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False)
+            if proc.returncode != 0:
+                raise RuntimeError(f"javac failed for Flink {exact}:\n{proc.stdout}")
+            jars = tmp / "jars"
+            jars.mkdir()
+            class_files = sorted(p for p in classes.rglob("*") if p.is_file())
+            manifest = ("Manifest-Version: 1.0\r\nCreated-By: flinkops test harness\r\n"
+                        f"Main-Class: {ENTRY_CLASS}\r\n\r\n")
+            for name, variant in JOB_VARIANTS.items():
+                with zipfile.ZipFile(jars / f"{name}.jar", "w", zipfile.ZIP_DEFLATED) as zf:
+                    fixed = (2020, 1, 1, 0, 0, 0)
+                    zf.writestr(zipfile.ZipInfo("META-INF/", fixed), b"")
+                    zf.writestr(zipfile.ZipInfo("META-INF/MANIFEST.MF", fixed), manifest)
+                    zf.writestr(zipfile.ZipInfo(VERSION_RESOURCE, fixed), variant + "\n")
+                    for cf in class_files:
+                        zf.writestr(zipfile.ZipInfo(cf.relative_to(classes).as_posix(), fixed),
+                                    cf.read_bytes())
+            (jars / ".complete").write_text(digest + "\n")
+            if out_dir.exists():
+                shutil.rmtree(out_dir)
+            os.rename(jars, out_dir)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return result
+
+
+# --------------------------------------------------------------------------- REST
+
+
+def rest(url: str, method: str, path: str, body=None, timeout: float = 30.0):
+    """Minimal JSON REST call. Returns (status, parsed JSON or text). Never raises on HTTP errors."""
+    data = None
+    headers = {"Accept": "application/json"}
+    if body is not None:
+        data = json.dumps(body).encode()
+        headers["Content-Type"] = "application/json"
+    req = urllib.request.Request(url.rstrip("/") + path, data=data, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            status, raw = resp.status, resp.read()
+    except urllib.error.HTTPError as e:
+        status, raw = e.code, e.read()
+    text = raw.decode("utf-8", "replace")
+    try:
+        return status, json.loads(text) if text else None
+    except ValueError:
+        return status, text
+
+
+def upload_jar(url: str, jar_path: str, timeout: float = 60.0):
+    """POST /jars/upload (multipart field 'jarfile'). Returns (status, parsed JSON)."""
+    boundary = "----flinkops" + uuid.uuid4().hex
+    fname = os.path.basename(jar_path)
+    head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"jarfile\"; filename=\"{fname}\"\r\n"
+            "Content-Type: application/x-java-archive\r\n\r\n").encode()
+    body = head + Path(jar_path).read_bytes() + f"\r\n--{boundary}--\r\n".encode()
+    req = urllib.request.Request(url.rstrip("/") + "/jars/upload", data=body, method="POST",
+                                 headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            status, raw = resp.status, resp.read()
+    except urllib.error.HTTPError as e:
+        status, raw = e.code, e.read()
+    try:
+        return status, json.loads(raw.decode())
+    except ValueError:
+        return status, raw.decode("utf-8", "replace")
+
+
+# --------------------------------------------------------------------------- cluster
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _flatten_yaml(text: str) -> dict:
+    """Flatten the simple nested/flat `key: value` YAML Flink ships into {"a.b.c": "value"}.
+
+    Handles comments, nested maps by indentation and flat dotted keys; no lists (none shipped).
+    """
+    out: dict = {}
+    stack: list = []  # (indent, key)
+    for raw in text.splitlines():
+        line = raw.rstrip()
+        stripped = line.lstrip()
+        if not stripped or stripped.startswith("#") or stripped.startswith("- "):
+            continue
+        if ":" not in stripped:
+            continue
+        indent = len(line) - len(stripped)
+        key, _colon, value = stripped.partition(":")
+        key = key.strip().strip("'\"")
+        value = value.strip()
+        if value.startswith("#"):
+            value = ""
+        while stack and stack[-1][0] >= indent:
+            stack.pop()
+        full = ".".join([k for _indent, k in stack] + [key])
+        if value == "":
+            stack.append((indent, key))
+        else:
+            if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+                value = value[1:-1]
+            out[full] = value
+    return out
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            state = fh.read().rsplit(")", 1)[1].split()[0]
+        return state not in ("Z", "X")
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return False
+
+
+def _pid_cmdline(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            return fh.read().replace(b"\0", b" ").decode("utf-8", "replace")
+    except OSError:
+        return ""
+
+
+_RUNNING: "list[Cluster]" = []
+_RUNNING_LOCK = threading.Lock()
+
+
+def _atexit_stop_all() -> None:
+    with _RUNNING_LOCK:
+        clusters = list(_RUNNING)
+    for c in clusters:
+        if not c.detached:
+            try:
+                c.stop()
+            except Exception as e:  # pragma: no cover - best effort
+                _log(f"atexit: stopping {c.name} failed: {e}")
+
+
+atexit.register(_atexit_stop_all)
+
+
+def _sigterm_to_exit(signum, frame):  # pragma: no cover - exercised by hand
+    raise SystemExit(128 + signum)  # unwinds, so atexit stops the clusters
+
+
+def _install_sigterm_handler() -> None:
+    """On SIGTERM (e.g. `timeout pytest`), exit normally so atexit stops our clusters.
+
+    Only when nobody installed a handler before and we run in the main thread.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return
+    with contextlib.suppress(Exception):
+        if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
+            signal.signal(signal.SIGTERM, _sigterm_to_exit)
+
+
+class ClusterError(RuntimeError):
+    pass
+
+
+class Cluster:
+    """A standalone Flink session cluster (1 JobManager + 1 TaskManager) on loopback."""
+
+    def __init__(self, version: str, name: str | None = None, slots: int = 8,
+                 base_dir: str | os.PathLike | None = None, keep: bool = False,
+                 jm_memory: str = "1024m", tm_memory: str = "1280m", extra_config: dict | None = None):
+        self.version = resolve_version(version)
+        self.minor = ".".join(self.version.split(".")[:2])
+        self.name = name or f"flink-{self.version}-{uuid.uuid4().hex[:6]}"
+        self.slots = int(slots)
+        self.keep = keep
+        self.jm_memory = jm_memory
+        self.tm_memory = tm_memory
+        self.extra_config = dict(extra_config or {})
+        self._base_dir_arg = Path(base_dir).resolve() if base_dir else None
+        self.base_dir: Path | None = self._base_dir_arg
+        self.home: Path | None = None
+        self.rest_port: int | None = None
+        self.rpc_port: int | None = None
+        self.url: str | None = None
+        self.jobs: dict | None = None  # filled by the pytest plugin (build_jobs result)
+        self.detached = False
+        self.started = False
+        self.start_seconds: float | None = None
+
+    # ---- paths
+    def _p(self, sub: str) -> Path:
+        assert self.base_dir is not None
+        return self.base_dir / sub
+
+    @property
+    def conf_dir(self) -> Path:
+        return self._p("conf")
+
+    @property
+    def log_dir(self) -> Path:
+        return self._p("log")
+
+    @property
+    def pid_dir(self) -> Path:
+        return self._p("pids")
+
+    @property
+    def tmp_dir(self) -> Path:
+        return self._p("tmp")
+
+    @property
+    def savepoint_dir(self) -> Path:
+        return self._p("savepoints")
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        return self._p("checkpoints")
+
+    def _shipped_config_name(self) -> str:
+        """config.yaml (standard YAML; shipped by 1.19+) or the legacy flink-conf.yaml (1.18)."""
+        if self.home is not None and (self.home / "conf" / "config.yaml").exists():
+            return "config.yaml"
+        if self.home is not None and (self.home / "conf" / "flink-conf.yaml").exists():
+            return "flink-conf.yaml"
+        vt = tuple(int(x) for x in self.version.split("."))
+        return "config.yaml" if vt >= (1, 19, 0) else "flink-conf.yaml"
+
+    @property
+    def config_file(self) -> Path:
+        return self.conf_dir / self._shipped_config_name()
+
+    # ---- config
+    def _config(self) -> dict:
+        assert self.home is not None
+        shipped_name = self._shipped_config_name()
+        conf = _flatten_yaml((self.home / "conf" / shipped_name).read_text())
+        if "env.java.opts.all" not in conf:
+            raise ClusterError(f"{shipped_name} of Flink {self.version} has no env.java.opts.all")
+        v2 = major(self.version) >= 2
+        tmp = str(self.tmp_dir)
+        conf.update({
+            "jobmanager.rpc.address": "localhost",
+            "jobmanager.rpc.port": str(self.rpc_port),
+            "jobmanager.bind-host": "localhost",
+            "taskmanager.bind-host": "localhost",
+            "taskmanager.host": "localhost",
+            "rest.port": str(self.rest_port),
+            "rest.address": "127.0.0.1",
+            "rest.bind-address": "127.0.0.1",
+            "blob.server.port": "0",
+            "taskmanager.rpc.port": "0",
+            "taskmanager.data.port": "0",
+            "metrics.internal.query-service.port": "0",
+            "taskmanager.numberOfTaskSlots": str(self.slots),
+            "parallelism.default": "1",
+            "jobmanager.memory.process.size": self.jm_memory,
+            "taskmanager.memory.process.size": self.tm_memory,
+            "taskmanager.memory.managed.fraction": "0.1",
+            ("execution.checkpointing.savepoint-dir" if v2 else "state.savepoints.dir"):
+                self.savepoint_dir.as_uri(),
+            ("execution.checkpointing.dir" if v2 else "state.checkpoints.dir"):
+                self.checkpoint_dir.as_uri(),
+            "env.pid.dir": str(self.pid_dir),
+            "env.log.dir": str(self.log_dir),
+            "io.tmp.dirs": tmp,
+            "web.tmpdir": tmp,
+            "web.upload.dir": str(self._p("uploads")),
+            "web.submit.enable": "true",
+            # faster detection of killed JM/TM processes (defaults: 10 s / 50 s)
+            "heartbeat.interval": "2000",
+            "heartbeat.timeout": "20000",
+            "web.cancel.enable": "true",
+        })
+        # Job output (System.out -> TaskManager .out) in UTF-8 whatever the locale is.
+        utf8 = "-Dfile.encoding=UTF-8 -Dsun.stdout.encoding=UTF-8 -Dsun.stderr.encoding=UTF-8"
+        if "-Dfile.encoding" not in conf["env.java.opts.all"]:
+            conf["env.java.opts.all"] = conf["env.java.opts.all"] + " " + utf8
+        conf.update({k: str(v) for k, v in self.extra_config.items()})
+        return conf
+
+    def _write_config(self) -> None:
+        assert self.home is not None
+        if self.conf_dir.exists():
+            shutil.rmtree(self.conf_dir)
+        shutil.copytree(self.home / "conf", self.conf_dir)
+        for name in ("config.yaml", "flink-conf.yaml"):
+            (self.conf_dir / name).unlink(missing_ok=True)
+        lines = [f"# written by flinkops tests/flink/flinkctl.py for cluster {self.name}"]
+        lines += [f"{k}: {v}" for k, v in self._config().items()]
+        self.config_file.write_text("\n".join(lines) + "\n")
+
+    def _env(self) -> dict:
+        env = dict(os.environ)
+        env.update({
+            "FLINK_CONF_DIR": str(self.conf_dir),
+            "FLINK_LOG_DIR": str(self.log_dir),
+            "FLINK_PID_DIR": str(self.pid_dir),
+            "FLINK_HOME": str(self.home),
+            "FLINK_IDENT_STRING": os.environ.get("USER") or "flinkops",
+        })
+        for k in ("FLINK_ENV_JAVA_OPTS", "JVM_ARGS", "HADOOP_CONF_DIR"):
+            env.pop(k, None)
+        return env
+
+    def _daemon(self, script: str, action: str, timeout: float = 60.0) -> None:
+        assert self.home is not None
+        proc = subprocess.run([str(self.home / "bin" / script), action], env=self._env(),
+                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True, timeout=timeout,
+                              start_new_session=True, check=False)
+        if proc.returncode != 0 and action == "start":
+            raise ClusterError(f"{script} {action} failed ({proc.returncode}):\n{proc.stdout}")
+
+    def _daemon_quiet(self, script: str, action: str) -> None:
+        with contextlib.suppress(Exception):
+            self._daemon(script, action, timeout=30)
+
+    # ---- lifecycle
+    def start(self, timeout: float = START_TIMEOUT) -> "Cluster":
+        if self.started:
+            return self
+        t0 = time.time()
+        self.home = provision(self.version)
+        if self.base_dir is None:
+            self.base_dir = Path(tempfile.mkdtemp(prefix=f"flinkops-{self.name}-"))
+        else:
+            self.base_dir.mkdir(parents=True, exist_ok=True)
+            leftovers = [p.name for p in self.base_dir.iterdir() if p.name != STATE_FILE]
+            if (self.base_dir / STATE_FILE).exists():
+                old = Cluster.from_dir(self.base_dir)
+                old.keep = True
+                old.stop()
+                for sub in ("conf", "log", "pids", "tmp", "uploads", "savepoints", "checkpoints"):
+                    shutil.rmtree(self._p(sub), ignore_errors=True)
+            elif leftovers:
+                raise ClusterError(f"{self.base_dir} is not empty and holds no {STATE_FILE}")
+        for d in (self.log_dir, self.pid_dir, self.tmp_dir, self._p("uploads"),
+                  self.savepoint_dir, self.checkpoint_dir):
+            d.mkdir(parents=True, exist_ok=True)
+        self.rest_port = free_port()
+        self.rpc_port = free_port()
+        while self.rpc_port == self.rest_port:
+            self.rpc_port = free_port()
+        self.url = f"http://127.0.0.1:{self.rest_port}"
+        self._write_config()
+        self._save_state()
+        with _RUNNING_LOCK:
+            _RUNNING.append(self)
+        if not self.detached:
+            _install_sigterm_handler()
+        self.started = True
+        try:
+            self._daemon("jobmanager.sh", "start")
+            self._daemon("taskmanager.sh", "start")
+            self.wait_ready(timeout=max(5.0, timeout - (time.time() - t0)))
+        except BaseException:
+            try:
+                self.stop(keep=True)
+            except Exception:
+                pass
+            raise
+        self.start_seconds = time.time() - t0
+        self._save_state()
+        return self
+
+    def wait_ready(self, timeout: float = START_TIMEOUT, min_taskmanagers: int = 1,
+                   exclude_tm_ids=()) -> dict:
+        deadline = time.time() + timeout
+        last = None
+        while time.time() < deadline:
+            try:
+                st, ov = rest(self.url, "GET", "/overview", timeout=5)
+                last = (st, ov)
+                if st == 200 and isinstance(ov, dict) and ov.get("taskmanagers", 0) >= min_taskmanagers \
+                        and ov.get("slots-total", 0) >= self.slots:
+                    if not exclude_tm_ids:
+                        return ov
+                    st2, tms = rest(self.url, "GET", "/taskmanagers", timeout=5)
+                    ids = {t.get("id") for t in (tms or {}).get("taskmanagers", [])}
+                    if ids - set(exclude_tm_ids):
+                        return ov
+            except (OSError, urllib.error.URLError) as e:
+                last = repr(e)
+            if self._jm_pids() == [] and time.time() > deadline - timeout + 10:
+                break  # JobManager died
+            time.sleep(0.5)
+        raise ClusterError(f"Flink {self.version} cluster {self.name} not ready after {timeout:.0f}s "
+                           f"(last /overview: {last!r})\n{self.log_tail()}")
+
+    def log_tail(self, lines: int = 40) -> str:
+        parts = []
+        if self.base_dir is None or not self.log_dir.exists():
+            return ""
+        for f in sorted(self.log_dir.iterdir()):
+            if f.suffix in (".log", ".out") and f.is_file():
+                text = f.read_text(errors="replace").splitlines()[-lines:]
+                parts.append(f"---- {f.name} (last {lines} lines)\n" + "\n".join(text))
+        return "\n".join(parts)
+
+    def _pids_from(self, daemon: str) -> list:
+        pids = []
+        if self.base_dir is None:
+            return pids
+        for f in self.pid_dir.glob(f"flink-*-{daemon}.pid"):
+            for line in f.read_text().split():
+                if line.strip().isdigit():
+                    pid = int(line)
+                    if _pid_alive(pid) and str(self.base_dir) in _pid_cmdline(pid):
+                        pids.append(pid)
+        return pids
+
+    def _jm_pids(self) -> list:
+        return self._pids_from("standalonesession")
+
+    def _tm_pids(self) -> list:
+        return self._pids_from("taskexecutor")
+
+    def _own_pids(self) -> list:
+        """All live processes whose command line names this cluster's dirs (belt and braces)."""
+        pids = set(self._jm_pids() + self._tm_pids())
+        if self.base_dir is not None:
+            marker = f"{self.conf_dir}"
+            for d in os.listdir("/proc"):
+                if d.isdigit() and int(d) != os.getpid():
+                    cmd = _pid_cmdline(int(d))
+                    if "java" in cmd and (marker in cmd or f"{self.log_dir}/" in cmd) and _pid_alive(int(d)):
+                        pids.add(int(d))
+        return sorted(pids)
+
+    @staticmethod
+    def _kill(pids, grace: float = 5.0) -> None:
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+        deadline = time.time() + grace
+        while time.time() < deadline and any(_pid_alive(p) for p in pids):
+            time.sleep(0.2)
+        for pid in pids:
+            if _pid_alive(pid):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+        deadline = time.time() + 10
+        while time.time() < deadline and any(_pid_alive(p) for p in pids):
+            time.sleep(0.1)
+
+    def pids(self) -> dict:
+        return {"jobmanager": self._jm_pids(), "taskmanager": self._tm_pids()}
+
+    def stop(self, keep: bool | None = None) -> None:
+        keep = self.keep if keep is None else keep
+        if self.base_dir is None:
+            return
+        pids = self._own_pids()
+        if pids and self.home is not None:
+            # both daemon scripts at once (on 2.x each one runs a JVM to read the config)
+            threads = [threading.Thread(target=self._daemon_quiet, args=(script, "stop"))
+                       for script in ("taskmanager.sh", "jobmanager.sh")]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(timeout=40)
+        self._kill(self._own_pids() or pids)
+        alive = [p for p in pids if _pid_alive(p)]
+        with _RUNNING_LOCK:
+            if self in _RUNNING:
+                _RUNNING.remove(self)
+        self.started = False
+        if alive:
+            raise ClusterError(f"processes {alive} of cluster {self.name} survived SIGKILL")
+        if not keep:
+            if (self.base_dir / STATE_FILE).exists() or self._base_dir_arg is None:
+                shutil.rmtree(self.base_dir, ignore_errors=True)
+
+    def __enter__(self) -> "Cluster":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    # ---- state (CLI start/stop across processes)
+    def _save_state(self) -> None:
+        state = self.describe()
+        (self.base_dir / STATE_FILE).write_text(json.dumps(state, indent=2) + "\n")
+
+    def describe(self) -> dict:
+        return {
+            "name": self.name, "version": self.version, "url": self.url,
+            "rest_port": self.rest_port, "rpc_port": self.rpc_port, "slots": self.slots,
+            "home": str(self.home) if self.home else None,
+            "base_dir": str(self.base_dir) if self.base_dir else None,
+            "conf_dir": str(self.conf_dir), "config_file": str(self.config_file),
+            "log_dir": str(self.log_dir), "pid_dir": str(self.pid_dir),
+            "savepoint_dir": str(self.savepoint_dir), "checkpoint_dir": str(self.checkpoint_dir),
+            "savepoint_uri": self.savepoint_dir.as_uri(), "checkpoint_uri": self.checkpoint_dir.as_uri(),
+            "pids": self.pids() if self.base_dir else {},
+            "start_seconds": self.start_seconds,
+        }
+
+    @classmethod
+    def from_dir(cls, base_dir) -> "Cluster":
+        base = Path(base_dir).resolve()
+        state = json.loads((base / STATE_FILE).read_text())
+        c = cls(state["version"], name=state["name"], slots=state["slots"], base_dir=base)
+        c.home = Path(state["home"]) if state.get("home") else None
+        c.rest_port, c.rpc_port, c.url = state["rest_port"], state["rpc_port"], state["url"]
+        c.started = True
+        return c
+
+    # ---- output and fault helpers
+    def taskmanager_stdout(self) -> str:
+        """Text of the TaskManager .out file(s) (the job's System.out), oldest first."""
+        files = [Path(f) for f in glob.glob(str(self.log_dir / "*taskexecutor*.out*"))]
+        files.sort(key=lambda p: (p.stat().st_mtime, p.name))
+        return "".join(f.read_text(errors="replace") for f in files)
+
+    def jobmanager_log(self) -> str:
+        files = sorted(glob.glob(str(self.log_dir / "*standalonesession*.log")))
+        return "".join(Path(f).read_text(errors="replace") for f in files)
+
+    def kill_jobmanager(self, sig: int = signal.SIGKILL) -> list:
+        pids = self._jm_pids()
+        for p in pids:
+            os.kill(p, sig)
+        self._wait_gone(pids)
+        return pids
+
+    def kill_taskmanager(self, sig: int = signal.SIGKILL) -> list:
+        pids = self._tm_pids()
+        for p in pids:
+            os.kill(p, sig)
+        self._wait_gone(pids)
+        return pids
+
+    @staticmethod
+    def _wait_gone(pids, timeout: float = 15.0) -> None:
+        deadline = time.time() + timeout
+        while time.time() < deadline and any(_pid_alive(p) for p in pids):
+            time.sleep(0.1)
+
+    def restart_jobmanager(self, timeout: float = START_TIMEOUT) -> dict:
+        """Kill the JobManager (SIGKILL) and start a new one; waits for a registered TM.
+
+        Non-HA standalone: running jobs are lost.
+        """
+        self.kill_jobmanager()
+        self._daemon("jobmanager.sh", "start")
+        return self.wait_ready(timeout=timeout)
+
+    def restart_taskmanager(self, timeout: float = START_TIMEOUT) -> dict:
+        """Kill the TaskManager (SIGKILL) and start a new one; waits until the new TM registers."""
+        st, tms = rest(self.url, "GET", "/taskmanagers", timeout=5)
+        old = {t.get("id") for t in (tms or {}).get("taskmanagers", [])} if st == 200 else set()
+        self.kill_taskmanager()
+        self._daemon("taskmanager.sh", "start")
+        return self.wait_ready(timeout=timeout, exclude_tm_ids=old or ())
+
+    def __repr__(self) -> str:
+        return f"<Cluster {self.name} flink={self.version} url={self.url}>"
+
+
+# --------------------------------------------------------------------------- smoke
+
+
+def smoke(version: str, keep_running: bool = False) -> dict:
+    """provision + build_jobs + cluster start + a v1 job with all tasks RUNNING printing COUNT lines."""
+    t0 = time.time()
+    timings: dict = {"version": resolve_version(version)}
+    provision(version)
+    timings["provision_s"] = round(time.time() - t0, 1)
+    t = time.time()
+    jobs = build_jobs(version)
+    timings["build_jobs_s"] = round(time.time() - t, 1)
+    cluster = Cluster(version, name=f"smoke-{resolve_version(version)}")
+    try:
+        t = time.time()
+        cluster.start()
+        timings["cluster_start_s"] = round(time.time() - t, 1)
+        st, up = upload_jar(cluster.url, jobs["stateful-v1"])
+        if st != 200:
+            raise RuntimeError(f"upload: {st} {up}")
+        jar_id = up["filename"].rsplit("/", 1)[-1]
+        tag = f"smoke {uuid.uuid4().hex[:6]}"
+        t = time.time()
+        st, run = rest(cluster.url, "POST", f"/jars/{jar_id}/run",
+                       {"entryClass": jobs["entry_class"], "programArgsList": ["--name", "smoke", "--tag", tag]},
+                       timeout=120)
+        if st != 200:
+            raise RuntimeError(f"run: {st} {run}")
+        timings["run_request_s"] = round(time.time() - t, 2)
+        job_id = run["jobid"]
+        deadline = time.time() + 60
+        while True:
+            st, ov = rest(cluster.url, "GET", "/jobs/overview")
+            job = next((j for j in ov["jobs"] if j["jid"] == job_id), None)
+            if job and job["state"] == "RUNNING" and job["tasks"]["running"] == job["tasks"]["total"]:
+                break
+            if time.time() > deadline:
+                raise RuntimeError(f"job not running: {job}\n{cluster.log_tail()}")
+            time.sleep(0.1)
+        timings["all_running_after_run_s"] = round(time.time() - t, 2)
+        deadline = time.time() + 60
+        while f"version=v1 tag={tag}" not in cluster.taskmanager_stdout() or \
+                "FLINKOPS COUNT" not in cluster.taskmanager_stdout():
+            if time.time() > deadline:
+                raise RuntimeError("no COUNT lines in the TaskManager stdout")
+            time.sleep(0.5)
+        timings["first_count_after_run_s"] = round(time.time() - t, 2)
+        rest(cluster.url, "PATCH", f"/jobs/{job_id}?mode=cancel")
+        timings["url"] = cluster.url
+    finally:
+        if not keep_running:
+            t = time.time()
+            cluster.stop()
+            timings["cluster_stop_s"] = round(time.time() - t, 1)
+    timings["total_s"] = round(time.time() - t0, 1)
+    return timings
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="flinkctl.py", description=__doc__.split("\n\n", maxsplit=1)[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("versions", help="print the VERSIONS map as JSON")
+    p = sub.add_parser("provision", help="download + unpack a Flink distribution into the cache")
+    p.add_argument("version")
+    p = sub.add_parser("build-jobs", help="compile the test jobs; prints JSON name -> path")
+    p.add_argument("version")
+    p = sub.add_parser("start", help="start a cluster that keeps running after the CLI exits")
+    p.add_argument("version")
+    p.add_argument("--name")
+    p.add_argument("--dir", help="base dir of the cluster (default: a new temp dir)")
+    p.add_argument("--slots", type=int, default=8)
+    p = sub.add_parser("stop", help="stop the cluster started with --dir DIR")
+    p.add_argument("--dir", required=True)
+    p.add_argument("--keep", action="store_true", help="keep the base dir (logs, savepoints)")
+    p = sub.add_parser("smoke", help="provision, build, start, run a v1 job, stop; prints timings")
+    p.add_argument("version", nargs="+")
+    args = ap.parse_args(argv)
+
+    if args.cmd == "versions":
+        print(json.dumps(VERSIONS, indent=2))
+    elif args.cmd == "provision":
+        print(provision(args.version))
+    elif args.cmd == "build-jobs":
+        print(json.dumps(build_jobs(args.version), indent=2))
+    elif args.cmd == "start":
+        c = Cluster(args.version, name=args.name, slots=args.slots, base_dir=args.dir, keep=True)
+        c.detached = True  # no atexit kill: the cluster outlives this process
+        c.start()
+        print(json.dumps(c.describe(), indent=2))
+    elif args.cmd == "smoke":
+        rc = 0
+        for v in args.version:
+            try:
+                print(json.dumps(smoke(v)), flush=True)
+            except Exception as e:
+                rc = 1
+                print(json.dumps({"version": v, "error": str(e)[-3000:]}), flush=True)
+        return rc
+    elif args.cmd == "stop":
+        base = Path(args.dir)
+        if not (base / STATE_FILE).exists():
+            print(f"no {STATE_FILE} in {base}: nothing to stop", file=sys.stderr)
+            return 1
+        c = Cluster.from_dir(base)
+        c.stop(keep=args.keep)
+        print(json.dumps({"stopped": c.name, "dir": str(base), "kept": args.keep}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

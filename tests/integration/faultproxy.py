@@ -1,0 +1,107 @@
+# Copyright (c) flinkops.flink contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""A loopback HTTP proxy in front of Flink that breaks chosen requests on purpose.
+
+Rules match ``METHOD path-regex`` and say what to do: ``hold`` (never answer,
+never forward), ``status:503``, ``reset`` (close the connection), ``stall:S``
+(wait S seconds, then forward). ``times`` limits how often a rule fires.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import requests
+
+
+class Rule:
+    def __init__(self, method, path, action, times=None):
+        self.method = method
+        self.path = re.compile(path)
+        self.action = action
+        self.times = times
+        self.fired = 0
+
+    def matches(self, method, path):
+        if self.times is not None and self.fired >= self.times:
+            return False
+        return self.method in ("*", method) and bool(self.path.search(path))
+
+
+class FaultProxy:
+    def __init__(self, upstream):
+        self.upstream = upstream.rstrip("/")
+        self.rules = []
+        self.seen = []
+        self.released = threading.Event()
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def _handle(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else None
+                proxy.seen.append((self.command, self.path))
+                for rule in proxy.rules:
+                    if rule.matches(self.command, self.path):
+                        rule.fired += 1
+                        if rule.action == "hold":
+                            proxy.released.wait(600)
+                            self.close_connection = True
+                            return
+                        if rule.action == "reset":
+                            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                                       b"\x01\x00\x00\x00\x00\x00\x00\x00")
+                            self.close_connection = True
+                            return
+                        if rule.action.startswith("status:"):
+                            payload = b'{"errors": ["injected by flinkops fault proxy"]}'
+                            self.send_response(int(rule.action.split(":")[1]))
+                            self.send_header("Content-Type", "application/json")
+                            self.send_header("Content-Length", str(len(payload)))
+                            self.end_headers()
+                            self.wfile.write(payload)
+                            return
+                        if rule.action.startswith("stall:"):
+                            time.sleep(float(rule.action.split(":")[1]))
+                        break
+                headers = dict((k, v) for k, v in self.headers.items()
+                               if k.lower() not in ("host", "content-length", "connection"))
+                answer = requests.request(self.command, proxy.upstream + self.path, data=body,
+                                          headers=headers, timeout=120)
+                self.send_response(answer.status_code)
+                self.send_header("Content-Type", answer.headers.get("Content-Type",
+                                                                    "application/json"))
+                self.send_header("Content-Length", str(len(answer.content)))
+                self.end_headers()
+                self.wfile.write(answer.content)
+
+            do_GET = do_POST = do_PATCH = do_DELETE = do_PUT = _handle
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = "http://127.0.0.1:%d" % self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def add(self, method, path, action, times=None):
+        rule = Rule(method, path, action, times)
+        self.rules.append(rule)
+        return rule
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.released.set()
+        self.server.shutdown()
+        self.server.server_close()
