@@ -46,7 +46,8 @@ def first_counts_continue(flink, tag, old, new):
 def test_first_deploy_idempotent_rerun_and_update(flink, role_vars, tmp_path):
     first = run_playbook(DEPLOY, role_vars(), tmp_path)
     assert first.rc == 0, first.output[-3000:]
-    assert first.recap["changed"] == 2 and first.recap["failed"] == 0  # JAR uploaded, job started
+    # The job start changes; the JAR upload too unless this content is on the cluster already.
+    assert first.recap["changed"] in (1, 2) and first.recap["failed"] == 0
     assert first.outcome["action"] == "started"
     job = flink.the_running_job(role_vars()["job_deploy_name"])
     assert job["jid"] == first.outcome["job_id"]

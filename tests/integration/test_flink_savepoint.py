@@ -1,0 +1,101 @@
+# Copyright (c) flinkops.flink contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""flink_savepoint against real clusters: trigger, stop, failure, max_age, disposal, restore."""
+
+from __future__ import annotations
+
+import os
+import time
+from urllib.parse import urlparse
+
+import pytest
+
+
+def local_path(location):
+    return urlparse(location).path
+
+
+@pytest.fixture
+def running(flink, job_params, module):
+    params = job_params()
+    started = module("flink_job", params)
+    assert started["action"] == "started", started
+    flink.wait_counts(params["name"], "v1", minimum=2)
+    return params, started["job_id"]
+
+
+@pytest.mark.parametrize("fmt", ["canonical", "native"])
+def test_trigger_waits_and_returns_location(flink, module, running, fmt):
+    params, job_id = running
+    planned = module("flink_savepoint", dict(url=flink.url, job_name=params["name"], format=fmt),
+                     check=True)
+    assert planned["changed"] and planned["location"] is None
+    taken = module("flink_savepoint", dict(url=flink.url, job_name=params["name"], format=fmt))
+    assert taken["changed"] and taken["job_id"] == job_id and taken["trigger_id"]
+    assert os.path.isfile(os.path.join(local_path(taken["location"]), "_metadata"))
+    status = flink.get("/jobs/%s/savepoints/%s" % (job_id, taken["trigger_id"]))
+    assert status["operation"]["location"] == taken["location"]
+    assert flink.the_running_job(params["name"])["jid"] == job_id
+
+
+def test_unwritable_target_fails_and_job_keeps_running(flink, module, running):
+    params, job_id = running
+    result = module("flink_savepoint", dict(url=flink.url, job_name=params["name"],
+                                            target_directory="file:///proc/flinkops-nope"))
+    assert result["failed"] and "savepoint of job %s failed" % job_id in result["msg"]
+    assert "/proc/flinkops-nope" in result["msg"]
+    assert "GET %s/jobs/%s/savepoints/" % (flink.url, job_id) in result["msg"]
+    assert flink.the_running_job(params["name"])["jid"] == job_id
+    assert flink.state(job_id) == "RUNNING"
+
+
+def test_max_age_makes_a_backup_idempotent(flink, module, running):
+    params, job_id = running
+    taken = module("flink_savepoint", dict(url=flink.url, job_name=params["name"]))
+    deadline = time.time() + 15
+    listed = None
+    while time.time() < deadline and listed != taken["location"]:
+        time.sleep(0.5)  # /checkpoints is served from a ~3 s cache
+        latest = flink.checkpoints(job_id).get("latest") or {}
+        listed = (latest.get("savepoint") or {}).get("external_path")
+    assert listed == taken["location"]
+    skipped = module("flink_savepoint", dict(url=flink.url, job_name=params["name"], max_age=3600))
+    assert not skipped["changed"] and skipped["location"] == taken["location"]
+    assert skipped["actions"] == []
+    fresh = module("flink_savepoint", dict(url=flink.url, job_name=params["name"], max_age=0.001))
+    assert fresh["changed"] and fresh["location"] != taken["location"]
+
+
+def test_stop_dispose_and_restore_from_the_location(flink, module, job_params, running):
+    params, job_id = running
+    stopped = module("flink_savepoint", dict(url=flink.url, job_id=job_id, stop=True))
+    assert stopped["changed"] and stopped["location"]
+    assert flink.active(params["name"]) == []
+    assert flink.state(job_id) == "FINISHED"
+    # A new job restored from the returned location carries the state on.
+    resumed = module("flink_job", dict(job_params(jar="stateful-v2"),
+                                       savepoint_path=stopped["location"]))
+    assert resumed["action"] == "started" and resumed["restored_from"] == stopped["location"]
+    seen = flink.wait_counts(params["name"], "v2")
+    for (version, key), counts in seen.items():
+        if version == "v2":
+            assert counts[0] == seen[("v1", key)][-1] + 50
+    # Another savepoint to dispose of (the restored one stays: it is the job's origin).
+    extra = module("flink_savepoint", dict(url=flink.url, job_name=params["name"]))
+    directory = local_path(extra["location"])
+    assert os.path.isdir(directory)
+    planned = module("flink_savepoint", dict(url=flink.url, state="absent",
+                                             path=extra["location"]), check=True)
+    assert planned["changed"] and os.path.isdir(directory)
+    disposed = module("flink_savepoint", dict(url=flink.url, state="absent",
+                                              path=extra["location"]))
+    assert disposed["changed"] and disposed["disposed"]
+    assert not os.path.exists(directory)
+    again = module("flink_savepoint", dict(url=flink.url, state="absent", path=extra["location"]))
+    assert not again["changed"] and again["disposed"] is False
+
+
+def test_no_running_job_is_a_clear_error(flink, module, unique_job_name):
+    result = module("flink_savepoint", dict(url=flink.url, job_name=unique_job_name))
+    assert result["failed"] and "no running job named %r" % unique_job_name in result["msg"]
