@@ -37,7 +37,7 @@ SANITY_ARGS   ?=
 PYTEST_ARGS   ?= -ra
 # Flink versions the real-cluster tests run against (tests/flink reads this).
 FLINKOPS_TEST_FLINK_VERSIONS ?= 2.3,1.20
-LINT_DIRS := $(wildcard roles playbooks examples docs/docsite/examples)
+LINT_DIRS := $(wildcard roles playbooks examples docs/docsite/examples extensions)
 
 export FLINKOPS_TEST_FLINK_VERSIONS
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/$(BUILD_DIR)
@@ -48,10 +48,10 @@ export ANSIBLE_FORCE_COLOR := 0
 export PY_COLORS := 0
 
 # Stages of `make test`, in order; each runs even when an earlier one failed.
-TEST_STAGES ?= changelog-lint lint docs examples sanity units sanity-2.18 units-2.18 integration ee
+TEST_STAGES ?= changelog-lint lint docs examples sanity units sanity-2.18 units-2.18 integration molecule ee
 
 .PHONY: help venv collection sanity units integration test test-floor \
-        sanity-2.18 units-2.18 integration-2.18 test-matrix test-core-matrix changelog-lint lint docs examples bench demo demo-stop clean
+        sanity-2.18 units-2.18 integration-2.18 test-matrix test-core-matrix changelog-lint lint docs examples molecule bench demo demo-stop clean
 
 help: ## Show this help
 	@echo "Usage: make TARGET [VENV=.venv] [REQUIREMENTS=requirements/test.txt]"
@@ -84,9 +84,20 @@ units: venv collection ## pytest tests/unit (imports from build/)
 	PYTHONPATH=$(CURDIR)/$(BUILD_DIR) $(VENV_PY) hack/run_pytest.py \
 	  $(REPORT_DIR)/units$(STAGE_SUFFIX).xml tests/unit -- $(PYTEST_ARGS)
 
-integration: venv collection ## pytest tests/integration and tests/flink against real Flink (FLINKOPS_TEST_FLINK_VERSIONS, default 2.3,1.20)
+integration: venv collection system-deps ## pytest tests/integration and tests/flink against real Flink (FLINKOPS_TEST_FLINK_VERSIONS, default 2.3,1.20)
 	PYTHONPATH=$(CURDIR)/$(BUILD_DIR) $(VENV_PY) hack/run_pytest.py \
 	  $(REPORT_DIR)/integration$(STAGE_SUFFIX).xml tests/integration tests/flink -- $(PYTEST_ARGS)
+
+# --- system dependencies (owner: reliability tests) ----------------------------
+# tests/integration/test_security.py runs Debian's nginx on loopback (basic auth,
+# bearer token) in front of Flink. Installed once, idempotently; never started here.
+.PHONY: system-deps
+system-deps: ## Install Debian's nginx for the security tests when it is missing (apt-get)
+	@if command -v nginx >/dev/null || [ -x /usr/sbin/nginx ]; then :; else \
+	  echo "+ apt-get install -y nginx-light"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light; \
+	fi
+# --- end of system dependencies block -------------------------------------------
 
 FLOOR := VENV=$(FLOOR_VENV) REQUIREMENTS=$(FLOOR_REQUIREMENTS) STAGE_SUFFIX=-2.18
 
@@ -142,6 +153,10 @@ test: venv collection ## Everything CI runs; ends with one summary line
 	$(VENV_PY) hack/summarize.py $(REPORT_DIR) $$results
 
 # --- other ------------------------------------------------------------------
+
+# The role's molecule scenario (default driver, a real local Flink cluster, no containers).
+molecule: venv collection ## molecule test of roles/job_deploy (extensions/molecule/job_deploy)
+	cd $(COLLECTION_DIR) && molecule test -s job_deploy
 
 demo: venv collection ## Local Flink cluster; deploy the sample stateful job, update it, show its state carried over
 	$(VENV_PY) demo/demo.py
