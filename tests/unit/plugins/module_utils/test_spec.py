@@ -1,0 +1,73 @@
+# Copyright (c) flinkops.flink contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+import os
+import re
+
+from ansible_collections.flinkops.flink.plugins.module_utils._spec import (
+    JobSpec,
+    fingerprint_of,
+    is_spec_record,
+    jar_sha_prefix,
+    jar_stem,
+    read_spec_records,
+    spec_record_names,
+)
+
+UPLOAD_NAME_MAX = 218  # 255 bytes of a file name minus Flink's "<uuid>_" prefix
+
+
+def spec(**changes):
+    fields = dict(jar="sha256:" + "a" * 16, entry_class="org.example.Job",
+                  args=["--topic", "orders"], parallelism=2, configuration={"k": "v"})
+    fields.update(changes)
+    return JobSpec(**fields)
+
+
+def test_fingerprint_changes_with_every_field_and_only_with_them():
+    base = spec().fingerprint
+    assert spec().fingerprint == base
+    for change in (dict(jar="sha256:" + "b" * 16), dict(entry_class="org.example.Other"),
+                   dict(args=["--topic", "orders", "--x"]), dict(args=["--topic orders"]),
+                   dict(parallelism=3), dict(configuration={"k": "w"})):
+        assert spec(**change).fingerprint != base, change
+    # configuration values are compared as Flink sees them: strings
+    assert spec(configuration={"k": 1}).fingerprint == spec(configuration={"k": "1"}).fingerprint
+
+
+def test_job_ids_carry_the_fingerprint_and_never_repeat():
+    job_spec = spec()
+    ids = set(job_spec.new_job_id() for _attempt in range(50))
+    assert len(ids) == 50
+    for job_id in ids:
+        assert re.match(r"^[0-9a-f]{32}$", job_id)
+        assert job_spec.describes(job_id) and fingerprint_of(job_id) == job_spec.fingerprint
+    assert not spec(parallelism=9).describes(ids.pop())
+    assert fingerprint_of("not-a-job-id") is None
+
+
+def test_spec_records_round_trip_long_and_unicode_arguments():
+    job_spec = spec(args=["--name", "x y \"q\" 'ü' €"] * 40, configuration={"a.b": "1" * 300})
+    names = spec_record_names(job_spec, "uuid_job-sha256-aaaaaaaaaaaaaaaa.jar")
+    assert len(names) > 1
+    assert all(len(name) <= UPLOAD_NAME_MAX and is_spec_record(name) for name in names)
+    records = read_spec_records(reversed(names))  # order on the cluster does not matter
+    record = records[job_spec.fingerprint]
+    assert record["args"] == job_spec.args and record["configuration"] == job_spec.configuration
+    assert record["jar_id"] == "uuid_job-sha256-aaaaaaaaaaaaaaaa.jar"
+
+
+def test_incomplete_records_are_ignored():
+    names = spec_record_names(spec(args=[os.urandom(400).hex()]), "jar")  # incompressible
+    assert len(names) > 2
+    assert read_spec_records(names[:-1]) == {}
+    assert read_spec_records(["orders-sha256-0123456789abcdef.jar"]) == {}
+
+
+def test_jar_names():
+    assert jar_stem("/tmp/Orders Job 1.4.jar") == "Orders_Job_1.4"
+    assert jar_sha_prefix("orders-sha256-0123456789abcdef.jar") == "0123456789abcdef"
+    assert jar_sha_prefix("orders.jar") is None
