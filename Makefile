@@ -224,8 +224,22 @@ ee: $(EE_STAMP) collection ## pytest tests/ee: introspection, EE-only venv via a
 .PHONY: ee ee-context ee-image
 # --- end of execution environment block -------------------------------------
 
-bench: venv collection ## TODO: benchmarks (not yet)
-	@echo "bench: not yet"
+# --- benchmarks (owner: bench) ------------------------------------------------
+# Downtime and cost of a deployment on real local Flink 2.3 clusters (bench/run.py):
+# the floor (raw REST), the Flink CLI, flink_job and the job_deploy role; no-op cost,
+# upload, scale. Writes docs/benchmarks.md + docs/benchmarks-downtime.png. Not part of
+# `make test`. BENCH_N updates per method (>= 5 for the published numbers).
+BENCH_STAMP := $(VENV)/.installed-bench
+BENCH_N     ?= 5
+BENCH_ARGS  ?=
+
+$(BENCH_STAMP): requirements/bench.txt $(VENV_STAMP)
+	$(VENV_PY) -m pip install --quiet -r requirements/bench.txt
+	@touch $@
+
+bench: $(BENCH_STAMP) collection ## Benchmarks on real Flink: downtime vs floor and CLI, no-op, upload, scale -> docs/benchmarks.md
+	PYTHONPATH=$(CURDIR)/$(BUILD_DIR) $(VENV_PY) bench/run.py --n $(BENCH_N) $(BENCH_ARGS)
+# --- end of benchmarks block ---------------------------------------------------
 
 clean: ## Remove build/ and test output (keeps the venvs; rm -rf .venv* for those)
 	rm -rf $(BUILD_DIR) tests/output .pytest_cache

@@ -119,7 +119,10 @@ def _describe_transport_error(exc):
     if isinstance(exc, requests.exceptions.Timeout):
         return "no answer before the timeout", str(exc)
     if isinstance(exc, requests.exceptions.ConnectionError):
-        return "cannot connect", str(exc)
+        if _never_sent(exc):
+            return "cannot connect", str(exc)
+        # Connected, then reset or closed: the request may have reached Flink.
+        return "connection closed before an answer", str(exc)
     return "request failed", str(exc)
 
 
@@ -158,7 +161,7 @@ class FlinkClient:
             self.session.headers.update(headers)
         if bearer_token:
             self.session.headers["Authorization"] = "Bearer %s" % bearer_token
-        elif url_username is not None:
+        elif url_username:
             self.session.auth = (url_username, url_password or "")
         self.session.verify = ca_path if (validate_certs and ca_path) else bool(validate_certs)
         if client_cert:
@@ -188,9 +191,12 @@ class FlinkClient:
             attempt += 1
             self.request_count += 1
             try:
+                # verify is passed per request: set only on the session, it loses to
+                # REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE from the environment, and ca_path
+                # would be silently ignored (requests issue 3829).
                 response = self.session.request(
                     method, url, json=json, params=params, data=data, headers=headers,
-                    timeout=timeout or self.timeout)
+                    timeout=timeout or self.timeout, verify=self.session.verify)
             except requests.exceptions.RequestException as exc:
                 retryable = idempotent or _never_sent(exc)
                 if retryable and attempt <= self.retries and not _rewinds_impossible(data):

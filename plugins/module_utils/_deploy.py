@@ -43,7 +43,9 @@ from ansible_collections.flinkops.flink.plugins.module_utils._ops import (
     plan_jar,
     record_spec,
     resume_point,
+    retained_checkpoint,
     run_body,
+    settled_checkpoints,
     run_jar,
     spec_records,
     stop_with_savepoint,
@@ -172,10 +174,11 @@ class JobDeployment:
         if mode == "savepoint":
             return self.stop_to_savepoint(job_id, params["drain"])
         if mode == "last-state":
-            checkpoint = self.retained_checkpoint(job_id)
-            self.module.change("cancel job %s, keeping checkpoint %s" % (job_id, checkpoint),
-                               self.cancel, job_id)
-            return checkpoint
+            self.check_checkpoints_retained(job_id)
+            checkpoint = self.module.change(
+                "cancel job %s and start from its last retained checkpoint" % job_id,
+                self.cancel_keeping_checkpoint, job_id)
+            return checkpoint or "<last checkpoint of %s>" % job_id
         self.module.change("cancel job %s without saving its state" % job_id, self.cancel, job_id)
         return params["savepoint_path"]
 
@@ -197,17 +200,29 @@ class JobDeployment:
     def stop_with_savepoint(self, job_id, target, drain):
         trigger = stop_with_savepoint(self.client, job_id, target, drain,
                                       self.params["savepoint_format"])
-        return wait_savepoint(self.client, job_id, trigger, self.params["savepoint_timeout"])
+        try:
+            return wait_savepoint(self.client, job_id, trigger, self.params["savepoint_timeout"])
+        except FlinkError as exc:
+            if exc.status != 200:
+                # Not Flink's verdict on the savepoint (that comes with HTTP 200 and a
+                # failure cause, and then the job does run on): the stop was accepted and
+                # its outcome is unknown. Say so instead of "left as it is".
+                exc.msg = ("%s. The stop of job %s with a savepoint was requested (trigger %s) "
+                           "and its outcome is unknown: Flink may still stop the job. Run the "
+                           "task again: if the job stopped, it resumes from that savepoint" % (
+                               exc.msg.replace("; the job was left as it is", ""), job_id,
+                               trigger))
+            raise
 
     def cancel(self, job_id):
+        """Cancel and wait until the job has ended; returns its final overview entry."""
         cancel_job(self.client, job_id)
-        wait_until_terminal(self.client, job_id, self.params["wait_timeout"])
+        return wait_until_terminal(self.client, job_id, self.params["wait_timeout"])
 
-    def retained_checkpoint(self, job_id):
-        data = job_checkpoints(self.client, job_id)
-        completed = (data.get("latest") or {}).get("completed") or {}
-        path = completed.get("external_path")
-        if not path or path == "<checkpoint-not-externally-addressable>":
+    def check_checkpoints_retained(self, job_id):
+        """Refuse last-state before anything stops unless a checkpoint will survive the cancel."""
+        completed = (job_checkpoints(self.client, job_id).get("latest") or {}).get("completed")
+        if not completed:
             raise FlinkError("upgrade_mode=last-state needs a completed checkpoint of job %s, "
                              "and it has none; job left running" % job_id)
         config = self.client.get("/jobs/%s/checkpoints/config" % job_id)
@@ -216,7 +231,16 @@ class JobDeployment:
             raise FlinkError("upgrade_mode=last-state needs checkpoints retained on "
                              "cancellation (execution.checkpointing.externalized-checkpoint-"
                              "retention: RETAIN_ON_CANCELLATION); job %s left running" % job_id)
-        return path
+
+    def cancel_keeping_checkpoint(self, job_id):
+        ended = self.cancel(job_id)
+        retained = retained_checkpoint(self.client, job_id,
+                                       settled_checkpoints(self.client, ended))
+        if not retained:
+            raise FlinkError("job %s was cancelled but Flink reports no retained checkpoint; "
+                             "nothing was started. Its checkpoint directory may still hold the "
+                             "state: start the job with savepoint_path set to it" % job_id)
+        return retained["path"]
 
     def start_or_roll_back(self, spec, jar_id, restore_path, previous):
         try:
@@ -251,7 +275,7 @@ class JobDeployment:
     def roll_back(self, failure, previous, restore_path):
         """The new version failed after the old one stopped: bring the old one back."""
         failed_id = self.result["job_id"]
-        where = ("its state is in savepoint %s" % restore_path) if restore_path else \
+        where = ("its state is in %s" % restore_path) if restore_path else \
             "it had no saved state"
         if not self.params["rollback"] or previous is None:
             reason = "rollback is off" if not self.params["rollback"] else \
@@ -265,7 +289,15 @@ class JobDeployment:
             self.cancel(failed_id)
         old = JobSpec(previous["jar"], previous.get("entry_class"), previous.get("args"),
                       previous.get("parallelism"), previous.get("configuration"))
-        self.start_previous(old, previous["jar_id"], restore_path)
+        try:
+            self.start_previous(old, previous["jar_id"], restore_path)
+        except FlinkError as second:
+            second.msg = ("the new version (job %s) failed, and starting the previous version "
+                          "again from %s failed too, so nothing runs now; %s. Fix the cause "
+                          "and run the task again. The new version's failure: %s. The "
+                          "rollback's failure: %s" % (failed_id, restore_path or "empty state",
+                                                      where, failure, second.msg))
+            raise second
         self.result["rolled_back"] = True
         self.result["failed_job_id"] = failed_id
         failure.msg = ("the new version (job %s) failed and was rolled back: the previous "

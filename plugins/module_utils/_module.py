@@ -10,13 +10,27 @@
 
 from __future__ import annotations
 
-from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
+import os
+
+from ansible.module_utils.basic import AnsibleFallbackNotFound, AnsibleModule, missing_required_lib
 
 from ansible_collections.flinkops.flink.plugins.module_utils._client import (
     REQUESTS_IMPORT_ERROR,
     FlinkClient,
     FlinkError,
 )
+
+
+def env_fallback(*names):
+    """Like Ansible's env_fallback, but an empty variable counts as unset.
+
+    AWX sets every variable a credential type declares, empty ones too (a token
+    credential also sets FLINK_USERNAME=""), which must not count as a user name.
+    """
+    for name in names:
+        if os.environ.get(name):
+            return os.environ[name]
+    raise AnsibleFallbackNotFound
 
 
 def connection_argument_spec():

@@ -158,7 +158,7 @@ def wait_until_terminal(client, job_id, timeout):
     def check():
         job = find_job(client, job_id)
         if job is None or job.get("state") in TERMINAL_STATES:
-            return job or {}
+            return job or {"jid": job_id}
         return None
     return client.wait_for(check, timeout, POLL_INTERVAL * 4, "job %s to end" % job_id)
 
@@ -336,14 +336,57 @@ def spec_records(jars):
     return read_spec_records(jar.get("name") for jar in jars)
 
 
+# ---------------------------------------------------------------------------
+# Request shapes per Flink version (each verified on a real cluster of 1.18.1,
+# 1.19.3, 1.20.5, 2.0.2, 2.1.3, 2.2.1 and 2.3.0; see docs/compatibility.md).
+#
+# - 1.18 and 1.19 answer HTTP 400 to any unknown field in the run, plan, stop
+#   and savepoint bodies; 1.20+ ignore unknown fields silently. Either way,
+#   only fields the version understands AND honours are sent.
+# - programArgsList everywhere; the old programArgs string is ignored by 2.x.
+# - The restore mode is ``claimMode`` from 1.20 and ``restoreMode`` before
+#   (1.20+ still honour restoreMode, 1.18/1.19 reject claimMode).
+# - flinkConfiguration is honoured by run and plan on every version.
+# Options that appeared in a version older than the oldest one tested are
+# still checked, so an unsupported cluster fails with a clear message instead
+# of a 400 (or, worse, a silently ignored field).
+
+CLAIM_MODE_SINCE = (1, 20)
+MINIMUM_VERSIONS = {
+    # option (as the user spells it) -> first Flink version that honours it
+    "restore_mode": (1, 15),
+    "savepoint_format=native": (1, 15),
+}
+PLAN_FIELDS = ("entryClass", "programArgsList", "parallelism", "flinkConfiguration")
+
+
+def version_text(version):
+    return ".".join(str(part) for part in version)
+
+
+def require_version(version, option):
+    """Raise FlinkError if this Flink ``version`` cannot honour ``option``.
+
+    An unknown version (``(0,)``: /config without flink-version) is not held
+    against the user.
+    """
+    minimum = MINIMUM_VERSIONS[option]
+    if version and tuple(version) > (0,) and tuple(version) < minimum:
+        raise FlinkError("%s needs Flink %s or newer; this cluster runs Flink %s" % (
+            option, version_text(minimum), version_text(version)))
+
+
 def run_body(version, entry_class=None, args=None, parallelism=None, configuration=None,
              savepoint_path=None, allow_non_restored_state=False, job_id=None,
              claim_mode=None):
-    """The body of /jars/:id/run and /jars/:id/plan for this cluster's version.
+    """The body of /jars/:id/run (and, through plan_body, /jars/:id/plan) for this
+    cluster's version.
 
     1.18 and 1.19 reject unknown fields, and 2.x ignores the old ``programArgs``
     string: only fields this version understands are sent.
     """
+    if claim_mode:
+        require_version(version, "restore_mode")
     body = {"programArgsList": list(args or [])}
     if entry_class:
         body["entryClass"] = entry_class
@@ -357,16 +400,26 @@ def run_body(version, entry_class=None, args=None, parallelism=None, configurati
         body["savepointPath"] = savepoint_path
         body["allowNonRestoredState"] = bool(allow_non_restored_state)
         if claim_mode:
-            # claimMode exists from 1.20; restoreMode is its older name.
-            body["claimMode" if version >= (1, 20) else "restoreMode"] = claim_mode.upper()
+            # claimMode exists from 1.20; restoreMode is its older name (1.18/1.19
+            # reject claimMode with HTTP 400).
+            body["claimMode" if tuple(version or (0,)) >= CLAIM_MODE_SINCE else "restoreMode"] = \
+                claim_mode.upper()
     return body
+
+
+def plan_body(body):
+    """The /jars/:id/plan body from a run body: the fields that shape the job graph.
+
+    The plan endpoint takes no savepoint fields (1.18/1.19 answer 400 to them);
+    flinkConfiguration is honoured by plan on every version (e.g.
+    parallelism.default), so the plan sees the configuration the run will use.
+    """
+    return dict((k, v) for k, v in body.items() if k in PLAN_FIELDS)
 
 
 def plan_jar(client, jar_id, body):
     """Build the job graph without running it: a failing main() shows up here."""
-    plan_body = dict((k, v) for k, v in body.items()
-                     if k in ("programArgsList", "entryClass", "parallelism"))
-    return client.post("/jars/%s/plan" % jar_id, json=plan_body, idempotent=True)
+    return client.post("/jars/%s/plan" % jar_id, json=plan_body(body), idempotent=True)
 
 
 def run_jar(client, jar_id, body, timeout=None):
@@ -403,11 +456,41 @@ def run_jar(client, jar_id, body, timeout=None):
 SAVEPOINT_FORMATS = {"canonical": "CANONICAL", "native": "NATIVE"}
 
 
-def stop_with_savepoint(client, job_id, target_directory, drain=False, fmt="canonical"):
-    """Atomic stop-with-savepoint; returns the trigger id to poll."""
-    body = {"drain": bool(drain), "formatType": SAVEPOINT_FORMATS[fmt]}
+def savepoint_format(version, fmt):
+    """Flink's formatType for ``fmt``; NATIVE needs a version that has it."""
+    if fmt != "canonical":
+        require_version(version, "savepoint_format=%s" % fmt)
+    return SAVEPOINT_FORMATS[fmt]
+
+
+def stop_body(version, target_directory, drain=False, fmt="canonical"):
+    """The body of /jobs/:id/stop: drain, formatType, targetDirectory (every version)."""
+    body = {"drain": bool(drain), "formatType": savepoint_format(version, fmt)}
     if target_directory:
         body["targetDirectory"] = target_directory
+    return body
+
+
+def savepoint_body(version, target_directory, fmt="canonical", cancel_job=False,
+                   trigger_id=None):
+    """The body of /jobs/:id/savepoints. Every version honours a client-chosen
+    triggerId (it becomes the request id), formatType and cancel-job."""
+    body = {"cancel-job": bool(cancel_job), "formatType": savepoint_format(version, fmt),
+            "triggerId": trigger_id}
+    if target_directory:
+        body["target-directory"] = target_directory
+    return body
+
+
+def _version_for(client, fmt):
+    # The version is needed only for a format other than the default: no extra
+    # /config request in the common case.
+    return client.version if fmt != "canonical" else None
+
+
+def stop_with_savepoint(client, job_id, target_directory, drain=False, fmt="canonical"):
+    """Atomic stop-with-savepoint; returns the trigger id to poll."""
+    body = stop_body(_version_for(client, fmt), target_directory, drain, fmt)
     return client.post("/jobs/%s/stop" % job_id, json=body)["request-id"]
 
 
@@ -415,10 +498,8 @@ def trigger_savepoint(client, job_id, target_directory, fmt="canonical", cancel_
                       trigger_id=None):
     """Trigger a savepoint with a client-chosen trigger id (a repeat is harmless)."""
     trigger_id = trigger_id or uuid.uuid4().hex
-    body = {"cancel-job": bool(cancel_job), "formatType": SAVEPOINT_FORMATS[fmt],
-            "triggerId": trigger_id}
-    if target_directory:
-        body["target-directory"] = target_directory
+    body = savepoint_body(_version_for(client, fmt), target_directory, fmt, cancel_job,
+                          trigger_id)
     return client.post("/jobs/%s/savepoints" % job_id, json=body,
                        idempotent=True)["request-id"]
 
@@ -500,30 +581,53 @@ def restored_from(checkpoints):
     return None
 
 
-def resume_point(client, jobs, settle=4.0):
-    """The state to resume a job from after it stopped: the newest run's savepoint.
+def settled_checkpoints(client, job):
+    """/checkpoints of an ended job, read only once Flink's cache holds its final state.
+
+    Flink serves /jobs/:id/checkpoints from a cache refreshed every
+    ``refresh-interval`` ms: read earlier, a checkpoint that was already
+    subsumed (and deleted) can still be listed as the latest.
+    """
+    refresh_ms = client.dashboard_config.get("refresh-interval") or 3000
+    ended_ms = job.get("end-time") or 0
+    wait_s = (ended_ms + refresh_ms + 500) / 1000.0 - time.time()
+    if wait_s > 0:
+        client.sleep(min(wait_s, refresh_ms / 1000.0 + 1))
+    return job_checkpoints(client, job["jid"])
+
+
+def retained_checkpoint(client, job_id, checkpoints):
+    """The latest completed checkpoint of an ended job, if Flink kept it, else None."""
+    completed = ((checkpoints or {}).get("latest") or {}).get("completed") or {}
+    path = completed.get("external_path")
+    if not path or path.startswith("<"):
+        return None
+    externalization = client.get("/jobs/%s/checkpoints/config" % job_id).get(
+        "externalization") or {}
+    if not externalization.get("enabled") or externalization.get("delete_on_cancellation"):
+        return None
+    return {"path": path, "timestamp": completed.get("latest_ack_timestamp") or 0}
+
+
+def resume_point(client, jobs):
+    """The state to resume a job from after it stopped: the newest run's last state.
 
     Only the newest run that really ran counts (a submission that failed
     leaves a FAILED job with no tasks): an older savepoint would silently
-    roll the state back. Flink lists a stop savepoint in /checkpoints a few
-    seconds after the job ends, so a run that ended just now is asked again.
+    roll the state back. Its last state is the newer of its last savepoint and
+    its retained checkpoint; failing both, what it was restored from.
     Returns (job, path or None).
     """
     for job in jobs:
         if job.get("state") not in TERMINAL_STATES or not job.get("tasks", {}).get("total"):
             continue
-        deadline = time.monotonic() + settle
-        while True:
-            checkpoints = job_checkpoints(client, job["jid"])
-            savepoint = savepoint_info(checkpoints)
-            if savepoint:
-                return job, savepoint["path"]
-            ended_ms = job.get("end-time") or 0
-            if time.time() * 1000 - ended_ms > settle * 1000 or time.monotonic() >= deadline:
-                break
-            client.sleep(0.25)
+        checkpoints = settled_checkpoints(client, job)
+        candidates = [c for c in (savepoint_info(checkpoints),
+                                  retained_checkpoint(client, job["jid"], checkpoints)) if c]
+        if candidates:
+            return job, max(candidates, key=lambda c: c.get("timestamp") or 0)["path"]
         restored = restored_from(checkpoints)
-        return job, (restored["path"] if restored and restored["is_savepoint"] else None)
+        return job, (restored["path"] if restored else None)
     return None, None
 
 

@@ -211,3 +211,69 @@ def test_bad_input_changes_nothing(flink, job_params, module, tmp_path):
     new_jobs = set(jobs) - set(before[0])
     # Flink itself leaves a FAILED job behind for a rejected submission; nothing runs.
     assert all(state == "FAILED" for _jid, state in new_jobs)
+
+
+def test_prefix_match_upgrades_a_versioned_job_name(flink, job_params, module):
+    params = job_params()
+    base = params["name"]
+    v1 = dict(params, name=base + "-1.0", args=["--name", base + "-1.0", "--tag", base])
+    started = module("flink_job", dict(v1, name=base, name_match="prefix"))
+    assert started["action"] == "started"
+    flink.wait_counts(base, "v1", minimum=2)
+    v2 = dict(params, name=base, name_match="prefix", jar=flink.jobs["stateful-v2"],
+              args=["--name", base + "-2.0", "--tag", base])
+    upgraded = module("flink_job", v2)
+    assert upgraded["action"] == "upgraded" and upgraded["previous_job_id"] == started["job_id"]
+    assert flink.active(base + "-1.0") == []
+    assert flink.the_running_job(base + "-2.0")["jid"] == upgraded["job_id"]
+    assert_state_carried_over(flink, base, "v1", "v2")
+
+
+def test_last_state_upgrade_restores_the_latest_checkpoint(flink, job_params, module):
+    retained = {"execution.checkpointing.externalized-checkpoint-retention":
+                "RETAIN_ON_CANCELLATION"}
+    params = job_params(configuration=retained)
+    started = module("flink_job", params)
+    assert started["action"] == "started", started
+    deadline = time.time() + 30
+    while not (flink.checkpoints(started["job_id"])["latest"] or {}).get("completed"):
+        assert time.time() < deadline, "no checkpoint completed"
+        time.sleep(0.5)
+    upgraded = module("flink_job", dict(params, jar=flink.jobs["stateful-v2"],
+                                        upgrade_mode="last-state"))
+    assert upgraded["action"] == "upgraded", upgraded
+    assert "/chk-" in upgraded["restored_from"] and upgraded["savepoint"] is None
+    assert flink.state(started["job_id"]) == "CANCELED"
+    job = flink.the_running_job(params["name"])
+    restored = None
+    deadline = time.time() + 10
+    while not restored and time.time() < deadline:
+        restored = flink.checkpoints(job["jid"])["latest"].get("restored")
+        time.sleep(0.5)
+    # (Flink reports every restore through savepointPath as is_savepoint, even of a checkpoint.)
+    assert restored["external_path"] == upgraded["restored_from"]
+    # The counters go on from the checkpoint: never back to the start.
+    seen = flink.wait_counts(params["name"], "v2")
+    assert all(counts[0] > 50 for (version, _k), counts in seen.items() if version == "v2")
+
+
+def test_last_state_without_retained_checkpoints_is_refused(flink, job_params, module):
+    params = job_params()
+    started = module("flink_job", params)
+    deadline = time.time() + 30
+    while not (flink.checkpoints(started["job_id"])["latest"] or {}).get("completed"):
+        assert time.time() < deadline, "no checkpoint completed"
+        time.sleep(0.5)
+    refused = module("flink_job", dict(params, jar=flink.jobs["stateful-v2"],
+                                       upgrade_mode="last-state"))
+    assert refused["failed"] and "RETAIN_ON_CANCELLATION" in refused["msg"]
+    assert flink.the_running_job(params["name"])["jid"] == started["job_id"]
+
+
+def test_stop_with_drain(flink, job_params, module):
+    params = job_params()
+    started = module("flink_job", params)
+    stopped = module("flink_job", dict(params, state="stopped", stop_mode="drain"))
+    assert stopped["action"] == "stopped" and stopped["savepoint"]
+    assert any("(drain)" in action for action in stopped["actions"])
+    assert flink.state(started["job_id"]) == "FINISHED"
