@@ -30,6 +30,7 @@ from ansible_collections.flinkops.flink.plugins.module_utils._ops import (
     ACTIVE_STATES,
     cancel_job,
     check_health,
+    delete_jars,
     default_savepoint_dir,
     ensure_jar,
     find_job,
@@ -58,6 +59,7 @@ from ansible_collections.flinkops.flink.plugins.module_utils._spec import (
     fingerprint_of,
     jar_stem,
     spec_diff,
+    stale_spec_records,
 )
 
 
@@ -105,8 +107,8 @@ class JobDeployment:
                 raise FlinkError("no uploaded JAR with id %s on the cluster" % params["jar_id"])
             sha = jar_sha_prefix(jar["name"])
             jar_key = "sha256:" + sha if sha else "jar:" + jar["name"]
-        return JobSpec(jar_key, params["entry_class"], params["args"], params["parallelism"],
-                       params["configuration"])
+        return JobSpec(params["name"], jar_key, params["entry_class"], params["args"],
+                       params["parallelism"], params["configuration"])
 
     def resolve_jar_id(self):
         if self.params["jar_id"]:
@@ -164,7 +166,17 @@ class JobDeployment:
                 if restore_path:
                     self.result.update(action="resumed", previous_job_id=last_run["jid"])
         self.start_or_roll_back(spec, jar_id, restore_path, previous)
+        self.prune_spec_records(spec)
         return spec_diff(before, after)
+
+    def prune_spec_records(self, spec):
+        """Drop this job's spec records that no run Flink still lists needs (rollback
+        needs only the running job's), so the JAR list does not fill up."""
+        keep = set(fingerprint_of(job["jid"]) for job in self.runs) | set([spec.fingerprint])
+        stale = stale_spec_records(self.jars, self.params["name"], keep)
+        if stale:
+            self.module.change("remove %d old spec record entries of %s" % (
+                len(stale), self.params["name"]), delete_jars, self.client, stale)
 
     def take_down(self, current):
         """Stop the running job the way upgrade_mode says; return the state to restore."""
@@ -287,8 +299,9 @@ class JobDeployment:
         failed = find_job(self.client, failed_id)
         if failed and failed.get("state") in ACTIVE_STATES:
             self.cancel(failed_id)
-        old = JobSpec(previous["jar"], previous.get("entry_class"), previous.get("args"),
-                      previous.get("parallelism"), previous.get("configuration"))
+        old = JobSpec(previous.get("name"), previous["jar"], previous.get("entry_class"),
+                      previous.get("args"), previous.get("parallelism"),
+                      previous.get("configuration"))
         try:
             self.start_previous(old, previous["jar_id"], restore_path)
         except FlinkError as second:

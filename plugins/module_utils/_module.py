@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import os
+from urllib.parse import urlsplit
 
 from ansible.module_utils.basic import AnsibleFallbackNotFound, AnsibleModule, missing_required_lib
 
@@ -77,6 +78,11 @@ class FlinkModule:
             **kwargs
         )
         self.params = self.ansible.params
+        # A password written into the URL (https://user:secret@host) is a secret too:
+        # without this it is returned verbatim in the invocation's module_args.
+        url_password = _password_in_url(self.params.get("url"))
+        if url_password:
+            self.ansible.no_log_values.add(url_password)
         self.actions = []
         self.changed = False
         if REQUESTS_IMPORT_ERROR:
@@ -151,6 +157,13 @@ class FlinkModule:
             operation(self)
         except FlinkError as exc:
             self.fail(exc)
+
+
+def _password_in_url(url):
+    try:
+        return urlsplit(url or "").password
+    except ValueError:
+        return None
 
 
 def _readable_file(path):

@@ -309,6 +309,11 @@ def delete_jar(client, jar_id):
     client.delete("/jars/%s" % jar_id, allow_status=(404,))
 
 
+def delete_jars(client, jar_ids):
+    for jar_id in jar_ids:
+        delete_jar(client, jar_id)
+
+
 def jars_with_sha(jars, sha256):
     """Uploads of exactly this content (by the name it was uploaded under), newest first."""
     prefix = sha256[:16]

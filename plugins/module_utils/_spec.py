@@ -51,15 +51,18 @@ def jar_sha_prefix(name):
 
 
 class JobSpec:
-    """What a job runs: the JAR's content, entry class, arguments, parallelism, configuration.
+    """What a job runs: its name, the JAR's content, entry class, arguments, parallelism,
+    configuration.
 
     Restore options (savepoint path, allow_non_restored_state) are not part of
     the spec: they say how to start, not what runs.
     """
 
-    FIELDS = ("jar", "entry_class", "args", "parallelism", "configuration")
+    FIELDS = ("name", "jar", "entry_class", "args", "parallelism", "configuration")
 
-    def __init__(self, jar, entry_class=None, args=None, parallelism=None, configuration=None):
+    def __init__(self, name, jar, entry_class=None, args=None, parallelism=None,
+                 configuration=None):
+        self.name = name
         self.jar = jar
         self.entry_class = entry_class
         self.args = list(args or [])
@@ -140,3 +143,18 @@ def read_spec_records(jar_names):
 
 def is_spec_record(name):
     return bool(_SPEC_RECORD.match(name or ""))
+
+
+def stale_spec_records(jars, job_name, keep_fingerprints):
+    """Ids of the JAR-store entries recording specs of ``job_name`` that are not kept."""
+    records = read_spec_records(jar.get("name") for jar in jars)
+    stale = []
+    for jar in jars:
+        match = _SPEC_RECORD.match(jar.get("name") or "")
+        if not match:
+            continue
+        fingerprint = match.group(1)
+        record = records.get(fingerprint)
+        if record and record.get("name") == job_name and fingerprint not in keep_fingerprints:
+            stale.append(jar["id"])
+    return stale

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import time
 
+import requests
+
 
 def assert_state_carried_over(flink, tag, old_version, new_version):
     """Exactly once: each key's first count in the new version is the old one's last + 50."""
@@ -277,3 +279,25 @@ def test_stop_with_drain(flink, job_params, module):
     assert stopped["action"] == "stopped" and stopped["savepoint"]
     assert any("(drain)" in action for action in stopped["actions"])
     assert flink.state(started["job_id"]) == "FINISHED"
+
+
+def test_spec_records_of_unlisted_runs_are_pruned(flink, job_params, module):
+    from ansible_collections.flinkops.flink.plugins.module_utils._spec import (
+        EMPTY_ZIP, JobSpec, read_spec_records, spec_record_names)
+
+    params = job_params()
+    started = module("flink_job", params)
+    orphan = JobSpec(params["name"], "sha256:" + "0" * 16, "org.example.Gone", ["--old"])
+    for name in spec_record_names(orphan, "gone.jar"):
+        response = requests.post(flink.url + "/jars/upload",
+                                 files={"jarfile": (name, EMPTY_ZIP)}, timeout=30)
+        response.raise_for_status()
+    assert orphan.fingerprint in read_spec_records(flink.jar_names())
+
+    upgraded = module("flink_job", dict(params, jar=flink.jobs["stateful-v2"]))
+    assert upgraded["action"] == "upgraded"
+    assert any("old spec record" in action for action in upgraded["actions"])
+    records = read_spec_records(flink.jar_names())
+    assert orphan.fingerprint not in records
+    assert started["job_id"][:16] in records and upgraded["job_id"][:16] in records
+    assert records[upgraded["job_id"][:16]]["name"] == params["name"]

@@ -11,6 +11,7 @@ from ansible_collections.flinkops.flink.plugins.module_utils._spec import (
     JobSpec,
     fingerprint_of,
     is_spec_record,
+    stale_spec_records,
     jar_sha_prefix,
     jar_stem,
     read_spec_records,
@@ -21,7 +22,7 @@ UPLOAD_NAME_MAX = 218  # 255 bytes of a file name minus Flink's "<uuid>_" prefix
 
 
 def spec(**changes):
-    fields = dict(jar="sha256:" + "a" * 16, entry_class="org.example.Job",
+    fields = dict(name="orders", jar="sha256:" + "a" * 16, entry_class="org.example.Job",
                   args=["--topic", "orders"], parallelism=2, configuration={"k": "v"})
     fields.update(changes)
     return JobSpec(**fields)
@@ -30,7 +31,7 @@ def spec(**changes):
 def test_fingerprint_changes_with_every_field_and_only_with_them():
     base = spec().fingerprint
     assert spec().fingerprint == base
-    for change in (dict(jar="sha256:" + "b" * 16), dict(entry_class="org.example.Other"),
+    for change in (dict(name="orders-2"), dict(jar="sha256:" + "b" * 16), dict(entry_class="org.example.Other"),
                    dict(args=["--topic", "orders", "--x"]), dict(args=["--topic orders"]),
                    dict(parallelism=3), dict(configuration={"k": "w"})):
         assert spec(**change).fingerprint != base, change
@@ -71,3 +72,13 @@ def test_jar_names():
     assert jar_stem("/tmp/Orders Job 1.4.jar") == "Orders_Job_1.4"
     assert jar_sha_prefix("orders-sha256-0123456789abcdef.jar") == "0123456789abcdef"
     assert jar_sha_prefix("orders.jar") is None
+
+
+def test_stale_spec_records_are_this_jobs_unlisted_ones():
+    kept, old, other = spec(), spec(args=["--old"]), spec(name="payments")
+    jars = [{"id": "id-%s" % n, "name": n} for s_ in (kept, old, other)
+            for n in spec_record_names(s_, "jar")]
+    jars.append({"id": "real", "name": "orders-sha256-0123456789abcdef.jar"})
+    stale = stale_spec_records(jars, "orders", set([kept.fingerprint]))
+    assert stale and all(old.fingerprint in jar_id for jar_id in stale)
+    assert stale_spec_records(jars, "orders", set([kept.fingerprint, old.fingerprint])) == []
