@@ -106,6 +106,24 @@ class Flink:
     def checkpoints(self, job_id):
         return self.get("/jobs/%s/checkpoints" % job_id)
 
+    def _wait_latest(self, job_id, kind, timeout):
+        """``latest[kind]`` of the job's checkpoint stats, once Flink lists it (cached ~3 s)."""
+        deadline = time.time() + timeout
+        while True:
+            found = (self.checkpoints(job_id).get("latest") or {}).get(kind)
+            if found:
+                return found
+            assert time.time() < deadline, "job %s lists no %s checkpoint" % (job_id, kind)
+            time.sleep(0.5)
+
+    def wait_restored(self, job_id, timeout=15):
+        """What Flink says the job was restored from."""
+        return self._wait_latest(job_id, "restored", timeout)
+
+    def wait_checkpoint(self, job_id, timeout=30):
+        """The job's latest completed checkpoint, waiting for the first one."""
+        return self._wait_latest(job_id, "completed", timeout)
+
 
 @pytest.fixture
 def flink(flink_cluster):

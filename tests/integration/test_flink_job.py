@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import time
 
 import requests
 
@@ -44,12 +43,7 @@ def test_deploy_is_idempotent_and_upgrade_carries_state(flink, job_params, modul
     assert flink.state(first["job_id"]) == "FINISHED"  # stopped with a savepoint, not cancelled
     assert_state_carried_over(flink, params["name"], "v1", "v2")
     # Flink itself says which savepoint the new job restored.
-    deadline = time.time() + 10
-    while time.time() < deadline:
-        restored = (flink.checkpoints(new["jid"]).get("latest") or {}).get("restored")
-        if restored:
-            break
-        time.sleep(0.5)
+    restored = flink.wait_restored(new["jid"])
     assert restored["is_savepoint"] and restored["external_path"] == upgraded["savepoint"]
 
 
@@ -112,11 +106,7 @@ def test_incompatible_version_is_rolled_back_to_the_old_one(flink, job_params, m
     job = flink.the_running_job(params["name"])
     assert job["jid"] == result["job_id"] != started["job_id"]
     assert job["jid"][:16] == started["job_id"][:16]  # the old spec, recognised by fingerprint
-    restored = None
-    deadline = time.time() + 10
-    while time.time() < deadline and not restored:
-        restored = (flink.checkpoints(job["jid"]).get("latest") or {}).get("restored")
-        time.sleep(0.5)
+    restored = flink.wait_restored(job["jid"])
     assert restored["external_path"] == result["savepoint"]
     # The old version again counts on from the savepoint: the same spec, state intact.
     again = module("flink_job", params)
@@ -237,21 +227,14 @@ def test_last_state_upgrade_restores_the_latest_checkpoint(flink, job_params, mo
     params = job_params(configuration=retained)
     started = module("flink_job", params)
     assert started["action"] == "started", started
-    deadline = time.time() + 30
-    while not (flink.checkpoints(started["job_id"])["latest"] or {}).get("completed"):
-        assert time.time() < deadline, "no checkpoint completed"
-        time.sleep(0.5)
+    flink.wait_checkpoint(started["job_id"])
     upgraded = module("flink_job", dict(params, jar=flink.jobs["stateful-v2"],
                                         upgrade_mode="last-state"))
     assert upgraded["action"] == "upgraded", upgraded
     assert "/chk-" in upgraded["restored_from"] and upgraded["savepoint"] is None
     assert flink.state(started["job_id"]) == "CANCELED"
     job = flink.the_running_job(params["name"])
-    restored = None
-    deadline = time.time() + 10
-    while not restored and time.time() < deadline:
-        restored = flink.checkpoints(job["jid"])["latest"].get("restored")
-        time.sleep(0.5)
+    restored = flink.wait_restored(job["jid"])
     # (Flink reports every restore through savepointPath as is_savepoint, even of a checkpoint.)
     assert restored["external_path"] == upgraded["restored_from"]
     # The counters go on from the checkpoint: never back to the start.
@@ -262,10 +245,7 @@ def test_last_state_upgrade_restores_the_latest_checkpoint(flink, job_params, mo
 def test_last_state_without_retained_checkpoints_is_refused(flink, job_params, module):
     params = job_params()
     started = module("flink_job", params)
-    deadline = time.time() + 30
-    while not (flink.checkpoints(started["job_id"])["latest"] or {}).get("completed"):
-        assert time.time() < deadline, "no checkpoint completed"
-        time.sleep(0.5)
+    flink.wait_checkpoint(started["job_id"])
     refused = module("flink_job", dict(params, jar=flink.jobs["stateful-v2"],
                                        upgrade_mode="last-state"))
     assert refused["failed"] and "RETAIN_ON_CANCELLATION" in refused["msg"]

@@ -124,11 +124,7 @@ def test_play_killed_between_stop_and_submit_is_finished_by_a_rerun(flink, role_
     outcome = rerun.outcome
     assert outcome["action"] == "resumed" and outcome["previous_job_id"] == first.outcome["job_id"]
     job = flink.the_running_job(name)
-    restored = None
-    deadline = time.time() + 10
-    while not restored and time.time() < deadline:
-        restored = (flink.checkpoints(job["jid"]).get("latest") or {}).get("restored")
-        time.sleep(0.5)
+    restored = flink.wait_restored(job["jid"])
     finished = flink.checkpoints(first.outcome["job_id"])["latest"]["savepoint"]
     assert restored["external_path"] == finished["external_path"] == outcome["restored_from"]
     first_counts_continue(flink, name, "v1", "v2")
