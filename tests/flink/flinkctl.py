@@ -296,8 +296,11 @@ def build_jobs(version: str) -> dict:
 # --------------------------------------------------------------------------- REST
 
 
-def rest(url: str, method: str, path: str, body=None, timeout: float = 30.0):
-    """Minimal JSON REST call. Returns (status, parsed JSON or text). Never raises on HTTP errors."""
+def rest(url: str, method: str, path: str, body=None, timeout: float = 30.0, context=None):
+    """Minimal JSON REST call. Returns (status, parsed JSON or text). Never raises on HTTP errors.
+
+    ``context`` (an ssl.SSLContext) is used for https:// URLs, e.g. a cluster with REST TLS.
+    """
     data = None
     headers = {"Accept": "application/json"}
     if body is not None:
@@ -305,7 +308,7 @@ def rest(url: str, method: str, path: str, body=None, timeout: float = 30.0):
         headers["Content-Type"] = "application/json"
     req = urllib.request.Request(url.rstrip("/") + path, data=data, method=method, headers=headers)
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
+        with urllib.request.urlopen(req, timeout=timeout, context=context) as resp:
             status, raw = resp.status, resp.read()
     except urllib.error.HTTPError as e:
         status, raw = e.code, e.read()
@@ -437,7 +440,11 @@ class Cluster:
 
     def __init__(self, version: str, name: str | None = None, slots: int = 8,
                  base_dir: str | os.PathLike | None = None, keep: bool = False,
-                 jm_memory: str = "1024m", tm_memory: str = "1280m", extra_config: dict | None = None):
+                 jm_memory: str = "1024m", tm_memory: str = "1280m", extra_config: dict | None = None,
+                 rest_ssl_context=None):
+        """``rest_ssl_context``: an ssl.SSLContext for a cluster whose REST endpoint uses TLS
+        (``security.ssl.rest.*`` in ``extra_config``); the URL becomes https:// and the
+        harness's own readiness probes use that context (with a client certificate for mTLS)."""
         self.version = resolve_version(version)
         self.minor = ".".join(self.version.split(".")[:2])
         self.name = name or f"flink-{self.version}-{uuid.uuid4().hex[:6]}"
@@ -446,6 +453,7 @@ class Cluster:
         self.jm_memory = jm_memory
         self.tm_memory = tm_memory
         self.extra_config = dict(extra_config or {})
+        self.rest_ssl_context = rest_ssl_context
         self._base_dir_arg = Path(base_dir).resolve() if base_dir else None
         self.base_dir: Path | None = self._base_dir_arg
         self.home: Path | None = None
@@ -611,7 +619,8 @@ class Cluster:
         self.rpc_port = free_port()
         while self.rpc_port == self.rest_port:
             self.rpc_port = free_port()
-        self.url = f"http://127.0.0.1:{self.rest_port}"
+        scheme = "https" if self.rest_ssl_context is not None else "http"
+        self.url = f"{scheme}://127.0.0.1:{self.rest_port}"
         self._write_config()
         self._save_state()
         with _RUNNING_LOCK:
@@ -639,13 +648,13 @@ class Cluster:
         last = None
         while time.time() < deadline:
             try:
-                st, ov = rest(self.url, "GET", "/overview", timeout=5)
+                st, ov = rest(self.url, "GET", "/overview", timeout=5, context=self.rest_ssl_context)
                 last = (st, ov)
                 if st == 200 and isinstance(ov, dict) and ov.get("taskmanagers", 0) >= min_taskmanagers \
                         and ov.get("slots-total", 0) >= self.slots:
                     if not exclude_tm_ids:
                         return ov
-                    st2, tms = rest(self.url, "GET", "/taskmanagers", timeout=5)
+                    st2, tms = rest(self.url, "GET", "/taskmanagers", timeout=5, context=self.rest_ssl_context)
                     ids = {t.get("id") for t in (tms or {}).get("taskmanagers", [])}
                     if ids - set(exclude_tm_ids):
                         return ov
@@ -818,7 +827,7 @@ class Cluster:
 
     def restart_taskmanager(self, timeout: float = START_TIMEOUT) -> dict:
         """Kill the TaskManager (SIGKILL) and start a new one; waits until the new TM registers."""
-        st, tms = rest(self.url, "GET", "/taskmanagers", timeout=5)
+        st, tms = rest(self.url, "GET", "/taskmanagers", timeout=5, context=self.rest_ssl_context)
         old = {t.get("id") for t in (tms or {}).get("taskmanagers", [])} if st == 200 else set()
         self.kill_taskmanager()
         self._daemon("taskmanager.sh", "start")

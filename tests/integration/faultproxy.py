@@ -5,7 +5,11 @@
 
 Rules match ``METHOD path-regex`` and say what to do: ``hold`` (never answer,
 never forward), ``status:503``, ``reset`` (close the connection), ``stall:S``
-(wait S seconds, then forward). ``times`` limits how often a rule fires.
+(wait S seconds, then forward), ``lose`` (forward, then close the connection
+without answering: the request took effect but its answer is lost), ``forward``
+(forward unchanged). ``times`` limits how often a rule fires; ``hook`` (a callable)
+runs when the rule fires, after the request was forwarded (``lose``/``forward``)
+or before anything else.
 """
 
 from __future__ import annotations
@@ -20,7 +24,8 @@ import requests
 
 
 class Rule:
-    def __init__(self, method, path, action, times=None):
+    def __init__(self, method, path, action, times=None, hook=None):
+        self.hook = hook
         self.method = method
         self.path = re.compile(path)
         self.action = action
@@ -51,9 +56,17 @@ class FaultProxy:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else None
                 proxy.seen.append((self.command, self.path))
+                lose = False
+                hook = None
                 for rule in proxy.rules:
                     if rule.matches(self.command, self.path):
                         rule.fired += 1
+                        if rule.action in ("lose", "forward"):
+                            lose = rule.action == "lose"
+                            hook = rule.hook
+                            break
+                        if rule.hook is not None:
+                            rule.hook()
                         if rule.action == "hold":
                             proxy.released.wait(600)
                             self.close_connection = True
@@ -78,6 +91,13 @@ class FaultProxy:
                                if k.lower() not in ("host", "content-length", "connection"))
                 answer = requests.request(self.command, proxy.upstream + self.path, data=body,
                                           headers=headers, timeout=120)
+                if hook is not None:
+                    hook()
+                if lose:
+                    self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                               b"\x01\x00\x00\x00\x00\x00\x00\x00")
+                    self.close_connection = True
+                    return
                 self.send_response(answer.status_code)
                 self.send_header("Content-Type", answer.headers.get("Content-Type",
                                                                     "application/json"))
@@ -92,8 +112,8 @@ class FaultProxy:
         self.url = "http://127.0.0.1:%d" % self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
-    def add(self, method, path, action, times=None):
-        rule = Rule(method, path, action, times)
+    def add(self, method, path, action, times=None, hook=None):
+        rule = Rule(method, path, action, times, hook)
         self.rules.append(rule)
         return rule
 

@@ -18,8 +18,17 @@ def uploads(flink, stem):
     return [jar for jar in flink.get("/jars")["files"] if jar["name"].startswith(stem + "-sha256-")]
 
 
-def test_upload_is_idempotent_by_content(flink, module, unique_job_name):
-    jar = flink.jobs["stateful-v1"]
+def unique_copy(source, target, salt):
+    """A copy of a JAR with content no other test uploaded: the cluster is shared by the
+    whole session, and an upload of the same content under any name is reused."""
+    shutil.copy(source, target)
+    with open(target, "ab") as handle:  # trailing bytes: same ZIP, different content hash
+        handle.write(salt.encode("utf-8"))
+    return str(target)
+
+
+def test_upload_is_idempotent_by_content(flink, module, unique_job_name, tmp_path):
+    jar = unique_copy(flink.jobs["stateful-v1"], tmp_path / "job.jar", unique_job_name)
     sha = hashlib.sha256(open(jar, "rb").read()).hexdigest()
     planned = module("flink_jar", dict(url=flink.url, src=jar, name=unique_job_name), check=True)
     assert planned["changed"] and planned["jar_id"] is None and planned["sha256"] == sha
@@ -59,8 +68,8 @@ def test_keep_prunes_old_uploads_of_a_name(flink, module, unique_job_name, tmp_p
 
 
 @pytest.fixture
-def jar_server(tmp_path, flink):
-    shutil.copy(flink.jobs["stateful-v2"], tmp_path / "job.jar")
+def jar_server(tmp_path, flink, unique_job_name):
+    unique_copy(flink.jobs["stateful-v2"], tmp_path / "job.jar", unique_job_name)
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -69,8 +78,8 @@ def jar_server(tmp_path, flink):
     server.server_close()
 
 
-def test_src_url_with_checksum(flink, module, unique_job_name, jar_server):
-    sha = hashlib.sha256(open(flink.jobs["stateful-v2"], "rb").read()).hexdigest()
+def test_src_url_with_checksum(flink, module, unique_job_name, jar_server, tmp_path):
+    sha = hashlib.sha256(open(tmp_path / "job.jar", "rb").read()).hexdigest()
     wrong = module("flink_jar", dict(url=flink.url, src_url=jar_server, name=unique_job_name,
                                      src_checksum="sha256:" + "0" * 64))
     assert wrong["failed"] and "checksum mismatch" in wrong["msg"]
