@@ -107,7 +107,8 @@ def _never_sent(exc):
         return True
     if isinstance(exc, requests.exceptions.ConnectionError):
         reason = getattr(exc.args[0], "reason", None) if exc.args else None
-        return type(reason).__name__ == "NewConnectionError"
+        # urllib3's NameResolutionError (DNS) is a subclass of NewConnectionError.
+        return any(cls.__name__ == "NewConnectionError" for cls in type(reason).__mro__)
     return False
 
 

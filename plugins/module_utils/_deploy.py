@@ -28,6 +28,7 @@ import time
 from ansible_collections.flinkops.flink.plugins.module_utils._client import FlinkError
 from ansible_collections.flinkops.flink.plugins.module_utils._ops import (
     ACTIVE_STATES,
+    all_tasks_running,
     cancel_job,
     check_health,
     delete_jars,
@@ -135,7 +136,9 @@ class JobDeployment:
         current = self.current
         if current and spec.describes(current["jid"]):
             self.result.update(job_id=current["jid"], job=current)
-            if self.params["wait"] and not self.module.check_mode:
+            # The overview just read already tells whether it runs; ask again only if not.
+            if self.params["wait"] and not self.module.check_mode and \
+                    not all_tasks_running(current):
                 self.result["job"] = wait_until_running(self.client, current["jid"],
                                                         self.params["wait_timeout"])
             return spec_diff(after, after)

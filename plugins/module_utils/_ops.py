@@ -39,6 +39,8 @@ UNHEALTHY_STATES = frozenset(("FAILING", "RESTARTING", "FAILED", "CANCELED", "CA
                               "FINISHED", "SUSPENDED"))
 SAVEPOINT_DIR_KEYS = ("execution.checkpointing.savepoint-dir", "state.savepoints.dir")
 POLL_INTERVAL = 0.05
+# The savepoint that stops a job is polled tighter: every poll interval there is downtime.
+SAVEPOINT_POLL_INTERVAL = 0.02
 
 
 # ---------------------------------------------------------------------------
@@ -163,6 +165,12 @@ def wait_until_terminal(client, job_id, timeout):
     return client.wait_for(check, timeout, POLL_INTERVAL * 4, "job %s to end" % job_id)
 
 
+def all_tasks_running(job):
+    tasks = job.get("tasks", {})
+    return job.get("state") == "RUNNING" and tasks.get("total", 0) > 0 and \
+        tasks.get("running") == tasks.get("total")
+
+
 def wait_until_running(client, job_id, timeout, interval=POLL_INTERVAL):
     """Wait until every task of the job is RUNNING (job state alone is not enough).
 
@@ -174,14 +182,10 @@ def wait_until_running(client, job_id, timeout, interval=POLL_INTERVAL):
         if job is None:
             return None
         state = job.get("state")
-        tasks = job.get("tasks", {})
         if state in UNHEALTHY_STATES:
             raise FlinkError("job %s (%s) went %s instead of running" % (
                 job_id, job.get("name"), state), cause=job_root_exception(client, job_id))
-        if state == "RUNNING" and tasks.get("total", 0) > 0 and \
-                tasks.get("running") == tasks.get("total"):
-            return job
-        return None
+        return job if all_tasks_running(job) else None
     try:
         return client.wait_for(check, timeout, interval, "every task of job %s to run" % job_id)
     except FlinkTimeout as exc:
@@ -203,10 +207,10 @@ def check_health(client, job_id, window, require_checkpoint, started_at_ms,
     checkpoint = None
     while True:
         job = find_job(client, job_id) or {}
-        tasks = job.get("tasks", {})
-        if job.get("state") != "RUNNING" or tasks.get("running") != tasks.get("total"):
+        if not all_tasks_running(job):
             raise FlinkError("job %s is not healthy: state %s, tasks %s" % (
-                job_id, job.get("state"), tasks), cause=job_root_exception(client, job_id))
+                job_id, job.get("state"), job.get("tasks")),
+                cause=job_root_exception(client, job_id))
         if require_checkpoint and checkpoint is None:
             checkpoint = completed_checkpoint_after(client, job_id, started_at_ms)
         if time.monotonic() >= deadline:
@@ -509,7 +513,7 @@ def trigger_savepoint(client, job_id, target_directory, fmt="canonical", cancel_
                        idempotent=True)["request-id"]
 
 
-def wait_savepoint(client, job_id, trigger_id, timeout, interval=POLL_INTERVAL):
+def wait_savepoint(client, job_id, trigger_id, timeout, interval=SAVEPOINT_POLL_INTERVAL):
     """Wait for a savepoint; return its location.
 
     COMPLETED is not success: Flink reports a failed savepoint as COMPLETED
