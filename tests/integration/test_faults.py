@@ -1,0 +1,331 @@
+# Copyright (c) flinkops.flink contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Faults during an update, against real clusters. After each: exactly one job of that name
+runs (or the task failed clearly and the old job still runs), its state comes from the newest
+completed savepoint (the counter never goes back past it) and nothing was submitted twice.
+
+REST faults go through tests/integration/faultproxy.py on the shared cluster; the process
+kills (TaskManager, JobManager) use a dedicated cluster so the shared one stays intact."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import requests
+
+import flinkctl
+from faultproxy import FaultProxy
+from playbooks import ansible_env, playbook_command, run_playbook
+from pytest_plugin import configured_versions
+
+DEPLOY = "flinkops.flink.deploy"
+ACTIVE = ("INITIALIZING", "CREATED", "RUNNING", "FAILING", "CANCELLING", "RESTARTING",
+          "RECONCILING", "SUSPENDED")
+
+
+def carried_over(flink, tag, old="v1", new="v2"):
+    """Stop-with-savepoint is exactly once: each key's first new count is the last old one + 50."""
+    seen = flink.wait_counts(tag, new, minimum=1, timeout=90)
+    for (version, key), counts in seen.items():
+        if version == new:
+            before = seen.get((old, key))
+            assert before, "key %s printed nothing before the update" % key
+            assert counts[0] == before[-1] + 50, (key, before[-3:], counts[:3])
+
+
+def runs_of(flink, name):
+    return [job for job in flink.get("/jobs/overview")["jobs"] if job["name"] == name]
+
+
+def assert_no_double_submission(flink, name, expected_total):
+    runs = runs_of(flink, name)
+    assert len([j for j in runs if j["state"] in ACTIVE]) <= 1, runs
+    assert len(runs) <= expected_total, runs
+
+
+def assert_old_job_untouched(flink, name, old_id, tag):
+    job = flink.the_running_job(name)
+    assert job["jid"] == old_id and job["tasks"]["running"] == job["tasks"]["total"]
+    before = max(c for counts in flink.counts(tag).values() for c in counts)
+    deadline = time.time() + 60
+    while max(c for counts in flink.counts(tag).values() for c in counts) <= before:
+        assert time.time() < deadline, "the old job stopped counting"
+        time.sleep(0.5)
+    assert not [k for k in flink.counts(tag) if k[0] != "v1"], "a new version printed output"
+
+
+@pytest.fixture
+def deployed(flink, job_params, module):
+    """v1 runs (started directly, not through the proxy) and has counted."""
+    params = job_params()
+    started = module("flink_job", params)
+    assert started["action"] == "started", started
+    flink.wait_counts(params["name"], "v1", minimum=2)
+    return params, started["job_id"]
+
+
+@pytest.fixture
+def proxy(flink):
+    with FaultProxy(flink.url) as fault_proxy:
+        yield fault_proxy
+
+
+# --------------------------------------------------------------------------- REST faults
+
+@pytest.mark.parametrize("rules", [
+    [("GET", r"^/jobs/overview", "status:503", 2), ("GET", r"/savepoints/", "status:503", 2)],
+    [("GET", r"^/jars$", "reset", 2), ("GET", r"/savepoints/", "reset", 2)],
+    [("GET", r"^/jobs/overview", "stall:8", 1), ("GET", r"/savepoints/", "stall:8", 1)],
+], ids=["503", "reset", "stall"])
+def test_intermittent_faults_on_reads_are_retried(flink, deployed, proxy, module, rules):
+    params, old_id = deployed
+    fired = [proxy.add(method, path, action, times) for method, path, action, times in rules]
+    result = module("flink_job", dict(params, url=proxy.url, jar=flink.jobs["stateful-v2"],
+                                      request_timeout=4))
+    assert not result.get("failed") and result["action"] == "upgraded", result
+    assert all(rule.fired == rule.times for rule in fired), [(r.path.pattern, r.fired) for r in fired]
+    assert flink.the_running_job(params["name"])["jid"] == result["job_id"]
+    assert flink.state(old_id) == "FINISHED"
+    assert_no_double_submission(flink, params["name"], 2)
+    carried_over(flink, params["name"])
+
+
+@pytest.mark.parametrize("rule, expected", [
+    (("GET", r"^/jobs/overview", "status:503"),
+     ["GET", "/jobs/overview", "HTTP 503", "injected by flinkops fault proxy"]),
+    (("GET", r"^/jars$", "reset"),
+     ["cannot reach Flink (connection closed before an answer)", "GET", "/jars"]),
+    (("GET", r"^/jobs/overview", "stall:12"),
+     ["cannot reach Flink (no answer before the timeout)", "GET", "/jobs/overview"]),
+    (("POST", r"/jobs/[0-9a-f]+/stop$", "status:503"), ["POST", "/stop", "HTTP 503"]),
+], ids=["503-sustained", "reset-sustained", "stall-sustained", "503-on-the-stop-not-repeated"])
+def test_sustained_faults_fail_clearly_and_leave_the_old_job(flink, deployed, proxy, module, rule, expected):
+    params, old_id = deployed
+    installed = proxy.add(*rule)
+    result = module("flink_job", dict(params, url=proxy.url, jar=flink.jobs["stateful-v2"],
+                                      request_timeout=3, request_retries=2))
+    assert result["failed"], result
+    for fragment in expected:
+        assert fragment in result["msg"], (fragment, result["msg"])
+    assert proxy.url in result["msg"]
+    if rule[0] == "POST":
+        assert installed.fired == 1  # a request that changes something is never repeated
+    assert_old_job_untouched(flink, params["name"], old_id, params["name"])
+    assert_no_double_submission(flink, params["name"], 1)
+
+
+def test_savepoint_status_lost_after_the_stop_says_so_and_a_rerun_resumes(flink, deployed, proxy, module):
+    """The stop was accepted, then every status poll fails: the outcome is unknown to the
+    module. It must not claim the job was left running; a re-run resumes from the savepoint."""
+    params, old_id = deployed
+    proxy.add("GET", r"/savepoints/", "status:503")
+    result = module("flink_job", dict(params, url=proxy.url, jar=flink.jobs["stateful-v2"],
+                                      request_retries=1))
+    assert result["failed"] and "HTTP 503" in result["msg"], result
+    assert "outcome is unknown" in result["msg"] and "Run the task again" in result["msg"], result["msg"]
+    deadline = time.time() + 60
+    while flink.state(old_id) != "FINISHED":  # Flink did stop it
+        assert time.time() < deadline, flink.state(old_id)
+        time.sleep(0.5)
+    rerun = module("flink_job", dict(params, jar=flink.jobs["stateful-v2"]))
+    assert rerun["action"] == "resumed" and rerun["previous_job_id"] == old_id, rerun
+    assert flink.the_running_job(params["name"])["jid"] == rerun["job_id"]
+    assert_no_double_submission(flink, params["name"], 2)
+    carried_over(flink, params["name"])
+
+
+@pytest.mark.parametrize("action", ["lose", "stall:14"], ids=["answer-lost", "stall-past-timeout"])
+def test_lost_run_answer_submits_exactly_once(flink, deployed, proxy, module, action):
+    params, old_id = deployed
+    rule = proxy.add("POST", r"^/jars/.+/run$", action, 1)
+    result = module("flink_job", dict(params, url=proxy.url, jar=flink.jobs["stateful-v2"],
+                                      request_timeout=6))
+    assert not result.get("failed") and result["action"] == "upgraded", result
+    assert rule.fired == 1
+    runs = [seen for seen in proxy.seen if seen[0] == "POST" and seen[1].endswith("/run")]
+    if action == "lose":
+        assert len(runs) == 1  # the job was found in /jobs/overview: no second request
+    else:
+        assert len(runs) == 2  # not found yet: sent again with the same job id
+        time.sleep(10)  # let the stalled first request reach Flink: it is refused as a duplicate
+    assert flink.the_running_job(params["name"])["jid"] == result["job_id"]
+    assert_no_double_submission(flink, params["name"], 2)
+    carried_over(flink, params["name"])
+
+
+def test_unwritable_savepoint_target_keeps_the_old_job(flink, deployed, module, tmp_path):
+    params, old_id = deployed
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    result = module("flink_job", dict(params, jar=flink.jobs["stateful-v2"],
+                                      savepoint_dir=(blocker / "savepoints").as_uri()))
+    assert result["failed"] and not result["rolled_back"], result
+    assert "the savepoint of job %s failed; the job was left as it is" % old_id in result["msg"]
+    assert "GET" in result["msg"] and "/savepoints/" in result["msg"]
+    assert_old_job_untouched(flink, params["name"], old_id, params["name"])
+    assert_no_double_submission(flink, params["name"], 1)
+
+
+# --------------------------------------------------------------------------- ansible-playbook killed
+
+def _role_vars(flink, name, jar, url=None):
+    return {"job_deploy_url": url or flink.url, "job_deploy_name": name, "job_deploy_jar": flink.jobs[jar],
+            "job_deploy_jar_name": name, "job_deploy_entry_class": flink.entry_class,
+            "job_deploy_args": ["--name", name, "--tag", name, "--rate", "400"],
+            "job_deploy_health_window": 4, "job_deploy_health_require_checkpoint": False}
+
+
+def _kill_play_when(command, event, delay=0.0):
+    play = subprocess.Popen(command, env=ansible_env(), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    fired = event.wait(120)
+    time.sleep(delay)
+    os.killpg(play.pid, signal.SIGKILL)
+    play.wait(30)
+    return fired
+
+
+@pytest.mark.parametrize("step", ["after-upload", "during-health-gate"])
+def test_play_killed_and_rerun(flink, proxy, tmp_path, unique_job_name, step):
+    name = unique_job_name
+    first = run_playbook(DEPLOY, _role_vars(flink, name, "stateful-v1"), tmp_path)
+    assert first.rc == 0, first.output[-3000:]
+    old_id = first.outcome["job_id"]
+    flink.wait_counts(name, "v1", minimum=2)
+    reached = threading.Event()
+    if step == "after-upload":
+        # The JAR is uploaded; the flink_job task is planning the new version: hold it there.
+        proxy.add("POST", r"^/jars/.+/plan$", "hold", hook=reached.set)
+    else:
+        # The new job was submitted; the health gate is watching it: kill the play 1.5 s later.
+        proxy.add("POST", r"^/jars/.+/run$", "forward", 1, hook=reached.set)
+    command = playbook_command(DEPLOY, _role_vars(flink, name, "stateful-v2", url=proxy.url), tmp_path)
+    assert _kill_play_when(command, reached, delay=0 if step == "after-upload" else 1.5), "step never reached"
+    if step == "after-upload":
+        assert_old_job_untouched(flink, name, old_id, name)
+    else:
+        assert flink.state(old_id) == "FINISHED"
+        assert flink.the_running_job(name)["jid"] != old_id
+    uploads = [j for j in flink.jar_names() if j.startswith(name + "-sha256-")]
+    rerun = run_playbook(DEPLOY, _role_vars(flink, name, "stateful-v2"), tmp_path)
+    assert rerun.rc == 0, rerun.output[-3000:]
+    assert [j for j in flink.jar_names() if j.startswith(name + "-sha256-")] == uploads  # not uploaded twice
+    job = flink.the_running_job(name)
+    assert job["jid"] == rerun.outcome["job_id"]
+    if step == "after-upload":
+        assert rerun.outcome["action"] == "upgraded" and rerun.outcome["previous_job_id"] == old_id
+    else:
+        assert rerun.outcome["action"] == "none"  # the new version already runs: nothing to do
+    assert_no_double_submission(flink, name, 2)
+    carried_over(flink, name)
+
+
+# --------------------------------------------------------------------------- process kills
+
+@pytest.fixture(scope="module")
+def dedicated_cluster():
+    """A cluster of its own (first configured version) for tests that kill Flink processes."""
+    version = configured_versions()[0]
+    cluster = flinkctl.Cluster(version, name="faults-%s" % uuid.uuid4().hex[:6], slots=4)
+    cluster.jobs = flinkctl.build_jobs(version)
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def dedicated(flink, dedicated_cluster):
+    """The dedicated cluster seen through the same raw-REST observer as the shared one."""
+    return type(flink)(dedicated_cluster)
+
+
+def _start_v1(dedicated, module, name):
+    params = dict(url=dedicated.url, name=name, jar=dedicated.jobs["stateful-v1"],
+                  entry_class=dedicated.entry_class, args=["--name", name, "--tag", name, "--rate", "400"],
+                  wait_timeout=120)
+    started = module("flink_job", params)
+    assert started["action"] == "started", started
+    dedicated.wait_counts(name, "v1", minimum=2)
+    return params, started["job_id"]
+
+
+def _wait_one_active(flink, name, timeout=180):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        active = flink.active(name)
+        if len(active) == 1 and active[0]["state"] == "RUNNING" and \
+                active[0]["tasks"]["running"] == active[0]["tasks"]["total"]:
+            return active[0]
+        assert len(active) <= 1, active
+        time.sleep(1)
+    raise AssertionError("no single running job %s: %s" % (name, flink.active(name)))
+
+
+def test_taskmanager_killed_during_the_savepoint(dedicated, module):
+    name = "tmkill-%s" % uuid.uuid4().hex[:6]
+    params, old_id = _start_v1(dedicated, module, name)
+    cluster = dedicated.cluster
+    with FaultProxy(dedicated.url) as proxy:
+        # The TaskManager dies right after Flink accepted the stop-with-savepoint.
+        proxy.add("POST", r"/jobs/[0-9a-f]+/stop$", "forward", 1, hook=cluster.kill_taskmanager)
+        result = module("flink_job", dict(params, url=proxy.url, jar=dedicated.jobs["stateful-v2"],
+                                          savepoint_timeout=120))
+    cluster.restart_taskmanager()
+    if result.get("failed"):
+        # The savepoint failed: the old job fails over and runs again once a TaskManager is back.
+        assert "savepoint of job %s" % old_id in result["msg"], result["msg"]
+        assert not result["savepoint"]
+        job = _wait_one_active(dedicated, name)
+        assert job["jid"] == old_id
+        # A re-run finishes the update from a fresh savepoint.
+        dedicated.wait_counts(name, "v1", minimum=1)
+        rerun = module("flink_job", dict(params, jar=dedicated.jobs["stateful-v2"]))
+        assert rerun["action"] == "upgraded", rerun
+        final = rerun
+    else:
+        final = result
+    assert _wait_one_active(dedicated, name)["jid"] == final["job_id"]
+    carried_over(dedicated, name)
+    assert_no_double_submission(dedicated, name, 3)
+    print("TaskManager killed during the savepoint: first run %s: %s" % (
+        "failed" if result.get("failed") else "succeeded", result.get("msg")))
+
+
+def test_jobmanager_killed_during_the_savepoint(dedicated, module):
+    """Non-HA session cluster: a JobManager restart forgets every job. The module reports
+    that Flink is unreachable and that the stop's outcome is unknown; a re-run finds no run
+    of the job and starts it, from the savepoint the user names (savepoint_path) when the
+    savepoint was completed before the kill."""
+    name = "jmkill-%s" % uuid.uuid4().hex[:6]
+    params, old_id = _start_v1(dedicated, module, name)
+    cluster = dedicated.cluster
+    with FaultProxy(dedicated.url) as proxy:
+        proxy.add("POST", r"/jobs/[0-9a-f]+/stop$", "forward", 1, hook=cluster.kill_jobmanager)
+        result = module("flink_job", dict(params, url=proxy.url, jar=dedicated.jobs["stateful-v2"],
+                                          request_retries=2, request_timeout=5))
+    assert result["failed"], result
+    assert "cannot reach Flink" in result["msg"] and "outcome is unknown" in result["msg"], result["msg"]
+    print("JobManager killed during the savepoint: %s" % result["msg"])
+    cluster.restart_jobmanager()
+    assert dedicated.active(name) == []  # the job is gone with the JobManager (no HA)
+    savepoints = sorted((p for p in Path(cluster.savepoint_dir).glob("savepoint-%s-*" % old_id[:6])
+                         if (p / "_metadata").exists()), key=lambda p: p.stat().st_mtime)
+    rerun_params = dict(params, jar=dedicated.jobs["stateful-v2"])
+    if savepoints:
+        rerun_params["savepoint_path"] = savepoints[-1].as_uri()
+    rerun = module("flink_job", rerun_params)
+    assert not rerun.get("failed") and rerun["action"] == "started", rerun
+    assert _wait_one_active(dedicated, name)["jid"] == rerun["job_id"]
+    if savepoints:
+        carried_over(dedicated, name)
+    assert requests.get(dedicated.url + "/overview", timeout=10).json()["taskmanagers"] >= 1
