@@ -155,8 +155,8 @@ test: venv collection ## Everything CI runs; ends with one summary line
 # --- other ------------------------------------------------------------------
 
 # The role's molecule scenario (default driver, a real local Flink cluster, no containers).
-molecule: venv collection ## molecule test of roles/job_deploy (extensions/molecule/job_deploy)
-	cd $(COLLECTION_DIR) && molecule test -s job_deploy
+molecule: venv collection ## molecule test of roles/job_deploy (extensions/molecule/default)
+	cd $(COLLECTION_DIR) && molecule test
 
 demo: venv collection ## Local Flink cluster; deploy the sample stateful job, update it, show its state carried over
 	$(VENV_PY) demo/demo.py
