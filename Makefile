@@ -48,9 +48,14 @@ export ANSIBLE_FORCE_COLOR := 0
 export PY_COLORS := 0
 
 # Stages of `make test`, in order; each runs even when an earlier one failed.
-TEST_STAGES ?= changelog-lint lint docs examples sanity units sanity-2.18 units-2.18 integration molecule ee
+TEST_STAGES ?= changelog-lint lint docs examples sanity units sanity-2.18 units-2.18
+# Then these lanes run at the same time (the real-Flink stages mostly wait on
+# Flink, so two lanes roughly halve their wall time on two cores). The first
+# Flink version runs every suite; the others skip the slow fault and TLS suites,
+# which `make integration` and `make test-matrix` run on every version.
+TEST_LANES ?= "integration-first" "integration-others molecule ee"
 
-.PHONY: help venv collection sanity units integration test test-floor \
+.PHONY: help venv collection sanity units integration integration-first integration-others test test-floor \
         sanity-2.18 units-2.18 integration-2.18 test-matrix test-core-matrix changelog-lint lint docs examples molecule bench demo demo-stop clean
 
 help: ## Show this help
@@ -87,6 +92,22 @@ units: venv collection ## pytest tests/unit (imports from build/)
 integration: venv collection system-deps ## pytest tests/integration and tests/flink against real Flink (FLINKOPS_TEST_FLINK_VERSIONS, default 2.3,1.20)
 	PYTHONPATH=$(CURDIR)/$(BUILD_DIR) $(VENV_PY) hack/run_pytest.py \
 	  $(REPORT_DIR)/integration$(STAGE_SUFFIX).xml tests/integration tests/flink -- $(PYTEST_ARGS)
+
+comma := ,
+FIRST_VERSION  := $(firstword $(subst $(comma), ,$(FLINKOPS_TEST_FLINK_VERSIONS)))
+OTHER_VERSIONS := $(subst $(eval) ,$(comma),$(wordlist 2,99,$(subst $(comma), ,$(FLINKOPS_TEST_FLINK_VERSIONS))))
+SLOW_SUITES    := tests/integration/test_faults.py tests/integration/test_security.py
+
+integration-first: venv collection system-deps ## every integration suite on the first Flink version only
+	FLINKOPS_TEST_FLINK_VERSIONS=$(FIRST_VERSION) PYTHONPATH=$(CURDIR)/$(BUILD_DIR) \
+	  $(VENV_PY) hack/run_pytest.py $(REPORT_DIR)/integration-first.xml \
+	  tests/integration tests/flink -- $(PYTEST_ARGS)
+
+integration-others: venv collection ## integration on the other Flink versions, without the slow fault and TLS suites
+	@if [ -z "$(OTHER_VERSIONS)" ]; then echo "integration-others: no other Flink version"; else \
+	  FLINKOPS_TEST_FLINK_VERSIONS=$(OTHER_VERSIONS) PYTHONPATH=$(CURDIR)/$(BUILD_DIR) \
+	  $(VENV_PY) hack/run_pytest.py $(REPORT_DIR)/integration-others.xml \
+	  tests/integration tests/flink -- $(PYTEST_ARGS) $(addprefix --ignore=,$(SLOW_SUITES)); fi
 
 # --- system dependencies (owner: reliability tests) ----------------------------
 # tests/integration/test_security.py runs Debian's nginx on loopback (basic auth,
@@ -143,13 +164,24 @@ lint: venv collection ## ansible-lint --profile production on roles/ playbooks/ 
 	  ansible-lint --offline --profile production $(LINT_DIRS); \
 	fi
 
-test: venv collection ## Everything CI runs; ends with one summary line
+test: venv collection system-deps ## Everything CI runs; ends with one summary line
 	@rm -rf $(REPORT_DIR); mkdir -p $(REPORT_DIR); results=""; \
 	for stage in $(TEST_STAGES); do \
 	  echo "=== make $$stage"; \
 	  if $(MAKE) $$stage; then results="$$results $$stage=ok"; \
 	  else results="$$results $$stage=FAILED"; fi; \
 	done; \
+	lane=0; for stages in $(TEST_LANES); do lane=$$((lane + 1)); \
+	  ( for stage in $$stages; do \
+	      echo "=== make $$stage (lane $$lane)"; \
+	      if $(MAKE) $$stage; then status=ok; else status=FAILED; fi; \
+	      echo "$$stage=$$status" >> $(REPORT_DIR)/lane$$lane.status; \
+	    done ) > $(REPORT_DIR)/lane$$lane.log 2>&1 & \
+	done; \
+	echo "=== lanes: $(TEST_LANES), running at once; their output follows when all are done"; \
+	wait; \
+	for log in $(REPORT_DIR)/lane*.log; do cat $$log; done; \
+	results="$$results $$(cat $(REPORT_DIR)/lane*.status | tr '\n' ' ')"; \
 	$(VENV_PY) hack/summarize.py $(REPORT_DIR) $$results
 
 # --- other ------------------------------------------------------------------

@@ -29,7 +29,7 @@ def role_vars(flink, unique_job_name):
             "job_deploy_entry_class": flink.entry_class,
             "job_deploy_args": ["--name", unique_job_name, "--tag", unique_job_name,
                                 "--rate", "400"] + list(extra_args),
-            "job_deploy_health_window": 3,
+            "job_deploy_health_window": 6,  # with a checkpoint (1 s interval) after restore
         }
         variables.update(overrides)
         return variables
