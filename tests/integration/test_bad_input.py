@@ -14,11 +14,11 @@ import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-import requests
 
 import flinkctl
 from faultproxy import FaultProxy
 from modules import run_module
+from observer import Flink
 from test_security import make_ca, make_cert
 
 ZEROS = "sha256:" + "0" * 64
@@ -44,26 +44,9 @@ class Victim:
         return jobs, self.flink.jar_names()
 
 
-class _Observer:
-    """Raw REST reads (module-scoped twin of conftest's function-scoped ``flink``)."""
-
-    def __init__(self, cluster):
-        self.url = cluster.url
-        self.jobs = cluster.jobs
-        self.entry_class = cluster.jobs["entry_class"]
-
-    def get(self, path):
-        response = requests.get(self.url + path, timeout=30)
-        response.raise_for_status()
-        return response.json()
-
-    def jar_names(self):
-        return sorted(jar["name"] for jar in self.get("/jars")["files"])
-
-
 @pytest.fixture(scope="module")
 def victim(flink_cluster):
-    flink = _Observer(flink_cluster)
+    flink = Flink(flink_cluster)
     v = Victim(flink, "bad-%s" % uuid.uuid4().hex[:6])
     started = run_module("flink_job", v.params)
     assert started["action"] == "started", started

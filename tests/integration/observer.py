@@ -1,0 +1,110 @@
+# Copyright (c) flinkops.flink contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""A Flink cluster seen from outside the collection: raw REST reads and the sample job's output."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import requests
+
+ACTIVE = ("INITIALIZING", "CREATED", "RUNNING", "FAILING", "CANCELLING", "RESTARTING",
+          "RECONCILING", "SUSPENDED")
+_COUNT = re.compile(r"FLINKOPS COUNT key=(\d+) count=(\d+) offset=(\d+) version=(\S+) tag=(.*)$")
+_HB = re.compile(r"FLINKOPS HB offset=(\d+) ts=(\d+) version=(\S+) tag=(.*)$")
+
+
+class Flink:
+    """A cluster seen from outside: raw REST reads, never through the modules under test."""
+
+    def __init__(self, cluster):
+        self.cluster = cluster
+        self.url = cluster.url
+        self.jobs = cluster.jobs
+        self.entry_class = cluster.jobs["entry_class"]
+
+    def get(self, path):
+        response = requests.get(self.url + path, timeout=30)
+        response.raise_for_status()
+        return response.json()
+
+    def jobs_named(self, name, states=None):
+        return [job for job in self.get("/jobs/overview")["jobs"]
+                if job["name"] == name and (states is None or job["state"] in states)]
+
+    def state(self, job_id):
+        """A job's state from /jobs/overview (``/jobs/:id`` is cached and can be seconds stale)."""
+        for job in self.get("/jobs/overview")["jobs"]:
+            if job["jid"] == job_id:
+                return job["state"]
+        return None
+
+    def active(self, name):
+        return self.jobs_named(name, ACTIVE)
+
+    def the_running_job(self, name):
+        """The single active job of that name; never two (asserted)."""
+        active = self.active(name)
+        assert len(active) == 1, "expected exactly one active job %s, got %s" % (name, active)
+        return active[0]
+
+    def jar_names(self):
+        return sorted(jar["name"] for jar in self.get("/jars")["files"])
+
+    def snapshot(self, name):
+        """What check mode must not change: the jobs of this name and the uploaded JARs."""
+        jobs = sorted((job["jid"], job["state"]) for job in self.get("/jobs/overview")["jobs"]
+                      if job["name"].startswith(name))
+        return jobs, self.jar_names()
+
+    def counts(self, tag):
+        """{(version, key): [counts in order]} printed by jobs started with ``--tag tag``."""
+        seen = {}
+        for line in self.cluster.taskmanager_stdout().splitlines():
+            match = _COUNT.search(line)
+            if match and match.group(5) == tag:
+                key = (match.group(4), int(match.group(1)))
+                seen.setdefault(key, []).append(int(match.group(2)))
+        return seen
+
+    def heartbeats(self, tag):
+        beats = []
+        for line in self.cluster.taskmanager_stdout().splitlines():
+            match = _HB.search(line)
+            if match and match.group(4) == tag:
+                beats.append((int(match.group(1)), int(match.group(2)), match.group(3)))
+        return beats
+
+    def wait_counts(self, tag, version, minimum=1, timeout=60):
+        """Wait until the job printed ``minimum`` COUNT lines per key for ``version``."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            seen = self.counts(tag)
+            keys = [k for k in seen if k[0] == version]
+            if keys and all(len(seen[k]) >= minimum for k in keys):
+                return seen
+            time.sleep(0.5)
+        raise AssertionError("no COUNT output of %s for tag %s" % (version, tag))
+
+    def checkpoints(self, job_id):
+        return self.get("/jobs/%s/checkpoints" % job_id)
+
+    def _wait_latest(self, job_id, kind, timeout):
+        """``latest[kind]`` of the job's checkpoint stats, once Flink lists it (cached ~3 s)."""
+        deadline = time.time() + timeout
+        while True:
+            found = (self.checkpoints(job_id).get("latest") or {}).get(kind)
+            if found:
+                return found
+            assert time.time() < deadline, "job %s lists no %s checkpoint" % (job_id, kind)
+            time.sleep(0.5)
+
+    def wait_restored(self, job_id, timeout=15):
+        """What Flink says the job was restored from."""
+        return self._wait_latest(job_id, "restored", timeout)
+
+    def wait_checkpoint(self, job_id, timeout=30):
+        """The job's latest completed checkpoint, waiting for the first one."""
+        return self._wait_latest(job_id, "completed", timeout)
