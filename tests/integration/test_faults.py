@@ -236,11 +236,8 @@ def dedicated_cluster():
     version = configured_versions()[0]
     cluster = flinkctl.Cluster(version, name="faults-%s" % uuid.uuid4().hex[:6], slots=4)
     cluster.jobs = flinkctl.build_jobs(version)
-    try:
-        cluster.start()
+    with cluster:  # started here, stopped however the tests end
         yield cluster
-    finally:
-        cluster.stop()
 
 
 @pytest.fixture

@@ -99,11 +99,8 @@ def tls_cluster(certs):
     cluster = flinkctl.Cluster(version, name="tls-%s" % uuid.uuid4().hex[:6], slots=2,
                                rest_ssl_context=context, extra_config=config)
     cluster.jobs = flinkctl.build_jobs(version)
-    try:
-        cluster.start()
+    with cluster:  # started here, stopped however the tests end
         yield cluster
-    finally:
-        cluster.stop()
 
 
 def tls(cluster, certs, **overrides):
