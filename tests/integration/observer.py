@@ -105,6 +105,12 @@ class Flink:
         """What Flink says the job was restored from."""
         return self._wait_latest(job_id, "restored", timeout)
 
-    def wait_checkpoint(self, job_id, timeout=30):
-        """The job's latest completed checkpoint, waiting for the first one."""
-        return self._wait_latest(job_id, "completed", timeout)
+    def wait_checkpoint(self, job_id, after_ms=0, timeout=30):
+        """The job's latest completed checkpoint acknowledged after ``after_ms`` (epoch ms)."""
+        deadline = time.time() + timeout
+        while True:
+            completed = self._wait_latest(job_id, "completed", timeout)
+            if completed.get("latest_ack_timestamp", 0) > after_ms:
+                return completed
+            assert time.time() < deadline, "no checkpoint of job %s after %s" % (job_id, after_ms)
+            time.sleep(0.5)
