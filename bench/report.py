@@ -342,9 +342,8 @@ def findings(results):
                            for k in ("handover_ms", "before_stop_ms", "after_start_ms", "wall_s")))
                   for m in METHODS)
         out.append("- Handover (old job FINISHED -> new job created), medians: floor %.0f ms, flink_job %.0f ms, "
-                   "role %.0f ms. The %+.0f ms of flink_job is about what its 50 ms savepoint poll "
-                   "(`_ops.POLL_INTERVAL`) costs against the floor's 20 ms (half the difference of the intervals "
-                   "on average); it is %.0f%% of flink_job's records-stopped median, inside the run-to-run spread."
+                   "role %.0f ms (both poll the savepoint every 20 ms, like the floor). flink_job's difference "
+                   "to the floor, %+.0f ms, is %.0f%% of its records-stopped median."
                    % (ph["floor"]["handover_ms"], ph["flink_job"]["handover_ms"], ph["role"]["handover_ms"],
                       ph["flink_job"]["handover_ms"] - ph["floor"]["handover_ms"],
                       100.0 * (ph["flink_job"]["handover_ms"] - ph["floor"]["handover_ms"]) / (
@@ -358,10 +357,10 @@ def findings(results):
                        ph["role"]["before_stop_ms"] / 1000.0, ph["role"]["after_start_ms"] / 1000.0,
                        results["meta"]["health_window"]))
     if results.get("noop"):
-        reqs = results["noop"]["requests"]["flink_job"]
-        out.append("- An up-to-date flink_job makes %d requests: `GET /jobs/overview` to find the job, then the "
-                   "wait for all tasks RUNNING reads `/jobs/overview` again although the first answer already "
-                   "shows them running (avoidable; one request less)." % len(reqs))
+        reqs = results["noop"]["requests"]
+        out.append("- REST requests of an up-to-date run: flink_job %d, the role %d (%s)." % (
+            len(reqs["flink_job"]), len(reqs["role"]),
+            ", ".join(sorted(set("%s %s" % tuple(r) for r in reqs["role"]))) or "none"))
     if results.get("upload"):
         up = results["upload"]
         out.append("- flink_jar hashes the JAR before sending it (the hash is in the upload name): %.2f s of "
@@ -388,8 +387,7 @@ def write(results, docs):
              "| N | %s updates per method, %s no-op runs per kind |" % (meta.get("n"), meta.get("n")),
              "| job | sample stateful job, parallelism 1, %s records/s, heartbeat every %s records, "
              "checkpoint every 1 s |" % (meta.get("rate"), meta.get("heartbeat_every")),
-             "| load | 1-min loadavg during the run: min %.1f, median %.1f, max %.1f (2 cores; other engineers' "
-             "test suites and Flink clusters were running) |" % (
+             "| load | 1-min loadavg during the run: min %.1f, median %.1f, max %.1f (2 cores) |" % (
                  min(load) if load else 0, med(load) or 0, max(load) if load else 0),
              "| duration | %.0f s |" % meta.get("duration_s", 0), ""]
     targets = []
