@@ -31,6 +31,7 @@ from ansible_collections.flinkops.flink.plugins.module_utils._ops import (
     all_tasks_running,
     cancel_job,
     check_health,
+    checkpoints_survive_cancel,
     delete_jars,
     default_savepoint_dir,
     ensure_jar,
@@ -240,9 +241,7 @@ class JobDeployment:
         if not completed:
             raise FlinkError("upgrade_mode=last-state needs a completed checkpoint of job %s, "
                              "and it has none; job left running" % job_id)
-        config = self.client.get("/jobs/%s/checkpoints/config" % job_id)
-        externalization = config.get("externalization") or {}
-        if not externalization.get("enabled") or externalization.get("delete_on_cancellation"):
+        if not checkpoints_survive_cancel(self.client, job_id):
             raise FlinkError("upgrade_mode=last-state needs checkpoints retained on "
                              "cancellation (execution.checkpointing.externalized-checkpoint-"
                              "retention: RETAIN_ON_CANCELLATION); job %s left running" % job_id)

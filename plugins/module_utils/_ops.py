@@ -136,12 +136,17 @@ def job_checkpoints(client, job_id):
     return client.get("/jobs/%s/checkpoints" % job_id)
 
 
+def job_exceptions(client, job_id):
+    """The job's failure record, or {} when Flink cannot give it (it is only diagnostics)."""
+    try:
+        return client.get("/jobs/%s/exceptions" % job_id) or {}
+    except FlinkError:
+        return {}
+
+
 def job_root_exception(client, job_id):
     """The first lines of the job's most recent failure, on 1.x and 2.x alike."""
-    try:
-        data = client.get("/jobs/%s/exceptions" % job_id)
-    except FlinkError:
-        return None
+    data = job_exceptions(client, job_id)
     history = (data.get("exceptionHistory") or {}).get("entries") or []
     if history:
         text = history[0].get("stacktrace") or history[0].get("exceptionName")
@@ -235,10 +240,7 @@ def completed_checkpoint_after(client, job_id, started_at_ms):
 
 def job_restarts(client, job_id):
     """How many failures the job recorded (its exception history)."""
-    try:
-        data = client.get("/jobs/%s/exceptions" % job_id)
-    except FlinkError:
-        return 0
+    data = job_exceptions(client, job_id)
     history = (data.get("exceptionHistory") or {}).get("entries")
     if history is not None:
         return len(history)
@@ -605,15 +607,21 @@ def settled_checkpoints(client, job):
     return job_checkpoints(client, job["jid"])
 
 
+def checkpoints_survive_cancel(client, job_id):
+    """Whether the job's checkpoints are kept when it is cancelled (RETAIN_ON_CANCELLATION)."""
+    externalization = client.get("/jobs/%s/checkpoints/config" % job_id).get(
+        "externalization") or {}
+    return bool(externalization.get("enabled")) and not externalization.get(
+        "delete_on_cancellation")
+
+
 def retained_checkpoint(client, job_id, checkpoints):
     """The latest completed checkpoint of an ended job, if Flink kept it, else None."""
     completed = ((checkpoints or {}).get("latest") or {}).get("completed") or {}
     path = completed.get("external_path")
     if not path or path.startswith("<"):
         return None
-    externalization = client.get("/jobs/%s/checkpoints/config" % job_id).get(
-        "externalization") or {}
-    if not externalization.get("enabled") or externalization.get("delete_on_cancellation"):
+    if not checkpoints_survive_cancel(client, job_id):
         return None
     return {"path": path, "timestamp": completed.get("latest_ack_timestamp") or 0}
 
