@@ -1,0 +1,61 @@
+# Copyright (c) flinkops.flink contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The job_deploy role with real-world inputs: a JAR path relative to the CI workspace, a job
+without checkpointing under the role's defaults (issue 14, items 2 and 7)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+from playbooks import PlaybookRun, ansible_env, playbook_command
+
+DEPLOY = "flinkops.flink.deploy"
+
+
+def run_in(cwd, variables, tmp_path, *options):
+    """ansible-playbook flinkops.flink.deploy run from ``cwd``, as a CI job runs it."""
+    proc = subprocess.run(playbook_command(DEPLOY, variables, tmp_path, *options), cwd=str(cwd),
+                          capture_output=True, text=True, env=ansible_env(), timeout=900,
+                          check=False)
+    return PlaybookRun(proc)
+
+
+def role_vars(flink, name, jar, kind=None, **overrides):
+    entry_class = flink.jobs["zoo"][kind]["entry_class"] if kind else flink.entry_class
+    variables = {
+        "job_deploy_url": flink.url,
+        "job_deploy_name": name,
+        "job_deploy_jar": jar,
+        "job_deploy_jar_name": name,
+        "job_deploy_entry_class": entry_class,
+        "job_deploy_args": ["--name", name, "--tag", name, "--rate", "100"],
+        "job_deploy_health_window": 4,
+    }
+    variables.update(overrides)
+    return variables
+
+
+def test_relative_jar_path_is_relative_to_where_ansible_playbook_runs(flink, unique_job_name, tmp_path):
+    workspace = tmp_path / "workspace"
+    (workspace / "target").mkdir(parents=True)
+    shutil.copy(flink.jobs["stateful-v1"], workspace / "target" / "orders-job.jar")
+    variables = role_vars(flink, unique_job_name, "target/orders-job.jar")
+
+    planned = run_in(workspace, variables, tmp_path, "--check")
+    assert planned.rc == 0, planned.output[-3000:]
+    assert flink.active(unique_job_name) == []
+
+    first = run_in(workspace, variables, tmp_path)
+    assert first.rc == 0, first.output[-3000:]
+    assert first.outcome["action"] == "started"
+    assert flink.the_running_job(unique_job_name)["jid"] == first.outcome["job_id"]
+    # The upload is named after the JAR's own file name.
+    assert any(name.startswith(unique_job_name) for name in flink.jar_names())
+
+    # The same relative path from another directory is another (missing) file: said so.
+    elsewhere = run_in(tmp_path, variables, tmp_path)
+    assert elsewhere.rc != 0
+    assert str(tmp_path / "target" / "orders-job.jar") in elsewhere.output, elsewhere.output[-3000:]
+    assert flink.the_running_job(unique_job_name)["jid"] == first.outcome["job_id"]
