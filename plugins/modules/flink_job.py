@@ -196,6 +196,8 @@ options:
   health_require_checkpoint:
     description:
       - During O(health_window), also require a checkpoint completed after the new job started.
+      - A job whose program does not enable checkpointing can never complete one; it passes this check
+        with a warning that says its checkpointing is off, and RV(health.checkpointing) is V(off).
     type: bool
     default: false
   rollback:
@@ -301,6 +303,22 @@ job:
     name: orders
     state: RUNNING
     tasks: {total: 3, running: 3}
+health:
+  description: What the health gate saw during O(health_window).
+  returned: when a job was started with O(health_window) set
+  type: dict
+  contains:
+    window:
+      description: The health window, in seconds.
+      type: float
+    checkpoint:
+      description: The checkpoint completed after the start (with O(health_require_checkpoint)), else V(null).
+      type: dict
+    checkpointing:
+      description: V(off) when O(health_require_checkpoint) was asked but the job has checkpointing off.
+      type: str
+      returned: when the job has checkpointing off
+  sample: {window: 30, checkpoint: null, checkpointing: "off"}
 actions:
   description: What the module did, or would do in check mode.
   returned: always
@@ -362,6 +380,10 @@ def apply(module):
     except FlinkError as exc:
         # What already happened (a savepoint taken, a rollback) matters most on failure.
         module.fail(exc, **engine.result.to_dict())
+    if (result.health or {}).get("checkpointing") == "off":
+        module.ansible.warn("health_require_checkpoint: job %s has checkpointing off (its program "
+                            "never enables it), so no checkpoint can complete; the job passed the "
+                            "health gate without one" % result.job_id)
     module.exit(diff=result.diff, **result.to_dict())
 
 
