@@ -351,6 +351,12 @@ class Engine:
             raise DeployFailure("start", failure, "not-rolled-back",
                                 previous_job_id=self.result.previous_job_id, state_at=restore,
                                 reason=reason)
+        try:
+            self._fire("before_rollback", failed_id, previous)
+        except FlinkError as refused:
+            raise DeployFailure("start", failure, "not-rolled-back",
+                                previous_job_id=self.result.previous_job_id, state_at=restore,
+                                reason=refused.msg)
         if is_active(find_job(self.client, failed_id)):
             self.cancel(failed_id)
         old = JobSpec.from_record(previous)

@@ -741,6 +741,9 @@ class Recorder(Hooks):
     def after_change(self, run, failure):
         self.calls.append("after_change %s" % (failure is not None))
 
+    def before_rollback(self, run, failed_job_id, previous):
+        self.calls.append("before_rollback")
+
 
 def test_hooks_are_called_at_their_points_in_order(client, script, jar, sha, uploaded):
     req, current = upgrade_setup(script, jar, sha, uploaded)
@@ -765,6 +768,22 @@ def test_a_pre_check_refusal_stops_nothing_and_records_nothing(client, script, j
     with pytest.raises(FlinkError, match="would be dropped"):
         engine(client, req, hooks=[hook]).run()
     assert hook.calls == ["pre_check"]
+
+
+def test_a_refused_rollback_says_why_and_leaves_the_state_where_it_is(client, script, jar, sha,
+                                                                     uploaded):
+    class RefuseRollback(Hooks):
+        def before_rollback(self, run, failed_job_id, previous):
+            raise FlinkError("another deployment of orders is in progress")
+
+    req, current = upgrade_setup(script, jar, sha, uploaded)
+    expect_stop(script, job_id=current["jid"])
+    expect_failing_start(script, spec_of(req, sha))
+    with pytest.raises(DeployFailure) as failed:
+        engine(client, req, hooks=[RefuseRollback()]).run()
+    msg = str(failed.value)
+    assert "not rolled back: another deployment of orders is in progress" in msg
+    assert "its state is in %s" % SP in msg
 
 
 def test_after_change_hears_of_a_failure(client, script, jar, sha, uploaded):
