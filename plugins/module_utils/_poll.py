@@ -121,6 +121,10 @@ def dispose_savepoint(client, path, timeout):
                        POLL_INTERVAL * 4)
     except OperationFailed as exc:
         text = "\n".join(exc.errors or [])
+        if "Cannot find meta data file" in text:
+            # The path exists but holds no savepoint: nothing was disposed of.
+            raise FlinkError("%s is not a savepoint (Flink finds no _metadata file in it); "
+                             "nothing was disposed of" % path)
         if "FileNotFoundException" in text or "Cannot find" in text or \
                 "does not exist" in text:
             return False
