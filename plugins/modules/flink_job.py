@@ -147,6 +147,8 @@ options:
     description:
       - Target directory of the savepoint taken to stop the job. Defaults to the cluster's configured
         savepoint directory; if neither exists the task fails before anything stops.
+      - The JobManager writes it, so it must be an absolute path or a URI (V(file:///flink/savepoints),
+        V(s3://bucket/savepoints)); a relative one is refused.
     type: str
   savepoint_format:
     description:
@@ -196,6 +198,7 @@ options:
   health_require_checkpoint:
     description:
       - During O(health_window), also require a checkpoint completed after the new job started.
+        Without O(health_window) it does nothing, and the module warns.
       - A job whose program does not enable checkpointing can never complete one; it passes this check
         with a warning that says its checkpointing is off, and RV(health.checkpointing) is V(off).
     type: bool
@@ -332,7 +335,11 @@ actions:
 from ansible_collections.flinkops.flink.plugins.module_utils._client import FlinkError
 from ansible_collections.flinkops.flink.plugins.module_utils._engine import Engine
 from ansible_collections.flinkops.flink.plugins.module_utils._module import FlinkModule
-from ansible_collections.flinkops.flink.plugins.module_utils._request import DeployRequest
+from ansible_collections.flinkops.flink.plugins.module_utils._request import (
+    DeployRequest,
+    is_absolute_location,
+    relative_location_error,
+)
 
 ARGUMENT_SPEC = dict(
     name=dict(type="str", required=True),
@@ -403,6 +410,11 @@ def main():
                 option, low, high, params[option]))
     if params["health_window"] and not params["wait"]:
         module.fail("health_window needs wait=true")
+    if params["savepoint_dir"] and not is_absolute_location(params["savepoint_dir"]):
+        module.fail(relative_location_error("savepoint_dir", params["savepoint_dir"]))
+    if params["health_require_checkpoint"] and not params["health_window"]:
+        module.ansible.warn("health_require_checkpoint does nothing without health_window: no "
+                            "checkpoint is waited for; set health_window to the seconds to watch")
     module.run(apply)
 
 

@@ -58,6 +58,7 @@ options:
   target_directory:
     description:
       - Where to write the savepoint; defaults to the cluster's configured savepoint directory.
+      - The JobManager writes it, so it must be an absolute path or a URI; a relative one is refused.
     type: str
   format:
     description:
@@ -73,6 +74,7 @@ options:
   drain:
     description:
       - With O(stop=true), emit the maximum watermark first so every event-time window fires.
+      - Without O(stop=true) it is refused (a savepoint of a job that keeps running never drains).
     type: bool
     default: false
   max_age:
@@ -158,6 +160,10 @@ import uuid
 
 from ansible_collections.flinkops.flink.plugins.module_utils._client import FlinkError
 from ansible_collections.flinkops.flink.plugins.module_utils._module import FlinkModule
+from ansible_collections.flinkops.flink.plugins.module_utils._request import (
+    is_absolute_location,
+    relative_location_error,
+)
 from ansible_collections.flinkops.flink.plugins.module_utils._jobstate import (
     ACTIVE_STATES,
     matching_jobs,
@@ -263,6 +269,11 @@ def main():
     if not 1 <= module.params["wait_timeout"] <= 86400:
         module.fail("wait_timeout must be between 1 and 86400 seconds, got %s"
                     % module.params["wait_timeout"])
+    if module.params["drain"] and not module.params["stop"]:
+        module.fail("drain needs stop=true: only a stop with savepoint drains the job (emits the "
+                    "final watermark); a savepoint of a job that keeps running never does")
+    if module.params["target_directory"] and not is_absolute_location(module.params["target_directory"]):
+        module.fail(relative_location_error("target_directory", module.params["target_directory"]))
     if module.params["max_age"] is not None and module.params["max_age"] <= 0:
         module.fail("max_age must be more than 0 seconds, got %s" % module.params["max_age"])
     module.run(take if module.params["state"] == "present" else dispose)
