@@ -81,3 +81,12 @@ def test_role_default_checkpoint_gate_passes_a_job_without_checkpointing_and_say
     assert second.outcome["action"] == "upgraded" and not second.outcome["rolled_back"]
     assert second.outcome["restored_from"] == second.outcome["savepoint"]
     assert "has checkpointing off" in second.output
+
+
+def test_negative_parallelism_is_refused_not_the_cluster_default(flink, unique_job_name, tmp_path):
+    before = flink.snapshot(unique_job_name)
+    refused = run_in(tmp_path, role_vars(flink, unique_job_name, flink.jobs["stateful-v1"],
+                                         job_deploy_parallelism=-1), tmp_path)
+    assert refused.rc != 0
+    assert "parallelism must be 1 or more, got -1" in refused.output, refused.output[-3000:]
+    assert flink.snapshot(unique_job_name) == before
