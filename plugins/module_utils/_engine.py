@@ -330,6 +330,8 @@ class Engine:
                                   req.health_require_checkpoint, started_ms)
             self.result.update(job=health["job"], health={"window": req.health_window,
                                                           "checkpoint": health["checkpoint"]})
+            if health["checkpointing_off"]:
+                self.result.health["checkpointing"] = "off"
 
     def roll_back(self, failure, previous, restore):
         """The new version failed after the old one stopped: bring the old one back,

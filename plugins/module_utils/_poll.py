@@ -32,6 +32,7 @@ from ansible_collections.flinkops.flink.plugins.module_utils._jobstate import (
 )
 from ansible_collections.flinkops.flink.plugins.module_utils._rest import (
     find_job,
+    job_checkpoint_config,
     savepoint_status_path,
     trigger_disposal,
 )
@@ -120,6 +121,10 @@ def dispose_savepoint(client, path, timeout):
                        POLL_INTERVAL * 4)
     except OperationFailed as exc:
         text = "\n".join(exc.errors or [])
+        if "Cannot find meta data file" in text:
+            # The path exists but holds no savepoint: nothing was disposed of.
+            raise FlinkError("%s is not a savepoint (Flink finds no _metadata file in it); "
+                             "nothing was disposed of" % path)
         if "FileNotFoundException" in text or "Cannot find" in text or \
                 "does not exist" in text:
             return False
@@ -190,10 +195,28 @@ def watch_health(client, job_id, window, require_checkpoint, started_at_ms,
         if _now() >= deadline:
             break
         client.sleep(interval)
+    checkpointing_off = False
     if require_checkpoint and checkpoint is None:
-        raise FlinkError("job %s completed no checkpoint within the health window of %ss" % (
-            job_id, window))
+        checkpointing_off = not checkpointing_enabled(client, job_id)
+        if not checkpointing_off:
+            raise FlinkError("job %s completed no checkpoint within the health window of %ss" % (
+                job_id, window))
     if restart_count(client, job_id):
         raise FlinkError("job %s restarted during the health window" % job_id,
                          cause=root_exception(client, job_id))
-    return {"job": job, "checkpoint": checkpoint}
+    # A job whose program never enabled checkpointing can never complete one: the caller
+    # passes it with a warning instead of failing it for a reason nobody can read.
+    return {"job": job, "checkpoint": checkpoint, "checkpointing_off": checkpointing_off}
+
+
+def checkpointing_enabled(client, job_id):
+    """Whether the job checkpoints periodically. Flink reports a job without checkpointing with
+    the interval Long.MAX_VALUE (or, on some versions, answers 404 for its checkpoint config)."""
+    try:
+        config = job_checkpoint_config(client, job_id) or {}
+    except FlinkError as exc:
+        if getattr(exc, "status", None) == 404:
+            return False
+        raise
+    interval = config.get("interval")
+    return isinstance(interval, int) and 0 < interval < 2 ** 63 - 1

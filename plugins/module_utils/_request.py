@@ -14,6 +14,7 @@ Plain data: nothing here talks to Flink or to Ansible.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
@@ -199,3 +200,18 @@ class DeployFailure(FlinkError):
         data = super().to_dict()
         data.update(stage=self.stage, outcome=self.outcome)
         return data
+
+
+# A savepoint directory is resolved by the JobManager, not by Ansible: a relative one would land
+# relative to the JobManager process's working directory, which nobody can predict.
+_ABSOLUTE_LOCATION = re.compile(r"^(/|[A-Za-z][A-Za-z0-9+.-]*:/)")
+
+
+def is_absolute_location(location):
+    return bool(_ABSOLUTE_LOCATION.match(location or ""))
+
+
+def relative_location_error(option, location):
+    return ("%s %r is relative: Flink would resolve it against the JobManager's working "
+            "directory; give an absolute path or a URI such as file:///flink/savepoints or "
+            "s3://bucket/savepoints" % (option, location))

@@ -25,6 +25,7 @@ the seam for the concurrency guard (issue 13), which may change the scheme:
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 import re
@@ -259,3 +260,35 @@ def stale_spec_records(jars, job_name, keep_fingerprints):
 
 def prune_spec_records(client, jar_ids):
     delete_jars(client, jar_ids)
+
+
+# ---------------------------------------------------------------------------
+# Disposal records: Flink goes on listing a savepoint in its job's checkpoint
+# statistics after it was disposed of, and the REST API cannot tell whether its
+# files still exist. Every disposal made through this collection leaves an empty
+# JAR named after the path, so a savepoint it disposed of is never handed out
+# again (flink_savepoint max_age). Paths disposed of by other means stay unknown.
+
+DISPOSAL_RECORD_PREFIX = "flinkops-disposed-"
+
+
+def _savepoint_key(path):
+    """One spelling of a savepoint path: Flink reports file:/x, users write file:///x or x/."""
+    path = (path or "").rstrip("/")
+    if path.startswith("file:///"):
+        path = "file:/" + path[len("file:///"):]
+    return path
+
+
+def disposal_record_name(path):
+    digest = hashlib.sha256(_savepoint_key(path).encode("utf-8")).hexdigest()[:32]
+    return "%s%s.jar" % (DISPOSAL_RECORD_PREFIX, digest)
+
+
+def was_disposed(jars, path):
+    return disposal_record_name(path) in set(jar.get("name") for jar in jars)
+
+
+def record_disposal(client, path, jars):
+    if not was_disposed(jars, path):
+        upload_jar(client, EMPTY_ZIP, disposal_record_name(path))

@@ -147,6 +147,8 @@ options:
     description:
       - Target directory of the savepoint taken to stop the job. Defaults to the cluster's configured
         savepoint directory; if neither exists the task fails before anything stops.
+      - The JobManager writes it, so it must be an absolute path or a URI (V(file:///flink/savepoints),
+        V(s3://bucket/savepoints)); a relative one is refused.
     type: str
   savepoint_format:
     description:
@@ -197,6 +199,9 @@ options:
   health_require_checkpoint:
     description:
       - During O(health_window), also require a checkpoint completed after the new job started.
+        Without O(health_window) it does nothing, and the module warns.
+      - A job whose program does not enable checkpointing can never complete one; it passes this check
+        with a warning that says its checkpointing is off, and RV(health.checkpointing) is V(off).
     type: bool
     default: false
   rollback:
@@ -302,6 +307,22 @@ job:
     name: orders
     state: RUNNING
     tasks: {total: 3, running: 3}
+health:
+  description: What the health gate saw during O(health_window).
+  returned: when a job was started with O(health_window) set
+  type: dict
+  contains:
+    window:
+      description: The health window, in seconds.
+      type: float
+    checkpoint:
+      description: The checkpoint completed after the start (with O(health_require_checkpoint)), else V(null).
+      type: dict
+    checkpointing:
+      description: V(off) when O(health_require_checkpoint) was asked but the job has checkpointing off.
+      type: str
+      returned: when the job has checkpointing off
+  sample: {window: 30, checkpoint: null, checkpointing: "off"}
 actions:
   description: What the module did, or would do in check mode.
   returned: always
@@ -315,7 +336,11 @@ actions:
 from ansible_collections.flinkops.flink.plugins.module_utils._client import FlinkError
 from ansible_collections.flinkops.flink.plugins.module_utils._engine import Engine
 from ansible_collections.flinkops.flink.plugins.module_utils._module import FlinkModule
-from ansible_collections.flinkops.flink.plugins.module_utils._request import DeployRequest
+from ansible_collections.flinkops.flink.plugins.module_utils._request import (
+    DeployRequest,
+    is_absolute_location,
+    relative_location_error,
+)
 
 ARGUMENT_SPEC = dict(
     name=dict(type="str", required=True),
@@ -363,6 +388,10 @@ def apply(module):
     except FlinkError as exc:
         # What already happened (a savepoint taken, a rollback) matters most on failure.
         module.fail(exc, **engine.result.to_dict())
+    if (result.health or {}).get("checkpointing") == "off":
+        module.ansible.warn("health_require_checkpoint: job %s has checkpointing off (its program "
+                            "never enables it), so no checkpoint can complete; the job passed the "
+                            "health gate without one" % result.job_id)
     module.exit(diff=result.diff, **result.to_dict())
 
 
@@ -382,6 +411,11 @@ def main():
                 option, low, high, params[option]))
     if params["health_window"] and not params["wait"]:
         module.fail("health_window needs wait=true")
+    if params["savepoint_dir"] and not is_absolute_location(params["savepoint_dir"]):
+        module.fail(relative_location_error("savepoint_dir", params["savepoint_dir"]))
+    if params["health_require_checkpoint"] and not params["health_window"]:
+        module.ansible.warn("health_require_checkpoint does nothing without health_window: no "
+                            "checkpoint is waited for; set health_window to the seconds to watch")
     module.run(apply)
 
 

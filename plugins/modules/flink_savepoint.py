@@ -16,9 +16,12 @@ description:
   - A savepoint Flink reports as completed B(with a failure cause) is a failure, reported with
     Flink's text; the job keeps running.
   - With O(max_age), a job that already has a completed savepoint younger than that is left alone,
-    so a scheduled backup task is idempotent.
+    so a scheduled backup task is idempotent. A savepoint disposed of with this module is never
+    returned (Flink keeps listing it; the module records each disposal in the cluster's JAR list
+    as an empty C(flinkops-disposed-*.jar)); the REST API cannot tell whether a savepoint deleted by
+    other means still exists.
   - With O(state=absent), disposes of the savepoint at O(path) through Flink's REST API; a savepoint
-    that is already gone is not a change.
+    that is already gone is not a change; a path that exists but holds no savepoint fails.
 author:
   - Flinkops Contributors (@flinkops)
 extends_documentation_fragment:
@@ -55,6 +58,7 @@ options:
   target_directory:
     description:
       - Where to write the savepoint; defaults to the cluster's configured savepoint directory.
+      - The JobManager writes it, so it must be an absolute path or a URI; a relative one is refused.
     type: str
   format:
     description:
@@ -70,11 +74,13 @@ options:
   drain:
     description:
       - With O(stop=true), emit the maximum watermark first so every event-time window fires.
+      - Without O(stop=true) it is refused (a savepoint of a job that keeps running never drains).
     type: bool
     default: false
   max_age:
     description:
-      - Seconds. If the job has a completed savepoint younger than this, take none and return that one.
+      - Seconds. If the job has a completed savepoint younger than this, take none and return that one,
+        unless it was disposed of with O(state=absent).
     type: float
   wait:
     description:
@@ -154,6 +160,10 @@ import uuid
 
 from ansible_collections.flinkops.flink.plugins.module_utils._client import FlinkError
 from ansible_collections.flinkops.flink.plugins.module_utils._module import FlinkModule
+from ansible_collections.flinkops.flink.plugins.module_utils._request import (
+    is_absolute_location,
+    relative_location_error,
+)
 from ansible_collections.flinkops.flink.plugins.module_utils._jobstate import (
     ACTIVE_STATES,
     matching_jobs,
@@ -163,9 +173,14 @@ from ansible_collections.flinkops.flink.plugins.module_utils._poll import (
     dispose_savepoint,
     wait_savepoint,
 )
+from ansible_collections.flinkops.flink.plugins.module_utils._store import (
+    record_disposal,
+    was_disposed,
+)
 from ansible_collections.flinkops.flink.plugins.module_utils._rest import (
     find_job,
     job_checkpoints,
+    list_jars,
     list_jobs,
     stop_with_savepoint,
     trigger_savepoint,
@@ -200,7 +215,8 @@ def take(module):
     if params["max_age"] is not None:
         recent = savepoint_info(job_checkpoints(client, job_id))
         if recent and recent["timestamp"] and \
-                time.time() * 1000 - recent["timestamp"] <= params["max_age"] * 1000:
+                time.time() * 1000 - recent["timestamp"] <= params["max_age"] * 1000 and \
+                not was_disposed(list_jars(client), recent["path"]):
             module.exit(location=recent["path"], job_id=job_id, trigger_id=None)
     trigger_id = uuid.uuid4().hex
     if params["stop"]:
@@ -222,6 +238,9 @@ def dispose(module):
     params = module.params
     disposed = module.change("dispose of savepoint %s" % params["path"], dispose_savepoint,
                              module.client, params["path"], params["wait_timeout"])
+    if not module.check_mode:
+        # Flink keeps listing it in the job's checkpoint statistics: remember it is gone.
+        record_disposal(module.client, params["path"], list_jars(module.client))
     if disposed is False:
         module.changed = False
         module.actions = []
@@ -250,6 +269,11 @@ def main():
     if not 1 <= module.params["wait_timeout"] <= 86400:
         module.fail("wait_timeout must be between 1 and 86400 seconds, got %s"
                     % module.params["wait_timeout"])
+    if module.params["drain"] and not module.params["stop"]:
+        module.fail("drain needs stop=true: only a stop with savepoint drains the job (emits the "
+                    "final watermark); a savepoint of a job that keeps running never does")
+    if module.params["target_directory"] and not is_absolute_location(module.params["target_directory"]):
+        module.fail(relative_location_error("target_directory", module.params["target_directory"]))
     if module.params["max_age"] is not None and module.params["max_age"] <= 0:
         module.fail("max_age must be more than 0 seconds, got %s" % module.params["max_age"])
     module.run(take if module.params["state"] == "present" else dispose)

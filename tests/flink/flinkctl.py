@@ -1,4 +1,4 @@
-#!/usr/bin/env python
+#!/usr/bin/env python3
 """Real-Flink test harness: provision Flink distributions, build test jobs, run clusters.
 
 Stdlib only (runs in any virtualenv). Module API:
@@ -17,9 +17,11 @@ Stdlib only (runs in any virtualenv). Module API:
 CLI:
     flinkctl.py versions
     flinkctl.py provision 2.3
-    flinkctl.py build-jobs 2.3
-    flinkctl.py start 2.3 [--name demo] [--dir DIR] [--slots 8]
-    flinkctl.py stop --dir DIR [--keep]
+    flinkctl.py build-jobs 2.3 [--print stateful-v1|entry_class|zoo.<job>]
+    flinkctl.py start 2.3 [--name demo] [--dir DIR] [--slots 8] [--port 8081]
+    flinkctl.py url --dir DIR       prints the REST URL of the cluster started with --dir DIR
+    flinkctl.py stop --dir DIR [--delete]
+                                    keeps DIR (logs, savepoints) unless --delete
 """
 
 from __future__ import annotations
@@ -479,6 +481,7 @@ class Cluster:
         self.base_dir: Path | None = self._base_dir_arg
         self.home: Path | None = None
         self.rest_port: int | None = None
+        self.requested_rest_port: int | None = None  # None: a free port is picked at start()
         self.rpc_port: int | None = None
         self.url: str | None = None
         self.jobs: dict | None = None  # filled by the pytest plugin (build_jobs result)
@@ -636,7 +639,7 @@ class Cluster:
         for d in (self.log_dir, self.pid_dir, self.tmp_dir, self._p("uploads"),
                   self.savepoint_dir, self.checkpoint_dir):
             d.mkdir(parents=True, exist_ok=True)
-        self.rest_port = free_port()
+        self.rest_port = self.requested_rest_port or free_port()
         self.rpc_port = free_port()
         while self.rpc_port == self.rest_port:
             self.rpc_port = free_port()
@@ -927,14 +930,21 @@ def main(argv=None) -> int:
     p.add_argument("version")
     p = sub.add_parser("build-jobs", help="compile the test jobs; prints JSON name -> path")
     p.add_argument("version")
+    p.add_argument("--print", dest="print_key", metavar="KEY",
+                   help="print only this value: a JAR name (stateful-v1), entry_class, or zoo.<job>")
     p = sub.add_parser("start", help="start a cluster that keeps running after the CLI exits")
     p.add_argument("version")
     p.add_argument("--name")
     p.add_argument("--dir", help="base dir of the cluster (default: a new temp dir)")
     p.add_argument("--slots", type=int, default=8)
-    p = sub.add_parser("stop", help="stop the cluster started with --dir DIR")
+    p.add_argument("--port", type=int, help="REST port (default: a free port; see `url`)")
+    p = sub.add_parser("url", help="print the REST URL of the cluster started with --dir DIR")
     p.add_argument("--dir", required=True)
-    p.add_argument("--keep", action="store_true", help="keep the base dir (logs, savepoints)")
+    p = sub.add_parser("stop", help="stop the cluster started with --dir DIR; keeps DIR unless --delete")
+    p.add_argument("--dir", required=True)
+    p.add_argument("--delete", action="store_true",
+                   help="also delete DIR with the cluster's logs, savepoints and checkpoints")
+    p.add_argument("--keep", action="store_true", help=argparse.SUPPRESS)  # the default now
     p = sub.add_parser("smoke", help="provision, build, start, run a v1 job, stop; prints timings")
     p.add_argument("version", nargs="+")
     args = ap.parse_args(argv)
@@ -944,12 +954,33 @@ def main(argv=None) -> int:
     elif args.cmd == "provision":
         print(provision(args.version))
     elif args.cmd == "build-jobs":
-        print(json.dumps(build_jobs(args.version), indent=2))
+        jobs = build_jobs(args.version)
+        if args.print_key:
+            if args.print_key.startswith("zoo."):
+                value = jobs["zoo"].get(args.print_key[4:], {}).get("entry_class")
+            else:
+                value = jobs.get(args.print_key)
+            if not isinstance(value, str):
+                print(f"no {args.print_key!r}; known: {sorted(k for k in jobs if k != 'zoo')} and "
+                      f"zoo.<job> for {sorted(jobs['zoo'])}", file=sys.stderr)
+                return 2
+            print(value)
+        else:
+            print(json.dumps(jobs, indent=2))
     elif args.cmd == "start":
         c = Cluster(args.version, name=args.name, slots=args.slots, base_dir=args.dir, keep=True)
         c.detached = True  # no atexit kill: the cluster outlives this process
+        c.requested_rest_port = args.port
         c.start()
         print(json.dumps(c.describe(), indent=2))
+        print(f"Flink {c.version} runs at {c.url}; `{sys.argv[0]} url --dir {c.base_dir}` prints it again",
+              file=sys.stderr)
+    elif args.cmd == "url":
+        base = Path(args.dir)
+        if not (base / STATE_FILE).exists():
+            print(f"no {STATE_FILE} in {base}: no cluster was started with --dir {base}", file=sys.stderr)
+            return 1
+        print(json.loads((base / STATE_FILE).read_text())["url"])
     elif args.cmd == "smoke":
         rc = 0
         for v in args.version:
@@ -965,8 +996,11 @@ def main(argv=None) -> int:
             print(f"no {STATE_FILE} in {base}: nothing to stop", file=sys.stderr)
             return 1
         c = Cluster.from_dir(base)
-        c.stop(keep=args.keep)
-        print(json.dumps({"stopped": c.name, "dir": str(base), "kept": args.keep}))
+        # Savepoints and logs are worth more than the disk space: delete only when asked.
+        c.stop(keep=not args.delete)
+        print(json.dumps({"stopped": c.name, "dir": str(base), "kept": not args.delete}))
+        print(f"stopped {c.name}; " + (f"deleted {base}" if args.delete else
+              f"kept {base} (logs, savepoints, checkpoints); delete it with --delete"), file=sys.stderr)
     return 0
 
 

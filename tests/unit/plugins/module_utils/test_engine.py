@@ -602,6 +602,8 @@ def test_health_window_failures_fail_the_start(client, script, jar, sha, uploade
             script.on("GET", "/jobs/overview", overview(job(jid)))
             if trouble == "no-checkpoint":
                 script.on("GET", "/jobs/%s/checkpoints" % jid, checkpoints())
+        if trouble == "no-checkpoint":  # checkpointing is on, yet none completed
+            script.on("GET", "/jobs/%s/checkpoints/config" % jid, {"interval": 1000})
         if trouble == "restart":
             history = {"exceptionHistory": {"entries": [{"exceptionName": "java.io.IOException"}]}}
             script.on("GET", "/jobs/%s/exceptions" % jid, history)

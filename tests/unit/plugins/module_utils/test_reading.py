@@ -168,7 +168,8 @@ def test_disposal_of_a_missing_path_is_already_gone(client, script):
     script.on("POST", "/savepoint-disposal", {"request-id": "d1"})
     script.on("GET", "/savepoint-disposal/d1", savepoint_done(
         failure="org.apache.flink.util.FlinkException: x\nCaused by: java.io."
-                "FileNotFoundException: Cannot find meta data file"))
+                "FileNotFoundException: Cannot find checkpoint or savepoint file/directory "
+                "'file:/sp' on file system 'file'."))  # as 2.3.0 answers for a missing path
     assert dispose_savepoint(client, "file:/sp", 10) is False
 
 

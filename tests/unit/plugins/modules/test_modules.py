@@ -120,6 +120,7 @@ def test_flink_savepoint_reuses_a_recent_savepoint(script, capsys):
     script.on("GET", "/jobs/overview", overview(job(JID)))
     script.on("GET", "/jobs/%s/checkpoints" % JID, checkpoints(
         savepoint={"external_path": "file:/sp/1", "latest_ack_timestamp": int(time.time() * 1000)}))
+    script.on("GET", "/jars", {"files": []})  # no disposal recorded for it
     result = run(flink_savepoint, dict(job_name="orders", max_age=600), capsys)
     assert result["location"] == "file:/sp/1" and not result["changed"]
 
@@ -136,6 +137,8 @@ def test_flink_savepoint_triggers_and_waits(script, capsys):
 def test_flink_savepoint_dispose_of_a_missing_path_changes_nothing(script, capsys):
     script.on("POST", "/savepoint-disposal", {"request-id": "d"})
     script.on("GET", "/savepoint-disposal/d", savepoint_done(failure="FileNotFoundException"))
+    script.on("GET", "/jars", {"files": []})
+    script.on("POST", "/jars/upload", {"filename": "/x/y_flinkops-disposed-0.jar"})
     result = run(flink_savepoint, dict(state="absent", path="file:/gone"), capsys)
     assert result["disposed"] is False and not result["changed"] and result["actions"] == []
 

@@ -45,7 +45,7 @@ public class BroadcastStateJob {
                 .uid("zoo-broadcast-throttle")
                 .keyBy(new Zoo.Mod(Zoo.num(a, "--keys")))
                 .connect(rules)
-                .process(new Apply(Zoo.num(a, "--every"), version, a.get("--tag")))
+                .process(new Apply(Zoo.num(a, "--every"), version, Zoo.tag(a, env)))
                 .uid(Zoo.uid("zoo-broadcast-apply", version))
                 .name("zoo-broadcast-apply");
         env.execute(a.get("--name").isEmpty() ? "zoo-broadcast" : a.get("--name"));

@@ -35,7 +35,7 @@ public class ComputedNameJob {
                 .map(new Zoo.Throttle(Zoo.num(a, "--rate"), a.get("--variant")))
                 .uid("zoo-computed-name-throttle")
                 .keyBy(new Zoo.Mod(Zoo.num(a, "--keys")))
-                .process(new Counter(Zoo.num(a, "--every"), version, a.get("--tag"), name))
+                .process(new Counter(Zoo.num(a, "--every"), version, Zoo.tag(a, env), name))
                 .uid(Zoo.uid("zoo-computed-name-counter", version))
                 .name("zoo-computed-name-counter");
         env.execute(name);

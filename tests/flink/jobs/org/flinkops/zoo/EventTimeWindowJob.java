@@ -38,7 +38,7 @@ public class EventTimeWindowJob {
                         .withTimestampAssigner((value, previous) -> System.currentTimeMillis()))
                 .uid("zoo-window-watermarks")
                 .keyBy(new Zoo.Mod(Zoo.num(a, "--keys")))
-                .process(new Window(Zoo.num(a, "--window-ms"), Zoo.num(a, "--every"), version, a.get("--tag")))
+                .process(new Window(Zoo.num(a, "--window-ms"), Zoo.num(a, "--every"), version, Zoo.tag(a, env)))
                 .uid(Zoo.uid("zoo-window-timers", version))
                 .name("zoo-window-timers");
         env.execute(a.get("--name").isEmpty() ? "zoo-event-time-window" : a.get("--name"));

@@ -27,7 +27,6 @@ public class FewSplitsJob {
     public static void main(String[] args) throws Exception {
         Map<String, String> a = Zoo.parse(args, new String[][] {{"--splits", "1"}});
         String version = Zoo.version();
-        String tag = a.get("--tag");
         StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment();
         if (Zoo.num(a, "--checkpoint-interval") > 0) {
             env.enableCheckpointing(Zoo.num(a, "--checkpoint-interval"));
@@ -38,7 +37,7 @@ public class FewSplitsJob {
                 .map(new Zoo.Throttle(Zoo.num(a, "--rate"), a.get("--variant")))
                 .uid("zoo-few-splits-throttle")
                 .keyBy(new Zoo.Mod(Zoo.num(a, "--keys")))
-                .process(new Counter(Zoo.num(a, "--every"), version, tag))
+                .process(new Counter(Zoo.num(a, "--every"), version, Zoo.tag(a, env)))
                 .uid(Zoo.uid("zoo-few-splits-counter", version))
                 .name("zoo-few-splits-counter");
         env.execute(a.get("--name").isEmpty() ? "zoo-few-splits" : a.get("--name"));

@@ -27,7 +27,7 @@ public class NoCheckpointJob {
                 .map(new Zoo.Throttle(Zoo.num(a, "--rate"), a.get("--variant")))
                 .uid("zoo-no-checkpoint-throttle")
                 .keyBy(new Zoo.Mod(Zoo.num(a, "--keys")))
-                .process(new Counter(Zoo.num(a, "--every"), version, a.get("--tag")))
+                .process(new Counter(Zoo.num(a, "--every"), version, Zoo.tag(a, env)))
                 .uid(Zoo.uid("zoo-no-checkpoint-counter", version))
                 .name("zoo-no-checkpoint-counter");
         env.execute(a.get("--name").isEmpty() ? "zoo-no-checkpoint" : a.get("--name"));

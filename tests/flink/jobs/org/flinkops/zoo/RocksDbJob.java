@@ -46,7 +46,7 @@ public class RocksDbJob {
                 .map(new Zoo.Throttle(Zoo.num(a, "--rate"), a.get("--variant")))
                 .uid("zoo-rocksdb-throttle")
                 .keyBy(new Zoo.Mod(Zoo.num(a, "--keys")))
-                .process(new Payload((int) Zoo.num(a, "--bytes-per-key"), Zoo.num(a, "--every"), version, a.get("--tag")))
+                .process(new Payload((int) Zoo.num(a, "--bytes-per-key"), Zoo.num(a, "--every"), version, Zoo.tag(a, env)))
                 .uid(Zoo.uid("zoo-rocksdb-state", version))
                 .name("zoo-rocksdb-state");
         env.execute(a.get("--name").isEmpty() ? "zoo-rocksdb" : a.get("--name"));

@@ -41,7 +41,7 @@ public class SideInputJoinJob {
                 .uid("zoo-side-input-label-map");
         events.keyBy(new Zoo.Mod(keys))
                 .connect(labels.keyBy(new LabelKey()))
-                .process(new Join(Zoo.num(a, "--every"), version, a.get("--tag")))
+                .process(new Join(Zoo.num(a, "--every"), version, Zoo.tag(a, env)))
                 .uid(Zoo.uid("zoo-side-input-join", version))
                 .name("zoo-side-input-join");
         env.execute(a.get("--name").isEmpty() ? "zoo-side-input" : a.get("--name"));

@@ -16,7 +16,8 @@ import org.apache.flink.table.api.bridge.java.StreamTableEnvironment;
  *   <li>--name N: the job name (pipeline.name);</li>
  *   <li>--checkpoint-interval MS: default 1000, 0 = off;</li>
  *   <li>--sql S: one statement; repeat for more, run in order. "${version}" in a statement is
- *       replaced by the JAR's version resource (v1, v2, incompatible).</li>
+ *       replaced by the JAR's version resource (v1, v2, incompatible), "${jobid}" by the job id the
+ *       submitter chose (REST run with jobId; "none" otherwise).</li>
  * </ul>
  * Which statement changes keep the state is decided by Flink: operator ids of a SQL job derive
  * from the shape of the plan (a changed literal keeps them, an extra aggregation does not).
@@ -49,7 +50,7 @@ public class SqlRunner {
         StreamTableEnvironment tEnv = StreamTableEnvironment.create(env);
         tEnv.getConfig().set("pipeline.name", name);
         for (String statement : statements) {
-            tEnv.executeSql(statement.replace("${version}", version));
+            tEnv.executeSql(statement.replace("${version}", version).replace("${jobid}", Zoo.jobId(env)));
         }
     }
 }

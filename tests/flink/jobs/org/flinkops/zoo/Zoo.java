@@ -12,6 +12,8 @@ import java.util.Set;
 
 import org.apache.flink.api.common.functions.MapFunction;
 import org.apache.flink.api.java.functions.KeySelector;
+import org.apache.flink.configuration.ConfigOptions;
+import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 
 /**
  * Shared plumbing of the zoo jobs (not a job itself): argument parsing, the version read from the
@@ -20,12 +22,13 @@ import org.apache.flink.api.java.functions.KeySelector;
  * <p>Every zoo job prints its per-key state to System.out (the TaskManager .out file) as
  *
  * <pre>
- * ZOO COUNT job=&lt;job&gt; key=&lt;k&gt; count=&lt;c&gt; version=&lt;v&gt; tag=&lt;tag&gt; [extra]
+ * ZOO COUNT job=&lt;job&gt; key=&lt;k&gt; count=&lt;c&gt; version=&lt;v&gt; tag=&lt;tag&gt; run=&lt;job id&gt; [extra]
  * </pre>
  *
  * <p>whenever a per-key counter kept in Flink state reaches a multiple of --every. A test proves
  * that state was carried over when the first count of the new version is the next multiple after
- * the last count of the old one (never reset to --every, never a value printed twice).
+ * the last count of the old one (never reset to --every, never a value printed twice). The job
+ * id ("run") tells the output of a run that was rolled back (its state discarded) apart.
  */
 public final class Zoo {
 
@@ -82,6 +85,18 @@ public final class Zoo {
     /** The uid of a stateful operator: the "incompatible" JAR renames it, so v1 state cannot be restored. */
     static String uid(String base, String version) {
         return version.equals("incompatible") ? base + "-incompatible" : base;
+    }
+
+    /** The job id chosen by the submitter (REST run with jobId), read in main(); "none" if not set. */
+    static String jobId(StreamExecutionEnvironment env) {
+        return env.getConfiguration()
+                .getOptional(ConfigOptions.key("$internal.pipeline.job-id").stringType().noDefaultValue())
+                .orElse("none");
+    }
+
+    /** tag and run as one string: "&lt;tag&gt; run=&lt;job id&gt;". */
+    static String tag(Map<String, String> args, StreamExecutionEnvironment env) {
+        return args.get("--tag") + " run=" + jobId(env);
     }
 
     static void print(String job, Object key, long count, long every, String version, String tag,
