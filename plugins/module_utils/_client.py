@@ -47,23 +47,44 @@ _CAUSED_BY = re.compile(r"^Caused by: (.+)$", re.MULTILINE)
 _MAX_ERROR_TEXT = 2000
 
 
+_EXCEPTION_LINE = re.compile(r"^(?:Caused by: )?([A-Za-z_$][\w$]*(?:\.[\w$]+)+(?:Exception|Error|Throwable)\b.*)$",
+                             re.MULTILINE)
+# What an outer exception names that its root cause may not: a configuration key, a path.
+_NAMES_SUBJECT = re.compile(r"key '|file:|hdfs:|s3[ap]?:|gs:|abfss?:|\bpath\b", re.IGNORECASE)
+
+
 def root_cause(errors):
     """Return the line a human needs from Flink's ``errors`` list.
 
     Flink puts a whole Java stack trace into ``errors``; the last ``Caused by:``
-    is the real reason, the first line is the fallback.
+    is the real reason, the first line is the fallback. A root cause that says
+    too little (``java.io.EOFException``, ``NumberFormatException: For input
+    string: "1.5"``) is completed with the nearest outer exception that names the
+    configuration key or the path concerned.
     """
     if not errors:
         return None
     if isinstance(errors, str):
         errors = [errors]
     text = "\n".join(str(e) for e in errors)
+    chain = [line.strip() for line in _EXCEPTION_LINE.findall(text)]
     causes = _CAUSED_BY.findall(text)
     if causes:
-        return causes[-1].strip()
+        last = causes[-1].strip()
+        outer = [c for c in chain if c != last and not c.startswith(last)]
+        if not _NAMES_SUBJECT.search(last) or ":" not in last:
+            for line in reversed(outer):
+                if _NAMES_SUBJECT.search(line):
+                    return "%s (caused by %s)" % (line, last)
+        return last
     for line in text.splitlines():
         line = line.strip()
         if line and not line.startswith("<Exception on server side"):
+            if _EXCEPTION_LINE.match(line) and not _NAMES_SUBJECT.search(line):
+                # No "Caused by:" but the exception names nothing: look for one that does.
+                named = [c for c in chain if _NAMES_SUBJECT.search(c)]
+                if named:
+                    return "%s (from %s)" % (named[0], line)
             return line
     return text.strip()[:_MAX_ERROR_TEXT]
 
