@@ -21,6 +21,7 @@ from ansible_collections.flinkops.flink.plugins.module_utils._client import (
 )
 from ansible_collections.flinkops.flink.plugins.module_utils._secrets import (
     collect,
+    mask_specs,
     problems,
     safe_no_log_values,
     shown_invocation,
@@ -73,7 +74,8 @@ class SafeAnsibleModule(AnsibleModule):
         if self.redactor is None:
             self.redactor = collect(self.params, self.argument_spec)
         self.no_log_values = safe_no_log_values(self.no_log_values) | self.redactor.values
-        result = self.redactor.data(result)
+        secret_args = self.params.get("secret_args") if isinstance(self.params.get("secret_args"), list) else ()
+        result = self.redactor.data(mask_specs(result, secret_args or ()))
         result["invocation"] = {"module_args": shown_invocation(self.params, self.argument_spec,
                                                                 self.redactor)}
         return result

@@ -33,6 +33,8 @@ _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
 _HOST_AFTER_AT = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)(:\d*)?(?=[/?#\s'\"\\,;)>\]}]|$)")
 _PEM_BLOCK = re.compile(r"-----BEGIN ([A-Z0-9 ]*PRIVATE KEY)-----.*?(-----END \1-----|$)", re.DOTALL)
 _PEM_ESCAPED = re.compile(r"-----BEGIN ([A-Z0-9 ]*PRIVATE KEY)-----(?:\\n|\\r|[^\s'\"])*(?:-----END \1-----)?")
+# A secret stored as a salted hash (module_utils/_sealed.py) is shown masked too.
+_SEALED = re.compile(r"pbkdf2\$\d+\$[0-9a-f]{16,}")
 _AUTH_HEADER_VALUE = re.compile(r"((?:Bearer|Basic)\s+)[A-Za-z0-9._~+/=-]+", re.IGNORECASE)
 
 # Header names whose value is a credential: refused when absurdly short.
@@ -152,6 +154,7 @@ class Redactor:
         text = _PEM_BLOCK.sub(lambda m: "-----BEGIN %s-----%s" % (m.group(1), MASK), text)
         text = _PEM_ESCAPED.sub(lambda m: "-----BEGIN %s-----%s" % (m.group(1), MASK), text)
         text = _AUTH_HEADER_VALUE.sub(lambda m: m.group(1) + MASK, text)
+        text = _SEALED.sub(MASK, text)
         # Longest first, so a secret's escaped form is not half-replaced by its raw form.
         for form in sorted(self._forms, key=len, reverse=True):
             if form in text:

@@ -31,6 +31,8 @@ import hashlib
 import hmac
 import os
 
+from ansible_collections.flinkops.flink.plugins.module_utils._client import FlinkError
+
 MASK = "********"
 SEALED_PREFIX = "pbkdf2$"
 ITERATIONS = 120000
@@ -40,7 +42,7 @@ SENSITIVE_KEYS = ("password", "secret", "fs.azure.account.key", "apikey", "api-k
                   "http-headers")
 
 
-class SecretMismatch(ValueError):
+class SecretMismatch(FlinkError):
     """A recorded secret differs from the value given now, so it cannot be rebuilt."""
 
 

@@ -101,6 +101,21 @@ def shown_invocation(params, argument_spec, redactor):
     return shown
 
 
+def mask_specs(value, secret_args=()):
+    """Every job spec inside a result (a dict with ``args`` or ``configuration``) with its
+    secret values masked: diffs, recorded specs shown by flink_job_info, records written
+    before secrets were sealed."""
+    if isinstance(value, list):
+        return [mask_specs(v, secret_args) for v in value]
+    if not isinstance(value, dict):
+        return value
+    value = dict((k, mask_specs(v, secret_args)) for k, v in value.items())
+    if isinstance(value.get("args", []), list) and isinstance(value.get("configuration", {}), dict) \
+            and ("args" in value or "configuration" in value):
+        value = masked(value, secret_args)
+    return value
+
+
 def safe_no_log_values(values):
     """Ansible's no_log values minus the ones that would mangle unrelated output."""
     return set(v for v in values if len(str(v)) >= MIN_SCRUB_LENGTH and not str(v).strip().isdigit())

@@ -152,3 +152,21 @@ def test_file_problems(tmp_path):
     assert "is not a PEM private key" in problems(dict(client_cert=str(cert), client_key=str(text)))[0]
     assert "is encrypted" in problems(dict(client_cert=str(cert), client_key=str(enc)))[0]
     assert problems(dict(ca_path="/nonexistent/ca.pem")) == ["ca_path: no readable file at /nonexistent/ca.pem"]
+
+
+def test_sealed_values_are_shown_masked():
+    from ansible_collections.flinkops.flink.plugins.module_utils._sealed import seal
+    sealed = seal({"args": ["--password", "pw-1234567"], "configuration": {"s3.secret-key": "k"}})
+    shown = Redactor().data(sealed)
+    assert shown["args"] == ["--password", MASK] and shown["configuration"] == {"s3.secret-key": MASK}
+
+
+def test_specs_inside_results_are_masked():
+    from ansible_collections.flinkops.flink.plugins.module_utils._secrets import mask_specs
+    result = {"jobs": [{"spec": {"args": ["--token", "t-123456789", "--x", "opaque-1"],
+                                 "configuration": {"s3.secret-key": "k-1", "a": "b"}}}],
+              "diff": {"before": {"args": ["--x", "opaque-2"]}, "after": {}}}
+    shown = mask_specs(result, ["--x"])
+    assert shown["jobs"][0]["spec"] == {"args": ["--token", MASK, "--x", MASK],
+                                        "configuration": {"s3.secret-key": MASK, "a": "b"}}
+    assert shown["diff"]["before"]["args"] == ["--x", MASK]
