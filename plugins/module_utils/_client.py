@@ -45,6 +45,9 @@ from ansible_collections.flinkops.flink.plugins.module_utils._transport import (
 RETRY_STATUSES = frozenset((502, 503, 504))
 _CAUSED_BY = re.compile(r"^Caused by: (.+)$", re.MULTILINE)
 _MAX_ERROR_TEXT = 2000
+_UNREADABLE_SAVEPOINT = re.compile(r"EOFException|magic number|StreamCorruptedException|"
+                                   r"UTFDataFormatException|Cannot read|Could not read|metadata",
+                                   re.IGNORECASE)
 
 
 _EXCEPTION_LINE = re.compile(r"^(?:Caused by: )?([A-Za-z_$][\w$]*(?:\.[\w$]+)+(?:Exception|Error|Throwable)\b.*)$",
@@ -258,7 +261,13 @@ class FlinkClient:
             if response.status_code in allow_status:
                 return response
             if response.status_code not in expect:
-                raise self._http_error(method, shown, response).redacted(self.redactor)
+                error = self._http_error(method, shown, response)
+                restore = json.get("savepointPath") if isinstance(json, dict) else None
+                if restore and error.cause and _UNREADABLE_SAVEPOINT.search(error.cause):
+                    # Flink names neither the path nor the problem (java.io.EOFException).
+                    error.msg = ("the savepoint or checkpoint %s cannot be read (truncated, corrupt "
+                                 "or not a savepoint)" % restore)
+                raise error.redacted(self.redactor)
             if not response.content or not response.content.strip():
                 if method == "GET":
                     raise self.error("Flink answered with an empty body where JSON was expected",

@@ -262,3 +262,14 @@ def test_empty_get_answer_is_an_error(make_client, wire):
 ], ids=["number-format-names-key", "eof-names-path", "plain"])
 def test_root_cause_names_the_key_or_path(errors, expected):
     assert root_cause(errors) == expected
+
+
+def test_an_unreadable_savepoint_is_named(make_client, wire):
+    wire.expect((400, {"errors": ["org.apache.flink.runtime.rest.handler.RestHandlerException: Could not "
+                                  "execute application.\nCaused by: java.lang.RuntimeException: "
+                                  "java.io.EOFException\nCaused by: java.io.EOFException\n"]}))
+    with pytest.raises(FlinkError) as info:
+        make_client().post("/jars/a.jar/run", json={"savepointPath": "file:/sp/savepoint-1"})
+    text = str(info.value)
+    assert text.startswith("the savepoint or checkpoint file:/sp/savepoint-1 cannot be read")
+    assert "POST http://flink.test:8081/jars/a.jar/run answered HTTP 400: java.io.EOFException" in text
