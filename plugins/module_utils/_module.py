@@ -19,6 +19,7 @@ from ansible_collections.flinkops.flink.plugins.module_utils._client import (
     FlinkClient,
     FlinkError,
 )
+from ansible_collections.flinkops.flink.plugins.module_utils._request import Changes, real
 from ansible_collections.flinkops.flink.plugins.module_utils._secrets import (
     collect,
     mask_specs,
@@ -113,8 +114,7 @@ class FlinkModule:
         self.redactor = self.ansible.redactor = collect(self.params, self.ansible.argument_spec)
         self._warn = self.ansible.warn
         self.ansible.warn = self.warn
-        self.actions = []
-        self.changed = False
+        self.changes = Changes(self.ansible.check_mode)
         if REQUESTS_IMPORT_ERROR:
             self.ansible.fail_json(msg=missing_required_lib("requests"),
                                    exception=REQUESTS_IMPORT_ERROR)
@@ -154,13 +154,26 @@ class FlinkModule:
     def check_mode(self):
         return self.ansible.check_mode
 
+    # What the module changed (or would change in check mode) is kept by Changes.
+    @property
+    def actions(self):
+        return self.changes.actions
+
+    @actions.setter
+    def actions(self, value):
+        self.changes.actions = value
+
+    @property
+    def changed(self):
+        return self.changes.changed
+
+    @changed.setter
+    def changed(self, value):
+        self.changes.changed = value
+
     def change(self, description, operation=None, *args, **kwargs):
-        """Record a change and, outside check mode, carry it out."""
-        self.actions.append(description)
-        self.changed = True
-        if self.check_mode or operation is None:
-            return None
-        return operation(*args, **kwargs)
+        """Record a change and, outside check mode, carry it out (None in check mode)."""
+        return real(self.changes.do(description, operation, *args, **kwargs))
 
     def fail(self, error, **result):
         if isinstance(error, FlinkError):
