@@ -72,10 +72,26 @@ def collect(params, argument_spec):
         for _prefix, value in secret_arg_spans(args, secret_args or ()).values():
             redactor.add(value)
     if isinstance(configuration, dict):
-        for key, value in configuration.items():
+        for key, value in _flat(configuration):
             if is_sensitive_key(key):
                 redactor.add(value)
     return redactor
+
+
+def _flat(configuration, prefix=""):
+    """(dotted key, value) of a configuration, nested dictionaries flattened as Flink reads them."""
+    for key, value in configuration.items():
+        if isinstance(value, dict):
+            for item in _flat(value, "%s%s." % (prefix, key)):
+                yield item
+        else:
+            yield "%s%s" % (prefix, key), value
+
+
+def _mask_nested(configuration, prefix=""):
+    return dict((key, _mask_nested(value, "%s%s." % (prefix, key)) if isinstance(value, dict)
+                 else (MASK if is_sensitive_key("%s%s" % (prefix, key)) else value))
+                for key, value in configuration.items())
 
 
 def shown_invocation(params, argument_spec, redactor):
@@ -97,6 +113,8 @@ def shown_invocation(params, argument_spec, redactor):
             and isinstance(params.get("secret_args") or [], list):
         view = masked(dict((k, shown.get(k)) for k in ("args", "configuration") if k in shown),
                       params.get("secret_args") or ())
+        if isinstance(shown.get("configuration"), dict):
+            view["configuration"] = _mask_nested(shown["configuration"])
         shown.update(view)
     return shown
 

@@ -170,3 +170,11 @@ def test_specs_inside_results_are_masked():
     assert shown["jobs"][0]["spec"] == {"args": ["--token", MASK, "--x", MASK],
                                         "configuration": {"s3.secret-key": MASK, "a": "b"}}
     assert shown["diff"]["before"]["args"] == ["--x", MASK]
+
+
+def test_nested_configuration_secrets_are_found_and_masked():
+    params = dict(url="http://127.0.0.1:1", configuration={"s3": {"secret-key": "nested-secret-1"}, "a": {"b": "c"}})
+    redactor = collect(params, SPEC)
+    shown = shown_invocation(params, SPEC, redactor)
+    assert shown["configuration"] == {"s3": {"secret-key": MASK}, "a": {"b": "c"}}
+    assert "nested-secret-1" not in redactor.text("echo nested-secret-1")

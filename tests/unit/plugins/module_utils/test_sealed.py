@@ -93,3 +93,25 @@ def test_unseal_refuses_when_a_secret_changed_and_says_where():
         unseal(record, now, ["--x"])
     assert "configuration key s3.secret-key" in str(info.value)
     assert "s3-444" not in str(info.value) and "rotated" not in str(info.value)
+
+
+def test_job_spec_records_and_fingerprints_hold_no_secret():
+    from ansible_collections.flinkops.flink.plugins.module_utils._spec import JobSpec
+    spec = JobSpec("orders", "sha256:abc", "Main", SPEC["args"], 2, SPEC["configuration"], secret_args=["--x"])
+    record = spec.to_dict()
+    assert not any(value in json.dumps(record) for value in SECRETS)
+    # The same spec sealed with the record's salt: the same fingerprint (a no-op).
+    again = JobSpec("orders", "sha256:abc", "Main", SPEC["args"], 2, SPEC["configuration"], secret_args=["--x"],
+                    salt=record[SALT_FIELD])
+    assert again.fingerprint == spec.fingerprint
+    # A rotated secret: another fingerprint (an upgrade).
+    rotated = JobSpec("orders", "sha256:abc", "Main", SPEC["args"], 2,
+                      dict(SPEC["configuration"], **{"s3.secret-key": "new"}), secret_args=["--x"],
+                      salt=record[SALT_FIELD])
+    assert rotated.fingerprint != spec.fingerprint
+    # A rollback rebuilds the clear spec from the record and this run's values.
+    old = JobSpec.from_record(dict(record, jar_id="j"), given=spec)
+    assert old.args == SPEC["args"] and old.configuration == SPEC["configuration"]
+    assert old.fingerprint == spec.fingerprint
+    with pytest.raises(SecretMismatch):
+        JobSpec.from_record(dict(record, jar_id="j"), given=rotated)
