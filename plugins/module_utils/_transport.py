@@ -62,8 +62,8 @@ def describe_transport_error(exc, proxy=None):
         if "CERTIFICATE_VERIFY_FAILED" in detail or "certificate verify failed" in detail:
             return ("TLS error: the server certificate is not trusted (set ca_path to the CA "
                     "that signed it)"), detail
-        if any(marker in detail for marker in ("PEM", "KEY_VALUES_MISMATCH", "key values mismatch",
-                                                "NO_START_LINE", "no start line")):
+        unloadable = ("PEM", "KEY_VALUES_MISMATCH", "key values mismatch", "NO_START_LINE", "no start line")
+        if any(marker in detail for marker in unloadable):
             return "TLS error: ca_path, client_cert or client_key cannot be loaded", detail
         return ("TLS error (the server refused the handshake: a client certificate missing "
                 "or not trusted?)"), detail

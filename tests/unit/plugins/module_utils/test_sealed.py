@@ -41,8 +41,8 @@ def test_sensitive_keys_follow_flink(key, sensitive):
 
 def test_secret_arguments_by_flag_name_user_flag_and_position():
     args = ["--password", "a", "--token=b", "--user", "c", "--opaque", "d", "e"]
-    assert secret_arg_spans(args, ["--opaque", 7]) == {1: ("", "a"), 2: ("--token=", "b"), 6: ("", "d"),
-                                                        7: ("", "e")}
+    expected = {1: ("", "a"), 2: ("--token=", "b"), 6: ("", "d"), 7: ("", "e")}
+    assert secret_arg_spans(args, ["--opaque", 7]) == expected
     assert secret_arg_spans(args) == {1: ("", "a"), 2: ("--token=", "b")}
 
 
