@@ -139,19 +139,22 @@ def test_modules_with_url_password_src_url_credentials_pem_key_and_short_headers
     src_url = nginx.url("header").replace("://", "://%s:%s@" % (nginx.user, nginx.password)) \
         + "/basic-artifacts/%s.jar" % name
     pem = "-----BEGIN PRIVATE KEY-----\nMIIEv%s\n-----END PRIVATE KEY-----\n" % secrets.new("pem", "{marker}")
+    # Secrets come from variables (a vault, extra vars), as in real playbooks: Ansible prints
+    # the playbook's own source lines next to an error, so a literal would show there.
+    variables = {"v_url": basic_url(nginx), "v_src_url": src_url, "v_pem": pem}
     tasks = [
         {"name": "URL with a password holding @ : /, good", "flinkops.flink.flink_cluster_info": {
-            "url": basic_url(nginx)}, "register": "good"},
+            "url": "{{ v_url }}"}, "register": "good"},
         {"name": "URL with a password, 404", "flinkops.flink.flink_cluster_info": {
-            "url": basic_url(nginx) + "/nothing"}, "ignore_errors": True, "register": "missing"},
+            "url": "{{ v_url }}/nothing"}, "ignore_errors": True, "register": "missing"},
         {"name": "src_url with credentials, wrong checksum", "flinkops.flink.flink_jar": {
-            "url": flink.url, "src_url": src_url, "src_checksum": "sha256:" + "0" * 64},
+            "url": flink.url, "src_url": "{{ v_src_url }}", "src_checksum": "sha256:" + "0" * 64},
          "ignore_errors": True, "register": "mismatch"},
         {"name": "src_url with credentials, uploaded", "flinkops.flink.flink_jar": {
-            "url": flink.url, "src_url": src_url, "src_checksum": "sha256:" + sha, "name": name},
+            "url": flink.url, "src_url": "{{ v_src_url }}", "src_checksum": "sha256:" + sha, "name": name},
          "register": "uploaded"},
         {"name": "PEM content given as client_key", "flinkops.flink.flink_cluster_info": {
-            "url": flink.url, "client_cert": flink.jobs["stateful-v1"], "client_key": pem},
+            "url": flink.url, "client_cert": flink.jobs["stateful-v1"], "client_key": "{{ v_pem }}"},
          "ignore_errors": True, "register": "pem"},
         {"name": "a short header value", "flinkops.flink.flink_cluster_info": {
             "url": flink.url + "/nothing", "headers": {"X-Debug": 1}, "request_retries": 0},
@@ -162,7 +165,7 @@ def test_modules_with_url_password_src_url_credentials_pem_key_and_short_headers
             "uploaded.jar_id | length > 0", "pem is failed", "'PEM content itself' in pem.msg",
             "'127.0.0.1' in short.msg"]}},
     ]
-    runs = run_both(playbook(tmp_path, tasks), {}, tmp_path)
+    runs = run_both(playbook(tmp_path, tasks), variables, tmp_path)
     for run in runs:
         assert run.rc == 0, run.output[-4000:]
         assert "********27.0.0" not in run.output
@@ -176,9 +179,9 @@ def test_src_headers_never_follow_a_redirect_to_another_host(nginx, flink, tmp_p
     sha = unique_jar(flink.jobs["stateful-v1"], nginx.artifacts / (name + ".jar"))
     tasks = [{"name": "download through a redirect", "flinkops.flink.flink_jar": {
         "url": flink.url, "src_url": nginx.url("header") + "/moved/%s.jar" % name,
-        "src_checksum": "sha256:" + sha, "src_headers": {"X-Repo-Token": nginx.repo_token}, "name": name}}]
+        "src_checksum": "sha256:" + sha, "src_headers": {"X-Repo-Token": "{{ v_token }}"}, "name": name}}]
     # One run only: a second would find the JAR uploaded and download nothing.
-    runs = [run_playbook(playbook(tmp_path, tasks), {}, tmp_path, "-vvv")]
+    runs = [run_playbook(playbook(tmp_path, tasks), {"v_token": nginx.repo_token}, tmp_path, "-vvv")]
     assert runs[0].rc == 0, runs[0].output[-4000:]
     assert_clean(runs, secrets)
     log = nginx.collector_log()
@@ -189,14 +192,13 @@ def test_src_headers_never_follow_a_redirect_to_another_host(nginx, flink, tmp_p
 def test_secret_args_and_configuration_are_never_stored_or_shown(flink, tmp_path, secrets, unique_job_name):
     """Issue 15.7: secret program arguments and configuration values, through flink_job with
     --diff and -vvv, flink_job_info, and the JAR list everyone can read."""
-    db_password = secrets.new("dbpassword")
-    opaque = secrets.new("opaque")
-    s3_secret = secrets.new("s3secret")
+    variables = {"v_db": secrets.new("dbpassword"), "v_opaque": secrets.new("opaque"),
+                 "v_s3": secrets.new("s3secret")}
     job = {"url": flink.url, "name": unique_job_name, "jar": flink.jobs["stateful-v1"],
            "entry_class": flink.entry_class,
            "args": ["--name", unique_job_name, "--tag", unique_job_name, "--rate", "200",
-                    "--db-password", db_password, "--opaque", opaque],
-           "secret_args": ["--opaque"], "configuration": {"s3.secret-key": s3_secret}}
+                    "--db-password", "{{ v_db }}", "--opaque", "{{ v_opaque }}"],
+           "secret_args": ["--opaque"], "configuration": {"s3.secret-key": "{{ v_s3 }}"}}
     tasks = [
         {"name": "deploy", "flinkops.flink.flink_job": job, "register": "deployed"},
         {"name": "again, same secrets", "flinkops.flink.flink_job": job, "register": "again"},
@@ -205,18 +207,18 @@ def test_secret_args_and_configuration_are_never_stored_or_shown(flink, tmp_path
         {"name": "results", "ansible.builtin.assert": {"that": [
             "again is not changed", "described.jobs[0].spec.configuration['s3.secret-key'] == '********'"]}},
     ]
-    first = run_playbook(playbook(tmp_path, tasks), {}, tmp_path, "-vvv", "--diff")
+    first = run_playbook(playbook(tmp_path, tasks), variables, tmp_path, "-vvv", "--diff")
     assert first.rc == 0, first.output[-4000:]
     running = flink.the_running_job(unique_job_name)["jid"]
     # Plain output of the same play: no change, nothing printed either.
-    plain = run_playbook(playbook(tmp_path, tasks[1:]), {}, tmp_path, "--diff")
+    plain = run_playbook(playbook(tmp_path, tasks[1:]), variables, tmp_path, "--diff")
     assert plain.rc == 0 and flink.the_running_job(unique_job_name)["jid"] == running
     # A changed secret is a changed spec: an upgrade, shown masked.
-    rotated = dict(job, configuration={"s3.secret-key": secrets.new("s3rotated")})
-    upgrade = run_playbook(playbook(tmp_path, [{"name": "rotate", "flinkops.flink.flink_job": rotated,
+    rotated = dict(variables, v_s3=secrets.new("s3rotated"))
+    upgrade = run_playbook(playbook(tmp_path, [{"name": "rotate", "flinkops.flink.flink_job": job,
                                                 "register": "r"},
                                                {"ansible.builtin.assert": {"that": ["r is changed"]}}]),
-                           {}, tmp_path, "-vvv", "--diff")
+                           rotated, tmp_path, "-vvv", "--diff")
     assert upgrade.rc == 0, upgrade.output[-4000:]
     assert flink.the_running_job(unique_job_name)["jid"] != running
     assert "********" in upgrade.output
