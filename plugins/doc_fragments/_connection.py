@@ -16,6 +16,10 @@ options:
     description:
       - Base URL of the Flink JobManager REST API, for example V(http://flink-jobmanager:8081).
       - A reverse proxy in front of Flink is fine; include its path prefix.
+      - Credentials written into it (V(https://user:password@host)) are used for basic authentication and
+        removed from every message and result; the password may hold any character. Prefer O(url_password).
+      - Proxies named by E(HTTPS_PROXY) / E(HTTP_PROXY) are used, except for hosts in E(NO_PROXY) and for
+        loopback addresses (V(localhost), V(127.0.0.0/8), V(::1)), which are always reached directly.
       - If not set, the environment variable E(FLINK_URL) is used.
     type: str
     required: true
@@ -28,19 +32,23 @@ options:
     aliases: [username]
   url_password:
     description:
-      - Password for HTTP basic authentication. Never logged or returned.
+      - Password for HTTP basic authentication (sent as UTF-8). Never logged or returned.
       - If not set, the environment variable E(FLINK_PASSWORD) is used.
     type: str
     aliases: [password]
   bearer_token:
     description:
       - Token sent in the C(Authorization) header as C(Bearer <token>). Never logged or returned.
+      - Leading and trailing whitespace (a newline from a file) is removed. A token shorter than 8 characters
+        or with characters outside Latin-1 is refused as a mistake.
       - If not set, the environment variable E(FLINK_TOKEN) is used.
     type: str
   headers:
     description:
       - Extra HTTP headers sent with every request, for example an API key a gateway expects.
-      - Treated as secret, so never logged or returned.
+      - Treated as secret, so never logged or returned. The value of a header whose name looks like a
+        credential (containing C(auth), C(token), C(key), C(secret), C(passw), C(cookie), C(session),
+        C(signature)) must be at least 8 characters long.
     type: dict
   validate_certs:
     description:
@@ -51,7 +59,8 @@ options:
     default: true
   ca_path:
     description:
-      - PEM file with the CA certificates that signed the REST endpoint's certificate.
+      - PEM file with the CA certificates that signed the REST endpoint's certificate, or a directory of
+        PEM files named by their subject hash (as C(openssl rehash) makes them).
       - If not set, the environment variable E(FLINK_CA_PATH) is used.
     type: path
   client_cert:
@@ -66,7 +75,7 @@ options:
     type: path
   request_timeout:
     description:
-      - Seconds to wait for the answer to one HTTP request.
+      - Seconds to wait for the answer to one HTTP request, more than 0 and at most 3600.
       - This is not how long asynchronous operations may take; those have their own timeouts.
     type: float
     default: 30
@@ -75,6 +84,7 @@ options:
       - How often a request that failed on its way is repeated, with exponential backoff.
       - Only requests that read, or that never reached the server, are repeated; a
         request that changes something and may have arrived is never sent blindly again.
+      - TLS failures and invalid local input are never repeated: they fail the same way every time.
     type: int
     default: 3
 requirements:

@@ -14,6 +14,7 @@ mapping of every failure to FlinkError. Nothing above this layer builds HTTP.
 
 from __future__ import annotations
 
+import math
 import re
 import time
 import traceback
@@ -27,28 +28,66 @@ except ImportError:  # pragma: no cover - reported through missing_required_lib
     HTTPAdapter = object
     REQUESTS_IMPORT_ERROR = traceback.format_exc()
 
+from ansible_collections.flinkops.flink.plugins.module_utils._redact import (
+    Redactor,
+    redact_url,
+    split_url_credentials,
+)
+from ansible_collections.flinkops.flink.plugins.module_utils._transport import (
+    describe_transport_error,
+    environment_proxy,
+    header_problem,
+    is_loopback,
+    never_sent,
+    transient,
+)
+
 RETRY_STATUSES = frozenset((502, 503, 504))
 _CAUSED_BY = re.compile(r"^Caused by: (.+)$", re.MULTILINE)
 _MAX_ERROR_TEXT = 2000
+_UNREADABLE_SAVEPOINT = re.compile(r"EOFException|magic number|StreamCorruptedException|"
+                                   r"UTFDataFormatException|Cannot read|Could not read|metadata",
+                                   re.IGNORECASE)
+
+
+_EXCEPTION_LINE = re.compile(r"^(?:Caused by: )?([A-Za-z_$][\w$]*(?:\.[\w$]+)+(?:Exception|Error|Throwable)\b.*)$",
+                             re.MULTILINE)
+# What an outer exception names that its root cause may not: a configuration key, a path.
+_NAMES_SUBJECT = re.compile(r"key '|file:|hdfs:|s3[ap]?:|gs:|abfss?:|\bpath\b", re.IGNORECASE)
 
 
 def root_cause(errors):
     """Return the line a human needs from Flink's ``errors`` list.
 
     Flink puts a whole Java stack trace into ``errors``; the last ``Caused by:``
-    is the real reason, the first line is the fallback.
+    is the real reason, the first line is the fallback. A root cause that says
+    too little (``java.io.EOFException``, ``NumberFormatException: For input
+    string: "1.5"``) is completed with the nearest outer exception that names the
+    configuration key or the path concerned.
     """
     if not errors:
         return None
     if isinstance(errors, str):
         errors = [errors]
     text = "\n".join(str(e) for e in errors)
+    chain = [line.strip() for line in _EXCEPTION_LINE.findall(text)]
     causes = _CAUSED_BY.findall(text)
     if causes:
-        return causes[-1].strip()
+        last = causes[-1].strip()
+        outer = [c for c in chain if c != last and not c.startswith(last)]
+        if not _NAMES_SUBJECT.search(last) or ":" not in last:
+            for line in reversed(outer):
+                if _NAMES_SUBJECT.search(line):
+                    return "%s (caused by %s)" % (line, last)
+        return last
     for line in text.splitlines():
         line = line.strip()
         if line and not line.startswith("<Exception on server side"):
+            if _EXCEPTION_LINE.match(line) and not _NAMES_SUBJECT.search(line):
+                # No "Caused by:" but the exception names nothing: look for one that does.
+                named = [c for c in chain if _NAMES_SUBJECT.search(c)]
+                if named:
+                    return "%s (from %s)" % (named[0], line)
             return line
     return text.strip()[:_MAX_ERROR_TEXT]
 
@@ -74,6 +113,14 @@ class FlinkError(Exception):
             parts.append(self.cause)
         return ": ".join(parts)
 
+    def redacted(self, redactor):
+        """This error with every secret ``redactor`` knows hidden."""
+        for field in ("msg", "url", "cause"):
+            setattr(self, field, redactor.text(getattr(self, field)))
+        self.errors = redactor.data(self.errors)
+        self.args = (str(self),)
+        return self
+
     def to_dict(self):
         return {
             "method": self.method,
@@ -96,37 +143,6 @@ def _truncate_errors(errors):
     return [str(e)[:_MAX_ERROR_TEXT] for e in errors]
 
 
-def _never_sent(exc):
-    """True when a request failed before any byte reached the server.
-
-    Only then is it safe to repeat a request that changes something.
-    """
-    if requests is None:
-        return False
-    if isinstance(exc, requests.exceptions.ConnectTimeout):
-        return True
-    if isinstance(exc, requests.exceptions.ConnectionError):
-        reason = getattr(exc.args[0], "reason", None) if exc.args else None
-        # urllib3's NameResolutionError (DNS) is a subclass of NewConnectionError.
-        return any(cls.__name__ == "NewConnectionError" for cls in type(reason).__mro__)
-    return False
-
-
-def _describe_transport_error(exc):
-    if isinstance(exc, requests.exceptions.SSLError):
-        return "TLS error (certificate not trusted or client certificate refused)", str(exc)
-    if isinstance(exc, requests.exceptions.ConnectTimeout):
-        return "connection timed out", str(exc)
-    if isinstance(exc, requests.exceptions.Timeout):
-        return "no answer before the timeout", str(exc)
-    if isinstance(exc, requests.exceptions.ConnectionError):
-        if _never_sent(exc):
-            return "cannot connect", str(exc)
-        # Connected, then reset or closed: the request may have reached Flink.
-        return "connection closed before an answer", str(exc)
-    return "request failed", str(exc)
-
-
 class FlinkClient:
     """A session to one Flink REST endpoint.
 
@@ -139,42 +155,69 @@ class FlinkClient:
     def __init__(self, url, url_username=None, url_password=None, bearer_token=None,
                  headers=None, validate_certs=True, ca_path=None, client_cert=None,
                  client_key=None, timeout=30, retries=3, retry_backoff=0.5,
-                 sleep=time.sleep, session=None):
+                 sleep=time.sleep, session=None, redactor=None):
         if requests is None:
             raise RuntimeError("the Python library requests is required")
-        if not url or not re.match(r"^https?://", url):
-            raise FlinkError("url must start with http:// or https://, got %r" % (url,))
+        self.redactor = redactor or Redactor()
+        if not isinstance(url, str) or not re.match(r"^https?://", url):
+            raise FlinkError("url must start with http:// or https://, got %r"
+                             % (self.redactor.text(redact_url(url)),))
+        if isinstance(timeout, float) and not math.isfinite(timeout):
+            raise FlinkError("request_timeout must be a number of seconds, got %s" % timeout)
+        # Credentials inside the URL (any characters, '@' and '/' too) become basic
+        # authentication; they never reach a message or a result.
+        url, user_in_url, password_in_url = split_url_credentials(url)
+        self.redactor.add(password_in_url, user=user_in_url)
+        self.redactor.add(url_password, user=url_username)
+        self.redactor.add(bearer_token)
+        for value in (headers or {}).values():
+            self.redactor.add(value)
         self.base_url = url.rstrip("/")
-        # Credentials inside the URL must never reach a message or a result.
-        self.public_base_url = _redact(self.base_url)
+        self.public_base_url = self.base_url
         self.timeout = timeout
         self.retries = retries
         self.retry_backoff = retry_backoff
         self.sleep = sleep
         self._dashboard_config = None
         self.request_count = 0
+        self.last = None  # (method, shown url, status) of the last answer, for errors
         self.session = session or requests.Session()
         # One connection is reused for every call of a module run.
         self.session.mount("http://", HTTPAdapter(pool_maxsize=2))
         self.session.mount("https://", HTTPAdapter(pool_maxsize=2))
         self.session.headers["Accept"] = "application/json"
+        problem = header_problem(headers, "headers")
+        if problem:
+            raise FlinkError(problem)
         if headers:
-            self.session.headers.update(headers)
+            self.session.headers.update(dict((str(k), str(v).strip()) for k, v in headers.items()))
         if bearer_token:
-            self.session.headers["Authorization"] = "Bearer %s" % bearer_token
-        elif url_username:
-            self.session.auth = (url_username, url_password or "")
+            problem = header_problem({"Authorization": bearer_token}, "bearer_token")
+            if problem:
+                raise FlinkError(problem)
+            self.session.headers["Authorization"] = "Bearer %s" % bearer_token.strip()
+        elif url_username or user_in_url:
+            # RFC 7617: UTF-8, so a password with any character can be sent.
+            user = url_username or user_in_url
+            password = url_password if url_username else password_in_url
+            self.session.auth = (user.encode("utf-8"), (password or "").encode("utf-8"))
         self.session.verify = ca_path if (validate_certs and ca_path) else bool(validate_certs)
         if client_cert:
             self.session.cert = (client_cert, client_key) if client_key else client_cert
-        # Proxies from the environment are honoured, but never for loopback.
-        self.session.trust_env = True
+        # Proxies from the environment (HTTPS_PROXY, NO_PROXY) are honoured, but
+        # loopback is never proxied: a local Flink is never behind a forward proxy.
+        self.session.trust_env = not is_loopback(self.base_url)
+        self.proxy = environment_proxy(self.base_url) if self.session.trust_env else None
 
     def url(self, path):
         return "%s/%s" % (self.base_url, path.lstrip("/"))
 
     def public_url(self, path):
         return "%s/%s" % (self.public_base_url, path.lstrip("/"))
+
+    def error(self, msg, **kwargs):
+        """A FlinkError with every known secret hidden."""
+        return FlinkError(msg, **kwargs).redacted(self.redactor)
 
     def request(self, method, path, json=None, params=None, data=None, headers=None,
                 expect=(200, 201, 202), timeout=None, idempotent=None, allow_status=()):
@@ -199,49 +242,74 @@ class FlinkClient:
                     method, url, json=json, params=params, data=data, headers=headers,
                     timeout=timeout or self.timeout, verify=self.session.verify)
             except requests.exceptions.RequestException as exc:
-                retryable = idempotent or _never_sent(exc)
+                retryable = transient(exc) and (idempotent or never_sent(exc))
                 if retryable and attempt <= self.retries and not _rewinds_impossible(data):
                     self._backoff(attempt)
                     continue
-                what, detail = _describe_transport_error(exc)
-                raise FlinkError("cannot reach Flink (%s)" % what, method=method, url=shown,
+                what, detail = describe_transport_error(exc, self.proxy)
+                raise self.error("cannot reach Flink (%s)" % what, method=method, url=shown,
                                  cause=detail)
+            except (OSError, ValueError) as exc:
+                # Local input requests rejects before sending (a CA bundle it cannot
+                # read, a value it cannot encode): not a network error, never retried.
+                raise self.error("cannot send the request (%s)" % type(exc).__name__,
+                                 method=method, url=shown, cause=str(exc))
+            self.last = (method, shown, response.status_code)
             if response.status_code in RETRY_STATUSES and idempotent and attempt <= self.retries:
                 self._backoff(attempt)
                 continue
             if response.status_code in allow_status:
                 return response
             if response.status_code not in expect:
-                raise self._http_error(method, shown, response)
-            if not response.content:
+                error = self._http_error(method, shown, response)
+                restore = json.get("savepointPath") if isinstance(json, dict) else None
+                if restore and error.cause and _UNREADABLE_SAVEPOINT.search(error.cause):
+                    # Flink names neither the path nor the problem (java.io.EOFException).
+                    error.msg = ("the savepoint or checkpoint %s cannot be read (truncated, corrupt "
+                                 "or not a savepoint)" % restore)
+                raise error.redacted(self.redactor)
+            if not response.content or not response.content.strip():
+                if method == "GET":
+                    raise self.error("Flink answered with an empty body where JSON was expected",
+                                     method=method, url=shown, status=response.status_code)
                 return None
             try:
                 return response.json()
             except ValueError:
-                raise FlinkError("Flink answered with a body that is not JSON", method=method,
+                raise self.error("Flink answered with a body that is not JSON", method=method,
                                  url=shown, status=response.status_code,
                                  cause=response.text[:300])
 
     def _backoff(self, attempt):
         self.sleep(self.retry_backoff * (2 ** (attempt - 1)))
 
-    @staticmethod
-    def _http_error(method, url, response):
+    def _http_error(self, method, url, response):
         errors = None
+        flink_answered = False
         try:
             body = response.json()
             errors = body.get("errors") if isinstance(body, dict) else None
+            flink_answered = errors is not None
         except ValueError:
             errors = [response.text[:_MAX_ERROR_TEXT]] if response.text else None
-        if response.status_code == 401:
+        status = response.status_code
+        if status == 401:
             msg = "authentication failed (check url_username/url_password or bearer_token)"
-        elif response.status_code == 403:
+        elif status == 403:
             msg = "access denied by the REST endpoint"
-        elif response.status_code == 404 and not errors:
+        elif status == 404 and not errors:
             msg = "not found"
+        elif status in (502, 503, 504) and not flink_answered:
+            # Flink's own errors are JSON with an "errors" list; this answer is not.
+            if self.proxy:
+                msg = "the proxy %s answered instead of Flink (Flink was not reached)" % self.proxy
+            else:
+                msg = "a proxy or gateway in front of Flink answered (Flink was not reached)"
+        elif status == 407:
+            msg = "the proxy %s requires authentication" % (self.proxy or "in between")
         else:
             msg = "Flink rejected the request"
-        return FlinkError(msg, method=method, url=url, status=response.status_code, errors=errors)
+        return FlinkError(msg, method=method, url=url, status=status, errors=errors)
 
     def get(self, path, **kwargs):
         return self.request("GET", path, **kwargs)
@@ -290,34 +358,5 @@ def _rewinds_impossible(data):
 def parse_version(text):
     if not text:
         return (0,)
-    numbers = re.findall(r"\d+", text.split("-")[0])
+    numbers = re.findall(r"\d+", str(text).split("-")[0])
     return tuple(int(n) for n in numbers[:3]) or (0,)
-
-
-def download(url, destination, headers=None, validate_certs=True, timeout=60):
-    """Stream ``url`` into the file ``destination``; return its sha256 hex digest.
-
-    Used for JARs published by CI (``src_url``); never for the Flink API.
-    """
-    import hashlib
-
-    digest = hashlib.sha256()
-    try:
-        with requests.get(url, headers=headers or {}, verify=validate_certs, stream=True,
-                          timeout=timeout) as response:
-            if response.status_code != 200:
-                raise FlinkError("download failed", method="GET", url=_redact(url),
-                                 status=response.status_code, cause=response.text[:300])
-            with open(destination, "wb") as handle:
-                for chunk in response.iter_content(chunk_size=1024 * 1024):
-                    digest.update(chunk)
-                    handle.write(chunk)
-    except requests.exceptions.RequestException as exc:
-        what, detail = _describe_transport_error(exc)
-        raise FlinkError("download failed (%s)" % what, method="GET", url=_redact(url),
-                         cause=detail)
-    return digest.hexdigest()
-
-
-def _redact(url):
-    return re.sub(r"//[^/@]*@", "//", url)

@@ -163,8 +163,14 @@ class Engine:
             if jar is None:
                 raise FlinkError("no uploaded JAR with id %s on the cluster" % req.jar_id)
             key = jar_key(jar["name"])
-        return JobSpec(req.name, key, req.entry_class, req.args, req.parallelism,
-                       req.configuration)
+        spec = JobSpec(req.name, key, req.entry_class, req.args, req.parallelism,
+                       req.configuration, secret_args=req.secret_args)
+        if spec.salt and self.current:
+            # Secrets are sealed with the running spec's salt: one more read, only then.
+            running = spec_of_job(spec_records(self.jars), self.current["jid"])
+            if running and running.get("secret_salt"):
+                spec.salt = running["secret_salt"]
+        return spec
 
     def resolve_jar_id(self):
         req = self.request
@@ -351,7 +357,7 @@ class Engine:
                                 reason=refused.msg)
         if is_active(find_job(self.client, failed_id)):
             self.cancel(failed_id)
-        old = JobSpec.from_record(previous)
+        old = JobSpec.from_record(previous, given=self.desired_spec())
         try:
             self.start_previous(old, previous["jar_id"], restore)
         except FlinkError as second:

@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import os
-from urllib.parse import urlsplit
 
 from ansible.module_utils.basic import AnsibleFallbackNotFound, AnsibleModule, missing_required_lib
 
@@ -21,6 +20,13 @@ from ansible_collections.flinkops.flink.plugins.module_utils._client import (
     FlinkError,
 )
 from ansible_collections.flinkops.flink.plugins.module_utils._request import Changes, real
+from ansible_collections.flinkops.flink.plugins.module_utils._secrets import (
+    collect,
+    mask_specs,
+    problems,
+    safe_no_log_values,
+    shown_invocation,
+)
 
 
 def env_fallback(*names):
@@ -59,6 +65,30 @@ CONNECTION_MUTUALLY_EXCLUSIVE = [("bearer_token", "url_username")]
 CONNECTION_REQUIRED_BY = {"client_key": "client_cert", "url_password": "url_username"}
 
 
+class SafeAnsibleModule(AnsibleModule):
+    """AnsibleModule whose every result, its own validation failures included, goes
+    through the collection's redaction and shows a masked invocation."""
+
+    redactor = None
+
+    def _secure(self, result):
+        if self.redactor is None:
+            self.redactor = collect(self.params, self.argument_spec)
+        self.no_log_values = safe_no_log_values(self.no_log_values) | self.redactor.values
+        secret_args = self.params.get("secret_args") if isinstance(self.params.get("secret_args"), list) else ()
+        result = self.redactor.data(mask_specs(result, secret_args or ()))
+        result["invocation"] = {"module_args": shown_invocation(self.params, self.argument_spec,
+                                                                self.redactor)}
+        return result
+
+    def exit_json(self, **kwargs):
+        super().exit_json(**self._secure(kwargs))
+
+    def fail_json(self, msg, **kwargs):
+        kwargs["msg"] = msg
+        super().fail_json(**self._secure(kwargs))
+
+
 class FlinkModule:
     """An AnsibleModule with a connected FlinkClient and a record of changes.
 
@@ -71,7 +101,7 @@ class FlinkModule:
         spec.update(argument_spec)
         required_by_all = dict(CONNECTION_REQUIRED_BY)
         required_by_all.update(required_by or {})
-        self.ansible = AnsibleModule(
+        self.ansible = SafeAnsibleModule(
             argument_spec=spec,
             supports_check_mode=True,
             mutually_exclusive=CONNECTION_MUTUALLY_EXCLUSIVE + list(mutually_exclusive or []),
@@ -79,19 +109,19 @@ class FlinkModule:
             **kwargs
         )
         self.params = self.ansible.params
-        # A password written into the URL (https://user:secret@host) is a secret too:
-        # without this it is returned verbatim in the invocation's module_args.
-        url_password = _password_in_url(self.params.get("url"))
-        if url_password:
-            self.ansible.no_log_values.add(url_password)
+        # Every secret among the options (passwords, tokens, header values, credentials
+        # inside URLs, secret job arguments) is hidden in all the module returns.
+        self.redactor = self.ansible.redactor = collect(self.params, self.ansible.argument_spec)
+        self._warn = self.ansible.warn
+        self.ansible.warn = self.warn
         self.changes = Changes(self.ansible.check_mode)
         if REQUESTS_IMPORT_ERROR:
             self.ansible.fail_json(msg=missing_required_lib("requests"),
                                    exception=REQUESTS_IMPORT_ERROR)
         self._check_option_ranges()
         if not self.params["validate_certs"]:
-            self.ansible.warn("validate_certs is false: the Flink REST endpoint's TLS "
-                              "certificate is not verified")
+            self.warn("validate_certs is false: the Flink REST endpoint's TLS "
+                      "certificate is not verified")
         try:
             self.client = FlinkClient(
                 self.params["url"],
@@ -105,21 +135,20 @@ class FlinkModule:
                 client_key=self.params["client_key"],
                 timeout=self.params["request_timeout"],
                 retries=self.params["request_retries"],
+                redactor=self.redactor,
             )
         except FlinkError as exc:
             self.fail(exc)
 
     def _check_option_ranges(self):
-        for name in ("ca_path", "client_cert", "client_key"):
-            path = self.params[name]
-            if path and not _readable_file(path):
-                self.ansible.fail_json(msg="%s: no readable file at %s" % (name, path))
-        if self.params["request_timeout"] <= 0 or self.params["request_timeout"] > 3600:
-            self.ansible.fail_json(msg="request_timeout must be between 0 and 3600 seconds, "
-                                       "got %s" % self.params["request_timeout"])
+        found = problems(self.params)
         if not 0 <= self.params["request_retries"] <= 10:
-            self.ansible.fail_json(msg="request_retries must be between 0 and 10, got %s"
-                                       % self.params["request_retries"])
+            found.append("request_retries must be between 0 and 10, got %s" % self.params["request_retries"])
+        if found:
+            self.fail("; ".join(found))
+
+    def warn(self, msg):
+        self._warn(self.redactor.text(msg))
 
     @property
     def check_mode(self):
@@ -165,23 +194,13 @@ class FlinkModule:
         self.ansible.exit_json(**result)
 
     def run(self, operation):
-        """Run the module's operation; any FlinkError becomes a clean failure."""
+        """Run the module's operation; any FlinkError becomes a clean failure, and so
+        does an answer of a shape the module did not expect (never a traceback)."""
         try:
             operation(self)
         except FlinkError as exc:
             self.fail(exc)
-
-
-def _password_in_url(url):
-    try:
-        return urlsplit(url or "").password
-    except ValueError:
-        return None
-
-
-def _readable_file(path):
-    try:
-        with open(path, "rb"):
-            return True
-    except (IOError, OSError):
-        return False
+        except (KeyError, TypeError, AttributeError, ValueError, IndexError) as exc:
+            last = getattr(getattr(self, "client", None), "last", None)
+            where = ("the last answer: %s %s, HTTP %s" % last) if last else "no answer received yet"
+            self.fail("unexpected answer from Flink (%s: %s; %s)" % (type(exc).__name__, exc, where))

@@ -36,6 +36,8 @@ class DeployRequest:
     args: List[str] = field(default_factory=list)
     parallelism: Optional[int] = None
     configuration: Dict[str, Any] = field(default_factory=dict)
+    # Argument flags or positions whose values are secret (sealed in spec records).
+    secret_args: List[Any] = field(default_factory=list)
     # How to start: restore choices.
     savepoint_path: Optional[str] = None
     resume: bool = True

@@ -20,6 +20,7 @@ import hashlib
 import json
 
 from ansible_collections.flinkops.flink.plugins.module_utils._client import FlinkError
+from ansible_collections.flinkops.flink.plugins.module_utils._sealed import has_secrets, new_salt, salt_of, seal, unseal
 
 FINGERPRINT_CHARS = 16
 
@@ -93,7 +94,7 @@ class JobSpec:
     FIELDS = ("name", "jar", "entry_class", "args", "parallelism", "configuration")
 
     def __init__(self, name, jar, entry_class=None, args=None, parallelism=None,
-                 configuration=None):
+                 configuration=None, secret_args=None, salt=None):
         self.name = name
         self.jar = jar
         # "" and None both mean the manifest's Main-Class.
@@ -101,15 +102,29 @@ class JobSpec:
         self.args = list(args or [])
         self.parallelism = parallelism
         self.configuration = normalize_configuration(configuration)
+        # Secret values are sealed (module_utils/_sealed.py) in to_dict(): records and the
+        # fingerprint hold salted hashes. The salt of the running job's record keeps an
+        # unchanged spec's fingerprint unchanged.
+        self.secret_args = list(secret_args or [])
+        plain = dict(args=self.args, configuration=self.configuration)
+        self.salt = (salt or new_salt()) if has_secrets(plain, self.secret_args) else None
 
     @classmethod
-    def from_record(cls, record):
-        """The spec a spec record (``_store``) describes."""
+    def from_record(cls, record, given=None):
+        """The spec a spec record (``_store``) describes; sealed secrets are taken from
+        ``given`` (a spec with clear values) where their hashes match."""
+        if salt_of(record):
+            clear = given or cls(record.get("name"), record["jar"])
+            record = dict(unseal(record, dict(args=clear.args, configuration=clear.configuration),
+                                 clear.secret_args), secret_salt=salt_of(record))
         return cls(record.get("name"), record["jar"], record.get("entry_class"),
-                   record.get("args"), record.get("parallelism"), record.get("configuration"))
+                   record.get("args"), record.get("parallelism"), record.get("configuration"),
+                   secret_args=given.secret_args if given else None, salt=salt_of(record))
 
     def to_dict(self):
-        return dict((field, getattr(self, field)) for field in self.FIELDS)
+        """The spec as recorded and fingerprinted: secret values sealed."""
+        plain = dict((field, getattr(self, field)) for field in self.FIELDS)
+        return seal(plain, self.secret_args, self.salt)
 
     @property
     def fingerprint(self):

@@ -46,12 +46,27 @@ options:
   src_url:
     description:
       - HTTP or HTTPS URL to download the JAR from (for example an artifact repository).
+      - Credentials written into it (V(https://user:password@repo.example.com/...)) are used for basic
+        authentication and never shown; the password may hold any character. Write an C(@) in the path as C(%40).
       - Requires O(src_checksum). If a JAR with that checksum is already uploaded, nothing is downloaded.
     type: str
   src_headers:
     description:
       - Headers for the O(src_url) download, for example an artifact repository token. Never logged or returned.
+      - Like C(curl), they are sent only to the host of O(src_url), not to another host a redirect points at,
+        unless O(src_trust_redirects=true). The same holds for credentials written into O(src_url).
     type: dict
+  src_trust_redirects:
+    description:
+      - Send O(src_headers) and the credentials of O(src_url) also to other hosts that a redirect points at
+        (C(curl --location-trusted)). Only for repositories that redirect to a trusted storage host which needs them.
+    type: bool
+    default: false
+  src_ca_path:
+    description:
+      - PEM file, or directory of hashed PEM files (C(openssl rehash)), with the CA certificates that signed
+        the certificate of O(src_url)'s host. Without it, the system's CA bundle is used.
+    type: path
   src_checksum:
     description:
       - Expected checksum of the JAR as C(sha256:<hex>). With O(src) it is verified too, when given.
@@ -154,7 +169,7 @@ import os
 import shutil
 import tempfile
 
-from ansible_collections.flinkops.flink.plugins.module_utils._client import download
+from ansible_collections.flinkops.flink.plugins.module_utils._download import download
 from ansible_collections.flinkops.flink.plugins.module_utils._module import FlinkModule
 from ansible_collections.flinkops.flink.plugins.module_utils._rest import delete_jar, list_jars
 from ansible_collections.flinkops.flink.plugins.module_utils._store import (
@@ -166,6 +181,7 @@ from ansible_collections.flinkops.flink.plugins.module_utils._store import (
     local_jar,
     stem_of,
 )
+from ansible_collections.flinkops.flink.plugins.module_utils._redact import redact_url
 
 
 def expected_sha256(module):
@@ -195,11 +211,14 @@ def present(module):
         if params["src_url"]:
             path = os.path.join(workdir, stem + ".jar")
             download(params["src_url"], path, params["src_headers"],
-                     params["src_validate_certs"], params["request_timeout"])
+                     params["src_validate_certs"], params["request_timeout"],
+                     ca_path=params["src_ca_path"],
+                     headers_to_redirects=params["src_trust_redirects"],
+                     redactor=module.redactor)
         sha256 = local_jar(path)
         if wanted and sha256 != wanted:
             module.fail("checksum mismatch for %s: expected sha256:%s, got sha256:%s; "
-                        "nothing was uploaded" % (source, wanted, sha256))
+                        "nothing was uploaded" % (redact_url(source), wanted, sha256))
         jar_id, uploaded = ensure_jar(module.client, path, sha256, stem, jars, module.change)
         size = os.path.getsize(path)
     finally:
@@ -239,6 +258,8 @@ def main():
             src_headers=dict(type="dict", no_log=True),
             src_checksum=dict(type="str"),
             src_validate_certs=dict(type="bool", default=True),
+            src_trust_redirects=dict(type="bool", default=False),
+            src_ca_path=dict(type="path"),
             name=dict(type="str"),
             jar_id=dict(type="str"),
             keep=dict(type="int", default=0),
@@ -252,7 +273,7 @@ def main():
     if module.params["keep"] < 0:
         module.fail("keep must be 0 or more, got %d" % module.params["keep"])
     if module.params["src_url"] and not module.params["src_url"].startswith(("http://", "https://")):
-        module.fail("src_url must be an http:// or https:// URL, got %r" % module.params["src_url"])
+        module.fail("src_url must be an http:// or https:// URL, got %r" % redact_url(module.params["src_url"]))
     module.run(present if module.params["state"] == "present" else absent)
 
 

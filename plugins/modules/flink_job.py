@@ -108,6 +108,21 @@ options:
         cluster's setting.
     type: dict
     default: {}
+  secret_args:
+    description:
+      - Program arguments whose values are secret, as flags (the value after V(--flag), or after
+        C(=) in V(--flag=value)) or as 0-based positions in O(args).
+      - Secret values are never stored in the spec records everyone who can read C(GET /jars) sees,
+        nor shown in results, diffs or C(-vvv) output; records hold a salted PBKDF2 hash instead, so a
+        changed secret still upgrades the job and an unchanged one is a no-op.
+      - The value after a flag whose name contains C(password), C(secret), C(token), C(apikey),
+        C(api-key) (the words Flink itself treats as sensitive) is secret without being listed,
+        and so is every O(configuration) key containing one of them (for example C(s3.secret-key)).
+      - A rollback needs the clear values: they are taken from this run's O(args) and O(configuration)
+        when their hashes match, else the rollback is refused, naming the argument or key.
+    type: list
+    elements: str
+    default: []
   allow_non_restored_state:
     description:
       - Start even if the savepoint holds state for operators the new program no longer has.
@@ -353,6 +368,7 @@ ARGUMENT_SPEC = dict(
     args=dict(type="list", elements="str", default=[]),
     parallelism=dict(type="int"),
     configuration=dict(type="dict", default={}),
+    secret_args=dict(type="list", elements="str", default=[]),
     allow_non_restored_state=dict(type="bool", default=False),
     restore_mode=dict(type="str", choices=["claim", "no_claim"]),
     savepoint_path=dict(type="str"),

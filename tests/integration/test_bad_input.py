@@ -7,6 +7,7 @@ cluster as it was: the running job untouched, no job started, no JAR uploaded.""
 
 from __future__ import annotations
 
+import shutil
 import ssl
 import threading
 import time
@@ -101,6 +102,23 @@ def _text_file(tmp_path):
     path = tmp_path / "not-a.jar"
     path.write_text("this is a text file, not a JAR\n")
     return str(path)
+
+
+def _corrupt_savepoint(tmp_path):
+    directory = tmp_path / ("corrupt-%s" % uuid.uuid4().hex[:6])
+    directory.mkdir()
+    (directory / "_metadata").write_bytes(b"\x00\x01 not a savepoint")
+    return directory.as_uri()
+
+
+def _truncated_savepoint(victim, tmp_path):
+    """The victim's savepoint with its _metadata cut in half (a copy: the real one stays)."""
+    source = victim.savepoint.replace("file:", "", 1)
+    directory = tmp_path / ("truncated-%s" % uuid.uuid4().hex[:6])
+    shutil.copytree(source, directory)
+    data = (directory / "_metadata").read_bytes()
+    (directory / "_metadata").write_bytes(data[:len(data) // 2])
+    return directory.as_uri()
 
 
 def _unwritable_dir(tmp_path):
@@ -214,6 +232,32 @@ CASES = [
      ["upgrade_mode", "must be one of", "yolo"], True),
     ("running-without-jar", "flink_job", lambda v, c: dict(url=v.flink.url, name=v.name),
      ["state is running but any of the following are missing: jar, jar_id"], True),
+    # Issue 15: Flink's root cause completed with the key or path it concerns.
+    ("float-configuration-value", "flink_job", lambda v, c: dict(v.params, configuration={"parallelism.default": 1.5}),
+     ["POST", "/plan", "HTTP 500", "for key 'parallelism.default'", "NumberFormatException"], True),
+    ("non-numeric-max-parallelism", "flink_job",
+     lambda v, c: dict(v.params, configuration={"pipeline.max-parallelism": "lots"}),
+     ["POST", "/plan", "HTTP 500", "for key 'pipeline.max-parallelism'"], True),
+    ("corrupt-savepoint", "flink_job", lambda v, c: dict(v.params, name=v.prefix + "-corrupt",
+                                                         savepoint_path=_corrupt_savepoint(c["tmp"])),
+     ["the savepoint or checkpoint file:", "/corrupt-", "cannot be read", "POST", "/run", "HTTP 400",
+      "Unexpected magic number"], False),
+    ("truncated-savepoint", "flink_job", lambda v, c: dict(v.params, name=v.prefix + "-truncated",
+                                                           savepoint_path=_truncated_savepoint(v, c["tmp"])),
+     ["the savepoint or checkpoint file:", "/truncated-", "cannot be read", "POST", "/run", "HTTP 400",
+      "EOFException"], False),
+    ("https-to-the-plain-rest-port", "flink_job_info",
+     lambda v, c: dict(url=v.flink.url.replace("http://", "https://"), request_retries=0),
+     ["cannot reach Flink (TLS handshake failed: the server does not speak TLS on this port"], True),
+    ("short-header-value-keeps-the-message-intact", "flink_job_info",
+     lambda v, c: dict(url=v.flink.url + "/nothing", headers={"X-Debug": 1}, request_retries=0),
+     ["GET {flink}/nothing/jobs/overview answered HTTP 404"], True),
+    ("token-with-newline-refused-by-proxy", "flink_job_info",
+     lambda v, c: dict(url=c["auth_proxy"], bearer_token="wrong-token-value\n", request_retries=0),
+     ["authentication failed", "GET", "/jobs/overview", "HTTP 401"], True),
+    ("ca-directory-without-the-ca", "flink_cluster_info",
+     lambda v, c: dict(url=c["tls"]["url"], ca_path=str(c["tmp"]), request_retries=0),
+     ["the server certificate is not trusted", "{tls}/config"], True),
 ]
 
 
@@ -236,7 +280,7 @@ def test_bad_input_fails_clearly_and_changes_nothing(flink, victim, context, cas
     assert result.get("failed"), result
     print("%s: %s" % (_id, result["msg"]))  # shown with -rA: the table in docs/reliability.md
     for fragment in expected:
-        fragment = fragment.format(tls=context["tls"]["url"])
+        fragment = fragment.format(tls=context["tls"]["url"], flink=victim.flink.url)
         assert fragment in result["msg"], "%r not in %r" % (fragment, result["msg"])
     if strict is True:
         assert not result.get("changed"), result

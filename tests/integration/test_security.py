@@ -185,7 +185,8 @@ class Nginx:
 
     def __init__(self, prefix, upstream, user, password, token, api_key, repo_token):
         self.prefix = prefix
-        self.ports = dict(basic=_free_port(), bearer=_free_port(), header=_free_port())
+        self.ports = dict(basic=_free_port(), bearer=_free_port(), header=_free_port(),
+                          collector=_free_port())
         self.user, self.password, self.token = user, password, token
         self.api_key, self.repo_token = api_key, repo_token
         self.artifacts = prefix / "artifacts"
@@ -210,6 +211,8 @@ error_log %(prefix)s/logs/error.log warn;
 events { worker_connections 64; }
 http {
     access_log %(prefix)s/logs/access.log;
+    # What a redirect target received: src_headers must never get there.
+    log_format leaks '$request_uri token=$http_x_repo_token auth=$http_authorization';
     client_body_temp_path %(tmp)s/body;
     proxy_temp_path %(tmp)s/proxy;
     fastcgi_temp_path %(tmp)s/fastcgi;
@@ -234,9 +237,23 @@ http {
             if ($http_x_repo_token != "%(repo_token)s") { return 401; }
             alias %(artifacts)s/;
         }
+        location /basic-artifacts/ {
+            auth_basic "repo";
+            auth_basic_user_file %(prefix)s/htpasswd;
+            alias %(artifacts)s/;
+        }
+        location ~ ^/moved/(.*)$ {
+            if ($http_x_repo_token != "%(repo_token)s") { return 401; }
+            return 302 http://localhost:%(collector)d/open/$1;
+        }
         location / {
             if ($http_x_api_key != "%(api_key)s") { return 401; }%(proxy)s
         }
+    }
+    server {
+        listen 127.0.0.1:%(collector)d;
+        access_log %(prefix)s/logs/collector.log leaks;
+        location /open/ { alias %(artifacts)s/; }
     }
 }
 """ % dict(user="user root;" if os.geteuid() == 0 else "", prefix=prefix, tmp=tmp, proxy=proxy,
@@ -245,6 +262,10 @@ http {
 
     def url(self, kind):
         return "http://127.0.0.1:%d" % self.ports[kind]
+
+    def collector_log(self):
+        path = self.prefix / "logs" / "collector.log"
+        return path.read_text() if path.exists() else ""
 
     def start(self):
         nginx = shutil.which("nginx") or "/usr/sbin/nginx"

@@ -176,3 +176,100 @@ def test_parse_version(text, expected):
 def test_root_cause_without_caused_by():
     assert root_cause(["org.apache.flink.FooException: bad"]) == "org.apache.flink.FooException: bad"
     assert root_cause(None) is None
+
+
+# --- issue 15: local errors are not network errors; proxies named; root causes completed
+
+
+def test_tls_and_invalid_input_errors_are_not_retried(make_client, wire):
+    slept = []
+    wire.expect(requests.exceptions.SSLError("[SSL: WRONG_VERSION_NUMBER] wrong version number"))
+    client = make_client(sleep=slept.append)
+    with pytest.raises(FlinkError) as info:
+        client.get("/config")
+    assert "does not speak TLS on this port" in str(info.value)
+    wire.expect(requests.exceptions.InvalidHeader("Invalid leading whitespace in header value"))
+    with pytest.raises(FlinkError) as info:
+        client.get("/config")
+    assert "invalid request (InvalidHeader)" in str(info.value)
+    assert len(wire.sent) == 2 and slept == []
+
+
+def test_oserror_before_sending_is_reported_not_raised(make_client, wire):
+    wire.expect(OSError("Could not find a suitable TLS CA certificate bundle, invalid path: /x"))
+    with pytest.raises(FlinkError) as info:
+        make_client().get("/config")
+    assert "cannot send the request (OSError)" in str(info.value) and "/x" in str(info.value)
+
+
+def test_a_proxy_answering_is_named(make_client, wire, monkeypatch):
+    monkeypatch.setenv("HTTP_PROXY", "http://proxyuser:proxy-secret-1@proxy.example:3128")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    wire.expect((502, b"<html>Bad Gateway</html>"))
+    client = make_client(url="http://flink.example:8081", retries=0)
+    with pytest.raises(FlinkError) as info:
+        client.get("/overview")
+    text = str(info.value)
+    assert "the proxy http://proxy.example:3128 answered instead of Flink" in text
+    assert "proxy-secret-1" not in text
+
+
+def test_a_flink_502_with_errors_is_flinks(make_client, wire):
+    wire.expect((502, {"errors": ["Service temporarily unavailable due to an ongoing leader election."]}))
+    with pytest.raises(FlinkError) as info:
+        make_client(retries=0).get("/overview")
+    assert str(info.value).startswith("Flink rejected the request")
+
+
+def test_loopback_is_not_proxied_and_no_proxy_is_honoured(make_client, monkeypatch):
+    monkeypatch.setenv("HTTP_PROXY", "http://proxy.example:3128")
+    monkeypatch.setenv("NO_PROXY", "internal.example")
+    assert make_client(url="http://127.0.0.1:8081").proxy is None
+    assert make_client(url="http://localhost:8081").proxy is None
+    assert make_client(url="http://[::1]:8081").proxy is None
+    assert make_client(url="http://flink.internal.example:8081").proxy is None
+    assert make_client(url="http://flink.example:8081").proxy == "http://proxy.example:3128"
+
+
+def test_password_in_url_becomes_basic_auth_and_is_never_shown(make_client, wire):
+    wire.expect((500, {"errors": ["echo: p@ss:w/rd-123 and http://deployer:p@ss:w/rd-123@flink.test:8081/x"]}))
+    client = make_client(url="http://deployer:p@ss:w/rd-123@flink.test:8081", retries=0)
+    with pytest.raises(FlinkError) as info:
+        client.get("/overview")
+    assert wire.sent[0]["url"] == "http://flink.test:8081/overview"
+    assert wire.sent[0]["headers"]["Authorization"] == "Basic " + base64.b64encode(b"deployer:p@ss:w/rd-123").decode()
+    assert "p@ss:w/rd-123" not in str(info.value) + repr(info.value.to_dict())
+
+
+def test_empty_get_answer_is_an_error(make_client, wire):
+    wire.expect((200, b""))
+    with pytest.raises(FlinkError) as info:
+        make_client().get("/config")
+    assert "empty body where JSON was expected" in str(info.value) and info.value.status == 200
+
+
+@pytest.mark.parametrize("errors, expected", [
+    (["<Exception on server side:\njava.lang.IllegalArgumentException: Could not parse value '1.5' for key "
+      "'parallelism.default'.\n\tat x\nCaused by: java.lang.NumberFormatException: For input string: \"1.5\"\n"],
+     "java.lang.IllegalArgumentException: Could not parse value '1.5' for key 'parallelism.default'. "
+     "(caused by java.lang.NumberFormatException: For input string: \"1.5\")"),
+    (["org.apache.flink.runtime.rest.handler.RestHandlerException: Could not execute application.\n"
+      "Caused by: java.io.IOException: Cannot read metadata of file:/sp/sp-1/_metadata\n\tat y\n"
+      "Caused by: java.io.EOFException\n"],
+     "java.io.IOException: Cannot read metadata of file:/sp/sp-1/_metadata (caused by java.io.EOFException)"),
+    ([STACK], "java.lang.ClassNotFoundException: com.example.Missing"),
+], ids=["number-format-names-key", "eof-names-path", "plain"])
+def test_root_cause_names_the_key_or_path(errors, expected):
+    assert root_cause(errors) == expected
+
+
+def test_an_unreadable_savepoint_is_named(make_client, wire):
+    wire.expect((400, {"errors": ["org.apache.flink.runtime.rest.handler.RestHandlerException: Could not "
+                                  "execute application.\nCaused by: java.lang.RuntimeException: "
+                                  "java.io.EOFException\nCaused by: java.io.EOFException\n"]}))
+    with pytest.raises(FlinkError) as info:
+        make_client().post("/jars/a.jar/run", json={"savepointPath": "file:/sp/savepoint-1"})
+    text = str(info.value)
+    assert text.startswith("the savepoint or checkpoint file:/sp/savepoint-1 cannot be read")
+    assert "POST http://flink.test:8081/jars/a.jar/run answered HTTP 400: java.io.EOFException" in text
