@@ -1,0 +1,123 @@
+# Copyright (c) flinkops.flink contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The checkpoint-proving health gate and failure classification, on recorded REST answers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from ansible_collections.flinkops.flink.plugins.module_utils import _health as health
+from ansible_collections.flinkops.flink.plugins.module_utils._client import FlinkError, FlinkTimeout
+
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "precheck"
+VERSIONS = sorted(p.name for p in FIXTURES.iterdir() if (p / "checkpoints_config_600s.json").exists())
+JOB_ID = "0123456789abcdef0123456789abcdef"
+TRIGGER = "fedcba9876543210fedcba9876543210"
+IN_PROGRESS = (200, {"status": {"id": "IN_PROGRESS"}})
+
+
+def load(version, name):
+    data = json.loads((FIXTURES / version / (name + ".json")).read_text())
+    return data["status"], data["body"]
+
+
+def test_fixtures_cover_the_required_versions():
+    assert {"2.3", "1.20"} <= set(VERSIONS)
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_recorded_intervals(version):
+    assert health.checkpointing_interval(load(version, "checkpoints_config_600s")[1]) == 600000
+    assert health.checkpointing_interval(load(version, "checkpoints_config_off")[1]) is None
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_gate_triggers_a_checkpoint_and_waits_for_it(version, wire, make_client):
+    wire.expect(load(version, "checkpoints_config_600s"), load(version, "trigger_default_accepted"),
+                IN_PROGRESS, load(version, "trigger_default_completed"))
+    proof = health.prove_checkpoint(make_client(), JOB_ID, timeout=30, trigger_id=TRIGGER)
+    assert proof["checkpoint_id"] == load(version, "trigger_default_completed")[1]["operation"]["checkpointId"]
+    assert proof["interval_ms"] == 600000 and proof["trigger_id"] == TRIGGER
+    methods = [(s["method"], s["url"].split("8081")[1]) for s in wire.sent]
+    assert methods == [("GET", "/jobs/%s/checkpoints/config" % JOB_ID),
+                       ("POST", "/jobs/%s/checkpoints" % JOB_ID),
+                       ("GET", "/jobs/%s/checkpoints/%s" % (JOB_ID, TRIGGER)),
+                       ("GET", "/jobs/%s/checkpoints/%s" % (JOB_ID, TRIGGER))]
+    # The job's configured checkpoint kind: INCREMENTAL is rejected on 2.x.
+    assert json.loads(wire.sent[1]["body"]) == {"triggerId": TRIGGER}
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_gate_fails_a_job_with_checkpointing_off_before_triggering(version, wire, make_client):
+    wire.expect(load(version, "checkpoints_config_off"))
+    with pytest.raises(FlinkError) as err:
+        health.prove_checkpoint(make_client(), JOB_ID, timeout=30)
+    assert "checkpointing off" in err.value.msg and JOB_ID in err.value.msg
+    assert len(wire.sent) == 1
+
+
+def test_gate_treats_a_404_config_as_checkpointing_off(wire, make_client):
+    wire.expect((404, {"errors": ["Checkpointing is not enabled for this job"]}))
+    with pytest.raises(FlinkError, match="checkpointing off"):
+        health.prove_checkpoint(make_client(), JOB_ID, timeout=30)
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_an_explicit_incremental_trigger_is_rejected(version):
+    # Why the gate sends no checkpointType (FLINK-33723, also in 1.20).
+    status, answer = load(version, "trigger_incremental")
+    assert status == 500 and "FLINK-33723" in answer["errors"][1]
+
+
+def test_a_failed_checkpoint_fails_the_gate_with_its_cause(wire, make_client):
+    failed = (200, {"status": {"id": "COMPLETED"}, "operation": {"failure-cause": {
+        "class": "org.apache.flink.runtime.checkpoint.CheckpointException",
+        "stack-trace": "CheckpointException: Checkpoint expired\nCaused by: java.io.IOException: disk full"}}})
+    wire.expect((200, {"interval": 1000}), (202, {"request-id": TRIGGER}), failed)
+    with pytest.raises(FlinkError) as err:
+        health.prove_checkpoint(make_client(), JOB_ID, timeout=30, trigger_id=TRIGGER)
+    assert "failed" in err.value.msg and err.value.cause == "java.io.IOException: disk full"
+
+
+def test_a_checkpoint_that_never_completes_times_out(wire, make_client):
+    wire.expect((200, {"interval": 1000}), (202, {"request-id": TRIGGER}), IN_PROGRESS, IN_PROGRESS)
+    with pytest.raises(FlinkTimeout, match="checkpoint triggered on job"):
+        health.prove_checkpoint(make_client(), JOB_ID, timeout=0, trigger_id=TRIGGER)
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_failure_classification_on_a_job_that_failed(version):
+    info = health.classify_failure(load(version, "failed_exceptions")[1],
+                                   load(version, "failed_execution_result")[1])
+    assert info["status"] == "FAILED"
+    assert info["root_cause"] == ("java.lang.RuntimeException: flinkops test: fail-on-start "
+                                  "variant fails on purpose")
+    text = health.describe_failure(info)
+    assert text.startswith("root cause: java.lang.RuntimeException: flinkops test")
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_failure_classification_of_a_job_that_did_not_fail(version):
+    info = health.classify_failure({}, load(version, "cancelled_execution_result")[1])
+    assert info["root_cause"] is None and info["status"] == "CANCELED"
+    assert health.describe_failure(info) is None
+
+
+def test_failure_labels_from_an_enricher_are_named():
+    exceptions = {"exceptionHistory": {"entries": [{
+        "exceptionName": "java.lang.OutOfMemoryError", "stacktrace": "java.lang.OutOfMemoryError: heap",
+        "taskName": "counter (1/2)", "failureLabels": {"type": "SYSTEM"},
+        "concurrentExceptions": [{"failureLabels": {"team": "data", "type": "USER"}}]}]}}
+    info = health.classify_failure(exceptions, {"job-execution-result": {}})
+    assert info["labels"] == {"type": "SYSTEM", "team": "data"}
+    assert health.describe_failure(info) == ("root cause: java.lang.OutOfMemoryError: heap (task "
+                                             "counter (1/2); failure labels team=data, type=SYSTEM)")
+
+
+def test_read_failure_tolerates_unreadable_answers(wire, make_client):
+    wire.expect((404, {"errors": ["not found"]}), (500, {"errors": ["boom"]}))
+    assert health.read_failure(make_client(retries=0), JOB_ID)["root_cause"] is None
