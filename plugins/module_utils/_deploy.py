@@ -56,6 +56,15 @@ from ansible_collections.flinkops.flink.plugins.module_utils._ops import (
     wait_until_running,
     wait_until_terminal,
 )
+from ansible_collections.flinkops.flink.plugins.module_utils._health import (
+    describe_failure,
+    prove_checkpoint,
+    read_failure,
+)
+from ansible_collections.flinkops.flink.plugins.module_utils._precheck import (
+    StateCheckRefused,
+    check_upgrade,
+)
 from ansible_collections.flinkops.flink.plugins.module_utils._spec import (
     JobSpec,
     fingerprint_of,
@@ -145,9 +154,12 @@ class JobDeployment:
             return spec_diff(after, after)
 
         jar_id = self.resolve_jar_id()
+        plan = None
         if jar_id:
             # A program that throws in main() fails here, while the old job still runs.
-            plan_jar(self.client, jar_id, self.body(spec, jar_id, None, None))
+            plan = plan_jar(self.client, jar_id, self.body(spec, jar_id, None, None))
+        if current and self.params["upgrade_mode"] != "stateless":
+            self.check_state(current["jid"], plan)
         records = spec_records(self.jars)
         previous = None
         before = {}
@@ -172,6 +184,19 @@ class JobDeployment:
         self.start_or_roll_back(spec, jar_id, restore_path, previous)
         self.prune_spec_records(spec)
         return spec_diff(before, after)
+
+    def check_state(self, job_id, plan):
+        """The state-compatibility pre-check (_precheck): refuse before anything stops."""
+        try:
+            found, warning = check_upgrade(self.client, job_id, plan, self.params["state_check"],
+                                           self.params["allow_non_restored_state"])
+        except StateCheckRefused as refused:
+            self.result["state_check"] = refused.result
+            raise
+        if found is not None:
+            self.result["state_check"] = found
+        if warning:
+            self.module.ansible.warn(warning)
 
     def prune_spec_records(self, spec):
         """Drop this job's spec records that no run Flink still lists needs (rollback
@@ -277,14 +302,28 @@ class JobDeployment:
             return
         started_ms = int(time.time() * 1000)
         if self.params["wait"]:
-            self.result["job"] = wait_until_running(self.client, job_id,
-                                                    self.params["wait_timeout"])
-            if self.params["health_window"]:
-                health = check_health(self.client, job_id, self.params["health_window"],
-                                      self.params["health_require_checkpoint"], started_ms)
-                self.result["job"] = health["job"]
-                self.result["health"] = {"window": self.params["health_window"],
-                                         "checkpoint": health["checkpoint"]}
+            try:
+                self.await_healthy(job_id, started_ms)
+            except FlinkError as exc:
+                # What failed, with the labels a FailureEnricher attached (_health).
+                found = describe_failure(read_failure(self.client, job_id))
+                if found and found not in exc.msg:
+                    exc.cause = found
+                raise
+
+    def await_healthy(self, job_id, started_ms):
+        params = self.params
+        self.result["job"] = wait_until_running(self.client, job_id, params["wait_timeout"])
+        proof = None
+        if params["health_require_checkpoint"]:
+            # A triggered checkpoint proves it in seconds, whatever the job's interval.
+            proof = prove_checkpoint(self.client, job_id, params["savepoint_timeout"])
+            self.result["health"] = {"window": params["health_window"], "checkpoint": proof}
+        if params["health_window"]:
+            health = check_health(self.client, job_id, params["health_window"], False,
+                                  started_ms)
+            self.result["job"] = health["job"]
+            self.result["health"] = {"window": params["health_window"], "checkpoint": proof}
 
     def roll_back(self, failure, previous, restore_path):
         """The new version failed after the old one stopped: bring the old one back."""

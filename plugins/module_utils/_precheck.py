@@ -31,6 +31,8 @@ operators kept their uids), and it does not check state serializers.
 
 from __future__ import annotations
 
+from ansible_collections.flinkops.flink.plugins.module_utils._client import FlinkError
+
 PASSED = "passed"
 REFUSED = "refused"
 NOT_RUN = "not_run"
@@ -185,6 +187,14 @@ def verdict(result, mode, allow_non_restored_state):
     return ("fail" if mode == "strict" else "warn"), message
 
 
+class StateCheckRefused(FlinkError):
+    """The pre-check refused the upgrade; ``result`` is what it found."""
+
+    def __init__(self, msg, result):
+        self.result = result
+        super().__init__(msg)
+
+
 # ---------------------------------------------------------------------------
 # The reads
 
@@ -199,6 +209,33 @@ def run(client, job_id, plan):
     if checkpoint is None:
         return not_run("job %s has no completed checkpoint or savepoint yet, so Flink cannot "
                        "say which vertices hold state" % job_id)
-    details = client.get("/jobs/%s/checkpoints/details/%s" % (job_id, checkpoint["id"]))
+    details = client.get("/jobs/%s/checkpoints/details/%s" % (job_id, checkpoint["id"]),
+                         expect=(200,), allow_status=(404,))
+    if not isinstance(details, dict):
+        # Flink keeps statistics of a few recent checkpoints only (web.checkpoints.history).
+        return not_run("Flink no longer lists the details of checkpoint %s of job %s" % (
+            checkpoint["id"], job_id))
     job = client.get("/jobs/%s" % job_id) if needs_job_details(details, plan) else None
     return compare(checkpoint, details, plan, job)
+
+
+def check_upgrade(client, job_id, plan, mode="strict", allow_non_restored_state=False):
+    """The pre-check of an upgrade of the running job ``job_id`` to the program ``plan``.
+
+    Returns ``(result, warning)``: the result is None with ``mode="off"``; the
+    warning is a message to show (or None). Raises StateCheckRefused when the
+    upgrade must not go on. ``plan`` None means the new program could not be
+    planned (check mode with a JAR that is not uploaded yet).
+    """
+    if mode == "off":
+        return None, None
+    if plan is None:
+        result = not_run("the new program could not be planned: its JAR is not on the cluster "
+                         "yet and check mode uploads nothing (upload it first, e.g. with "
+                         "flinkops.flink.flink_jar, to have check mode run the check)")
+    else:
+        result = run(client, job_id, plan)
+    kind, message = verdict(result, mode, allow_non_restored_state)
+    if kind == "fail":
+        raise StateCheckRefused(message, result)
+    return result, (message if kind == "warn" else None)

@@ -160,3 +160,22 @@ def test_no_checkpoint_yet_costs_one_read_and_warns(version, wire, make_client):
     assert result["outcome"] == precheck.NOT_RUN and len(wire.sent) == 1
     kind, message = precheck.verdict(result, "strict", False)
     assert kind == "warn" and "could not run" in message and "no completed checkpoint" in message
+
+
+def test_details_no_longer_listed_means_the_check_could_not_run(wire, make_client):
+    wire.expect((200, {"latest": {"completed": {"id": 3, "latest_ack_timestamp": 1}}}),
+                (404, {"errors": ["Could not find checkpointing statistics for checkpoint 3."]}))
+    result = precheck.run(make_client(), JOB_ID, {"plan": {"nodes": []}})
+    assert result["outcome"] == precheck.NOT_RUN and "checkpoint 3" in result["message"]
+
+
+def test_check_upgrade_raises_on_refusal_and_returns_warnings(wire, make_client):
+    version = VERSIONS[0]
+    wire.expect(*replay(version, "checkpoints", "checkpoint_details", "job"))
+    with pytest.raises(precheck.StateCheckRefused) as err:
+        precheck.check_upgrade(make_client(), JOB_ID, body(version, "plan_incompatible"))
+    assert err.value.result["outcome"] == precheck.REFUSED
+    assert str(err.value).startswith("upgrade refused before anything stopped")
+    assert precheck.check_upgrade(make_client(), JOB_ID, None, mode="off") == (None, None)
+    result, warning = precheck.check_upgrade(make_client(), JOB_ID, None)
+    assert result["outcome"] == precheck.NOT_RUN and "check mode uploads nothing" in warning
