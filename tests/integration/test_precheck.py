@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import os
 
+from playbooks import run_playbook
+
 COUNTER = "flinkops-keyed-counter"
 
 
@@ -134,3 +136,25 @@ def test_checkpoint_gate_fails_a_job_without_checkpointing(flink, job_params, mo
     result = module("flink_job", params)
     assert result["failed"], result
     assert "checkpointing off" in result["msg"] and "health_require_checkpoint" in result["msg"]
+
+
+def test_role_refuses_in_its_pre_flight_and_its_plan_shows_the_check(flink, unique_job_name, tmp_path):
+    def role_vars(jar):
+        return {"job_deploy_url": flink.url, "job_deploy_name": unique_job_name,
+                "job_deploy_jar": flink.jobs[jar], "job_deploy_jar_name": unique_job_name,
+                "job_deploy_entry_class": flink.entry_class,
+                "job_deploy_args": ["--name", unique_job_name, "--tag", unique_job_name],
+                "job_deploy_health_window": 1}
+    first = run_playbook("flinkops.flink.deploy", role_vars("stateful-v1"), tmp_path)
+    assert first.rc == 0, first.output[-3000:]
+    flink.wait_checkpoint(first.outcome["job_id"], timeout=120)
+    upgraded = run_playbook("flinkops.flink.deploy", role_vars("stateful-v2"), tmp_path)
+    assert upgraded.rc == 0, upgraded.output[-3000:]
+    assert "State check: state compatibility check passed: all 2 stateful vertices" in upgraded.output
+    job_id = upgraded.outcome["job_id"]
+    flink.wait_checkpoint(job_id, timeout=120)
+    refused = run_playbook("flinkops.flink.deploy", role_vars("stateful-incompatible"), tmp_path)
+    assert refused.rc != 0 and refused.recap["rescued"] == 1, refused.output[-3000:]
+    assert "Pre-flight | check that the new program can restore" in refused.output
+    assert "upgrade refused before anything stopped" in refused.output and COUNTER in refused.output
+    assert_untouched(flink, unique_job_name, job_id)
