@@ -158,3 +158,34 @@ def test_role_refuses_in_its_pre_flight_and_its_plan_shows_the_check(flink, uniq
     assert "Pre-flight | check that the new program can restore" in refused.output
     assert "upgrade refused before anything stopped" in refused.output and COUNTER in refused.output
     assert_untouched(flink, unique_job_name, job_id)
+
+
+SQL_TABLES = [
+    "CREATE TABLE src (k INT, v BIGINT) WITH ('connector' = 'datagen', 'rows-per-second' = '50', "
+    "'fields.k.min' = '0', 'fields.k.max' = '3')",
+    "CREATE TABLE snk (k INT, c BIGINT) WITH ('connector' = 'blackhole')",
+]
+
+
+def sql_params(flink, name, insert):
+    zoo = flink.jobs["zoo"]["sql"]
+    args = ["--name", name]
+    for statement in SQL_TABLES + [insert]:
+        args += ["--sql", statement]
+    return dict(url=flink.url, name=name, jar=zoo["jar"], entry_class=zoo["entry_class"], args=args)
+
+
+def test_sql_statement_change_that_breaks_state_is_refused_before_the_stop(flink, unique_job_name,
+                                                                          module):
+    params = sql_params(flink, unique_job_name, "INSERT INTO snk SELECT k, COUNT(*) FROM src GROUP BY k")
+    started = started_with_a_checkpoint(flink, module, params)
+    # A filter before the aggregation changes the plan's shape, so the aggregation's operator id
+    # (derived from the shape; SQL operators have no uid) changes and its state cannot be mapped.
+    changed = sql_params(flink, unique_job_name,
+                         "INSERT INTO snk SELECT k, COUNT(*) FROM src WHERE v > 0 GROUP BY k")
+    result = module("flink_job", changed)
+    assert result["failed"], result
+    assert result["msg"].startswith("upgrade refused before anything stopped"), result["msg"]
+    assert result["state_check"]["vanished"] and result["state_check"]["dropped_state_bytes"] > 0
+    assert any("GroupAggregate" in v["name"] for v in result["state_check"]["vanished"]), result
+    assert_untouched(flink, unique_job_name, started["job_id"])
