@@ -10,6 +10,7 @@ The "incompatible" variant of the test program gives its keyed counter another u
 from __future__ import annotations
 
 import os
+import re
 
 from playbooks import run_playbook
 
@@ -65,7 +66,11 @@ def test_check_mode_predicts_the_refusal(flink, job_params, module):
     assert COUNTER in planned["msg"]
     assert flink.snapshot(params["name"]) == before
     real = module("flink_job", dict(params, jar=flink.jobs["stateful-incompatible"]))
-    assert real["failed"] and real["msg"] == planned["msg"]
+    assert real["failed"]
+    # The same refusal; only the checkpoint id and sizes of a later checkpoint may differ.
+    assert re.sub(r"\d+", "N", real["msg"]) == re.sub(r"\d+", "N", planned["msg"])
+    assert [v["id"] for v in real["state_check"]["vanished"]] == \
+        [v["id"] for v in planned["state_check"]["vanished"]]
     assert_untouched(flink, params["name"], started["job_id"])
 
 
