@@ -17,6 +17,11 @@ from playbooks import run_playbook
 COUNTER = "flinkops-keyed-counter"
 
 
+def warnings_of(result):
+    """The module's warnings as text: strings up to ansible-core 2.18, summaries from 2.19."""
+    return [w["event"]["msg"] if isinstance(w, dict) else w for w in result.get("warnings", [])]
+
+
 def started_with_a_checkpoint(flink, module, params):
     started = module("flink_job", params)
     assert started["action"] == "started", started
@@ -82,7 +87,7 @@ def test_allow_non_restored_state_upgrades_and_says_what_is_dropped(flink, job_p
     assert result["changed"] and result["action"] == "upgraded", result
     assert result["previous_job_id"] == started["job_id"] and result["savepoint"]
     assert result["state_check"]["outcome"] == "refused"
-    assert any(COUNTER in w and "Flink drops that state" in w for w in result.get("warnings", []))
+    assert any(COUNTER in w and "Flink drops that state" in w for w in warnings_of(result))
     job = flink.the_running_job(params["name"])
     assert job["jid"] == result["job_id"]
     # The new counter starts from nothing: its first count is 50 again.
@@ -100,7 +105,7 @@ def test_state_check_warn_lets_the_restore_decide(flink, job_params, module):
                                       state_check="warn"))
     # Flink refuses the restore itself, and the previous version is started again.
     assert result["failed"] and result.get("rolled_back"), result
-    assert any("upgrade refused" in w for w in result.get("warnings", []))
+    assert any("upgrade refused" in w for w in warnings_of(result))
     assert "Failed to rollback to checkpoint/savepoint" in result["msg"]
 
 
@@ -114,13 +119,15 @@ def test_compatible_upgrade_passes_the_check(flink, job_params, module):
 
 
 def test_no_checkpoint_yet_warns_and_goes_on(flink, job_params, module):
-    params = job_params(extra_args=["--checkpoint-interval", "600000"])
+    # Checkpointing off: no completed checkpoint, ever (a 10 min interval is no guarantee: Flink
+    # schedules the first checkpoint at a random delay within the interval).
+    params = job_params(extra_args=["--checkpoint-interval", "0"])
     assert module("flink_job", params)["action"] == "started"
     flink.wait_counts(params["name"], "v1", minimum=1)
     result = module("flink_job", dict(params, jar=flink.jobs["stateful-v2"]))
     assert result["action"] == "upgraded", result
     assert result["state_check"]["outcome"] == "not_run"
-    assert any("could not run" in w for w in result.get("warnings", []))
+    assert any("could not run" in w for w in warnings_of(result))
 
 
 def test_checkpoint_gate_proves_a_checkpoint_of_a_slow_checkpointing_job(flink, job_params, module):
@@ -132,7 +139,7 @@ def test_checkpoint_gate_proves_a_checkpoint_of_a_slow_checkpointing_job(flink, 
     proof = result["health"]["checkpoint"]
     assert proof["interval_ms"] == 600000 and len(proof["trigger_id"]) == 32
     stats = flink.checkpoints(result["job_id"])
-    assert stats["latest"]["completed"]["id"] == proof["checkpoint_id"]
+    assert stats["latest"]["completed"]["id"] >= proof["checkpoint_id"] >= 1
     assert flink.get("/jobs/%s/checkpoints/config" % result["job_id"])["interval"] == 600000
 
 
@@ -184,12 +191,18 @@ def test_sql_statement_change_that_breaks_state_is_refused_before_the_stop(flink
                                                                           module):
     params = sql_params(flink, unique_job_name, "INSERT INTO snk SELECT k, COUNT(*) FROM src GROUP BY k")
     started = started_with_a_checkpoint(flink, module, params)
-    # A filter before the aggregation changes the plan's shape, so the aggregation's operator id
-    # (derived from the shape; SQL operators have no uid) changes and its state cannot be mapped.
+    # SQL operators have no uid: their ids derive from the plan's shape. A changed predicate keeps
+    # the shape (and the state); an extra aggregation level changes it, so the aggregation's
+    # state cannot be mapped.
+    same_shape = sql_params(flink, unique_job_name,
+                            "INSERT INTO snk SELECT k, COUNT(*) FROM src WHERE v <> 0 GROUP BY k")
+    planned = module("flink_job", same_shape, check=True)
+    assert not planned.get("failed") and planned["state_check"]["outcome"] == "passed", planned
     changed = sql_params(flink, unique_job_name,
-                         "INSERT INTO snk SELECT k, COUNT(*) FROM src WHERE v > 0 GROUP BY k")
+                         "INSERT INTO snk SELECT k, SUM(c) FROM (SELECT k, v, COUNT(*) AS c FROM src "
+                         "GROUP BY k, v) GROUP BY k")
     result = module("flink_job", changed)
-    assert result["failed"], result
+    assert result.get("failed"), result
     assert result["msg"].startswith("upgrade refused before anything stopped"), result["msg"]
     assert result["state_check"]["vanished"] and result["state_check"]["dropped_state_bytes"] > 0
     assert any("GroupAggregate" in v["name"] for v in result["state_check"]["vanished"]), result
