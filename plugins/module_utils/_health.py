@@ -30,6 +30,12 @@ from ansible_collections.flinkops.flink.plugins.module_utils._client import (
     FlinkError,
     root_cause,
 )
+from ansible_collections.flinkops.flink.plugins.module_utils._hooks import Hooks
+from ansible_collections.flinkops.flink.plugins.module_utils._poll import (
+    wait_until_running,
+    watch_health,
+)
+from ansible_collections.flinkops.flink.plugins.module_utils._request import is_planned
 
 # The interval /checkpoints/config reports for a job whose periodic checkpointing is
 # off (Long.MAX_VALUE), on 1.18 .. 2.3.
@@ -153,3 +159,61 @@ def read_failure(client, job_id):
         return answer if isinstance(answer, dict) else {}
     return classify_failure(get("/jobs/%s/exceptions" % job_id),
                             get("/jobs/%s/execution-result" % job_id))
+
+
+# ---------------------------------------------------------------------------
+# The gate the engine runs after a submission
+
+def health_gate(client, request, job_id, started_ms, result=None):
+    """Wait until the new job runs, prove a checkpoint (``health_require_checkpoint``),
+    then watch ``health_window``. Returns the result fields to set (job, health).
+
+    ``result`` (the engine's DeployResult) gets the fields seen so far when a later
+    step fails, so a failure still reports what was proven.
+    """
+    fields = {}
+    try:
+        fields["job"] = wait_until_running(client, job_id, request.wait_timeout)
+        proof = None
+        if request.health_require_checkpoint:
+            # A triggered checkpoint proves it in seconds, whatever the job's interval.
+            proof = prove_checkpoint(client, job_id, request.savepoint_timeout)
+            fields["health"] = {"window": request.health_window, "checkpoint": proof}
+        if request.health_window:
+            health = watch_health(client, job_id, request.health_window, False, started_ms)
+            fields.update(job=health["job"], health={"window": request.health_window,
+                                                     "checkpoint": proof})
+    except FlinkError:
+        if result is not None and fields:
+            result.update(**fields)
+        raise
+    return fields
+
+
+def explain(failure, info):
+    """Add what Flink says about the failed job to ``failure``'s cause, without repeating it."""
+    text = describe_failure(info)
+    if not text:
+        return
+    if info["root_cause"] in str(failure):
+        extra = text[len("root cause: %s" % info["root_cause"]):].strip()
+        if not extra:
+            return
+        text = "the failed job's %s" % extra.strip("()")
+    old = failure.cause
+    failure.cause = "%s; %s" % (old, text) if old and old not in failure.msg else text
+
+
+class FailureClassifier(Hooks):
+    """The engine's ``after_change`` hook: a run that failed after submitting a job
+    gets that job's root cause, failing task and failure labels in its message
+    (the rollback message included). Two reads, only on failure."""
+
+    def after_change(self, run, failure):
+        result = run.result
+        if failure is None or result.action not in ("started", "resumed", "upgraded"):
+            return
+        job_id = result.failed_job_id or result.job_id
+        if not job_id or is_planned(job_id) or job_id == result.previous_job_id:
+            return
+        explain(failure, read_failure(run.client, job_id))

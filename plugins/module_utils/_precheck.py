@@ -32,6 +32,8 @@ operators kept their uids), and it does not check state serializers.
 from __future__ import annotations
 
 from ansible_collections.flinkops.flink.plugins.module_utils._client import FlinkError
+from ansible_collections.flinkops.flink.plugins.module_utils._hooks import Hooks
+from ansible_collections.flinkops.flink.plugins.module_utils._request import is_planned
 
 PASSED = "passed"
 REFUSED = "refused"
@@ -239,3 +241,26 @@ def check_upgrade(client, job_id, plan, mode="strict", allow_non_restored_state=
     if kind == "fail":
         raise StateCheckRefused(message, result)
     return result, (message if kind == "warn" else None)
+
+
+class StateCheckHook(Hooks):
+    """The engine's ``pre_check`` hook: after the plan, before anything is recorded or stopped.
+
+    Runs for an upgrade that carries state over (upgrade_mode savepoint or last-state),
+    in check mode too (it only reads). A refusal fails the run with nothing changed.
+    """
+
+    def pre_check(self, run, current, spec, jar_id):
+        request = run.request
+        if current is None or request.upgrade_mode == "stateless":
+            return
+        plan = None if is_planned(jar_id) else run.plan
+        try:
+            found, warning = check_upgrade(run.client, current["jid"], plan, request.state_check,
+                                           request.allow_non_restored_state)
+        except StateCheckRefused as refused:
+            run.result.state_check = refused.result
+            raise
+        run.result.state_check = found
+        if warning:
+            run.result.warnings.append(warning)

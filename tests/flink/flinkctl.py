@@ -83,7 +83,8 @@ ZOO_JOBS = {
     "computed-name": "org.flinkops.zoo.ComputedNameJob",
 }
 STATE_FILE = "flinkops-cluster.json"
-START_TIMEOUT = 90.0
+# A loaded machine can need longer to start a TaskManager: FLINKOPS_START_TIMEOUT raises it.
+START_TIMEOUT = float(os.environ.get("FLINKOPS_START_TIMEOUT") or 90.0)
 
 
 # --------------------------------------------------------------------------- versions
