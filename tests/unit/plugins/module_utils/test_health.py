@@ -125,3 +125,89 @@ def test_failure_labels_from_an_enricher_are_named():
 def test_read_failure_tolerates_unreadable_answers(wire, make_client):
     wire.expect((404, {"errors": ["not found"]}), (500, {"errors": ["boom"]}))
     assert health.read_failure(make_client(retries=0), JOB_ID)["root_cause"] is None
+
+
+# ---------------------------------------------------------------------------
+# The hooks and the gate the engine runs
+
+class _Run:
+    """The parts of the engine a hook uses."""
+
+    def __init__(self, client, **result):
+        from ansible_collections.flinkops.flink.plugins.module_utils._request import DeployResult
+        self.client = client
+        self.result = DeployResult()
+        self.result.update(**result)
+
+
+def labelled_failure():
+    return {"exceptionHistory": {"entries": [{
+        "stacktrace": "java.lang.RuntimeException: x\nCaused by: java.io.IOException: disk gone",
+        "taskName": "counter (1/2)", "failureLabels": {"type": "SYSTEM"}}]}}
+
+
+def test_failure_classifier_adds_task_and_labels_once(wire, make_client):
+    wire.expect((200, labelled_failure()), (200, {"job-execution-result": {
+        "application-status": "FAILED"}}))
+    failure = FlinkError("job %s went FAILED instead of running" % JOB_ID,
+                         cause="java.io.IOException: disk gone")
+    run = _Run(make_client(), action="upgraded", job_id="b" * 32, failed_job_id=JOB_ID,
+               previous_job_id="c" * 32)
+    health.FailureClassifier().after_change(run, failure)
+    assert [s["url"].split("8081")[1] for s in wire.sent] == [
+        "/jobs/%s/exceptions" % JOB_ID, "/jobs/%s/execution-result" % JOB_ID]
+    text = str(failure)
+    assert text.count("disk gone") == 1
+    assert "task counter (1/2); failure labels type=SYSTEM" in text
+
+
+def test_failure_classifier_names_a_root_cause_not_shown_yet(wire, make_client):
+    wire.expect((200, {}), (200, {"job-execution-result": {"failure-cause": {
+        "class": "x", "stack-trace": "org.apache.flink.runtime.JobException: Recovery is "
+        "suppressed\nCaused by: java.lang.OutOfMemoryError: Java heap space"}}}))
+    failure = FlinkError("the new version failed and was rolled back")
+    health.FailureClassifier().after_change(_Run(make_client(), action="started", job_id=JOB_ID),
+                                            failure)
+    assert str(failure).endswith("root cause: java.lang.OutOfMemoryError: Java heap space")
+
+
+@pytest.mark.parametrize("result", [
+    dict(action="none"),                                   # a refusal before anything changed
+    dict(action="upgraded", job_id=None),                  # failed before a submission
+    dict(action="upgraded", job_id="c" * 32, previous_job_id="c" * 32),
+])
+def test_failure_classifier_reads_nothing_without_a_new_job(make_client, wire, result):
+    failure = FlinkError("boom")
+    health.FailureClassifier().after_change(_Run(make_client(), **result), failure)
+    health.FailureClassifier().after_change(_Run(make_client(), **result), None)
+    assert wire.sent == [] and str(failure) == "boom"
+
+
+class _Request:
+    wait_timeout = 5
+    savepoint_timeout = 5
+    health_window = 0
+    health_require_checkpoint = True
+
+
+OVERVIEW = {"jobs": [{"jid": JOB_ID, "name": "orders", "state": "RUNNING", "start-time": 1,
+                      "tasks": {"total": 2, "running": 2}}]}
+
+
+def test_health_gate_proves_a_checkpoint_without_a_window(wire, make_client):
+    wire.expect((200, OVERVIEW), (200, {"exceptionHistory": {"entries": []}}),
+                (200, {"interval": 600000}), (202, {"request-id": TRIGGER}),
+                (200, {"status": {"id": "COMPLETED"}, "operation": {"checkpointId": 9}}))
+    fields = health.health_gate(make_client(), _Request(), JOB_ID, 0)
+    assert fields["job"]["jid"] == JOB_ID
+    assert fields["health"]["window"] == 0 and fields["health"]["checkpoint"]["checkpoint_id"] == 9
+
+
+def test_health_gate_failure_keeps_what_was_seen(wire, make_client):
+    from ansible_collections.flinkops.flink.plugins.module_utils._request import DeployResult
+    wire.expect((200, OVERVIEW), (200, {"exceptionHistory": {"entries": []}}),
+                (200, {"interval": 2 ** 63 - 1}))
+    result = DeployResult()
+    with pytest.raises(FlinkError, match="checkpointing off"):
+        health.health_gate(make_client(), _Request(), JOB_ID, 0, result)
+    assert result.job["jid"] == JOB_ID
