@@ -313,9 +313,9 @@ class Engine:
         """Submit ``spec`` exactly once from ``restore``, then wait until it is healthy."""
         job_id = self._first("job_id", spec) or new_job_id(spec)
         self.result.update(job_id=job_id, restored_from=restore)
-        self.changes.do("start job %s (%s) from %s" % (self.request.name, spec.fingerprint,
-                                                      _origin(restore)),
-                        self.submit, spec, jar_id,
+        what = "start job %s (%s) from %s" % (self.request.name, spec.fingerprint,
+                                              _origin(restore))
+        self.changes.do(what, self.submit, spec, jar_id,
                         self.body(spec, jar_id, restore, job_id, allow_non_restored))
         if self.changes.check_mode:
             self.result.job_id = None
@@ -344,6 +344,12 @@ class Engine:
             raise DeployFailure("start", failure, "not-rolled-back",
                                 previous_job_id=self.result.previous_job_id, state_at=restore,
                                 reason=reason)
+        try:
+            self._fire("before_rollback", failed_id, previous)
+        except FlinkError as refused:
+            raise DeployFailure("start", failure, "not-rolled-back",
+                                previous_job_id=self.result.previous_job_id, state_at=restore,
+                                reason=refused.msg)
         if is_active(find_job(self.client, failed_id)):
             self.cancel(failed_id)
         old = JobSpec.from_record(previous)
