@@ -187,8 +187,8 @@ def sql_params(flink, name, insert):
     return dict(url=flink.url, name=name, jar=zoo["jar"], entry_class=zoo["entry_class"], args=args)
 
 
-def test_sql_statement_change_that_breaks_state_is_refused_before_the_stop(flink, unique_job_name,
-                                                                          module):
+def test_sql_statement_change_that_breaks_state_is_refused_before_the_stop(
+        flink, unique_job_name, module):
     params = sql_params(flink, unique_job_name, "INSERT INTO snk SELECT k, COUNT(*) FROM src GROUP BY k")
     started = started_with_a_checkpoint(flink, module, params)
     # SQL operators have no uid: their ids derive from the plan's shape. A changed predicate keeps
