@@ -9,6 +9,7 @@ The "incompatible" variant of the test program gives its keyed counter another u
 
 from __future__ import annotations
 
+import json
 import os
 import re
 
@@ -24,7 +25,7 @@ def warnings_of(result):
 
 def started_with_a_checkpoint(flink, module, params):
     started = module("flink_job", params)
-    assert started["action"] == "started", started
+    assert started["action"] == "started", json.dumps(started)
     flink.wait_checkpoint(started["job_id"], timeout=120)
     return started
 
