@@ -36,6 +36,7 @@ from __future__ import annotations
 import time
 
 from ansible_collections.flinkops.flink.plugins.module_utils._client import FlinkError
+from ansible_collections.flinkops.flink.plugins.module_utils._health import health_gate
 from ansible_collections.flinkops.flink.plugins.module_utils._hooks import default_hooks
 from ansible_collections.flinkops.flink.plugins.module_utils._jobstate import (
     default_savepoint_dir,
@@ -52,7 +53,6 @@ from ansible_collections.flinkops.flink.plugins.module_utils._poll import (
     wait_savepoint,
     wait_until_running,
     wait_until_terminal,
-    watch_health,
 )
 from ansible_collections.flinkops.flink.plugins.module_utils._request import (
     DeployFailure,
@@ -111,6 +111,7 @@ class Engine:
         self.jobs = []
         self.runs = []
         self.current = None
+        self.plan = None  # the new program's plan answer, for the pre_check hook
         self._jars = None
 
     # -- hooks ------------------------------------------------------------------
@@ -204,7 +205,7 @@ class Engine:
         jar_id = self.resolve_jar_id()
         if not is_planned(jar_id):
             # A program that throws in main() fails here, while the old job still runs.
-            plan_jar(self.client, jar_id, self.body(spec, jar_id, None, None))
+            self.plan = plan_jar(self.client, jar_id, self.body(spec, jar_id, None, None))
         records = spec_records(self.jars)
         previous = spec_of_job(records, current["jid"]) if current else None
         before = {}
@@ -326,18 +327,10 @@ class Engine:
         return job_id
 
     def await_healthy(self, job_id, started_ms):
-        """Wait until every task runs, then watch the health window if one is asked."""
-        req = self.request
-        if not req.wait:
-            return
-        self.result.job = wait_until_running(self.client, job_id, req.wait_timeout)
-        if req.health_window:
-            health = watch_health(self.client, job_id, req.health_window,
-                                  req.health_require_checkpoint, started_ms)
-            self.result.update(job=health["job"], health={"window": req.health_window,
-                                                          "checkpoint": health["checkpoint"]})
-            if health["checkpointing_off"]:
-                self.result.health["checkpointing"] = "off"
+        """Wait until every task runs, then the checkpoint and health gates (_health)."""
+        if self.request.wait:
+            self.result.update(**health_gate(self.client, self.request, job_id, started_ms,
+                                             self.result))
 
     def roll_back(self, failure, previous, restore):
         """The new version failed after the old one stopped: bring the old one back,

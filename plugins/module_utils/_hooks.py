@@ -73,4 +73,7 @@ def default_hooks():
 
     Register a new hook by appending it here (one line, one import).
     """
-    return []
+    # Imported here: the hook classes subclass Hooks from this module.
+    from ansible_collections.flinkops.flink.plugins.module_utils._health import FailureClassifier
+    from ansible_collections.flinkops.flink.plugins.module_utils._precheck import StateCheckHook
+    return [StateCheckHook(), FailureClassifier()]

@@ -56,6 +56,8 @@ class DeployRequest:
     health_window: float = 0
     health_require_checkpoint: bool = False
     rollback: bool = True
+    # The state pre-check before the stop (_precheck): strict, warn or off.
+    state_check: str = "strict"
 
 
 class Planned:
@@ -121,7 +123,7 @@ class DeployResult:
 
     ALWAYS = ("job_id", "previous_job_id", "action", "savepoint", "restored_from",
               "rolled_back")
-    WHEN_SET = ("job", "health", "failed_job_id")
+    WHEN_SET = ("job", "health", "failed_job_id", "state_check")
 
     def __init__(self):
         self.job_id = None
@@ -133,6 +135,9 @@ class DeployResult:
         self.job = None
         self.health = None
         self.failed_job_id = None
+        self.state_check = None
+        # Warnings for the user (flink_job passes them to Ansible); not part of to_dict().
+        self.warnings = []
         self.diff = None
 
     def update(self, **values):

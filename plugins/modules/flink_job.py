@@ -25,6 +25,9 @@ description:
     in C(main()) costs no downtime. The old job is stopped with an atomic stop-with-savepoint (never
     savepoint-then-cancel), and only a savepoint that completed without a failure cause lets the
     upgrade go on. The new job is submitted exactly once, from exactly that savepoint.
+  - Before anything stops, a state-compatibility pre-check (O(state_check)) compares the stateful
+    vertices of the running job's latest completed checkpoint with the new program's plan, and refuses
+    an upgrade that would drop state or exceed the old max parallelism. Check mode runs it too.
   - If the new version cannot start or is not healthy, the previous version is started again from
     the same savepoint (O(rollback)) and the task fails, saying what failed and what runs now.
   - The role C(flinkops.flink.job_deploy) wraps this module into a whole deployment with
@@ -127,8 +130,28 @@ options:
     description:
       - Start even if the savepoint holds state for operators the new program no longer has.
       - That state is dropped. Leave this V(false) unless you removed an operator on purpose.
+      - With V(true), vertices O(state_check) finds missing are a warning, not a refusal.
     type: bool
     default: false
+  state_check:
+    description:
+      - The state-compatibility pre-check of an upgrade (O(upgrade_mode=savepoint) or V(last-state)),
+        run after the new program is planned and before anything stops, in check mode too.
+      - It reads the running job's latest completed checkpoint (2 REST reads; a third, C(GET /jobs/:id),
+        only when it finds something or a stateful vertex's parallelism grows). Every vertex that holds
+        state there must exist in the new program's plan, and the new parallelism of a stateful vertex
+        must not exceed the old job's max parallelism.
+      - V(strict) fails the task before the stop, naming the vertices and the bytes of state that would be
+        dropped (unless O(allow_non_restored_state=true), which turns missing vertices into a warning).
+        V(warn) only warns and lets Flink's restore decide (and O(rollback) act). V(off) skips it.
+      - Limits. It compares job vertices, not operators, and a vertex id derives from the uids of all
+        operators chained into it, so a changed operator chain is reported as a missing vertex even
+        when every operator kept its uid (use V(warn) then). State serializers are not compared.
+      - When the job has no completed checkpoint yet, or check mode cannot plan a JAR that is not
+        uploaded, the check says it could not run (a warning) and the upgrade goes on.
+    type: str
+    choices: [strict, warn, "off"]
+    default: strict
   restore_mode:
     description:
       - How the new job owns the savepoint it starts from. V(no_claim) (Flink's default) leaves it
@@ -213,10 +236,12 @@ options:
     default: 0
   health_require_checkpoint:
     description:
-      - During O(health_window), also require a checkpoint completed after the new job started.
-        Without O(health_window) it does nothing, and the module warns.
-      - A job whose program does not enable checkpointing can never complete one; it passes this check
-        with a warning that says its checkpointing is off, and RV(health.checkpointing) is V(off).
+      - Once the new job runs, trigger a checkpoint of it (C(POST /jobs/:id/checkpoints), Flink 1.17+,
+        the job's configured checkpoint kind) and require it to complete within O(savepoint_timeout).
+        This proves in seconds that the job can checkpoint, whatever its checkpoint interval.
+      - A job with checkpointing off fails this gate with a message that says so (a triggered
+        checkpoint would succeed, but the job never checkpoints on its own).
+      - Works with or without O(health_window); needs O(wait=true).
     type: bool
     default: false
   rollback:
@@ -252,7 +277,22 @@ EXAMPLES = r"""
     configuration:
       execution.checkpointing.interval: 30s
     health_window: 60
+    health_require_checkpoint: true
   register: deploy
+
+- name: Upgrade, on purpose dropping the state of an operator the new version removed
+  flinkops.flink.flink_job:
+    url: http://flink-jobmanager:8081
+    name: orders
+    jar: target/orders-job-2.0.0.jar
+    allow_non_restored_state: true
+
+- name: Upgrade across a changed operator chain (uids kept), the pre-check only warns
+  flinkops.flink.flink_job:
+    url: http://flink-jobmanager:8081
+    name: orders
+    jar: target/orders-job-2.1.0.jar
+    state_check: warn
 
 - name: Show what a deployment would do, without doing it
   flinkops.flink.flink_job:
@@ -322,22 +362,58 @@ job:
     name: orders
     state: RUNNING
     tasks: {total: 3, running: 3}
+state_check:
+  description:
+    - What the state-compatibility pre-check found (see O(state_check)); also returned when it refused.
+    - RV(state_check.outcome) is V(passed), V(refused) (vertices missing or parallelism over the max) or
+      V(not_run) (no completed checkpoint yet, or the new JAR could not be planned in check mode).
+  returned: when a running job is upgraded and O(state_check) is not V(off)
+  type: dict
+  contains:
+    outcome:
+      description: V(passed), V(refused) or V(not_run).
+      type: str
+    checkpoint_id:
+      description: The checkpoint (or savepoint) of the running job that was compared.
+      type: int
+    stateful_vertices:
+      description: The vertices that hold state in that checkpoint (id, name, state_size in bytes).
+      type: list
+      elements: dict
+    vanished:
+      description: Stateful vertices missing from the new program (id, name, state_size).
+      type: list
+      elements: dict
+    dropped_state_bytes:
+      description: Bytes of state the restore would drop.
+      type: int
+    parallelism_over_max:
+      description: Stateful vertices whose new parallelism exceeds the old max parallelism.
+      type: list
+      elements: dict
+    message:
+      description: The finding in one sentence.
+      type: str
+  sample:
+    outcome: refused
+    checkpoint_id: 42
+    vanished: [{id: d0262a1a29ccd28ba228c97b01162aa3, name: counter, state_size: 4282}]
+    dropped_state_bytes: 4282
 health:
-  description: What the health gate saw during O(health_window).
-  returned: when a job was started with O(health_window) set
+  description: What the health gate saw.
+  returned: when O(health_window) or O(health_require_checkpoint) is set and the new job ran
   type: dict
   contains:
     window:
-      description: The health window, in seconds.
+      description: The health window in seconds.
       type: float
     checkpoint:
-      description: The checkpoint completed after the start (with O(health_require_checkpoint)), else V(null).
+      description: The triggered checkpoint (checkpoint_id, trigger_id, interval_ms), V(null) without
+        O(health_require_checkpoint).
       type: dict
-    checkpointing:
-      description: V(off) when O(health_require_checkpoint) was asked but the job has checkpointing off.
-      type: str
-      returned: when the job has checkpointing off
-  sample: {window: 30, checkpoint: null, checkpointing: "off"}
+  sample:
+    window: 30
+    checkpoint: {checkpoint_id: 7, trigger_id: 5b0e2f0c9d8a4e6f8a1b2c3d4e5f6a7b, interval_ms: 600000}
 actions:
   description: What the module did, or would do in check mode.
   returned: always
@@ -384,6 +460,7 @@ ARGUMENT_SPEC = dict(
     wait_timeout=dict(type="float", default=300),
     health_window=dict(type="float", default=0),
     health_require_checkpoint=dict(type="bool", default=False),
+    state_check=dict(type="str", choices=["strict", "warn", "off"], default="strict"),
     rollback=dict(type="bool", default=True),
 )
 # Options whose DeployRequest field has another name; every other option maps to
@@ -402,12 +479,12 @@ def apply(module):
     try:
         result = engine.run()
     except FlinkError as exc:
+        for warning in engine.result.warnings:
+            module.ansible.warn(warning)
         # What already happened (a savepoint taken, a rollback) matters most on failure.
         module.fail(exc, **engine.result.to_dict())
-    if (result.health or {}).get("checkpointing") == "off":
-        module.ansible.warn("health_require_checkpoint: job %s has checkpointing off (its program "
-                            "never enables it), so no checkpoint can complete; the job passed the "
-                            "health gate without one" % result.job_id)
+    for warning in result.warnings:
+        module.ansible.warn(warning)
     module.exit(diff=result.diff, **result.to_dict())
 
 
@@ -429,9 +506,8 @@ def main():
         module.fail("health_window needs wait=true")
     if params["savepoint_dir"] and not is_absolute_location(params["savepoint_dir"]):
         module.fail(relative_location_error("savepoint_dir", params["savepoint_dir"]))
-    if params["health_require_checkpoint"] and not params["health_window"]:
-        module.ansible.warn("health_require_checkpoint does nothing without health_window: no "
-                            "checkpoint is waited for; set health_window to the seconds to watch")
+    if params["health_require_checkpoint"] and not params["wait"]:
+        module.fail("health_require_checkpoint needs wait=true")
     module.run(apply)
 
 

@@ -76,7 +76,8 @@ def test_first_deploy_idempotent_rerun_and_update(flink, role_vars, tmp_path):
 
 @pytest.mark.parametrize("broken", [
     dict(jar="stateful-v2", extra_args=["--variant", "fail-on-start"]),
-    dict(jar="stateful-incompatible"),
+    # state_check off: Flink's own refusal at restore (test_precheck.py: the pre-flight refusal).
+    dict(jar="stateful-incompatible", job_deploy_state_check="off"),
 ], ids=["fails-on-start", "incompatible-state"])
 def test_broken_version_is_rolled_back(flink, role_vars, tmp_path, broken):
     name = role_vars()["job_deploy_name"]

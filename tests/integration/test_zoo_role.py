@@ -59,26 +59,31 @@ def test_relative_jar_path_is_relative_to_where_ansible_playbook_runs(flink, uni
     assert flink.the_running_job(unique_job_name)["jid"] == first.outcome["job_id"]
 
 
-def test_role_default_checkpoint_gate_passes_a_job_without_checkpointing_and_says_so(
+def test_role_default_checkpoint_gate_names_checkpointing_off_and_the_way_out(
         flink, unique_job_name, tmp_path):
     """job_deploy_health_require_checkpoint defaults to true; a job whose program never enables
-    checkpointing cannot complete one. It deploys, with a warning naming the reason."""
+    checkpointing can never prove a checkpoint. The gate fails saying why and how to opt out;
+    with the gate off, the job deploys and upgrades with its state carried over."""
     zoo = flink.jobs["zoo"]["no-checkpoint"]
     variables = role_vars(flink, unique_job_name, zoo["jar"], kind="no-checkpoint")
     assert "job_deploy_health_require_checkpoint" not in variables  # the role's default
-    first = run_in(tmp_path, variables, tmp_path)
+    refused = run_in(tmp_path, variables, tmp_path)
+    assert refused.rc != 0
+    assert "has checkpointing off" in refused.output, refused.output[-3000:]
+    assert "health_require_checkpoint: false" in refused.output, refused.output[-3000:]
+
+    gate_off = dict(job_deploy_health_require_checkpoint=False)
+    first = run_in(tmp_path, dict(variables, **gate_off), tmp_path)
     assert first.rc == 0, first.output[-3000:]
-    assert first.outcome["action"] == "started"
-    assert "has checkpointing off" in first.output, first.output[-3000:]
     job = flink.the_running_job(unique_job_name)
     assert job["jid"] == first.outcome["job_id"]
-    # An upgrade passes the same gate, with the state carried over by the stop's savepoint.
-    second = run_in(tmp_path, role_vars(flink, unique_job_name, zoo["jars"]["v2"], kind="no-checkpoint"),
-                    tmp_path)
+    # An upgrade carries the state over by the stop's savepoint.
+    second = run_in(tmp_path, role_vars(flink, unique_job_name, zoo["jars"]["v2"], kind="no-checkpoint",
+                                        **gate_off), tmp_path)
     assert second.rc == 0, second.output[-3000:]
     assert second.outcome["action"] == "upgraded" and not second.outcome["rolled_back"]
     assert second.outcome["restored_from"] == second.outcome["savepoint"]
-    assert "has checkpointing off" in second.output
+    assert flink.the_running_job(unique_job_name)["jid"] == second.outcome["job_id"]
 
 
 def test_negative_parallelism_is_refused_not_the_cluster_default(flink, unique_job_name, tmp_path):

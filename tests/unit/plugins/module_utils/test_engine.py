@@ -573,20 +573,23 @@ def test_health_window_with_a_checkpoint_passes(client, script, jar, sha, upload
     req, jid = fresh(script, jar, sha, uploaded, health_window=0.3,
                      health_require_checkpoint=True)
     expect_run(script, spec_of(req, sha))
-    chk = {"external_path": "file:/chk/1", "latest_ack_timestamp": 10 ** 14, "id": 1}
-    script.on("GET", "/jobs/overview", overview(job(jid)))
-    script.on("GET", "/jobs/%s/checkpoints" % jid, checkpoints())
-    script.on("GET", "/jobs/overview", overview(job(jid)))
-    script.on("GET", "/jobs/%s/checkpoints" % jid, checkpoints(completed=chk))
-    script.on("GET", "/jobs/overview", overview(job(jid)))
+    # health_require_checkpoint triggers a checkpoint (_health.prove_checkpoint).
+    script.on("GET", "/jobs/%s/checkpoints/config" % jid, {"interval": 600000})
+    script.on("POST", "/jobs/%s/checkpoints" % jid, {"request-id": "t"},
+              check=lambda body: set(body) == {"triggerId"})
+    script.on("GET", "/jobs/%s/checkpoints/[0-9a-f]{32}" % jid,
+              {"status": {"id": "COMPLETED"}, "operation": {"checkpointId": 4}})
+    for _ in range(3):
+        script.on("GET", "/jobs/overview", overview(job(jid)))
     script.on("GET", "/jobs/%s/exceptions" % jid, {"exceptionHistory": {"entries": []}})
     result = engine(client, req).run()
-    assert result.health == {"window": 0.3, "checkpoint": chk}
+    assert result.health["window"] == 0.3 and result.health["checkpoint"]["checkpoint_id"] == 4
+    assert result.health["checkpoint"]["trigger_id"] == script.body_of("/checkpoints$")["triggerId"]
 
 
 @pytest.mark.parametrize("trouble, expected", [
     ("restart", "restarted during the health window"),
-    ("no-checkpoint", "completed no checkpoint within the health window of 0.1s"),
+    ("no-checkpoint", "has checkpointing off"),
     ("unhealthy", "is not healthy: state RESTARTING"),
 ])
 def test_health_window_failures_fail_the_start(client, script, jar, sha, uploaded, trouble,
@@ -594,16 +597,14 @@ def test_health_window_failures_fail_the_start(client, script, jar, sha, uploade
     req, jid = fresh(script, jar, sha, uploaded, health_window=0.1,
                      health_require_checkpoint=trouble == "no-checkpoint")
     expect_run(script, spec_of(req, sha))
-    if trouble == "unhealthy":
+    if trouble == "no-checkpoint":
+        script.on("GET", "/jobs/%s/checkpoints/config" % jid, {"interval": 2 ** 63 - 1})
+    elif trouble == "unhealthy":
         script.on("GET", "/jobs/overview", overview(job(jid, state="RESTARTING")))
         script.on("GET", "/jobs/%s/exceptions" % jid, {"exceptionHistory": {"entries": []}})
     else:
         for _round in range(2):
             script.on("GET", "/jobs/overview", overview(job(jid)))
-            if trouble == "no-checkpoint":
-                script.on("GET", "/jobs/%s/checkpoints" % jid, checkpoints())
-        if trouble == "no-checkpoint":  # checkpointing is on, yet none completed
-            script.on("GET", "/jobs/%s/checkpoints/config" % jid, {"interval": 1000})
         if trouble == "restart":
             history = {"exceptionHistory": {"entries": [{"exceptionName": "java.io.IOException"}]}}
             script.on("GET", "/jobs/%s/exceptions" % jid, history)

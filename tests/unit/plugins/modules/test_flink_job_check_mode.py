@@ -48,6 +48,8 @@ def fake_flink(monkeypatch, wire, jar):
         "GET /jobmanager/config": [{"key": "execution.checkpointing.savepoint-dir",
                                     "value": "file:///sp"}],
         "POST /jars/u_job-sha256-%s.jar/plan" % sha[:16]: {"plan": {"nodes": []}},
+        # The state pre-check's read: no completed checkpoint, so it could not run.
+        "GET /jobs/%s/checkpoints" % RUNNING_ID: {"latest": {"completed": None}},
     }
     sent = []
 

@@ -76,6 +76,8 @@ def test_flink_job_failure_reports_what_happened(script, capsys, tmp_path):
                                           "name": "j-sha256-%s.jar" % sha[:16]}]})
     script.on("GET", "/config", {"flink-version": "2.3.0"})
     script.on("POST", "/jars/.*/plan", {"plan": {}})
+    # The state pre-check (_precheck): no completed checkpoint yet, so it warns and goes on.
+    script.on("GET", "/jobs/%s/checkpoints" % JID, {"latest": {"completed": None}})
     spec = JobSpec("orders", "sha256:" + sha[:16])
     for _name in spec_record_names(spec, "u_j-sha256-%s.jar" % sha[:16]):
         script.on("POST", "/jars/upload", {"filename": "/x/u_flinkops-spec.jar"})
@@ -86,6 +88,7 @@ def test_flink_job_failure_reports_what_happened(script, capsys, tmp_path):
     assert result["error"]["status"] == 200 and result["rolled_back"] is False
     assert result["action"] == "none" and result["savepoint"] is None
     assert result["changed"] is True  # the spec record was written
+    assert result["state_check"]["outcome"] == "not_run"
 
 
 @pytest.mark.parametrize("args, expected", [

@@ -41,9 +41,9 @@ def test_absolute_locations_pass_the_check(script, capsys, location):
     assert result["failed"] and "no running job named 'orders'" in result["msg"], result
 
 
-def test_health_require_checkpoint_without_a_window_warns(script, capsys):
-    script.on("GET", "/jobs/overview", {"jobs": []})
-    script.on("GET", "/jars", {"files": []})
-    result = run(flink_job, dict(JOB, health_require_checkpoint=True), capsys)
-    # ansible-core 2.19+ reports a warning as a summary dict, 2.18 as a string.
-    assert "health_require_checkpoint does nothing without health_window" in str(result["warnings"])
+def test_health_require_checkpoint_without_wait_is_refused(script, capsys):
+    # The checkpoint gate triggers a checkpoint of the started job: without waiting for it
+    # to run there is nothing to trigger, so the combination is refused before any request.
+    result = run(flink_job, dict(JOB, health_require_checkpoint=True, wait=False), capsys)
+    assert result["failed"] and "health_require_checkpoint needs wait=true" in result["msg"], result
+    assert script.sent == []
