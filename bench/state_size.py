@@ -18,7 +18,8 @@ once by Flink's own floor (raw REST, JAR already uploaded, 20 ms polls) and once
 
 Measured from the job's own heartbeats (bench job org.flinkops.bench.StateSizeJob, one line every
 HB_EVERY offsets, all jobs of one deployment print the same tag):
-- records stopped: the longest pause between two consecutive heartbeats around the step (ms);
+- records stopped: the longest time around the step in which no new offset was processed (ms;
+  a replay of records already processed does not count as progress);
 - records processed twice: heartbeat offsets printed more than once, times HB_EVERY;
 - wall time of the step.
 A strategy that flink_job does not offer (yet) is measured by its floor only and says so.
@@ -175,6 +176,19 @@ def floor_rescale(rest, ctx, target=2):
     return {"new_job": job_id, "parallelism": vertex_parallelism(rest, job_id)}
 
 
+def progress_stall(beats):
+    """Records stopped: the longest time no NEW offset was processed (ms), from heartbeats sorted
+    by time. A job replaying records it already processed (restored from a checkpoint, or green
+    catching up) makes no progress, so replays count as stopped until the stream is caught up."""
+    longest, newest, since = None, -1, None
+    for offset, ts, _version in beats:
+        if offset > newest:
+            if since is not None:
+                longest = max(longest or 0, ts - since)
+            newest, since = offset, ts
+    return longest
+
+
 # --------------------------------------------------------------------------- flink_job
 
 
@@ -183,9 +197,12 @@ def module_supports(option, value):
     return "%s=dict(" % option in text and '"%s"' % value in text
 
 
+COLLECTIONS = {"path": ROOT / "build"}
+
+
 def run_module(params):
     env = dict(os.environ)
-    env["PYTHONPATH"] = str(ROOT / "build") + os.pathsep + env.get("PYTHONPATH", "")
+    env["PYTHONPATH"] = str(COLLECTIONS["path"]) + os.pathsep + env.get("PYTHONPATH", "")
     proc = subprocess.run(
         [sys.executable, "-m", "ansible_collections.flinkops.flink.plugins.modules.flink_job"],
         input=json.dumps({"ANSIBLE_MODULE_ARGS": params}), capture_output=True, text=True,
@@ -221,6 +238,7 @@ class StateBench:  # pylint: disable=too-many-instance-attributes
         self.rest = None
         self.hb = None
         self.jar_ids = {}
+        self.kept = []
 
     def start_cluster(self, adaptive):
         config = dict(CLUSTER_CONFIG)
@@ -314,14 +332,15 @@ class StateBench:  # pylint: disable=too-many-instance-attributes
         beats = self.hb.of(tag)
         window = sorted((b for b in beats[max(0, before - 200):] if b[1] >= started * 1000 - 2000),
                         key=lambda b: b[1])
-        longest = max((b[1] - a[1] for a, b in zip(window, window[1:])), default=None)
+        longest, pause_any = progress_stall(window), \
+            max((b[1] - a[1] for a, b in zip(window, window[1:])), default=None)
         offsets = [b[0] for b in beats]
         twice = (len(offsets) - len(set(offsets))) * HB_EVERY
         entry = {"size_gb": size_gb, "strategy": strategy, "method": method, "keys": keys,
                  "state_bytes": checkpoint.get("state_size") or checkpoint.get("checkpointed_size"),
                  "checkpoint_duration_ms": checkpoint.get("end_to_end_duration"),
                  "fill_s": round(filled_at - started_job, 1),
-                 "records_stopped_ms": longest, "records_twice": twice, "wall_s": round(wall, 2),
+                 "records_stopped_ms": longest, "output_pause_ms": pause_any, "records_twice": twice, "wall_s": round(wall, 2),
                  "detail": detail}
         self.results["runs"].append(entry)
         log("%-20s %-6s %5s GB: records stopped %s ms, twice %s, wall %.2f s" % (
@@ -341,7 +360,8 @@ class StateBench:  # pylint: disable=too-many-instance-attributes
 
     def save(self):
         WORK.mkdir(parents=True, exist_ok=True)
-        (WORK / "results.json").write_text(json.dumps(self.results, indent=1))
+        saved = dict(self.results, runs=self.kept + self.results["runs"])
+        (WORK / "results.json").write_text(json.dumps(saved, indent=1))
 
     def run(self):
         sizes = [float(s) for s in self.args.sizes.split(",")]
@@ -388,17 +408,27 @@ def main(argv=None):
     parser.add_argument("--floor-only", action="store_true", help="raw REST only (verifies the REST flows)")
     parser.add_argument("--checkpoint-interval", type=int, default=5000)
     parser.add_argument("--tm-memory", default="3072m")
+    parser.add_argument("--collections-path", default=str(ROOT / "build"),
+                        help="directory holding ansible_collections/ (a snapshot keeps a long run stable)")
+    parser.add_argument("--merge", action="store_true",
+                        help="keep the runs of build/bench-state/results.json for the strategies not measured now")
     parser.add_argument("--report-only", help="results.json to render without measuring")
     args = parser.parse_args(argv)
+    COLLECTIONS["path"] = Path(args.collections_path)
     if args.report_only:
         results = json.loads(Path(args.report_only).read_text())
     else:
         bench = StateBench(args)
+        if args.merge and (WORK / "results.json").exists():
+            only = args.only.split(",") if args.only else STRATEGIES
+            earlier = json.loads((WORK / "results.json").read_text())
+            bench.kept = [r for r in earlier["runs"] if r["strategy"] not in only]
+            bench.results["meta_earlier"] = earlier["meta"]
         try:
             bench.run()
         finally:
             bench.stop_cluster()
-        results = bench.results
+        results = dict(bench.results, runs=bench.kept + bench.results["runs"])
     import state_report  # pylint: disable=import-outside-toplevel
     state_report.write(results)
     return 0

@@ -1,10 +1,16 @@
 package org.flinkops.bench;
 
 import org.apache.flink.api.common.functions.MapFunction;
+import org.apache.flink.api.common.state.ListState;
+import org.apache.flink.api.common.state.ListStateDescriptor;
 import org.apache.flink.api.common.state.ValueState;
 import org.apache.flink.api.common.state.ValueStateDescriptor;
 import org.apache.flink.api.common.typeinfo.PrimitiveArrayTypeInfo;
+import org.apache.flink.api.common.typeinfo.Types;
 import org.apache.flink.api.java.functions.KeySelector;
+import org.apache.flink.runtime.state.FunctionInitializationContext;
+import org.apache.flink.runtime.state.FunctionSnapshotContext;
+import org.apache.flink.streaming.api.checkpoint.CheckpointedFunction;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 import org.apache.flink.streaming.api.functions.KeyedProcessFunction;
 import org.apache.flink.util.Collector;
@@ -16,7 +22,7 @@ import org.apache.flink.util.Collector;
  * <p>The first --keys records are the fill: unthrottled, each writes --bytes-per-key
  * pseudo-random (incompressible) bytes into its key's ValueState, so the state is about
  * keys x bytes once offset keys-1 was processed. From then on the source runs at --rate
- * records/s per subtask, every record reads its key's value (state stays hot), and every
+ * records/s (a real-time schedule kept in state, see Throttle), every record reads its key's value (state stays hot), and every
  * --heartbeat-every-th offset prints, like the sample job, to System.out:
  *
  * <pre>
@@ -24,8 +30,7 @@ import org.apache.flink.util.Collector;
  * FLINKOPS FILLED keys=&lt;k&gt; bytes=&lt;b&gt; ts=&lt;epoch ms&gt; tag=&lt;tag&gt;
  * </pre>
  *
- * <p>The state backend is the cluster's (the benchmark configures RocksDB there). Throttling is by
- * offset, not by records seen, so a job restored after the fill is throttled from its first record.
+ * <p>The state backend is the cluster's (the benchmark configures RocksDB there).
  */
 public class StateSizeJob {
 
@@ -76,13 +81,19 @@ public class StateSizeJob {
         }
     }
 
-    /** Unthrottled below offset fillUntil, then ~rate records/s per subtask. */
-    public static class Throttle implements MapFunction<Long, Long> {
+    /**
+     * Unthrottled below offset fillUntil, then a real-time stream: offset n is due at
+     * anchor + (n - first) / rate, where anchor and first are kept in operator state. A job
+     * restored from older state (a checkpoint, a blue/green savepoint) is behind schedule and
+     * catches up at full speed, as a consumer of a log (Kafka) would.
+     */
+    public static class Throttle implements MapFunction<Long, Long>, CheckpointedFunction {
         private static final long serialVersionUID = 1L;
         private final double rate;
         private final long fillUntil;
-        private transient long startNanos;
-        private transient long seen;
+        private transient long anchorMillis = -1;
+        private transient long first = -1;
+        private transient ListState<Long> saved;
 
         public Throttle(double rate, long fillUntil) {
             this.rate = rate;
@@ -92,16 +103,37 @@ public class StateSizeJob {
         @Override
         public Long map(Long value) throws Exception {
             if (rate > 0 && value >= fillUntil) {
-                if (seen == 0) {
-                    startNanos = System.nanoTime();
+                if (anchorMillis < 0) {
+                    anchorMillis = System.currentTimeMillis();
+                    first = value;
                 }
-                seen++;
-                long wait = startNanos + (long) (seen * 1_000_000_000d / rate) - System.nanoTime();
+                long wait = anchorMillis + (long) ((value - first) * 1000d / rate) - System.currentTimeMillis();
                 if (wait > 0) {
-                    Thread.sleep(wait / 1_000_000, (int) (wait % 1_000_000));
+                    Thread.sleep(wait);
                 }
             }
             return value;
+        }
+
+        @Override
+        public void snapshotState(FunctionSnapshotContext context) throws Exception {
+            saved.clear();
+            if (anchorMillis >= 0) {
+                saved.add(anchorMillis);
+                saved.add(first);
+            }
+        }
+
+        @Override
+        public void initializeState(FunctionInitializationContext context) throws Exception {
+            // union state: after a rescale every subtask gets the one schedule
+            saved = context.getOperatorStateStore().getUnionListState(
+                    new ListStateDescriptor<>("schedule", Types.LONG));
+            java.util.Iterator<Long> it = saved.get().iterator();
+            if (it.hasNext()) {
+                anchorMillis = it.next();
+                first = it.hasNext() ? it.next() : 0;
+            }
         }
     }
 
