@@ -52,6 +52,7 @@ from run import Heartbeats, Rest, all_running  # noqa: E402  pylint: disable=wro
 ENTRY = "org.flinkops.bench.StateSizeJob"
 STRATEGIES = ("savepoint-canonical", "savepoint-native", "last-state", "blue-green", "in-place-rescale")
 BYTES_PER_KEY = 1024
+MAX_KEYS = 100_000
 RATE = 200
 HB_EVERY = 2
 POLL = 0.02
@@ -287,11 +288,14 @@ class StateBench:  # pylint: disable=too-many-instance-attributes
         raise RuntimeError("no checkpoint of %s after %s" % (job_id, after_ms))
 
     def measure(self, size_gb, strategy, method):  # pylint: disable=too-many-locals
-        keys = max(1, int(size_gb * 1e9 / BYTES_PER_KEY))
+        # At most MAX_KEYS keys, larger values beyond: the fill and the per-key cost of a
+        # savepoint stay bounded while the bytes grow.
+        keys = max(1, min(MAX_KEYS, int(size_gb * 1e9 / BYTES_PER_KEY)))
+        bytes_per_key = int(size_gb * 1e9 / keys)
         name = "bench-%s-%s-%s" % (strategy, method, str(size_gb).replace(".", "_"))
         tag = name
         args = ["--name", name, "--tag", tag, "--rate", str(RATE), "--keys", str(keys),
-                "--bytes-per-key", str(BYTES_PER_KEY), "--heartbeat-every", str(HB_EVERY),
+                "--bytes-per-key", str(bytes_per_key), "--heartbeat-every", str(HB_EVERY),
                 "--checkpoint-interval", str(self.args.checkpoint_interval)]
         base = dict(url=self.cluster.url, name=name, entry_class=ENTRY, args=args,
                     savepoint_timeout=3600, wait_timeout=900)
@@ -337,6 +341,7 @@ class StateBench:  # pylint: disable=too-many-instance-attributes
         offsets = [b[0] for b in beats]
         twice = (len(offsets) - len(set(offsets))) * HB_EVERY
         entry = {"size_gb": size_gb, "strategy": strategy, "method": method, "keys": keys,
+                 "bytes_per_key": bytes_per_key,
                  "state_bytes": checkpoint.get("state_size") or checkpoint.get("checkpointed_size"),
                  "checkpoint_duration_ms": checkpoint.get("end_to_end_duration"),
                  "fill_s": round(filled_at - started_job, 1),
@@ -411,7 +416,7 @@ def main(argv=None):
     parser.add_argument("--collections-path", default=str(ROOT / "build"),
                         help="directory holding ansible_collections/ (a snapshot keeps a long run stable)")
     parser.add_argument("--merge", action="store_true",
-                        help="keep the runs of build/bench-state/results.json for the strategies not measured now")
+                        help="keep the runs of build/bench-state/results.json that this run does not measure again")
     parser.add_argument("--report-only", help="results.json to render without measuring")
     args = parser.parse_args(argv)
     COLLECTIONS["path"] = Path(args.collections_path)
@@ -422,7 +427,8 @@ def main(argv=None):
         if args.merge and (WORK / "results.json").exists():
             only = args.only.split(",") if args.only else STRATEGIES
             earlier = json.loads((WORK / "results.json").read_text())
-            bench.kept = [r for r in earlier["runs"] if r["strategy"] not in only]
+            sizes = [float(x) for x in args.sizes.split(",")]
+            bench.kept = [r for r in earlier["runs"] if r["strategy"] not in only or r["size_gb"] not in sizes]
             bench.results["meta_earlier"] = earlier["meta"]
         try:
             bench.run()
