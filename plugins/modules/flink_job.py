@@ -13,7 +13,8 @@ version_added: 0.1.0
 description:
   - Declares that the job called O(name) runs this JAR, entry class, arguments, parallelism and
     configuration on a Flink session cluster, and makes it so through the REST API.
-  - B(Same spec already running:) nothing is changed and no request that changes anything is sent.
+  - B(Same spec already running:) nothing is changed and no request that changes anything is sent;
+    a job that is not healthy yet is waited for.
     The module recognises its own submissions without any state store; the job id it chooses
     starts with a fingerprint of the spec.
   - B(Nothing running:) the job is started from O(savepoint_path); or, with O(resume=true), from the
@@ -82,6 +83,7 @@ options:
   entry_class:
     description:
       - The program's main class; defaults to the JAR manifest's C(Main-Class).
+      - An empty string means the same as not setting it.
     type: str
   args:
     description:
@@ -97,7 +99,13 @@ options:
   configuration:
     description:
       - Flink configuration for this job only (for example C(execution.checkpointing.interval)).
-      - Values are sent as strings.
+      - Values are sent in Flink's flat string form, and two spellings of one value are one spec (no
+        restart). Booleans become V(true)/V(false), numbers their decimal text, a list Flink's list
+        form V(a;b;c) (an item holding C(;) is quoted), and a nested dictionary is flattened into
+        dotted keys the way Flink reads a nested C(config.yaml)
+        (C({execution: {checkpointing: {interval: 10s}}}) is C(execution.checkpointing.interval=10s)).
+      - A V(null) value is refused with an error naming the key; leave the key out to use the
+        cluster's setting.
     type: dict
     default: {}
   allow_non_restored_state:
@@ -168,8 +176,10 @@ options:
     default: savepoint
   wait:
     description:
-      - Wait until every task of the new job is RUNNING (job state RUNNING alone can hide tasks
-        still waiting for slots). A job that fails or restarts meanwhile fails the task with Flink's root cause.
+      - Wait until the new job is healthy the way Flink means it: job state RUNNING, every task RUNNING or
+        FINISHED (since Flink 1.15 a job runs on after some tasks finish, for example a source subtask
+        that got no split), and no restart since it started. Job state RUNNING alone can hide tasks
+        still waiting for slots. A job that fails or restarts meanwhile fails the task with Flink's root cause.
     type: bool
     default: true
   wait_timeout:
@@ -179,8 +189,8 @@ options:
     default: 300
   health_window:
     description:
-      - After the new job runs, seconds it must stay healthy (every task RUNNING, no restart) before the
-        task succeeds. V(0) skips the check.
+      - After the new job runs, seconds it must stay healthy (every task RUNNING or FINISHED, no restart)
+        before the task succeeds. V(0) skips the check.
     type: float
     default: 0
   health_require_checkpoint:
@@ -270,7 +280,10 @@ savepoint:
   type: str
   sample: file:///var/flink/savepoints/savepoint-9a8b7c-5e6f7a8b9c0d
 restored_from:
-  description: The savepoint or checkpoint the new job started from, V(null) for empty state.
+  description:
+    - The savepoint or checkpoint the job that runs now started from, V(null) for empty state.
+    - When nothing changed, what Flink reports the running job was restored from.
+    - V(null) in check mode when a job would be started.
   returned: always
   type: str
   sample: file:///var/flink/savepoints/savepoint-9a8b7c-5e6f7a8b9c0d
@@ -299,55 +312,62 @@ actions:
 """
 
 from ansible_collections.flinkops.flink.plugins.module_utils._client import FlinkError
-from ansible_collections.flinkops.flink.plugins.module_utils._deploy import JobDeployment
+from ansible_collections.flinkops.flink.plugins.module_utils._engine import Engine
 from ansible_collections.flinkops.flink.plugins.module_utils._module import FlinkModule
+from ansible_collections.flinkops.flink.plugins.module_utils._request import DeployRequest
+
+ARGUMENT_SPEC = dict(
+    name=dict(type="str", required=True),
+    name_match=dict(type="str", choices=["exact", "prefix"], default="exact"),
+    state=dict(type="str", choices=["running", "stopped"], default="running"),
+    jar=dict(type="path"),
+    jar_name=dict(type="str"),
+    jar_id=dict(type="str"),
+    entry_class=dict(type="str"),
+    args=dict(type="list", elements="str", default=[]),
+    parallelism=dict(type="int"),
+    configuration=dict(type="dict", default={}),
+    allow_non_restored_state=dict(type="bool", default=False),
+    restore_mode=dict(type="str", choices=["claim", "no_claim"]),
+    savepoint_path=dict(type="str"),
+    resume=dict(type="bool", default=True),
+    upgrade_mode=dict(type="str", choices=["savepoint", "last-state", "stateless"],
+                      default="savepoint"),
+    savepoint_dir=dict(type="str"),
+    savepoint_format=dict(type="str", choices=["canonical", "native"], default="canonical"),
+    drain=dict(type="bool", default=False),
+    savepoint_timeout=dict(type="float", default=1800),
+    stop_mode=dict(type="str", choices=["savepoint", "drain", "cancel"], default="savepoint"),
+    wait=dict(type="bool", default=True),
+    wait_timeout=dict(type="float", default=300),
+    health_window=dict(type="float", default=0),
+    health_require_checkpoint=dict(type="bool", default=False),
+    rollback=dict(type="bool", default=True),
+)
+# Options whose DeployRequest field has another name; every other option maps to
+# the field of its own name.
+RENAMED = {"jar": "jar_path"}
+
+
+def deploy_request(params):
+    """The engine's request, built once from the module's own options."""
+    return DeployRequest(**dict((RENAMED.get(option, option), params[option])
+                                for option in ARGUMENT_SPEC))
 
 
 def apply(module):
-    deployment = JobDeployment(module)
+    engine = Engine(module.client, deploy_request(module.params), module.changes)
     try:
-        if module.params["state"] == "running":
-            diff = deployment.ensure_running()
-        else:
-            diff = deployment.ensure_stopped()
+        result = engine.run()
     except FlinkError as exc:
         # What already happened (a savepoint taken, a rollback) matters most on failure.
-        module.fail(exc, **deployment.result)
-    module.exit(diff=diff, **deployment.result)
+        module.fail(exc, **engine.result.to_dict())
+    module.exit(diff=result.diff, **result.to_dict())
 
 
 def main():
     module = FlinkModule(
-        argument_spec=dict(
-            name=dict(type="str", required=True),
-            name_match=dict(type="str", choices=["exact", "prefix"], default="exact"),
-            state=dict(type="str", choices=["running", "stopped"], default="running"),
-            jar=dict(type="path"),
-            jar_name=dict(type="str"),
-            jar_id=dict(type="str"),
-            entry_class=dict(type="str"),
-            args=dict(type="list", elements="str", default=[]),
-            parallelism=dict(type="int"),
-            configuration=dict(type="dict", default={}),
-            allow_non_restored_state=dict(type="bool", default=False),
-            restore_mode=dict(type="str", choices=["claim", "no_claim"]),
-            savepoint_path=dict(type="str"),
-            resume=dict(type="bool", default=True),
-            upgrade_mode=dict(type="str", choices=["savepoint", "last-state", "stateless"],
-                              default="savepoint"),
-            savepoint_dir=dict(type="str"),
-            savepoint_format=dict(type="str", choices=["canonical", "native"],
-                                  default="canonical"),
-            drain=dict(type="bool", default=False),
-            savepoint_timeout=dict(type="float", default=1800),
-            stop_mode=dict(type="str", choices=["savepoint", "drain", "cancel"],
-                           default="savepoint"),
-            wait=dict(type="bool", default=True),
-            wait_timeout=dict(type="float", default=300),
-            health_window=dict(type="float", default=0),
-            health_require_checkpoint=dict(type="bool", default=False),
-            rollback=dict(type="bool", default=True),
-        ),
+        argument_spec=ARGUMENT_SPEC,
         mutually_exclusive=[("jar", "jar_id")],
         required_if=[("state", "running", ("jar", "jar_id"), True)],
     )

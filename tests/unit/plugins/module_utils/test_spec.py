@@ -7,15 +7,23 @@ from __future__ import annotations
 import os
 import re
 
+import pytest
+
+from ansible_collections.flinkops.flink.plugins.module_utils._client import FlinkError
 from ansible_collections.flinkops.flink.plugins.module_utils._spec import (
     JobSpec,
+    normalize_configuration,
+)
+from ansible_collections.flinkops.flink.plugins.module_utils._store import (
     fingerprint_of,
     is_spec_record,
-    stale_spec_records,
     jar_sha_prefix,
     jar_stem,
+    new_job_id,
     read_spec_records,
+    runs_spec,
     spec_record_names,
+    stale_spec_records,
 )
 
 UPLOAD_NAME_MAX = 218  # 255 bytes of a file name minus Flink's "<uuid>_" prefix
@@ -41,12 +49,12 @@ def test_fingerprint_changes_with_every_field_and_only_with_them():
 
 def test_job_ids_carry_the_fingerprint_and_never_repeat():
     job_spec = spec()
-    ids = set(job_spec.new_job_id() for _attempt in range(50))
+    ids = set(new_job_id(job_spec) for _attempt in range(50))
     assert len(ids) == 50
     for job_id in ids:
         assert re.match(r"^[0-9a-f]{32}$", job_id)
-        assert job_spec.describes(job_id) and fingerprint_of(job_id) == job_spec.fingerprint
-    assert not spec(parallelism=9).describes(ids.pop())
+        assert runs_spec(job_id, job_spec) and fingerprint_of(job_id) == job_spec.fingerprint
+    assert not runs_spec(ids.pop(), spec(parallelism=9))
     assert fingerprint_of("not-a-job-id") is None
 
 
@@ -82,3 +90,49 @@ def test_stale_spec_records_are_this_jobs_unlisted_ones():
     stale = stale_spec_records(jars, "orders", set([kept.fingerprint]))
     assert stale and all(old.fingerprint in jar_id for jar_id in stale)
     assert stale_spec_records(jars, "orders", set([kept.fingerprint, old.fingerprint])) == []
+
+
+# --- equivalent specs are one spec (issue 14.4) and the configuration rule (issue 14.6) ------
+
+def test_empty_entry_class_is_no_entry_class():
+    """Both mean the manifest's Main-Class: a re-run must not restart the job."""
+    assert spec(entry_class="").fingerprint == spec(entry_class=None).fingerprint
+    assert spec(entry_class="").entry_class is None
+
+
+@pytest.mark.parametrize("given, flat", [
+    ({"k": True}, {"k": "true"}),
+    ({"k": False}, {"k": "false"}),
+    ({"k": 3}, {"k": "3"}),
+    ({"k": 0.5}, {"k": "0.5"}),
+    ({"k": "as is"}, {"k": "as is"}),
+    ({"k": ["a", "b", 3, True]}, {"k": "a;b;3;true"}),
+    ({"k": ["a;b", "c"]}, {"k": "'a;b';c"}),
+    ({"k": ["it's;", "x"]}, {"k": "'it''s;';x"}),
+    ({"k": []}, {"k": ""}),
+    ({"execution": {"checkpointing": {"interval": "10s", "unaligned": True}}},
+     {"execution.checkpointing.interval": "10s", "execution.checkpointing.unaligned": "true"}),
+    ({"a": {"b": 1}, "a.c": 2}, {"a.b": "1", "a.c": "2"}),
+])
+def test_configuration_takes_flinks_flat_string_form(given, flat):
+    assert normalize_configuration(given) == flat
+
+
+def test_equivalent_configurations_have_one_fingerprint():
+    assert spec(configuration={"k": True}).fingerprint == \
+        spec(configuration={"k": "true"}).fingerprint
+    assert spec(configuration={"a": {"b": 1}}).fingerprint == \
+        spec(configuration={"a.b": "1"}).fingerprint
+
+
+@pytest.mark.parametrize("given, named", [
+    ({"state.backend.type": None}, "configuration key state.backend.type has no value (null)"),
+    ({"a": {"b": None}}, "configuration key a.b has no value"),
+    ({"k": [["x"]]}, "configuration key k: a list holds only plain values"),
+    ({"k": [None]}, "configuration key k has no value"),
+    ({"a": {"b": 1}, "a.b": 2}, "configuration key a.b is given twice"),
+])
+def test_configuration_values_flink_cannot_take_are_refused_naming_the_key(given, named):
+    with pytest.raises(FlinkError) as refused:
+        normalize_configuration(given)
+    assert named in str(refused.value)
