@@ -6,28 +6,27 @@
 # This module_utils is PRIVATE and for internal use by flinkops.flink only.
 # It can change or be removed at any time without notice.
 
-"""Blue/green upgrade of a job on a session cluster: the new version takes over without a pause.
+"""Blue/green upgrade on a session cluster: the new version takes over without a pause.
 
 The order of steps is the safety argument:
 
 1. Pre-flight: the cluster has free slots for the new version (green) while the running one
-   (blue) keeps its own; otherwise fail before anything happens.
-2. A savepoint of blue is taken WITHOUT stopping it (cancel-job false): blue never pauses.
-3. Green is submitted from exactly that savepoint, once, with its own job id (the caller's
-   exactly-once submit, with a client-chosen id carrying the spec fingerprint).
-4. Green is gated: every task running, a checkpoint completed after its start, then the health
-   window without a restart.
-5. Promote: blue is stopped with a final savepoint (recorded in the result), so exactly one job
-   of the name runs. Or abort: green is cancelled, blue is left untouched (same job id, never
-   paused) and the task fails saying why.
+   (blue) keeps its own; otherwise the task fails before anything happens.
+2. A savepoint of blue is taken WITHOUT stopping it (``cancel-job: false``): blue never pauses.
+3. Green is submitted from exactly that savepoint, once, with its own job id (the engine's
+   exactly-once submit; the id carries the spec's fingerprint).
+4. Green is gated: every task running, a checkpoint completed after its start (forced), and
+   the health window (``health_window``) without a restart.
+5. Promote: blue is stopped with a final savepoint (``savepoint`` in the result), so exactly one
+   job of the name runs. Or abort: green is cancelled, blue is left untouched (same job id,
+   never paused) and the task fails saying why. Nothing is rolled back: nothing was stopped.
 
-Between 3 and 5 both versions process the stream ("overlap"; its length is reported): fine for
-idempotent or upsert sinks, duplicates for others; green can be given its own sink identities
-through its arguments or configuration.
+Between 3 and 5 both versions process the stream (the overlap, reported as
+``overlap_seconds``): fine for idempotent or upsert sinks, duplicates for others.
 
-A run interrupted between 3 and 5 leaves two jobs of the name, blue and a green whose job id
-carries the desired spec's fingerprint; the next run finds both and finishes the handover from
-step 4 (``finish``): promote when green is healthy, abort otherwise. Nothing else is recorded.
+A run interrupted between 3 and 5 leaves two jobs of the name: blue, and a green whose job id
+carries the desired spec's fingerprint. The next run with the same spec finds both and
+finishes the handover from step 4 (``finish``): promote if green is healthy, abort otherwise.
 """
 
 from __future__ import annotations
@@ -36,133 +35,164 @@ import time
 import uuid
 
 from ansible_collections.flinkops.flink.plugins.module_utils._client import FlinkError
-from ansible_collections.flinkops.flink.plugins.module_utils._ops import (
-    cancel_job,
-    check_health,
-    find_job,
-    stop_with_savepoint,
-    trigger_savepoint,
+from ansible_collections.flinkops.flink.plugins.module_utils._jobstate import (
+    default_savepoint_dir,
+    is_active,
+)
+from ansible_collections.flinkops.flink.plugins.module_utils._poll import (
+    poll_operation,
     wait_savepoint,
     wait_until_running,
-    wait_until_terminal,
+    watch_health,
+)
+from ansible_collections.flinkops.flink.plugins.module_utils._request import Planned
+from ansible_collections.flinkops.flink.plugins.module_utils._spec import spec_diff
+from ansible_collections.flinkops.flink.plugins.module_utils._store import runs_spec
+from ansible_collections.flinkops.flink.plugins.module_utils._rest import (
+    cluster_overview,
+    find_job,
+    jobmanager_config,
+    trigger_savepoint,
 )
 
-STRATEGY = "blue-green"
+CHECKPOINT_TIMEOUT = 600
 
 
-class BlueGreenOptions:
-    """What a blue/green handover needs besides the client: plain values, no Ansible params."""
+def force_checkpoint(client, job_id, timeout=CHECKPOINT_TIMEOUT):
+    """Trigger a checkpoint now (``POST /jobs/:id/checkpoints``, Flink 1.17+) and wait for it.
 
-    def __init__(self, savepoint_dir=None, savepoint_format="canonical", savepoint_timeout=1800,
-                 wait_timeout=300, health_window=0, checkpoint_timeout=600, green_slots=1):
-        self.savepoint_dir = savepoint_dir
-        self.savepoint_format = savepoint_format
-        self.savepoint_timeout = savepoint_timeout
-        self.wait_timeout = wait_timeout
-        self.health_window = health_window
-        self.checkpoint_timeout = checkpoint_timeout
-        self.green_slots = green_slots
-
-
-def free_slots(client):
-    """Free task slots of the cluster (``/overview``)."""
-    return int(client.get("/overview").get("slots-available", 0))
-
-
-def preflight(client, blue_id, options):
-    """Fail before anything happens when green cannot get its slots beside blue."""
-    available = free_slots(client)
-    if available < options.green_slots:
-        raise FlinkError(
-            "blue-green needs %d free task slots for the new version while job %s keeps its own; "
-            "the cluster has %d free: nothing was changed (add TaskManagers or use "
-            "upgrade_mode=savepoint)" % (options.green_slots, blue_id, available))
-    return available
-
-
-def force_checkpoint(client, job_id, timeout):
-    """Trigger a checkpoint of the job and wait for it (Flink 1.17+ ``POST /jobs/:id/checkpoints``).
-
-    The client-chosen trigger id makes a repeated request harmless. Returns the checkpoint id.
+    The client-chosen trigger id makes a repeated request harmless. ``CONFIGURED`` keeps the
+    job's own checkpoint type (incremental stays incremental). Returns the checkpoint id.
     """
     trigger_id = uuid.uuid4().hex
     client.post("/jobs/%s/checkpoints" % job_id,
                 json={"checkpointType": "CONFIGURED", "triggerId": trigger_id}, idempotent=True)
-    path = "/jobs/%s/checkpoints/%s" % (job_id, trigger_id)
-
-    def check():
-        answer = client.get(path)
-        if (answer.get("status") or {}).get("id") != "COMPLETED":
-            return None
-        return answer.get("operation") or {}
-
-    operation = client.wait_for(check, timeout, 0.1, "a checkpoint of job %s" % job_id)
-    if operation.get("failure-cause"):
-        cause = operation["failure-cause"]
-        raise FlinkError("the checkpoint of job %s failed" % job_id, method="GET",
-                         url=client.public_url(path), status=200,
-                         errors=[cause.get("stack-trace") or cause.get("class") or str(cause)])
+    operation = poll_operation(client, "/jobs/%s/checkpoints/%s" % (job_id, trigger_id), timeout,
+                               "a checkpoint of job %s" % job_id, interval=0.1)
     return operation.get("checkpointId")
 
 
-def gate(client, green_id, options, started_at_ms):
-    """Every task of green running, a checkpoint completed, the health window without restart."""
-    wait_until_running(client, green_id, options.wait_timeout)
-    checkpoint = force_checkpoint(client, green_id, options.checkpoint_timeout)
-    if options.health_window:
-        check_health(client, green_id, options.health_window, False, started_at_ms)
-    return checkpoint
+def slots_needed(client, spec):
+    """Slots the new version takes: its parallelism, else the cluster's default (slot sharing)."""
+    if spec.parallelism:
+        return spec.parallelism
+    return int(jobmanager_config(client).get("parallelism.default") or 1)
 
 
-def abort(client, green_id, blue_id, options, reason):
-    """Cancel green, leave blue untouched, and fail saying why."""
-    try:
-        cancel_job(client, green_id)
-        wait_until_terminal(client, green_id, options.wait_timeout)
-        cancelled = "cancelled it"
-    except FlinkError as exc:
-        cancelled = "cancelling it failed too (%s): cancel job %s by hand" % (exc, green_id)
-    blue = find_job(client, blue_id) or {}
-    raise FlinkError(
-        "blue-green aborted: the new job %s did not pass its gate (%s); %s. The previous job %s "
-        "was left untouched (state %s)" % (green_id, reason, cancelled, blue_id,
-                                            blue.get("state", "unknown")),
-        cause=getattr(reason, "cause", None))
+class BlueGreenStrategy:
+    """Savepoint without stopping, green beside blue, gate, then promote or abort.
 
-
-def promote(client, blue_id, options):
-    """Stop blue with a final savepoint: from now on only green runs. Returns its location."""
-    trigger = stop_with_savepoint(client, blue_id, options.savepoint_dir, False,
-                                  options.savepoint_format)
-    return wait_savepoint(client, blue_id, trigger, options.savepoint_timeout)
-
-
-def upgrade(client, blue_id, submit_green, options):
-    """The whole handover. ``submit_green(restore_path)`` starts green exactly once and returns its id.
-
-    Returns the result fields: job_id, previous_job_id, savepoint (green's origin),
-    final_savepoint (blue's last), overlap_seconds, strategy.
+    A strategy of ``_strategies`` (registered there), with the same entry point.
     """
-    preflight(client, blue_id, options)
-    trigger = trigger_savepoint(client, blue_id, options.savepoint_dir, options.savepoint_format,
-                                cancel_job=False)
-    savepoint = wait_savepoint(client, blue_id, trigger, options.savepoint_timeout)
-    started = time.time()
-    green_id = submit_green(savepoint)
-    result = finish(client, blue_id, green_id, options, started_at=started)
-    result["savepoint"] = result["restored_from"] = savepoint
-    return result
+
+    name = "blue-green"
+
+    def upgrade(self, run, current, spec, jar_id, previous):
+        blue = current["jid"]
+        client, req = run.client, run.request
+        target = req.savepoint_dir or default_savepoint_dir(jobmanager_config(client))
+        if not target:
+            raise FlinkError("no savepoint directory: set savepoint_dir, or configure "
+                             "execution.checkpointing.savepoint-dir (state.savepoints.dir on "
+                             "1.x) on the cluster; job %s was left running" % blue)
+        needed = slots_needed(client, spec)
+        free = int(cluster_overview(client).get("slots-available", 0))
+        if free < needed:
+            raise FlinkError("upgrade_mode=blue-green needs %d free task slots for the new version "
+                             "while job %s keeps running, and the cluster has %d: nothing was "
+                             "changed" % (needed, blue, free))
+        run.result.update(previous_job_id=blue, action="upgraded", strategy=self.name)
+        handover = run.changes.do(
+            "take a %s savepoint of job %s without stopping it" % (req.savepoint_format, blue),
+            self.savepoint, client, blue, target, req.savepoint_format, req.savepoint_timeout,
+            planned=Planned("a savepoint of job %s taken while it runs" % blue))
+        started = time.time()
+        green = run.job_id_for(spec)
+        run.result.update(job_id=green, restored_from=handover)
+        try:
+            run.changes.do("start job %s (%s) beside job %s from that savepoint" % (
+                req.name, spec.fingerprint, blue), run.submit, spec, jar_id,
+                run.body(spec, jar_id, handover, green))
+        except FlinkError as exc:
+            # Flink refused the new version (e.g. incompatible state): nothing runs but blue.
+            self.abort(run, blue, green, exc)
+        self.finish(run, current, green, started)
+
+    @staticmethod
+    def savepoint(client, job_id, target, fmt, timeout):
+        trigger = trigger_savepoint(client, job_id, target, fmt, cancel_job=False)
+        return wait_savepoint(client, job_id, trigger, timeout)
+
+    def finish(self, run, blue_job, green_id, started=None):
+        """Gate green, then promote it (stop blue with a final savepoint) or abort.
+
+        Also finishes a handover an earlier, interrupted run left with both jobs running.
+        """
+        blue = blue_job["jid"]
+        client, req = run.client, run.request
+        run.result.update(previous_job_id=blue, job_id=green_id, action="upgraded",
+                          strategy=self.name)
+        if run.changes.check_mode:
+            run.result.job_id = None
+            run.stop_to_savepoint(blue, False)
+            return
+        if started is None:
+            green = find_job(client, green_id) or {}
+            started = (green.get("start-time") or time.time() * 1000) / 1000.0
+        try:
+            run.result.job = wait_until_running(client, green_id, req.wait_timeout)
+            checkpoint = force_checkpoint(client, green_id)
+            if req.health_window:
+                health = watch_health(client, green_id, req.health_window, False,
+                                      int(started * 1000))
+                run.result.update(job=health["job"],
+                                  health={"window": req.health_window, "checkpoint": checkpoint})
+        except FlinkError as exc:
+            self.abort(run, blue, green_id, exc)
+        run.stop_to_savepoint(blue, False)
+        run.result.update(overlap_seconds=round(time.time() - started, 3))
+
+    @staticmethod
+    def abort(run, blue, green_id, failure):
+        """Cancel green, leave blue untouched, fail saying why."""
+        client = run.client
+        outcome = "cancelled it"
+        try:
+            if green_id and is_active(find_job(client, green_id)):
+                run.cancel(green_id)
+        except FlinkError as exc:
+            outcome = "cancelling it failed too (%s): cancel job %s by hand" % (exc.msg, green_id)
+        blue_state = (find_job(client, blue) or {}).get("state", "unknown")
+        run.result.update(job_id=blue, failed_job_id=green_id)
+        raise FlinkError(
+            "blue-green aborted: the new version (job %s) failed its gate: %s; %s. The running "
+            "version (job %s, %s) was left untouched" % (
+                green_id, failure.msg, outcome, blue, blue_state),
+            method=failure.method, url=failure.url, status=failure.status,
+            errors=failure.errors, cause=failure.cause)
 
 
-def finish(client, blue_id, green_id, options, started_at=None):
-    """Gate green, then promote it or abort. Also finishes a handover an earlier run left half done."""
-    green = find_job(client, green_id) or {}
-    if started_at is None:
-        started_at = (green.get("start-time") or time.time() * 1000) / 1000.0
-    try:
-        gate(client, green_id, options, int(started_at * 1000))
-    except FlinkError as exc:
-        abort(client, green_id, blue_id, options, exc)
-    final = promote(client, blue_id, options)
-    return {"job_id": green_id, "previous_job_id": blue_id, "final_savepoint": final,
-            "overlap_seconds": round(time.time() - started_at, 3), "strategy": STRATEGY}
+
+def split_handover(active, request):
+    """The active runs of the name, and the handover (blue, green) an interrupted blue/green run
+    left, if that is what two active runs are under ``upgrade_mode=blue-green``; ``finish_handover``
+    then decides. Anything else is left to the engine's refusal of two active runs."""
+    if len(active) == 2 and request.upgrade_mode == BlueGreenStrategy.name:
+        handover = sorted(active, key=lambda job: job.get("start-time", 0))
+        return handover[:1], handover
+    return active, None
+
+
+def finish_handover(run, spec, after):
+    """Finish an interrupted handover (gate green, then promote or abort), but only when green
+    runs the spec asked for; otherwise the two runs are ambiguous and refused."""
+    blue, green = run.handover
+    if not runs_spec(green["jid"], spec):
+        raise FlinkError("2 jobs match name %r: %s and %s, and the newer one does not run the "
+                         "requested spec, so this is not a blue/green handover to finish; "
+                         "refusing to guess which one to manage" % (
+                             run.request.name, blue["jid"], green["jid"]))
+    run.changes.note("finish the blue/green handover from job %s to job %s" % (
+        blue["jid"], green["jid"]))
+    BlueGreenStrategy().finish(run, blue, green["jid"])
+    return spec_diff(dict(after, job_id=blue["jid"]), after)

@@ -34,6 +34,10 @@ from __future__ import annotations
 
 import time
 
+from ansible_collections.flinkops.flink.plugins.module_utils._bluegreen import (
+    finish_handover,
+    split_handover,
+)
 from ansible_collections.flinkops.flink.plugins.module_utils._client import FlinkError
 from ansible_collections.flinkops.flink.plugins.module_utils._hooks import default_hooks
 from ansible_collections.flinkops.flink.plugins.module_utils._jobstate import (
@@ -69,6 +73,7 @@ from ansible_collections.flinkops.flink.plugins.module_utils._rest import (
     run_body,
     stop_with_savepoint,
 )
+from ansible_collections.flinkops.flink.plugins.module_utils._rescale import runs_desired, rescaled_to
 from ansible_collections.flinkops.flink.plugins.module_utils._spec import JobSpec, spec_diff
 from ansible_collections.flinkops.flink.plugins.module_utils._store import (
     content_key,
@@ -81,8 +86,6 @@ from ansible_collections.flinkops.flink.plugins.module_utils._store import (
     new_job_id,
     prune_spec_records,
     record_spec,
-    runs_spec,
-    spec_of_job,
     spec_records,
     stale_spec_records,
     upload_once,
@@ -140,6 +143,8 @@ class Engine:
         self.jobs = list_jobs(self.client)
         self.runs = matching_jobs(self.jobs, self.request.name, self.request.name_match)
         active = [job for job in self.runs if is_active(job)]
+        # blue and green of an interrupted blue/green run are one deployment (_bluegreen)
+        active, self.handover = split_handover(active, self.request)
         if len(active) > 1:
             raise FlinkError("%d jobs match name %r (%s): %s; refusing to guess which one to "
                              "manage" % (len(active), self.request.name,
@@ -200,7 +205,9 @@ class Engine:
         spec = self.desired_spec()
         after = dict(spec.to_dict(), fingerprint=spec.fingerprint)
         current = self.current
-        if current and runs_spec(current["jid"], spec):
+        if self.handover:
+            return finish_handover(self, spec, after)
+        if current and runs_desired(self, current, spec):
             return self.already_running(current, after)
 
         jar_id = self.resolve_jar_id()
@@ -208,7 +215,7 @@ class Engine:
             # A program that throws in main() fails here, while the old job still runs.
             plan_jar(self.client, jar_id, self.body(spec, jar_id, None, None))
         records = spec_records(self.jars)
-        previous = spec_of_job(records, current["jid"]) if current else None
+        previous = records.get(rescaled_to(self, current)) if current else None
         before = {}
         if current:
             before = dict(previous or {"note": "job not started by flinkops.flink: spec unknown"},
@@ -230,6 +237,10 @@ class Engine:
             raise
         self._fire("after_change", None)
         return spec_diff(before, after)
+
+    def job_id_for(self, spec):
+        """The job id of the next submission of ``spec`` (a hook may choose it)."""
+        return self._first("job_id", spec) or new_job_id(spec)
 
     def already_running(self, current, after):
         """The spec asked for runs already: change nothing (wait for it if it is not
@@ -258,6 +269,7 @@ class Engine:
         """Drop this job's spec records that no run Flink still lists needs (rollback
         needs only the running job's), so the JAR list does not fill up."""
         keep = set(fingerprint_of(job["jid"]) for job in self.runs) | set([spec.fingerprint])
+        keep |= set(rescaled_to(self, job) for job in self.runs if is_active(job))
         stale = stale_spec_records(self.jars, self.request.name, keep)
         if stale:
             self.changes.do("remove %d old spec record entries of %s" % (
