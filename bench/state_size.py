@@ -332,12 +332,21 @@ class StateBench:  # pylint: disable=too-many-instance-attributes
             detail = {k: result.get(k) for k in ("action", "job_id", "previous_job_id", "savepoint", "restored_from",
                                                  "overlap_seconds", "rescaled", "fallback") if k in result}
         wall = time.monotonic() - t0
-        time.sleep(3.0)  # heartbeats after the step: the new job (or the rescaled one) running on
+        # Wait until the stream makes progress again (a restored job first replays what was
+        # processed already), then a little more, so the stall ends inside the window.
+        newest = max(b[0] for b in self.hb.of(tag))
+        deadline = time.time() + 300
+        while time.time() < deadline and max(b[0] for b in self.hb.of(tag)) <= newest:
+            time.sleep(0.2)
+        time.sleep(2.0)
         beats = self.hb.of(tag)
         window = sorted((b for b in beats[max(0, before - 200):] if b[1] >= started * 1000 - 2000),
                         key=lambda b: b[1])
         longest, pause_any = progress_stall(window), \
             max((b[1] - a[1] for a, b in zip(window, window[1:])), default=None)
+        # the raw heartbeats around the step, to check any number of the table by hand
+        (WORK / "beats").mkdir(parents=True, exist_ok=True)
+        (WORK / "beats" / ("%s.json" % name)).write_text(json.dumps({"started_ms": started * 1000, "beats": window}))
         offsets = [b[0] for b in beats]
         twice = (len(offsets) - len(set(offsets))) * HB_EVERY
         entry = {"size_gb": size_gb, "strategy": strategy, "method": method, "keys": keys,
