@@ -13,6 +13,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PLOT = ROOT / "docs" / "benchmarks-state.png"
+PAGE = ROOT / "docs" / "benchmarks.md"
+# Shared with bench/report.py, which keeps this section when it rewrites the page.
+STATE_BEGIN = "<!-- state-size section: bench/state_report.py -->"
 TABLE = ROOT / "build" / "bench-state" / "table.md"
 ORDER = ("savepoint-canonical", "savepoint-native", "last-state", "blue-green", "in-place-rescale")
 
@@ -115,10 +118,65 @@ def plot(results):
     plt.close(fig)
 
 
+def recommendations(results):
+    """What the numbers of this run say, per state size (generated, so it follows the numbers)."""
+    lines = []
+    runs = [r for r in _ok(results["runs"]) if r["method"] == "module" and r["records_stopped_ms"] is not None]
+    for size in sorted({r["size_gb"] for r in runs}):
+        here = [r for r in runs if r["size_gb"] == size]
+        clean = sorted((r for r in here if r["records_twice"] == 0), key=lambda r: r["records_stopped_ms"])
+        fastest = min(here, key=lambda r: r["records_stopped_ms"])
+        text = "- **%s GB**: " % size
+        if clean:
+            text += "nothing processed twice and the shortest pause: `%s` (%s ms); " % (
+                clean[0]["strategy"], clean[0]["records_stopped_ms"])
+        text += "the shortest pause overall: `%s` (%s ms, %s records processed twice)." % (
+            fastest["strategy"], fastest["records_stopped_ms"], fastest["records_twice"])
+        lines.append(text)
+    return lines
+
+
+def section(results):
+    return "\n".join([
+        STATE_BEGIN,
+        "## Downtime against state size (issue 18)",
+        "",
+        "`make bench-state` (bench/state_size.py): a job with keyed state of the given size on RocksDB "
+        "(incremental checkpoints, retained on cancel), upgraded once by each strategy through "
+        "`flink_job` and once by Flink's own floor for the same steps (raw REST, JAR uploaded, 20 ms "
+        "polls), each on a freshly filled job, all in one run. Records stopped: the longest time in "
+        "which no new record was processed (a replay of records processed already does not count as "
+        "progress). Records processed twice: offsets the job's heartbeats show more than once. The job "
+        "reads like a consumer of a log: a job restored from older state catches up at full speed.",
+        "",
+        "![Records stopped against state size](benchmarks-state.png)",
+        "",
+        table(results).rstrip("\n"),
+        "",
+        "What this run says (flink_job's numbers):",
+        "",
+    ] + recommendations(results) + [
+        "",
+        "The guide \"Choosing an upgrade strategy\" (docs/docsite/rst/guide_upgrade_strategies.rst) turns "
+        "this into advice. Raw numbers: `build/bench-state/results.json` and the heartbeats of every "
+        "step in `build/bench-state/beats/`; `python bench/state_size.py --report-only "
+        "build/bench-state/results.json` rewrites this section.",
+        "",
+    ])
+
+
+def write_section(results):
+    text = PAGE.read_text() if PAGE.exists() else "# Benchmarks\n"
+    if STATE_BEGIN in text:
+        text = text[:text.index(STATE_BEGIN)]
+    PAGE.write_text(text.rstrip("\n") + "\n\n" + section(results))
+
+
 def write(results):
     TABLE.parent.mkdir(parents=True, exist_ok=True)
     TABLE.write_text(table(results))
     print(TABLE.read_text())
+    write_section(results)
     try:
         plot(results)
         print("plot: %s" % PLOT)
