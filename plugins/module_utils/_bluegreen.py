@@ -46,8 +46,7 @@ from ansible_collections.flinkops.flink.plugins.module_utils._poll import (
     watch_health,
 )
 from ansible_collections.flinkops.flink.plugins.module_utils._request import Planned
-from ansible_collections.flinkops.flink.plugins.module_utils._spec import spec_diff
-from ansible_collections.flinkops.flink.plugins.module_utils._store import runs_spec
+from ansible_collections.flinkops.flink.plugins.module_utils._store import new_job_id, runs_spec
 from ansible_collections.flinkops.flink.plugins.module_utils._rest import (
     cluster_overview,
     find_job,
@@ -88,6 +87,8 @@ class BlueGreenStrategy:
     name = "blue-green"
 
     def upgrade(self, run, current, spec, jar_id, previous):
+        if run.handover:
+            return self.finish_handover(run, spec)
         blue = current["jid"]
         client, req = run.client, run.request
         target = req.savepoint_dir or default_savepoint_dir(jobmanager_config(client))
@@ -107,7 +108,7 @@ class BlueGreenStrategy:
             self.savepoint, client, blue, target, req.savepoint_format, req.savepoint_timeout,
             planned=Planned("a savepoint of job %s taken while it runs" % blue))
         started = time.time()
-        green = run.job_id_for(spec)
+        green = next_job_id(run, spec)
         run.result.update(job_id=green, restored_from=handover)
         try:
             run.changes.do("start job %s (%s) beside job %s from that savepoint" % (
@@ -117,6 +118,20 @@ class BlueGreenStrategy:
             # Flink refused the new version (e.g. incompatible state): nothing runs but blue.
             self.abort(run, blue, green, exc)
         self.finish(run, current, green, started)
+
+    def finish_handover(self, run, spec):
+        """Two jobs of the name: an earlier run was interrupted between green's start and the
+        promotion. Finish it (gate, then promote or abort) when green runs the spec asked for;
+        otherwise the two jobs are ambiguous and refused."""
+        blue, green = run.handover
+        if not runs_spec(green["jid"], spec):
+            raise FlinkError("2 jobs match name %r: %s and %s, and the newer one does not run the "
+                             "requested spec, so this is not a blue/green handover to finish; "
+                             "refusing to guess which one to manage" % (
+                                 run.request.name, blue["jid"], green["jid"]))
+        run.changes.note("finish the blue/green handover from job %s to job %s" % (
+            blue["jid"], green["jid"]))
+        self.finish(run, blue, green["jid"])
 
     @staticmethod
     def savepoint(client, job_id, target, fmt, timeout):
@@ -173,26 +188,21 @@ class BlueGreenStrategy:
 
 
 
-def split_handover(active, request):
-    """The active runs of the name, and the handover (blue, green) an interrupted blue/green run
-    left, if that is what two active runs are under ``upgrade_mode=blue-green``; ``finish_handover``
-    then decides. Anything else is left to the engine's refusal of two active runs."""
+def split_handover(runs, request):
+    """A name's ``runs`` without green, and the handover (blue, green), when two active runs
+    under ``upgrade_mode=blue-green`` may be what an interrupted blue/green run left; the
+    strategy's ``finish_handover`` then decides. Otherwise ``runs`` unchanged and None."""
+    active = [job for job in runs if is_active(job)]
     if len(active) == 2 and request.upgrade_mode == BlueGreenStrategy.name:
         handover = sorted(active, key=lambda job: job.get("start-time", 0))
-        return handover[:1], handover
-    return active, None
+        return [job for job in runs if job is not handover[1]], handover
+    return runs, None
 
 
-def finish_handover(run, spec, after):
-    """Finish an interrupted handover (gate green, then promote or abort), but only when green
-    runs the spec asked for; otherwise the two runs are ambiguous and refused."""
-    blue, green = run.handover
-    if not runs_spec(green["jid"], spec):
-        raise FlinkError("2 jobs match name %r: %s and %s, and the newer one does not run the "
-                         "requested spec, so this is not a blue/green handover to finish; "
-                         "refusing to guess which one to manage" % (
-                             run.request.name, blue["jid"], green["jid"]))
-    run.changes.note("finish the blue/green handover from job %s to job %s" % (
-        blue["jid"], green["jid"]))
-    BlueGreenStrategy().finish(run, blue, green["jid"])
-    return spec_diff(dict(after, job_id=blue["jid"]), after)
+def next_job_id(run, spec):
+    """Green's job id: a hook's choice (the engine's ``job_id`` hook point), else the default."""
+    for hook in run.hooks:
+        chosen = hook.job_id(run, spec)
+        if chosen:
+            return chosen
+    return new_job_id(spec)

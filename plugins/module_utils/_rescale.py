@@ -58,7 +58,10 @@ def rescaled_to(run, job):
 
 def runs_desired(run, job, spec):
     """Whether ``job`` runs ``spec``. Only with rescale_mode=in-place can a job run a spec its id
-    does not carry, so only then does the no-op check read the JAR list."""
+    does not carry, so only then does the no-op check read the JAR list. A blue/green handover
+    left half done is never "already running"."""
+    if run.handover:
+        return False
     if run.request.rescale_mode != "in-place":
         return runs_spec(job["jid"], spec)
     return rescaled_to(run, job) == spec.fingerprint

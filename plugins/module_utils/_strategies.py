@@ -115,8 +115,12 @@ class StatelessStrategy(Strategy):
         return run.request.savepoint_path
 
 
-STRATEGIES = dict((cls.name, cls) for cls in (SavepointStrategy, LastStateStrategy,
-                                             StatelessStrategy, BlueGreenStrategy))
+STRATEGIES = dict((cls.name, cls) for cls in (
+    SavepointStrategy,
+    LastStateStrategy,
+    StatelessStrategy,
+    BlueGreenStrategy,
+))
 
 
 def select_strategy(request, current, spec, previous):

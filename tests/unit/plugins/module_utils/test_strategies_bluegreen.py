@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 
+from ansible_collections.flinkops.flink.plugins.module_utils import _bluegreen
 from ansible_collections.flinkops.flink.plugins.module_utils._client import FlinkError
 from ansible_collections.flinkops.flink.plugins.module_utils._store import spec_record_names
 
@@ -40,6 +41,12 @@ from ansible_collections.flinkops.flink.tests.unit.plugins.module_utils.test_eng
 )
 
 HANDOVER = "file:/sp/savepoint-aaaaaa-handover"
+
+
+@pytest.fixture(autouse=True)
+def fixed_green_ids(monkeypatch):
+    """Green's job id as the strategy allocates it, minus the randomness (as test_engine does)."""
+    monkeypatch.setattr(_bluegreen, "new_job_id", new_id)
 TRIGGER = r"[0-9a-f]{32}"
 
 
@@ -135,6 +142,7 @@ def test_an_interrupted_handover_is_finished_by_the_next_run(client, script, jar
     blue = job(running_id(OLD_SPEC), start=1)
     green = job(new_id(spec_of(req, sha)), start=5000)
     script.on("GET", "/jobs/overview", overview(green, blue))
+    expect_prepared(script, uploaded, spec_of(req, sha), jars=old_record_jars())
     script.on("GET", "/jobs/overview", overview(green, blue))  # green's start time
     expect_healthy(script, green["jid"], polls=1)
     expect_checkpoint(script, green["jid"])
@@ -148,6 +156,7 @@ def test_two_jobs_that_are_not_a_handover_are_refused(client, script, jar, sha, 
     req = request(jar, upgrade_mode="blue-green")
     other = job("b" * 32, start=5000)
     script.on("GET", "/jobs/overview", overview(other, job(running_id(OLD_SPEC))))
+    expect_prepared(script, uploaded, spec_of(req, sha), jars=old_record_jars())
     with pytest.raises(FlinkError, match="not a blue/green handover"):
         engine(client, req).run()
 
