@@ -53,6 +53,10 @@ def targets(results):
     return checks
 
 
+def _order(run):
+    return (run["size_gb"], ORDER.index(run["strategy"]), run["method"] != "floor")
+
+
 def table(results):
     meta = results["meta"]
     lines = [
@@ -64,8 +68,7 @@ def table(results):
         "| state | strategy | by | records stopped (ms) | records processed twice | wall (s) | notes |",
         "|---|---|---|---:|---:|---:|---|",
     ]
-    for run in sorted(results["runs"], key=lambda r: (r["size_gb"], ORDER.index(r["strategy"]),
-                                                       r["method"] != "floor")):
+    for run in sorted(results["runs"], key=_order):
         size = "%s GB" % run["size_gb"]
         if "state_bytes" in run and run["state_bytes"]:
             size = "%.2f GB" % (run["state_bytes"] / 1e9)

@@ -187,7 +187,6 @@ class BlueGreenStrategy:
             errors=failure.errors, cause=failure.cause)
 
 
-
 def split_handover(runs, request):
     """A name's ``runs`` without green, and the handover (blue, green), when two active runs
     under ``upgrade_mode=blue-green`` may be what an interrupted blue/green run left; the

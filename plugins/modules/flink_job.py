@@ -146,7 +146,7 @@ options:
         stopped with a final savepoint (RV(savepoint)) and only green runs. If green fails its gate,
         green is cancelled and blue is left untouched (same job id, never paused), and the task fails.
         Needs free task slots for both versions at once (checked before anything happens).
-      - B(During a blue/green overlap both versions process the stream) (RV(overlap_seconds)): fine for
+      - B(During a blue/green overlap both versions process the stream) (RV(overlap_seconds)). That is fine for
         idempotent or upsert sinks, duplicates for others. Give green its own sink identities (a Kafka
         transactional-id prefix, a consumer group, an output table) through O(args) or
         O(configuration) when that matters.
@@ -160,9 +160,9 @@ options:
       - How a change of O(parallelism) alone is applied to the running job.
       - V(upgrade) replaces the job the way O(upgrade_mode) says.
       - V(in-place) asks Flink's adaptive scheduler to rescale the running job
-        (C(PUT /jobs/:id/resource-requirements), Flink 1.18+): the job keeps its id and restarts from
+        (C(PUT /jobs/:id/resource-requirements), Flink 1.18+). The job keeps its id and restarts from
         its latest checkpoint, so the records since that checkpoint are processed again; a checkpoint
-        is taken just before to keep that window small. Needs C(jobmanager.scheduler: adaptive) in
+        is taken just before to keep that window small. Needs C(jobmanager.scheduler) set to V(adaptive) in
         the B(cluster) configuration (Flink ignores it per job). Flink 2.x does not rescale within
         30 seconds (C(jobmanager.adaptive-scheduler.scaling-interval.min)) of the job's start.
       - When the cluster cannot (default scheduler, Flink before 1.18, not done within

@@ -47,6 +47,8 @@ HANDOVER = "file:/sp/savepoint-aaaaaa-handover"
 def fixed_green_ids(monkeypatch):
     """Green's job id as the strategy allocates it, minus the randomness (as test_engine does)."""
     monkeypatch.setattr(_bluegreen, "new_job_id", new_id)
+
+
 TRIGGER = r"[0-9a-f]{32}"
 
 
@@ -128,8 +130,8 @@ def test_green_failing_is_cancelled_and_blue_left_untouched(client, script, jar,
 def test_green_refused_at_submit_leaves_blue_untouched(client, script, jar, sha, uploaded):
     req, current = blue_green_setup(script, jar, sha, uploaded)
     expect_savepoint_while_running(script, current["jid"])
-    script.on("POST", "/jars/.*/run", {"errors": ["java.lang.IllegalStateException: Failed to "
-                                                   "rollback to checkpoint/savepoint"]}, status=400)
+    refused = {"errors": ["java.lang.IllegalStateException: Failed to rollback to checkpoint/savepoint"]}
+    script.on("POST", "/jars/.*/run", refused, status=400)
     script.on("GET", "/jobs/overview", overview(current))
     script.on("GET", "/jobs/overview", overview(current))
     with pytest.raises(FlinkError, match="blue-green aborted"):
@@ -243,8 +245,8 @@ def test_rescale_falls_back_to_a_savepoint_upgrade_saying_why(client, script, ja
     assert reason in result.rescale_fallback
 
 
-def test_rescale_that_does_not_finish_puts_the_bounds_back_and_falls_back(client, script, jar, sha,
-                                                                         uploaded):
+def test_rescale_that_does_not_finish_puts_the_bounds_back_and_falls_back(
+        client, script, jar, sha, uploaded):
     req, current = rescale_setup(script, jar, sha, uploaded)
     req.wait_timeout = 0.3
     jid = current["jid"]
