@@ -271,6 +271,15 @@ $(BENCH_STAMP): requirements/bench.txt $(VENV_STAMP)
 
 bench: $(BENCH_STAMP) collection ## Benchmarks on real Flink: downtime vs floor and CLI, no-op, upload, scale -> docs/benchmarks.md
 	PYTHONPATH=$(CURDIR)/$(BUILD_DIR) $(VENV_PY) bench/run.py --n $(BENCH_N) $(BENCH_ARGS)
+
+# Downtime against state size (bench/state_size.py, owner: bluegreen): a RocksDB job of 0.1 and
+# 1 GB keyed state, each upgrade strategy by flink_job against its raw-REST floor.
+# Writes docs/benchmarks-state.png and build/bench-state/table.md. Takes ~30 min.
+BENCH_STATE_ARGS ?= --sizes 0.1,1
+
+bench-state: $(BENCH_STAMP) collection ## Downtime against state size, per upgrade strategy -> docs/benchmarks-state.png
+	PYTHONPATH=$(CURDIR)/$(BUILD_DIR) $(VENV_PY) bench/state_size.py $(BENCH_STATE_ARGS)
+.PHONY: bench-state
 # --- end of benchmarks block ---------------------------------------------------
 
 clean: ## Remove build/ and test output (keeps the venvs; rm -rf .venv* for those)

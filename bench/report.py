@@ -368,6 +368,9 @@ def findings(results):
     return ["", "Where the collection itself costs time (this run):", ""] + out if out else []
 
 
+STATE_BEGIN = "<!-- state-size section: bench/state_report.py -->"
+
+
 def write(results, docs):
     docs = Path(docs)
     docs.mkdir(parents=True, exist_ok=True)
@@ -420,4 +423,11 @@ def write(results, docs):
               "updates per method). Raw numbers: `build/bench/results.json`; `python bench/run.py "
               "--report-only build/bench/results.json` rewrites this page from them." % (
                   meta.get("duration_s", 0) / 60.0), ""]
-    (docs / "benchmarks.md").write_text("\n".join(lines))
+    text = "\n".join(lines)
+    # The "downtime against state size" section is written by bench/state_report.py
+    # (`make bench-state`): keep it when this page is regenerated.
+    md = docs / "benchmarks.md"
+    if md.exists() and STATE_BEGIN in md.read_text():
+        old = md.read_text()
+        text = text.rstrip("\n") + "\n\n" + old[old.index(STATE_BEGIN):]
+    md.write_text(text)

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import time
 
+from ansible_collections.flinkops.flink.plugins.module_utils._bluegreen import split_handover
 from ansible_collections.flinkops.flink.plugins.module_utils._client import FlinkError
 from ansible_collections.flinkops.flink.plugins.module_utils._health import health_gate
 from ansible_collections.flinkops.flink.plugins.module_utils._hooks import default_hooks
@@ -71,6 +72,7 @@ from ansible_collections.flinkops.flink.plugins.module_utils._rest import (
     run_body,
     stop_with_savepoint,
 )
+from ansible_collections.flinkops.flink.plugins.module_utils._rescale import runs_desired, rescaled_to
 from ansible_collections.flinkops.flink.plugins.module_utils._spec import JobSpec, spec_diff
 from ansible_collections.flinkops.flink.plugins.module_utils._store import (
     content_key,
@@ -83,8 +85,6 @@ from ansible_collections.flinkops.flink.plugins.module_utils._store import (
     new_job_id,
     prune_spec_records,
     record_spec,
-    runs_spec,
-    spec_of_job,
     spec_records,
     stale_spec_records,
     upload_once,
@@ -142,7 +142,8 @@ class Engine:
         """Read the job list once: this job's runs, and the one active run if any."""
         self.jobs = list_jobs(self.client)
         self.runs = matching_jobs(self.jobs, self.request.name, self.request.name_match)
-        self.current = the_active_run(self.runs, self.request.name, self.request.name_match)
+        runs, self.handover = split_handover(self.runs, self.request)  # blue/green (_bluegreen)
+        self.current = the_active_run(runs, self.request.name, self.request.name_match)
 
     @property
     def jars(self):
@@ -199,7 +200,7 @@ class Engine:
         spec = self.desired_spec()
         after = dict(spec.to_dict(), fingerprint=spec.fingerprint)
         current = self.current
-        if current and runs_spec(current["jid"], spec):
+        if current and runs_desired(self, current, spec):
             return self.already_running(current, after)
 
         jar_id = self.resolve_jar_id()
@@ -207,7 +208,7 @@ class Engine:
             # A program that throws in main() fails here, while the old job still runs.
             self.plan = plan_jar(self.client, jar_id, self.body(spec, jar_id, None, None))
         records = spec_records(self.jars)
-        previous = spec_of_job(records, current["jid"]) if current else None
+        previous = records.get(rescaled_to(self, current)) if current else None
         before = {}
         if current:
             before = dict(previous or {"note": "job not started by flinkops.flink: spec unknown"},

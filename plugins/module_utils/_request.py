@@ -45,6 +45,7 @@ class DeployRequest:
     restore_mode: Optional[str] = None
     # How to replace or stop a running job.
     upgrade_mode: str = "savepoint"
+    rescale_mode: str = "upgrade"
     stop_mode: str = "savepoint"
     savepoint_dir: Optional[str] = None
     savepoint_format: str = "canonical"
@@ -123,7 +124,8 @@ class DeployResult:
 
     ALWAYS = ("job_id", "previous_job_id", "action", "savepoint", "restored_from",
               "rolled_back")
-    WHEN_SET = ("job", "health", "failed_job_id", "state_check")
+    WHEN_SET = ("job", "health", "failed_job_id", "state_check", "strategy", "overlap_seconds",
+                "rescaled", "rescale_fallback")
 
     def __init__(self):
         self.job_id = None
@@ -138,6 +140,11 @@ class DeployResult:
         self.state_check = None
         # Warnings for the user (flink_job passes them to Ansible); not part of to_dict().
         self.warnings = []
+        # blue-green and in-place rescale (``_bluegreen``, ``_rescale``)
+        self.strategy = None
+        self.overlap_seconds = None
+        self.rescaled = None
+        self.rescale_fallback = None
         self.diff = None
 
     def update(self, **values):

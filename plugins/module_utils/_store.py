@@ -258,6 +258,30 @@ def stale_spec_records(jars, job_name, keep_fingerprints):
     return stale
 
 
+# A job rescaled in place keeps its id, whose fingerprint names the spec it was
+# submitted with; an entry "flinkops-rescaled-<job id>-<fingerprint>.jar" says
+# which spec (recorded as usual) it runs now. The newest entry of a job wins.
+_RESCALED = re.compile(r"^flinkops-rescaled-([0-9a-f]{32})-([0-9a-f]{16})\.jar$")
+
+
+def rescaled_fingerprint(jars, job_id):
+    """The fingerprint of the spec job ``job_id`` runs after an in-place rescale, or None."""
+    found = [(jar.get("uploaded", 0), match.group(2)) for jar in jars
+             for match in [_RESCALED.match(jar.get("name") or "")]
+             if match and match.group(1) == job_id]
+    return max(found)[1] if found else None
+
+
+def record_rescale(client, job_id, spec, jars):
+    """Record that job ``job_id`` now runs ``spec`` (whose record the engine wrote before the
+    change); drop the job's older entries."""
+    upload_jar(client, EMPTY_ZIP, "flinkops-rescaled-%s-%s.jar" % (job_id, spec.fingerprint))
+    older = [jar["id"] for jar in jars for match in [_RESCALED.match(jar.get("name") or "")]
+             if match and match.group(1) == job_id]
+    if older:
+        delete_jars(client, older)
+
+
 def prune_spec_records(client, jar_ids):
     delete_jars(client, jar_ids)
 

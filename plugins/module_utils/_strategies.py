@@ -22,6 +22,7 @@ the option value in flink_job's argument spec.
 
 from __future__ import annotations
 
+from ansible_collections.flinkops.flink.plugins.module_utils._bluegreen import BlueGreenStrategy
 from ansible_collections.flinkops.flink.plugins.module_utils._client import FlinkError
 from ansible_collections.flinkops.flink.plugins.module_utils._jobstate import (
     checkpoints_survive_cancel,
@@ -30,6 +31,10 @@ from ansible_collections.flinkops.flink.plugins.module_utils._jobstate import (
     settled_checkpoints,
 )
 from ansible_collections.flinkops.flink.plugins.module_utils._request import Planned
+from ansible_collections.flinkops.flink.plugins.module_utils._rescale import (
+    RescaleStrategy,
+    only_parallelism_differs,
+)
 from ansible_collections.flinkops.flink.plugins.module_utils._rest import job_checkpoints
 
 
@@ -114,6 +119,7 @@ STRATEGIES = dict((cls.name, cls) for cls in (
     SavepointStrategy,
     LastStateStrategy,
     StatelessStrategy,
+    BlueGreenStrategy,
 ))
 
 
@@ -121,4 +127,6 @@ def select_strategy(request, current, spec, previous):
     """The strategy for this upgrade. ``previous`` (the running job's recorded spec,
     or None) lets a strategy that applies only to some changes (an in-place
     rescale when only the parallelism differs) be chosen here."""
+    if request.rescale_mode == "in-place" and only_parallelism_differs(previous, spec):
+        return RescaleStrategy(fallback=SavepointStrategy())
     return STRATEGIES[request.upgrade_mode]()

@@ -178,9 +178,37 @@ options:
       - V(last-state) cancels it and starts the new version from its latest completed checkpoint;
         needs checkpoints retained on cancellation. Records since that checkpoint are processed again.
       - V(stateless) cancels it and starts the new version without state (or from O(savepoint_path)).
+      - V(blue-green) keeps the running job (blue) processing while the new version (green) starts
+        beside it from a savepoint of blue taken B(without stopping it). Green must pass a gate (every
+        task running, a checkpoint completed, then O(health_window) without a restart); then blue is
+        stopped with a final savepoint (RV(savepoint)) and only green runs. If green fails its gate,
+        green is cancelled and blue is left untouched (same job id, never paused), and the task fails.
+        Needs free task slots for both versions at once (checked before anything happens).
+      - B(During a blue/green overlap both versions process the stream) (RV(overlap_seconds)). That is fine for
+        idempotent or upsert sinks, duplicates for others. Give green its own sink identities (a Kafka
+        transactional-id prefix, a consumer group, an output table) through O(args) or
+        O(configuration) when that matters.
+      - A blue/green run interrupted after green started leaves two jobs of the name; running the
+        task again with the same spec finishes the handover (gate, then promote or abort).
     type: str
-    choices: [savepoint, last-state, stateless]
+    choices: [savepoint, last-state, stateless, blue-green]
     default: savepoint
+  rescale_mode:
+    description:
+      - How a change of O(parallelism) alone is applied to the running job.
+      - V(upgrade) replaces the job the way O(upgrade_mode) says.
+      - V(in-place) asks Flink's adaptive scheduler to rescale the running job
+        (C(PUT /jobs/:id/resource-requirements), Flink 1.18+). The job keeps its id and restarts from
+        its latest checkpoint, so the records since that checkpoint are processed again; a checkpoint
+        is taken just before to keep that window small. Needs C(jobmanager.scheduler) set to V(adaptive) in
+        the B(cluster) configuration (Flink ignores it per job). Flink 2.x does not rescale within
+        30 seconds (C(jobmanager.adaptive-scheduler.scaling-interval.min)) of the job's start.
+      - When the cluster cannot (default scheduler, Flink before 1.18, not done within
+        O(wait_timeout)), the job is upgraded as O(upgrade_mode) says instead, and RV(rescale_fallback)
+        says why. The new parallelism is recorded on the cluster, so a re-run changes nothing.
+    type: str
+    choices: [upgrade, in-place]
+    default: upgrade
   savepoint_dir:
     description:
       - Target directory of the savepoint taken to stop the job. Defaults to the cluster's configured
@@ -266,6 +294,25 @@ seealso:
 """
 
 EXAMPLES = r"""
+- name: Upgrade without a pause - the new version takes over from a savepoint of the running one
+  flinkops.flink.flink_job:
+    url: http://flink-jobmanager:8081
+    name: orders
+    jar: target/orders-job-1.5.0.jar
+    # green writes with its own transactional id prefix during the overlap
+    args: [--transactional-id-prefix, orders-1.5.0]
+    upgrade_mode: blue-green
+    health_window: 30
+
+- name: Scale the running job to 4 without a savepoint (adaptive-scheduler cluster)
+  flinkops.flink.flink_job:
+    url: http://flink-jobmanager:8081
+    name: orders
+    jar: target/orders-job-1.5.0.jar
+    args: [--transactional-id-prefix, orders-1.5.0]
+    parallelism: 4
+    rescale_mode: in-place
+
 - name: Run version 1.4.0 of the orders job, state carried over from the running version
   flinkops.flink.flink_job:
     url: http://flink-jobmanager:8081
@@ -333,10 +380,13 @@ action:
   description: What happened.
   returned: always
   type: str
-  choices: [none, started, resumed, upgraded, stopped, cancelled]
+  choices: [none, started, resumed, upgraded, rescaled, stopped, cancelled]
   sample: upgraded
 savepoint:
-  description: Location of the savepoint taken to stop the old job.
+  description:
+    - Location of the savepoint taken to stop the old job.
+    - With O(upgrade_mode=blue-green), the final savepoint of blue, taken when green was promoted;
+      green started from RV(restored_from), taken while blue ran on.
   returned: always
   type: str
   sample: file:///var/flink/savepoints/savepoint-9a8b7c-5e6f7a8b9c0d
@@ -414,6 +464,27 @@ health:
   sample:
     window: 30
     checkpoint: {checkpoint_id: 7, trigger_id: 5b0e2f0c9d8a4e6f8a1b2c3d4e5f6a7b, interval_ms: 600000}
+strategy:
+  description: The strategy that replaced the job, when it was not a stop-then-start.
+  returned: when O(upgrade_mode=blue-green) or an in-place rescale changed the job
+  type: str
+  choices: [blue-green, in-place rescale]
+  sample: blue-green
+overlap_seconds:
+  description: How long both versions ran (and processed the stream) during a blue/green upgrade.
+  returned: when a blue/green upgrade promoted green
+  type: float
+  sample: 4.2
+rescaled:
+  description: The parallelism the job was rescaled to in place, and the checkpoint taken just before.
+  returned: when the job was rescaled in place
+  type: dict
+  sample: {parallelism: 4, checkpoint_before: 57}
+rescale_fallback:
+  description: Why O(rescale_mode=in-place) was not possible, so the job was upgraded instead.
+  returned: when an in-place rescale fell back to an upgrade
+  type: str
+  sample: "the cluster does not run the adaptive scheduler (jobmanager.scheduler: adaptive in its configuration)"
 actions:
   description: What the module did, or would do in check mode.
   returned: always
@@ -449,8 +520,9 @@ ARGUMENT_SPEC = dict(
     restore_mode=dict(type="str", choices=["claim", "no_claim"]),
     savepoint_path=dict(type="str"),
     resume=dict(type="bool", default=True),
-    upgrade_mode=dict(type="str", choices=["savepoint", "last-state", "stateless"],
+    upgrade_mode=dict(type="str", choices=["savepoint", "last-state", "stateless", "blue-green"],
                       default="savepoint"),
+    rescale_mode=dict(type="str", choices=["upgrade", "in-place"], default="upgrade"),
     savepoint_dir=dict(type="str"),
     savepoint_format=dict(type="str", choices=["canonical", "native"], default="canonical"),
     drain=dict(type="bool", default=False),

@@ -1,0 +1,207 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) flinkops.flink contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+# This module_utils is PRIVATE and for internal use by flinkops.flink only.
+# It can change or be removed at any time without notice.
+
+"""Blue/green upgrade on a session cluster: the new version takes over without a pause.
+
+The order of steps is the safety argument:
+
+1. Pre-flight: the cluster has free slots for the new version (green) while the running one
+   (blue) keeps its own; otherwise the task fails before anything happens.
+2. A savepoint of blue is taken WITHOUT stopping it (``cancel-job: false``): blue never pauses.
+3. Green is submitted from exactly that savepoint, once, with its own job id (the engine's
+   exactly-once submit; the id carries the spec's fingerprint).
+4. Green is gated: every task running, a checkpoint completed after its start (forced), and
+   the health window (``health_window``) without a restart.
+5. Promote: blue is stopped with a final savepoint (``savepoint`` in the result), so exactly one
+   job of the name runs. Or abort: green is cancelled, blue is left untouched (same job id,
+   never paused) and the task fails saying why. Nothing is rolled back: nothing was stopped.
+
+Between 3 and 5 both versions process the stream (the overlap, reported as
+``overlap_seconds``): fine for idempotent or upsert sinks, duplicates for others.
+
+A run interrupted between 3 and 5 leaves two jobs of the name: blue, and a green whose job id
+carries the desired spec's fingerprint. The next run with the same spec finds both and
+finishes the handover from step 4 (``finish``): promote if green is healthy, abort otherwise.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+from ansible_collections.flinkops.flink.plugins.module_utils._client import FlinkError
+from ansible_collections.flinkops.flink.plugins.module_utils._jobstate import (
+    default_savepoint_dir,
+    is_active,
+)
+from ansible_collections.flinkops.flink.plugins.module_utils._poll import (
+    poll_operation,
+    wait_savepoint,
+    wait_until_running,
+    watch_health,
+)
+from ansible_collections.flinkops.flink.plugins.module_utils._request import Planned
+from ansible_collections.flinkops.flink.plugins.module_utils._store import new_job_id, runs_spec
+from ansible_collections.flinkops.flink.plugins.module_utils._rest import (
+    cluster_overview,
+    find_job,
+    jobmanager_config,
+    trigger_savepoint,
+)
+
+CHECKPOINT_TIMEOUT = 600
+
+
+def force_checkpoint(client, job_id, timeout=CHECKPOINT_TIMEOUT):
+    """Trigger a checkpoint now (``POST /jobs/:id/checkpoints``, Flink 1.17+) and wait for it.
+
+    The client-chosen trigger id makes a repeated request harmless. ``CONFIGURED`` keeps the
+    job's own checkpoint type (incremental stays incremental). Returns the checkpoint id.
+    """
+    trigger_id = uuid.uuid4().hex
+    client.post("/jobs/%s/checkpoints" % job_id,
+                json={"checkpointType": "CONFIGURED", "triggerId": trigger_id}, idempotent=True)
+    operation = poll_operation(client, "/jobs/%s/checkpoints/%s" % (job_id, trigger_id), timeout,
+                               "a checkpoint of job %s" % job_id, interval=0.1)
+    return operation.get("checkpointId")
+
+
+def slots_needed(client, spec):
+    """Slots the new version takes: its parallelism, else the cluster's default (slot sharing)."""
+    if spec.parallelism:
+        return spec.parallelism
+    return int(jobmanager_config(client).get("parallelism.default") or 1)
+
+
+class BlueGreenStrategy:
+    """Savepoint without stopping, green beside blue, gate, then promote or abort.
+
+    A strategy of ``_strategies`` (registered there), with the same entry point.
+    """
+
+    name = "blue-green"
+
+    def upgrade(self, run, current, spec, jar_id, previous):
+        if run.handover:
+            return self.finish_handover(run, spec)
+        blue = current["jid"]
+        client, req = run.client, run.request
+        target = req.savepoint_dir or default_savepoint_dir(jobmanager_config(client))
+        if not target:
+            raise FlinkError("no savepoint directory: set savepoint_dir, or configure "
+                             "execution.checkpointing.savepoint-dir (state.savepoints.dir on "
+                             "1.x) on the cluster; job %s was left running" % blue)
+        needed = slots_needed(client, spec)
+        free = int(cluster_overview(client).get("slots-available", 0))
+        if free < needed:
+            raise FlinkError("upgrade_mode=blue-green needs %d free task slots for the new version "
+                             "while job %s keeps running, and the cluster has %d: nothing was "
+                             "changed" % (needed, blue, free))
+        run.result.update(previous_job_id=blue, action="upgraded", strategy=self.name)
+        handover = run.changes.do(
+            "take a %s savepoint of job %s without stopping it" % (req.savepoint_format, blue),
+            self.savepoint, client, blue, target, req.savepoint_format, req.savepoint_timeout,
+            planned=Planned("a savepoint of job %s taken while it runs" % blue))
+        started = time.time()
+        green = next_job_id(run, spec)
+        run.result.update(job_id=green, restored_from=handover)
+        try:
+            run.changes.do("start job %s (%s) beside job %s from that savepoint" % (
+                req.name, spec.fingerprint, blue), run.submit, spec, jar_id,
+                run.body(spec, jar_id, handover, green))
+        except FlinkError as exc:
+            # Flink refused the new version (e.g. incompatible state): nothing runs but blue.
+            self.abort(run, blue, green, exc)
+        self.finish(run, current, green, started)
+
+    def finish_handover(self, run, spec):
+        """Two jobs of the name: an earlier run was interrupted between green's start and the
+        promotion. Finish it (gate, then promote or abort) when green runs the spec asked for;
+        otherwise the two jobs are ambiguous and refused."""
+        blue, green = run.handover
+        if not runs_spec(green["jid"], spec):
+            raise FlinkError("2 jobs match name %r: %s and %s, and the newer one does not run the "
+                             "requested spec, so this is not a blue/green handover to finish; "
+                             "refusing to guess which one to manage" % (
+                                 run.request.name, blue["jid"], green["jid"]))
+        run.changes.note("finish the blue/green handover from job %s to job %s" % (
+            blue["jid"], green["jid"]))
+        self.finish(run, blue, green["jid"])
+
+    @staticmethod
+    def savepoint(client, job_id, target, fmt, timeout):
+        trigger = trigger_savepoint(client, job_id, target, fmt, cancel_job=False)
+        return wait_savepoint(client, job_id, trigger, timeout)
+
+    def finish(self, run, blue_job, green_id, started=None):
+        """Gate green, then promote it (stop blue with a final savepoint) or abort.
+
+        Also finishes a handover an earlier, interrupted run left with both jobs running.
+        """
+        blue = blue_job["jid"]
+        client, req = run.client, run.request
+        run.result.update(previous_job_id=blue, job_id=green_id, action="upgraded",
+                          strategy=self.name)
+        if run.changes.check_mode:
+            run.result.job_id = None
+            run.stop_to_savepoint(blue, False)
+            return
+        if started is None:
+            green = find_job(client, green_id) or {}
+            started = (green.get("start-time") or time.time() * 1000) / 1000.0
+        try:
+            run.result.job = wait_until_running(client, green_id, req.wait_timeout)
+            checkpoint = force_checkpoint(client, green_id)
+            if req.health_window:
+                health = watch_health(client, green_id, req.health_window, False,
+                                      int(started * 1000))
+                run.result.update(job=health["job"],
+                                  health={"window": req.health_window, "checkpoint": checkpoint})
+        except FlinkError as exc:
+            self.abort(run, blue, green_id, exc)
+        run.stop_to_savepoint(blue, False)
+        run.result.update(overlap_seconds=round(time.time() - started, 3))
+
+    @staticmethod
+    def abort(run, blue, green_id, failure):
+        """Cancel green, leave blue untouched, fail saying why."""
+        client = run.client
+        outcome = "cancelled it"
+        try:
+            if green_id and is_active(find_job(client, green_id)):
+                run.cancel(green_id)
+        except FlinkError as exc:
+            outcome = "cancelling it failed too (%s): cancel job %s by hand" % (exc.msg, green_id)
+        blue_state = (find_job(client, blue) or {}).get("state", "unknown")
+        run.result.update(job_id=blue, failed_job_id=green_id)
+        raise FlinkError(
+            "blue-green aborted: the new version (job %s) failed its gate: %s; %s. The running "
+            "version (job %s, %s) was left untouched" % (
+                green_id, failure.msg, outcome, blue, blue_state),
+            method=failure.method, url=failure.url, status=failure.status,
+            errors=failure.errors, cause=failure.cause)
+
+
+def split_handover(runs, request):
+    """A name's ``runs`` without green, and the handover (blue, green), when two active runs
+    under ``upgrade_mode=blue-green`` may be what an interrupted blue/green run left; the
+    strategy's ``finish_handover`` then decides. Otherwise ``runs`` unchanged and None."""
+    active = [job for job in runs if is_active(job)]
+    if len(active) == 2 and request.upgrade_mode == BlueGreenStrategy.name:
+        handover = sorted(active, key=lambda job: job.get("start-time", 0))
+        return [job for job in runs if job is not handover[1]], handover
+    return runs, None
+
+
+def next_job_id(run, spec):
+    """Green's job id: a hook's choice (the engine's ``job_id`` hook point), else the default."""
+    for hook in run.hooks:
+        chosen = hook.job_id(run, spec)
+        if chosen:
+            return chosen
+    return new_job_id(spec)

@@ -1,0 +1,175 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) flinkops.flink contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+# This module_utils is PRIVATE and for internal use by flinkops.flink only.
+# It can change or be removed at any time without notice.
+
+"""In-place rescale through the adaptive scheduler: the job keeps its id, no savepoint.
+
+Chosen (``rescale_mode: in-place``) only when the running job's recorded spec differs from the
+desired one in the parallelism alone. The order of steps:
+
+1. ``GET /jobs/:id/resource-requirements``: it answers only when the cluster runs the adaptive
+   scheduler (``jobmanager.scheduler: adaptive`` in the cluster configuration; a per-job setting
+   is ignored by Flink). Otherwise, or before Flink 1.18, fall back to a savepoint upgrade.
+2. A checkpoint is taken just before: the job restarts from its latest checkpoint, so the records
+   since then are processed again; a fresh one keeps that window small.
+3. ``PUT`` the requirements: the upper bound raised (or lowered) to the target, the lower bound
+   lowered only when it is above the target.
+4. Wait until every vertex runs at the target (Flink 2.x waits out a cooldown, 30 s by default
+   after the job's start or last rescale). On timeout the old requirements are put back and the
+   savepoint upgrade takes over, saying so.
+5. The job now runs the new spec under its old id: a rescale record in the spec store says so,
+   so a re-run with the same parallelism changes nothing.
+"""
+
+from __future__ import annotations
+
+from ansible_collections.flinkops.flink.plugins.module_utils._bluegreen import force_checkpoint
+from ansible_collections.flinkops.flink.plugins.module_utils._client import FlinkError, FlinkTimeout
+from ansible_collections.flinkops.flink.plugins.module_utils._poll import wait_for
+from ansible_collections.flinkops.flink.plugins.module_utils._request import Planned
+from ansible_collections.flinkops.flink.plugins.module_utils._store import (
+    fingerprint_of,
+    record_rescale,
+    rescaled_fingerprint,
+    runs_spec,
+)
+
+POLL = 0.25
+
+
+def only_parallelism_differs(previous, spec):
+    """True when the recorded spec ``previous`` (a dict) and ``spec`` differ in parallelism only."""
+    if not previous:
+        return False
+    wanted = spec.to_dict()
+    return all(previous.get(key) == wanted[key] for key in wanted if key != "parallelism") and \
+        previous.get("parallelism") != wanted["parallelism"] and bool(wanted["parallelism"])
+
+
+def rescaled_to(run, job):
+    """The fingerprint of the spec ``job`` runs: its id's, or the newer one an in-place rescale
+    recorded (``_store.record_rescale``)."""
+    return rescaled_fingerprint(run.jars, job["jid"]) or fingerprint_of(job["jid"])
+
+
+def runs_desired(run, job, spec):
+    """Whether ``job`` runs ``spec``. Only with rescale_mode=in-place can a job run a spec its id
+    does not carry, so only then does the no-op check read the JAR list. A blue/green handover
+    left half done is never "already running"."""
+    if run.handover:
+        return False
+    if run.request.rescale_mode != "in-place":
+        return runs_spec(job["jid"], spec)
+    return rescaled_to(run, job) == spec.fingerprint
+
+
+def resource_requirements(client, job_id):
+    """The job's per-vertex parallelism bounds, or None when the scheduler is not adaptive
+    (Flink answers 500 for the default scheduler, 404 before 1.18)."""
+    response = client.get("/jobs/%s/resource-requirements" % job_id, allow_status=(404, 500, 503))
+    if not isinstance(response, dict):
+        return None
+    return response
+
+
+def target_requirements(requirements, target):
+    """Every vertex to ``target``: the upper bound set to it, the lower bound lowered only if needed."""
+    wanted = {}
+    for vertex, value in requirements.items():
+        bounds = dict(value.get("parallelism") or {})
+        bounds["upperBound"] = target
+        bounds["lowerBound"] = min(bounds.get("lowerBound", 1), target)
+        wanted[vertex] = dict(value, parallelism=bounds)
+    return wanted
+
+
+def put_requirements(client, job_id, requirements):
+    client.request("PUT", "/jobs/%s/resource-requirements" % job_id, json=requirements,
+                   idempotent=True)
+
+
+def wait_rescaled(client, job_id, target, vertices, timeout):
+    """Until the job runs every one of its ``vertices`` at ``target`` and every task is healthy."""
+    def check():
+        job = client.get("/jobs/%s" % job_id)
+        parallelism = [v.get("parallelism") for v in job.get("vertices", [])]
+        if len(parallelism) != vertices or any(p != target for p in parallelism):
+            return None
+        overview = next((j for j in client.get("/jobs/overview").get("jobs", [])
+                         if j.get("jid") == job_id), None)
+        tasks = (overview or {}).get("tasks") or {}
+        # A source subtask without a split finishes; the job runs on (healthy the way Flink means it).
+        if overview and overview.get("state") == "RUNNING" and tasks.get("total") == target * vertices \
+                and tasks.get("running", 0) > 0 and \
+                tasks.get("running", 0) + tasks.get("finished", 0) == tasks["total"]:
+            return overview
+        return None
+    return wait_for(client, check, timeout, POLL, "job %s to run at parallelism %d" % (job_id, target))
+
+
+class RescaleStrategy:
+    """Change the parallelism of the running job in place; fall back to ``fallback`` (the
+    savepoint strategy, given by ``_strategies``, which registers this one)."""
+
+    name = "in-place"
+
+    def __init__(self, fallback):
+        self.fallback = fallback
+
+    def upgrade(self, run, current, spec, jar_id, previous):
+        job_id = current["jid"]
+        client = run.client
+        target = spec.parallelism
+        if client.version < (1, 18):
+            return self.fall_back(run, current, spec, jar_id, previous,
+                                  "Flink %s has no resource-requirements endpoint (1.18+)" %
+                                  ".".join(str(n) for n in client.version))
+        requirements = resource_requirements(client, job_id)
+        if requirements is None:
+            return self.fall_back(run, current, spec, jar_id, previous,
+                                  "the cluster does not run the adaptive scheduler "
+                                  "(jobmanager.scheduler: adaptive in its configuration)")
+        run.result.update(previous_job_id=job_id, job_id=job_id, action="rescaled",
+                          strategy="in-place rescale")
+        checkpoint = run.changes.do("take a checkpoint of job %s" % job_id, self.checkpoint,
+                                    client, job_id, planned=Planned("a checkpoint of job %s" % job_id))
+        try:
+            job = run.changes.do(
+                "rescale job %s in place to parallelism %d" % (job_id, target), self.rescale,
+                client, job_id, requirements, target, run.request.wait_timeout)
+        except FlinkError as exc:
+            return self.fall_back(run, current, spec, jar_id, previous,
+                                  "the in-place rescale did not finish: %s" % exc)
+        run.changes.do("record that job %s now runs spec %s" % (job_id, spec.fingerprint),
+                       record_rescale, client, job_id, spec, run.jars)
+        run.result.update(rescaled={"parallelism": target, "checkpoint_before": checkpoint})
+        if not run.changes.check_mode:
+            run.result.job = job
+        return None
+
+    @staticmethod
+    def checkpoint(client, job_id):
+        """A fresh checkpoint keeps the records processed twice few; a failure only costs more."""
+        try:
+            return force_checkpoint(client, job_id)
+        except FlinkError:
+            return None
+
+    @staticmethod
+    def rescale(client, job_id, requirements, target, timeout):
+        put_requirements(client, job_id, target_requirements(requirements, target))
+        try:
+            return wait_rescaled(client, job_id, target, len(requirements), timeout)
+        except FlinkTimeout:
+            # Put the old bounds back, so Flink does not rescale later behind the upgrade's back.
+            put_requirements(client, job_id, requirements)
+            raise
+
+    def fall_back(self, run, current, spec, jar_id, previous, why):
+        run.changes.note("in-place rescale not possible (%s): upgrade with a savepoint" % why)
+        run.result.update(rescale_fallback=why)
+        return self.fallback.upgrade(run, current, spec, jar_id, previous)

@@ -1,0 +1,84 @@
+# Copyright (c) flinkops.flink contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""rescale_mode=in-place against real clusters: an adaptive-scheduler cluster of its own per
+Flink version (started once for this file), and the fallback on the shared default one."""
+
+from __future__ import annotations
+
+import uuid
+
+import flinkctl
+import pytest
+from pytest_plugin import configured_versions
+
+
+@pytest.fixture(scope="module", params=configured_versions(), ids=lambda v: "adaptive-flink-%s" % v)
+def adaptive_cluster(request):
+    """``jobmanager.scheduler: adaptive`` is a cluster setting (Flink ignores it per job)."""
+    cluster = flinkctl.Cluster(request.param, name="adaptive-%s" % uuid.uuid4().hex[:6], slots=4,
+                               extra_config={"jobmanager.scheduler": "adaptive"})
+    cluster.jobs = flinkctl.build_jobs(request.param)
+    with cluster:  # started here, stopped however the tests end
+        yield cluster
+
+
+@pytest.fixture
+def adaptive(flink, adaptive_cluster):
+    return type(flink)(adaptive_cluster)
+
+
+def parallelism_of(flink, job_id):
+    return [vertex["parallelism"] for vertex in flink.get("/jobs/%s" % job_id)["vertices"]]
+
+
+def assert_counts_went_on(flink, tag, version="v1"):
+    """No key started over: every count printed after the change continues the one before."""
+    seen = flink.wait_counts(tag, version, minimum=3)
+    for (_version, key), counts in seen.items():
+        assert counts == sorted(counts) or all(c > 50 for c in counts[1:]), (key, counts[:10])
+
+
+def test_in_place_rescale_keeps_the_job_id_and_a_rerun_is_a_noop(adaptive, unique_job_name, module):
+    name = unique_job_name
+    params = dict(url=adaptive.url, name=name, jar=adaptive.jobs["stateful-v1"],
+                  entry_class=adaptive.entry_class, args=["--name", name, "--tag", name, "--rate", "400"],
+                  parallelism=1)
+    started = module("flink_job", params)
+    assert started["action"] == "started", started
+    adaptive.wait_counts(name, "v1", minimum=2)
+    assert parallelism_of(adaptive, started["job_id"]) == [1, 1]
+
+    result = module("flink_job", dict(params, parallelism=2, rescale_mode="in-place"))
+    assert result["changed"] and result["action"] == "rescaled", result
+    assert result["job_id"] == result["previous_job_id"] == started["job_id"]
+    assert "rescale_fallback" not in result
+    assert adaptive.the_running_job(name)["jid"] == started["job_id"]
+    assert set(parallelism_of(adaptive, started["job_id"])) == {2}
+    before = adaptive.counts(name)
+    seen = adaptive.wait_counts(name, "v1", minimum=max(len(c) for c in before.values()) + 2)
+    # State survived the restart from the checkpoint: the counters never went back to the start.
+    assert all(counts[-1] > 100 for counts in seen.values())
+
+    again = module("flink_job", dict(params, parallelism=2, rescale_mode="in-place"))
+    assert not again["changed"] and again["action"] == "none", again
+    assert again["job_id"] == started["job_id"]
+    assert set(parallelism_of(adaptive, started["job_id"])) == {2}
+
+
+def test_default_scheduler_falls_back_to_a_savepoint_upgrade(flink, job_params, module):
+    params = job_params(parallelism=1)
+    started = module("flink_job", params)
+    flink.wait_counts(params["name"], "v1", minimum=2)
+    result = module("flink_job", dict(params, parallelism=2, rescale_mode="in-place"))
+    assert result["changed"] and result["action"] == "upgraded", result
+    assert "adaptive scheduler" in result["rescale_fallback"]
+    job = flink.the_running_job(params["name"])
+    assert job["jid"] == result["job_id"] != started["job_id"]
+    assert flink.state(started["job_id"]) == "FINISHED"
+    assert set(parallelism_of(flink, job["jid"])) == {2}
+    restored = flink.wait_restored(job["jid"])
+    assert restored["external_path"] == result["savepoint"]
+
+    again = module("flink_job", dict(params, parallelism=2, rescale_mode="in-place"))
+    assert not again["changed"], again

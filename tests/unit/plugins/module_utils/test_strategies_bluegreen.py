@@ -1,0 +1,264 @@
+# Copyright (c) flinkops.flink contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""upgrade_mode=blue-green and rescale_mode=in-place on a scripted Flink: the order of requests
+is the order of steps (the safety argument of _bluegreen and _rescale)."""
+
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.flinkops.flink.plugins.module_utils import _bluegreen
+from ansible_collections.flinkops.flink.plugins.module_utils._client import FlinkError
+from ansible_collections.flinkops.flink.plugins.module_utils._store import spec_record_names
+
+from ansible_collections.flinkops.flink.tests.unit.plugins.module_utils.flinkfake import (
+    IN_PROGRESS,
+    checkpoints,
+    job,
+    overview,
+    savepoint_done,
+)
+from ansible_collections.flinkops.flink.tests.unit.plugins.module_utils.test_engine import (  # noqa: F401 pylint: disable=unused-import
+    OLD_ID,
+    OLD_SPEC,
+    SP,
+    engine,
+    expect_healthy,
+    expect_no_op,
+    expect_prepared,
+    expect_run,
+    expect_stop,
+    fixed_job_ids,
+    jar,
+    new_id,
+    old_record_jars,
+    request,
+    running_id,
+    sha,
+    spec_of,
+    uploaded,
+)
+
+HANDOVER = "file:/sp/savepoint-aaaaaa-handover"
+
+
+@pytest.fixture(autouse=True)
+def fixed_green_ids(monkeypatch):
+    """Green's job id as the strategy allocates it, minus the randomness (as test_engine does)."""
+    monkeypatch.setattr(_bluegreen, "new_job_id", new_id)
+
+
+TRIGGER = r"[0-9a-f]{32}"
+
+
+def expect_savepoint_while_running(script, job_id=OLD_ID, location=HANDOVER):
+    script.on("POST", "/jobs/%s/savepoints" % job_id, {"request-id": "h1"},
+              check=lambda body: assert_keeps_running(body))
+    script.on("GET", "/jobs/%s/savepoints/h1" % job_id, IN_PROGRESS)
+    script.on("GET", "/jobs/%s/savepoints/h1" % job_id, savepoint_done(location))
+
+
+def assert_keeps_running(body):
+    assert body["cancel-job"] is False and len(body["triggerId"]) == 32
+
+
+def expect_checkpoint(script, jid, failure=None):
+    script.on("POST", "/jobs/%s/checkpoints" % jid, {"request-id": "c1"})
+    script.on("GET", "/jobs/%s/checkpoints/%s" % (jid, TRIGGER), IN_PROGRESS)
+    done = {"status": {"id": "COMPLETED"}, "operation": {"checkpointId": 7}}
+    if failure:
+        done["operation"] = {"failure-cause": {"class": "java.io.IOException", "stack-trace": failure}}
+    script.on("GET", "/jobs/%s/checkpoints/%s" % (jid, TRIGGER), done)
+
+
+def blue_green_setup(script, jar, sha, uploaded, free=4, **changes):
+    req = request(jar, upgrade_mode="blue-green", **changes)
+    current = job(running_id(OLD_SPEC))
+    script.on("GET", "/jobs/overview", overview(current))
+    expect_prepared(script, uploaded, spec_of(req, sha), jars=old_record_jars())
+    script.on("GET", "/jobmanager/config", [{"key": "parallelism.default", "value": "2"}])
+    script.on("GET", "/overview", {"slots-available": free})
+    return req, current
+
+
+# --- blue-green ------------------------------------------------------------------------
+
+def test_blue_green_keeps_blue_running_until_green_passed_its_gate(client, script, jar, sha, uploaded):
+    req, current = blue_green_setup(script, jar, sha, uploaded)
+    expect_savepoint_while_running(script, current["jid"])
+    jid = expect_run(script, spec_of(req, sha),
+                     check=lambda body: body["savepointPath"] == HANDOVER or pytest.fail(body))
+    expect_checkpoint(script, jid)
+    expect_stop(script, job_id=current["jid"])  # promote: blue stops last
+    result = engine(client, req).run()
+    assert (result.action, result.job_id, result.previous_job_id) == ("upgraded", jid, current["jid"])
+    assert result.restored_from == HANDOVER and result.savepoint == SP
+    assert result.strategy == "blue-green" and result.overlap_seconds >= 0
+    assert [c for c in script.calls() if c.startswith(("POST", "PATCH"))][-4:] == [
+        "POST /jobs/%s/savepoints" % current["jid"], "POST /jars/%s/run" % uploaded["id"],
+        "POST /jobs/%s/checkpoints" % jid, "POST /jobs/%s/stop" % current["jid"]]
+
+
+def test_blue_green_without_free_slots_changes_nothing(client, script, jar, sha, uploaded):
+    req, _current = blue_green_setup(script, jar, sha, uploaded, free=1)
+    with pytest.raises(FlinkError, match="needs 2 free task slots .* has 1: nothing was changed"):
+        engine(client, req).run()
+    assert not any(c.startswith(("PATCH", "POST /jobs")) for c in script.calls())
+
+
+def test_green_failing_is_cancelled_and_blue_left_untouched(client, script, jar, sha, uploaded):
+    req, current = blue_green_setup(script, jar, sha, uploaded)
+    expect_savepoint_while_running(script, current["jid"])
+    jid = expect_run(script, spec_of(req, sha), healthy=False)
+    script.on("GET", "/jobs/overview", overview(current, job(jid, state="RESTARTING", start=2)))
+    script.on("GET", "/jobs/%s/exceptions" % jid,
+              {"exceptionHistory": {"entries": [{"exceptionName": "java.lang.RuntimeException",
+                                                 "stacktrace": "RuntimeException: boom"}]}})
+    script.on("GET", "/jobs/overview", overview(current, job(jid, state="RESTARTING", start=2)))
+    script.on("PATCH", "/jobs/%s" % jid, None, status=202)
+    script.on("GET", "/jobs/overview", overview(current, job(jid, state="CANCELED", start=2)))
+    script.on("GET", "/jobs/overview", overview(current, job(jid, state="CANCELED", start=2)))
+    eng = engine(client, req)
+    with pytest.raises(FlinkError, match="blue-green aborted.*left untouched") as failure:
+        eng.run()
+    assert current["jid"] in str(failure.value) and "RUNNING" in str(failure.value)
+    assert eng.result.job_id == current["jid"] and eng.result.failed_job_id == jid
+    assert not any("/stop" in c or c == "PATCH /jobs/%s" % current["jid"] for c in script.calls())
+
+
+def test_green_refused_at_submit_leaves_blue_untouched(client, script, jar, sha, uploaded):
+    req, current = blue_green_setup(script, jar, sha, uploaded)
+    expect_savepoint_while_running(script, current["jid"])
+    refused = {"errors": ["java.lang.IllegalStateException: Failed to rollback to checkpoint/savepoint"]}
+    script.on("POST", "/jars/.*/run", refused, status=400)
+    script.on("GET", "/jobs/overview", overview(current))
+    script.on("GET", "/jobs/overview", overview(current))
+    with pytest.raises(FlinkError, match="blue-green aborted"):
+        engine(client, req).run()
+    assert not any("/stop" in c for c in script.calls())
+
+
+def test_an_interrupted_handover_is_finished_by_the_next_run(client, script, jar, sha, uploaded):
+    req = request(jar, upgrade_mode="blue-green")
+    blue = job(running_id(OLD_SPEC), start=1)
+    green = job(new_id(spec_of(req, sha)), start=5000)
+    script.on("GET", "/jobs/overview", overview(green, blue))
+    expect_prepared(script, uploaded, spec_of(req, sha), jars=old_record_jars())
+    script.on("GET", "/jobs/overview", overview(green, blue))  # green's start time
+    expect_healthy(script, green["jid"], polls=1)
+    expect_checkpoint(script, green["jid"])
+    expect_stop(script, job_id=blue["jid"])
+    result = engine(client, req).run()
+    assert (result.action, result.job_id, result.previous_job_id) == ("upgraded", green["jid"], blue["jid"])
+    assert result.savepoint == SP and result.overlap_seconds > 0
+
+
+def test_two_jobs_that_are_not_a_handover_are_refused(client, script, jar, sha, uploaded):
+    req = request(jar, upgrade_mode="blue-green")
+    other = job("b" * 32, start=5000)
+    script.on("GET", "/jobs/overview", overview(other, job(running_id(OLD_SPEC))))
+    expect_prepared(script, uploaded, spec_of(req, sha), jars=old_record_jars())
+    with pytest.raises(FlinkError, match="not a blue/green handover"):
+        engine(client, req).run()
+
+
+def test_check_mode_blue_green_plans_without_changing(client, script, jar, sha, uploaded):
+    req, current = blue_green_setup(script, jar, sha, uploaded)
+    script.expected = [e for e in script.expected if e.path != "/jars/upload"]
+    eng = engine(client, req, check_mode=True)
+    result = eng.run()
+    assert result.action == "upgraded" and result.job_id is None
+    assert any("without stopping" in a for a in eng.changes.actions)
+    assert any(a.startswith("stop job %s" % current["jid"]) for a in eng.changes.actions)
+
+
+# --- in-place rescale --------------------------------------------------------------------
+
+REQUIREMENTS = {"v1": {"parallelism": {"lowerBound": 1, "upperBound": 1}},
+                "v2": {"parallelism": {"lowerBound": 1, "upperBound": 1}}}
+
+
+def rescale_setup(script, jar, sha, uploaded, version="2.3.0"):
+    req = request(jar, parallelism=2, rescale_mode="in-place")
+    old = spec_of(request(jar, parallelism=1), sha)
+    current = job(running_id(old))
+    records = [{"id": "r%d_%s" % (i, name), "name": name, "uploaded": 1}
+               for i, name in enumerate(spec_record_names(old, uploaded["id"]))]
+    script.on("GET", "/jobs/overview", overview(current))
+    script.on("GET", "/jars", {"files": [uploaded] + records})
+    script.on("GET", "/config", {"flink-version": version, "refresh-interval": 3000})
+    script.on("POST", "/jars/%s/plan" % uploaded["id"], {"plan": {"nodes": []}})
+    for _name in spec_record_names(spec_of(req, sha), uploaded["id"]):
+        script.on("POST", "/jars/upload", {"filename": "/tmp/x/r_flinkops-spec.jar"})
+    return req, current
+
+
+def test_in_place_rescale_keeps_the_job_and_records_its_new_spec(client, script, jar, sha, uploaded):
+    req, current = rescale_setup(script, jar, sha, uploaded)
+    jid = current["jid"]
+    script.on("GET", "/jobs/%s/resource-requirements" % jid, REQUIREMENTS)
+    expect_checkpoint(script, jid)
+    wanted = {"v1": {"parallelism": {"lowerBound": 1, "upperBound": 2}},
+              "v2": {"parallelism": {"lowerBound": 1, "upperBound": 2}}}
+    script.on("PUT", "/jobs/%s/resource-requirements" % jid, {},
+              check=lambda body: body == wanted or pytest.fail(body))
+    script.on("GET", "/jobs/%s" % jid, {"vertices": [{"parallelism": 1}, {"parallelism": 1}]})
+    script.on("GET", "/jobs/%s" % jid, {"vertices": [{"parallelism": 2}, {"parallelism": 2}]})
+    script.on("GET", "/jobs/overview", overview(job(jid, total=4, running=3, finished=1)))
+    script.on("POST", "/jars/upload", {"filename": "/tmp/x/r_flinkops-rescaled.jar"},
+              check=None)
+    result = engine(client, req).run()
+    assert (result.action, result.job_id, result.previous_job_id) == ("rescaled", jid, jid)
+    assert result.rescaled == {"parallelism": 2, "checkpoint_before": 7}
+    assert result.rescale_fallback is None
+    assert not any("/stop" in c or "/run" in c for c in script.calls())
+
+
+def test_a_rerun_after_an_in_place_rescale_is_a_no_op(client, script, jar, sha, uploaded):
+    req = request(jar, parallelism=2, rescale_mode="in-place")
+    old = spec_of(request(jar, parallelism=1), sha)
+    current = job(running_id(old))
+    alias = {"id": "z_x", "name": "flinkops-rescaled-%s-%s.jar" % (current["jid"], spec_of(req, sha).fingerprint),
+             "uploaded": 3}
+    script.on("GET", "/jobs/overview", overview(current))
+    script.on("GET", "/jars", {"files": [uploaded, alias]})
+    script.on("GET", "/jobs/%s/checkpoints" % current["jid"], checkpoints())
+    result = engine(client, req).run()
+    assert result.action == "none" and result.job_id == current["jid"]
+
+
+@pytest.mark.parametrize("version, answer, reason", [
+    ("2.3.0", 500, "adaptive scheduler"),
+    ("1.17.2", None, "no resource-requirements endpoint"),
+])
+def test_rescale_falls_back_to_a_savepoint_upgrade_saying_why(client, script, jar, sha, uploaded,
+                                                              version, answer, reason):
+    req, current = rescale_setup(script, jar, sha, uploaded, version=version)
+    if answer:
+        script.on("GET", "/jobs/%s/resource-requirements" % current["jid"],
+                  {"errors": ["Internal server error."]}, status=answer)
+    expect_stop(script, job_id=current["jid"])
+    jid = expect_run(script, spec_of(req, sha))
+    result = engine(client, req).run()
+    assert (result.action, result.job_id) == ("upgraded", jid)
+    assert reason in result.rescale_fallback
+
+
+def test_rescale_that_does_not_finish_puts_the_bounds_back_and_falls_back(
+        client, script, jar, sha, uploaded):
+    req, current = rescale_setup(script, jar, sha, uploaded)
+    req.wait_timeout = 0.3
+    jid = current["jid"]
+    script.on("GET", "/jobs/%s/resource-requirements" % jid, REQUIREMENTS)
+    expect_checkpoint(script, jid, failure="checkpoint declined")  # only costs more replay
+    script.on("PUT", "/jobs/%s/resource-requirements" % jid, {})
+    for _poll in range(3):
+        script.on("GET", "/jobs/%s" % jid, {"vertices": [{"parallelism": 1}, {"parallelism": 1}]})
+    script.on("PUT", "/jobs/%s/resource-requirements" % jid, {},
+              check=lambda body: body == REQUIREMENTS or pytest.fail(body))
+    expect_stop(script, job_id=jid)
+    new = expect_run(script, spec_of(req, sha))
+    result = engine(client, req).run()
+    assert result.action == "upgraded" and result.job_id == new
+    assert "did not finish" in result.rescale_fallback
