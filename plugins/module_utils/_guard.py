@@ -25,9 +25,8 @@ repeated and polled. Everything here is built on those two:
   same successor share one stop operation, and a lost answer is polled, not
   repeated.
 
-Records live in the JAR store as the names of empty entries (see _spec.py).
-This module is pure logic over the /jars list and the /jobs/overview list; it
-talks to Flink only through the small ``store`` interface of ``Guard``.
+Records are the names of empty JAR-store entries (like the spec records). Pure
+logic over /jars and /jobs/overview; Flink is reached only through ``store``.
 """
 
 from __future__ import annotations
@@ -45,16 +44,13 @@ import zlib
 from ansible_collections.flinkops.flink.plugins.module_utils._client import FlinkError
 
 GENESIS = "genesis"
-OPERATIONS_KEPT = 50
 # An intent older than this (on the JobManager's clock) with its successor not
 # started is abandoned: its run crashed or was killed.
-GAP_GRACE_MS = 30 * 1000
+GAP_GRACE_MS = 10 * 1000
 _CHUNK = 140
 _INTENT = re.compile(r"^flinkops-intent-([0-9a-f]{32})-([0-9a-f]{8})-(\d+)-(\d+)-"
                      r"([A-Za-z0-9_-]*)\.jar$")
 _CONFIRM = re.compile(r"^flinkops-run-([0-9a-f]{12})-([0-9a-f]{32})-([0-9a-f]{16})\.jar$")
-_OPLOG = re.compile(r"^flinkops-op-([0-9a-f]{12})-(\d{13})-([0-9a-f]{4})-(\d+)-(\d+)-"
-                    r"([A-Za-z0-9_-]*)\.jar$")
 _LEGACY_JOB_ID = re.compile(r"^[0-9a-f]{32}$")
 
 
@@ -93,7 +89,7 @@ def actor(env=None):
 # ---------------------------------------------------------------------------
 # The record codec: a small JSON payload, compressed, in the names of entries.
 
-def _encode(payload):
+def encode_payload(payload):
     data = base64.urlsafe_b64encode(zlib.compress(
         json.dumps(payload, sort_keys=True, separators=(",", ":")).encode("utf-8"), 9)
     ).decode("ascii").rstrip("=")
@@ -109,7 +105,7 @@ def _decode(chunks):
         return None
 
 
-def _assemble(jars, pattern, key_groups):
+def assemble_records(jars, pattern, key_groups):
     """Group multi-entry records: {key: (payload, [entries sorted by index])}, complete ones only."""
     parts = {}
     for jar in jars:
@@ -143,6 +139,8 @@ class Intent:
         self.time = payload.get("t")
         self.ttl = payload.get("x") or 0
         self.nonce = payload.get("r")
+        # Seconds the run may still spend after its submit (wait and health window).
+        self.window = payload.get("w") or 0
         self.entry_ids = [jar["id"] for jar in entries]
         # The JobManager's clock, shared by all runs: elections never compare two
         # machines' clocks.
@@ -157,10 +155,12 @@ class Intent:
             "%Y-%m-%d %H:%M:%S UTC", time.gmtime((self.uploaded or 0) / 1000.0)))
 
 
-def intent_names(name, successor, fingerprint, predecessor, who, ttl, nonce, now=None):
+def intent_names(name, successor, fingerprint, predecessor, who, ttl, nonce, now=None,
+                 window=0):
     payload = {"n": name, "f": fingerprint, "p": predecessor or GENESIS, "a": who,
-               "t": int(now if now is not None else time.time()), "x": int(ttl), "r": nonce}
-    chunks = _encode(payload)
+               "t": int(now if now is not None else time.time()), "x": int(ttl), "r": nonce,
+               "w": int(window)}
+    chunks = encode_payload(payload)
     return ["flinkops-intent-%s-%s-%d-%d-%s.jar" % (successor, nonce, i, len(chunks), chunk)
             for i, chunk in enumerate(chunks)]
 
@@ -168,7 +168,7 @@ def intent_names(name, successor, fingerprint, predecessor, who, ttl, nonce, now
 def read_intents(jars):
     """{successor id: [Intent, earliest first]} of the complete intents in the store."""
     found = {}
-    for (successor, _nonce), (payload, entries) in _assemble(jars, _INTENT, (0, 1)).items():
+    for (successor, _nonce), (payload, entries) in assemble_records(jars, _INTENT, (0, 1)).items():
         found.setdefault(successor, []).append(Intent(successor, payload, entries))
     for intents in found.values():
         intents.sort(key=lambda intent: intent.key)
@@ -187,35 +187,6 @@ def read_confirmations(jars, name=None):
         if match and (name is None or match.group(1) == name_hash(name)):
             found[match.group(2)] = match.group(3)
     return found
-
-
-def operation_names(name, entry, now_ms=None):
-    stamp = int(now_ms if now_ms is not None else time.time() * 1000)
-    chunks = _encode(dict(entry, name=name))
-    tag = os.urandom(2).hex()
-    return ["flinkops-op-%s-%013d-%s-%d-%d-%s.jar" % (name_hash(name), stamp, tag, i, len(chunks),
-                                                      chunk) for i, chunk in enumerate(chunks)]
-
-
-def _operation_records(jars, name):
-    records = _assemble(jars, _OPLOG, (0, 1, 2))
-    return sorted(((key, payload, entries) for key, (payload, entries) in records.items()
-                   if key[0] == name_hash(name) and payload.get("name") == name),
-                  key=lambda item: (item[0][1], item[2][0].get("uploaded") or 0), reverse=True)
-
-
-def read_operations(jars, name):
-    """The operation log of job ``name``, newest first."""
-    return [dict((k, v) for k, v in payload.items() if k != "name")
-            for _key, payload, _entries in _operation_records(jars, name)]
-
-
-def stale_operations(jars, name, keep=OPERATIONS_KEPT):
-    """Entry ids of the log records of ``name`` beyond the newest ``keep``."""
-    stale = []
-    for _key, _payload, entries in _operation_records(jars, name)[keep:]:
-        stale.extend(jar["id"] for jar in entries)
-    return stale
 
 
 # ---------------------------------------------------------------------------
@@ -275,6 +246,21 @@ def abandoned(intent, predecessor_job, successor_listed, now_ms):
     return ended > 0 and ended + GAP_GRACE_MS < now_ms
 
 
+def deploying(job, intents):
+    """The live claim of the run that is deploying ``job`` (an active job) right now, or None.
+
+    That run keeps its claim through its wait and health window; it is over once the
+    job has run longer than that (on the JobManager's clock: start-time + duration).
+    """
+    claims = intents.get((job or {}).get("jid")) or []
+    started = job.get("start-time") or 0
+    now_ms = started + (job.get("duration") or 0)
+    for intent in claims:
+        if not intent.expired(now_ms) and started + (intent.window + 60) * 1000 > now_ms:
+            return intent
+    return None
+
+
 def superseded_by(job_id, name, jobs, intents):
     """The successor id (or intent) of ``job_id`` if another run is replacing it, else None."""
     successor = successor_id(name, job_id)
@@ -286,16 +272,14 @@ def superseded_by(job_id, name, jobs, intents):
     return None
 
 
-def last_known_state(operations):
-    """The newest savepoint or checkpoint the operation log names, or None."""
-    for entry in operations:
-        if entry.get("savepoint"):
-            return entry["savepoint"]
-    return None
-
-
 class DeploymentInProgress(FlinkError):
-    """Another run holds the claim on this job name."""
+    """Another run holds the claim on this job name (``winner``)."""
+
+    roll_back = False
+
+    def __init__(self, msg, winner=None):
+        self.winner = winner
+        super().__init__(msg)
 
 
 class Guard:
@@ -312,7 +296,7 @@ class Guard:
         self.warn = warn or (lambda msg: None)
         self.intent = None
 
-    def claim(self, successor, fingerprint, predecessor, ttl, jobs=()):
+    def claim(self, successor, fingerprint, predecessor, ttl, jobs=(), window=0):
         """Write the intent, re-read, and keep it only if it wins the election.
 
         Returns our Intent; raises DeploymentInProgress naming the winner. Claims
@@ -320,7 +304,7 @@ class Guard:
         """
         nonce = os.urandom(4).hex()
         for entry in intent_names(self.name, successor, fingerprint, predecessor, self.actor,
-                                  ttl, nonce):
+                                  ttl, nonce, window=window):
             self.store.write(entry)
         jars = self.store.jars()
         intents = read_intents(jars).get(successor, [])
@@ -344,7 +328,7 @@ class Guard:
             self.drop(ours, "our losing claim")
             raise DeploymentInProgress(
                 "another deployment of job %s is in progress: %s (it replaces job %s); nothing "
-                "was changed" % (self.name, winner.describe(), predecessor))
+                "was changed" % (self.name, winner.describe(), predecessor), winner)
         self.intent = ours
         return ours
 
@@ -371,22 +355,3 @@ class Guard:
         if self.intent is not None:
             self.drop(self.intent, "the intent record")
             self.intent = None
-
-    def log(self, action, job_id=None, previous_job_id=None, savepoint=None, fingerprint=None,
-            message=None):
-        """Append to the operation log and prune it to the newest OPERATIONS_KEPT; never fails
-        the task (a log that cannot be written is a warning)."""
-        entry = {"time": int(time.time()), "action": action, "job_id": job_id,
-                 "previous_job_id": previous_job_id, "savepoint": savepoint,
-                 "fingerprint": fingerprint, "actor": self.actor}
-        if message:
-            entry["message"] = message[:300]
-        entry = dict((k, v) for k, v in entry.items() if v is not None)
-        try:
-            for record in operation_names(self.name, entry):
-                self.store.write(record)
-            stale = stale_operations(self.store.jars(), self.name)
-            if stale:
-                self.store.delete(stale)
-        except FlinkError as exc:
-            self.warn("the operation log of job %s could not be updated: %s" % (self.name, exc))

@@ -13,25 +13,29 @@ from ansible_collections.flinkops.flink.plugins.module_utils._client import Flin
 from ansible_collections.flinkops.flink.plugins.module_utils._guard import (
     GENESIS,
     GAP_GRACE_MS,
-    OPERATIONS_KEPT,
     DeploymentInProgress,
     Guard,
     abandoned,
     actor,
     confirmation_name,
     elect,
+    deploying,
     intent_names,
-    last_known_state,
-    operation_names,
     predecessor_of,
     read_confirmations,
     read_intents,
-    read_operations,
     spec_of,
-    stale_operations,
     stop_trigger_id,
     successor_id,
     superseded_by,
+)
+from ansible_collections.flinkops.flink.plugins.module_utils._oplog import (
+    OPERATIONS_KEPT,
+    append_operation,
+    last_known_state,
+    operation_names,
+    read_operations,
+    stale_operations,
 )
 
 UPLOAD_NAME_MAX = 218  # 255 bytes of a file name minus Flink's "<uuid>_" prefix
@@ -202,7 +206,7 @@ def test_clean_up_failures_are_warnings():
     assert read_confirmations(store.jars()) == {"b" * 32: "f" * 16}
     assert warnings and "could not remove" in warnings[0]
     store.fail_writes = True
-    guard.log("upgraded", job_id="b" * 32)
+    append_operation(store, "orders", "upgraded", "me", warnings.append, job_id="b" * 32)
     guard.confirm("c" * 32, "f" * 16)
     assert len(warnings) == 3
 
@@ -263,11 +267,10 @@ def test_superseded_by_a_listed_successor_or_a_claim_on_it():
 
 def test_operation_log_newest_first_bounded_and_per_name():
     store = Store()
-    guard = Guard(store, "orders", who="me")
     for i in range(OPERATIONS_KEPT + 3):
-        guard.log("upgraded", job_id="%032x" % i, savepoint="file:///sp/%d" % i,
-                  fingerprint="f" * 16)
-    Guard(store, "orders-backfill", who="me").log("started", job_id=JID)
+        append_operation(store, "orders", "upgraded", "me", print, job_id="%032x" % i,
+                         savepoint="file:///sp/%d" % i, fingerprint="f" * 16)
+    append_operation(store, "orders-backfill", "started", "me", print, job_id=JID)
     log = read_operations(store.jars(), "orders")
     assert len(log) == OPERATIONS_KEPT
     assert log[0]["job_id"] == "%032x" % (OPERATIONS_KEPT + 2) and log[0]["actor"] == "me"
@@ -282,3 +285,16 @@ def test_operation_records_with_long_paths_fit_the_name_limit():
     for name in operation_names("orders", {"action": "upgraded", "savepoint": "s3://" + LONG_NAME,
                                            "actor": "a" * 80}, 1_700_000_000_000):
         assert len(name) <= UPLOAD_NAME_MAX
+
+
+def test_deploying_finds_the_run_still_waiting_for_its_job():
+    store = Store()
+    new = "b" * 32
+    Guard(store, "orders", who="pipeline-a").claim(new, "f" * 16, JID, 600, window=30)
+    intents = read_intents(store.jars())
+    uploaded = intents[new][0].uploaded
+    young = {"jid": new, "start-time": uploaded, "duration": 5000}
+    assert deploying(young, intents).actor == "pipeline-a"
+    old = {"jid": new, "start-time": uploaded, "duration": 91 * 1000}  # past window + 60 s
+    assert deploying(old, intents) is None
+    assert deploying({"jid": JID, "start-time": uploaded, "duration": 1}, intents) is None
