@@ -20,6 +20,7 @@ from ansible_collections.flinkops.flink.plugins.module_utils._client import (
     FlinkClient,
     FlinkError,
 )
+from ansible_collections.flinkops.flink.plugins.module_utils._request import Changes, real
 
 
 def env_fallback(*names):
@@ -83,8 +84,7 @@ class FlinkModule:
         url_password = _password_in_url(self.params.get("url"))
         if url_password:
             self.ansible.no_log_values.add(url_password)
-        self.actions = []
-        self.changed = False
+        self.changes = Changes(self.ansible.check_mode)
         if REQUESTS_IMPORT_ERROR:
             self.ansible.fail_json(msg=missing_required_lib("requests"),
                                    exception=REQUESTS_IMPORT_ERROR)
@@ -125,13 +125,26 @@ class FlinkModule:
     def check_mode(self):
         return self.ansible.check_mode
 
+    # What the module changed (or would change in check mode) is kept by Changes.
+    @property
+    def actions(self):
+        return self.changes.actions
+
+    @actions.setter
+    def actions(self, value):
+        self.changes.actions = value
+
+    @property
+    def changed(self):
+        return self.changes.changed
+
+    @changed.setter
+    def changed(self, value):
+        self.changes.changed = value
+
     def change(self, description, operation=None, *args, **kwargs):
-        """Record a change and, outside check mode, carry it out."""
-        self.actions.append(description)
-        self.changed = True
-        if self.check_mode or operation is None:
-            return None
-        return operation(*args, **kwargs)
+        """Record a change and, outside check mode, carry it out (None in check mode)."""
+        return real(self.changes.do(description, operation, *args, **kwargs))
 
     def fail(self, error, **result):
         if isinstance(error, FlinkError):

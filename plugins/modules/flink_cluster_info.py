@@ -144,7 +144,7 @@ configuration:
 """
 
 from ansible_collections.flinkops.flink.plugins.module_utils._module import FlinkModule
-from ansible_collections.flinkops.flink.plugins.module_utils._ops import cluster_info
+from ansible_collections.flinkops.flink.plugins.module_utils._jobstate import cluster_info
 
 
 def read_cluster(module):

@@ -124,6 +124,13 @@ name:
   returned: state=present
   type: str
   sample: orders-job-sha256-9f86d081884c7d65.jar
+stem:
+  description:
+    - The name part of RV(name) before its content hash; uploads of other versions of this JAR share it.
+    - Pass it as O(name) with O(state=absent) and O(keep) to prune old uploads.
+  returned: state=present
+  type: str
+  sample: orders-job
 size:
   description: Size of the JAR in bytes.
   returned: state=present
@@ -149,15 +156,16 @@ import tempfile
 
 from ansible_collections.flinkops.flink.plugins.module_utils._client import download
 from ansible_collections.flinkops.flink.plugins.module_utils._module import FlinkModule
-from ansible_collections.flinkops.flink.plugins.module_utils._ops import (
-    delete_jar,
+from ansible_collections.flinkops.flink.plugins.module_utils._rest import delete_jar, list_jars
+from ansible_collections.flinkops.flink.plugins.module_utils._store import (
     ensure_jar,
+    jar_stem,
+    jar_upload_name,
     jars_named,
     jars_with_sha,
-    list_jars,
     local_jar,
+    stem_of,
 )
-from ansible_collections.flinkops.flink.plugins.module_utils._spec import jar_stem
 
 
 def expected_sha256(module):
@@ -179,7 +187,8 @@ def present(module):
     if params["src_url"] and jars_with_sha(jars, wanted):
         # Already uploaded: no need to download it again.
         found = jars_with_sha(jars, wanted)[0]
-        module.exit(jar_id=found["id"], sha256=wanted, name=found["name"], size=None)
+        module.exit(jar_id=found["id"], sha256=wanted, name=found["name"],
+                    stem=stem_of(found["name"]), size=None)
     workdir = tempfile.mkdtemp(prefix="flinkops-jar-")
     try:
         path = params["src"]
@@ -195,9 +204,10 @@ def present(module):
         size = os.path.getsize(path)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    name = jar_id.split("_", 1)[1] if jar_id else "%s-sha256-%s.jar" % (stem, sha256[:16])
+    name = jar_id.split("_", 1)[1] if jar_id else jar_upload_name(stem, sha256)
     diff = {"before": {"uploaded": not uploaded}, "after": {"uploaded": True, "name": name}}
-    module.exit(jar_id=jar_id, sha256=sha256, name=name, size=size, diff=diff)
+    module.exit(jar_id=jar_id, sha256=sha256, name=name, stem=stem_of(name), size=size,
+                diff=diff)
 
 
 def absent(module):

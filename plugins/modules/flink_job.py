@@ -299,55 +299,62 @@ actions:
 """
 
 from ansible_collections.flinkops.flink.plugins.module_utils._client import FlinkError
-from ansible_collections.flinkops.flink.plugins.module_utils._deploy import JobDeployment
+from ansible_collections.flinkops.flink.plugins.module_utils._engine import Engine
 from ansible_collections.flinkops.flink.plugins.module_utils._module import FlinkModule
+from ansible_collections.flinkops.flink.plugins.module_utils._request import DeployRequest
+
+ARGUMENT_SPEC = dict(
+    name=dict(type="str", required=True),
+    name_match=dict(type="str", choices=["exact", "prefix"], default="exact"),
+    state=dict(type="str", choices=["running", "stopped"], default="running"),
+    jar=dict(type="path"),
+    jar_name=dict(type="str"),
+    jar_id=dict(type="str"),
+    entry_class=dict(type="str"),
+    args=dict(type="list", elements="str", default=[]),
+    parallelism=dict(type="int"),
+    configuration=dict(type="dict", default={}),
+    allow_non_restored_state=dict(type="bool", default=False),
+    restore_mode=dict(type="str", choices=["claim", "no_claim"]),
+    savepoint_path=dict(type="str"),
+    resume=dict(type="bool", default=True),
+    upgrade_mode=dict(type="str", choices=["savepoint", "last-state", "stateless"],
+                      default="savepoint"),
+    savepoint_dir=dict(type="str"),
+    savepoint_format=dict(type="str", choices=["canonical", "native"], default="canonical"),
+    drain=dict(type="bool", default=False),
+    savepoint_timeout=dict(type="float", default=1800),
+    stop_mode=dict(type="str", choices=["savepoint", "drain", "cancel"], default="savepoint"),
+    wait=dict(type="bool", default=True),
+    wait_timeout=dict(type="float", default=300),
+    health_window=dict(type="float", default=0),
+    health_require_checkpoint=dict(type="bool", default=False),
+    rollback=dict(type="bool", default=True),
+)
+# Options whose DeployRequest field has another name; every other option maps to
+# the field of its own name.
+RENAMED = {"jar": "jar_path"}
+
+
+def deploy_request(params):
+    """The engine's request, built once from the module's own options."""
+    return DeployRequest(**dict((RENAMED.get(option, option), params[option])
+                                for option in ARGUMENT_SPEC))
 
 
 def apply(module):
-    deployment = JobDeployment(module)
+    engine = Engine(module.client, deploy_request(module.params), module.changes)
     try:
-        if module.params["state"] == "running":
-            diff = deployment.ensure_running()
-        else:
-            diff = deployment.ensure_stopped()
+        result = engine.run()
     except FlinkError as exc:
         # What already happened (a savepoint taken, a rollback) matters most on failure.
-        module.fail(exc, **deployment.result)
-    module.exit(diff=diff, **deployment.result)
+        module.fail(exc, **engine.result.to_dict())
+    module.exit(diff=result.diff, **result.to_dict())
 
 
 def main():
     module = FlinkModule(
-        argument_spec=dict(
-            name=dict(type="str", required=True),
-            name_match=dict(type="str", choices=["exact", "prefix"], default="exact"),
-            state=dict(type="str", choices=["running", "stopped"], default="running"),
-            jar=dict(type="path"),
-            jar_name=dict(type="str"),
-            jar_id=dict(type="str"),
-            entry_class=dict(type="str"),
-            args=dict(type="list", elements="str", default=[]),
-            parallelism=dict(type="int"),
-            configuration=dict(type="dict", default={}),
-            allow_non_restored_state=dict(type="bool", default=False),
-            restore_mode=dict(type="str", choices=["claim", "no_claim"]),
-            savepoint_path=dict(type="str"),
-            resume=dict(type="bool", default=True),
-            upgrade_mode=dict(type="str", choices=["savepoint", "last-state", "stateless"],
-                              default="savepoint"),
-            savepoint_dir=dict(type="str"),
-            savepoint_format=dict(type="str", choices=["canonical", "native"],
-                                  default="canonical"),
-            drain=dict(type="bool", default=False),
-            savepoint_timeout=dict(type="float", default=1800),
-            stop_mode=dict(type="str", choices=["savepoint", "drain", "cancel"],
-                           default="savepoint"),
-            wait=dict(type="bool", default=True),
-            wait_timeout=dict(type="float", default=300),
-            health_window=dict(type="float", default=0),
-            health_require_checkpoint=dict(type="bool", default=False),
-            rollback=dict(type="bool", default=True),
-        ),
+        argument_spec=ARGUMENT_SPEC,
         mutually_exclusive=[("jar", "jar_id")],
         required_if=[("state", "running", ("jar", "jar_id"), True)],
     )

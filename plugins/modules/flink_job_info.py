@@ -85,6 +85,13 @@ jobs:
     state:
       description: Job state, for example V(RUNNING), V(FINISHED), V(CANCELED), V(FAILED).
       type: str
+    active:
+      description:
+        - Whether the job is active in Flink's sense (V(INITIALIZING), V(CREATED), V(RUNNING), V(FAILING),
+          V(CANCELLING), V(RESTARTING), V(RECONCILING) or V(SUSPENDED)): it holds or will hold slots and can
+          still change. V(false) for the terminal states V(FINISHED), V(CANCELED) and V(FAILED).
+        - The one definition M(flinkops.flink.flink_job) uses to find the run it manages.
+      type: bool
     start_time:
       description: Start time, epoch milliseconds.
       type: int
@@ -151,11 +158,13 @@ latest_savepoint:
 """
 
 from ansible_collections.flinkops.flink.plugins.module_utils._module import FlinkModule
-from ansible_collections.flinkops.flink.plugins.module_utils._ops import (
+from ansible_collections.flinkops.flink.plugins.module_utils._jobstate import (
     describe_job,
-    list_jars,
-    list_jobs,
     name_matches,
+)
+from ansible_collections.flinkops.flink.plugins.module_utils._rest import list_jars, list_jobs
+from ansible_collections.flinkops.flink.plugins.module_utils._store import (
+    spec_of_job,
     spec_records,
 )
 
@@ -168,7 +177,8 @@ def read_jobs(module):
             and (not params["job_id"] or job["jid"] == params["job_id"])
             and (not states or job.get("state") in states)]
     records = spec_records(list_jars(module.client)) if jobs else {}
-    described = [describe_job(module.client, job, records) for job in jobs]
+    described = [describe_job(module.client, job, spec_of_job(records, job["jid"]))
+                 for job in jobs]
     savepoints = [dict(job["latest_savepoint"], job_id=job["job_id"])
                   for job in described if job["latest_savepoint"]]
     latest = max(savepoints, key=lambda sp: sp.get("timestamp") or 0) if savepoints else None

@@ -154,16 +154,21 @@ import uuid
 
 from ansible_collections.flinkops.flink.plugins.module_utils._client import FlinkError
 from ansible_collections.flinkops.flink.plugins.module_utils._module import FlinkModule
-from ansible_collections.flinkops.flink.plugins.module_utils._ops import (
+from ansible_collections.flinkops.flink.plugins.module_utils._jobstate import (
     ACTIVE_STATES,
-    dispose_savepoint,
-    find_job,
-    find_jobs,
-    job_checkpoints,
+    matching_jobs,
     savepoint_info,
+)
+from ansible_collections.flinkops.flink.plugins.module_utils._poll import (
+    dispose_savepoint,
+    wait_savepoint,
+)
+from ansible_collections.flinkops.flink.plugins.module_utils._rest import (
+    find_job,
+    job_checkpoints,
+    list_jobs,
     stop_with_savepoint,
     trigger_savepoint,
-    wait_savepoint,
 )
 
 
@@ -175,7 +180,7 @@ def running_job(module):
             raise FlinkError("no job with id %s on the cluster" % params["job_id"])
         jobs = [job]
     else:
-        jobs = find_jobs(client, params["job_name"], states=ACTIVE_STATES)
+        jobs = matching_jobs(list_jobs(client), params["job_name"], states=ACTIVE_STATES)
         if len(jobs) > 1:
             raise FlinkError("%d active jobs are named %r (%s): name the one with job_id" % (
                 len(jobs), params["job_name"], ", ".join(j["jid"] for j in jobs)))

@@ -7,15 +7,17 @@ from __future__ import annotations
 import os
 import re
 
-from ansible_collections.flinkops.flink.plugins.module_utils._spec import (
-    JobSpec,
+from ansible_collections.flinkops.flink.plugins.module_utils._spec import JobSpec
+from ansible_collections.flinkops.flink.plugins.module_utils._store import (
     fingerprint_of,
     is_spec_record,
-    stale_spec_records,
     jar_sha_prefix,
     jar_stem,
+    new_job_id,
     read_spec_records,
+    runs_spec,
     spec_record_names,
+    stale_spec_records,
 )
 
 UPLOAD_NAME_MAX = 218  # 255 bytes of a file name minus Flink's "<uuid>_" prefix
@@ -41,12 +43,12 @@ def test_fingerprint_changes_with_every_field_and_only_with_them():
 
 def test_job_ids_carry_the_fingerprint_and_never_repeat():
     job_spec = spec()
-    ids = set(job_spec.new_job_id() for _attempt in range(50))
+    ids = set(new_job_id(job_spec) for _attempt in range(50))
     assert len(ids) == 50
     for job_id in ids:
         assert re.match(r"^[0-9a-f]{32}$", job_id)
-        assert job_spec.describes(job_id) and fingerprint_of(job_id) == job_spec.fingerprint
-    assert not spec(parallelism=9).describes(ids.pop())
+        assert runs_spec(job_id, job_spec) and fingerprint_of(job_id) == job_spec.fingerprint
+    assert not runs_spec(ids.pop(), spec(parallelism=9))
     assert fingerprint_of("not-a-job-id") is None
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.flinkops.flink.plugins.module_utils._client import FlinkError
-from ansible_collections.flinkops.flink.plugins.module_utils._ops import (
+from ansible_collections.flinkops.flink.plugins.module_utils._rest import (
     plan_body,
     run_body,
     savepoint_body,

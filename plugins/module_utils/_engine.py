@@ -1,0 +1,388 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) flinkops.flink contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+# This module_utils is PRIVATE and for internal use by flinkops.flink only.
+# It can change or be removed at any time without notice.
+
+"""Bring a named job to the desired spec, carrying its state over.
+
+``Engine(client, request, changes).run()`` takes a ``DeployRequest`` and
+returns a ``DeployResult`` (or raises FlinkError / ``DeployFailure``). It
+never sees Ansible.
+
+The order of steps is the safety argument, so it is spelled out once, here:
+
+1. Everything that can fail without downtime happens first: the JAR is
+   uploaded, the new program's job graph is planned, [hook ``pre_check``],
+   the spec is recorded.
+2. [hook ``before_change``] The old job is stopped the way the strategy says
+   (``_strategies``): by default with an atomic stop-with-savepoint, never
+   savepoint-then-cancel; a savepoint that reports a failure cause leaves the
+   old job running. A stop whose outcome is unknown says so.
+3. The new job is submitted exactly once (client-chosen job id [hook
+   ``job_id``], ``_submit.submit_once`` [hook ``submit``]), from exactly that
+   savepoint, [hook ``after_submit``] and waited for until it is healthy
+   (and, if asked, stays healthy through the health window).
+4. If the new job cannot start or is unhealthy, the previous spec is started
+   again from the same savepoint, and the task fails saying what runs now.
+5. [hook ``after_change``] The run's outcome, success or failure, is final.
+"""
+
+from __future__ import annotations
+
+import time
+
+from ansible_collections.flinkops.flink.plugins.module_utils._client import FlinkError
+from ansible_collections.flinkops.flink.plugins.module_utils._hooks import default_hooks
+from ansible_collections.flinkops.flink.plugins.module_utils._jobstate import (
+    default_savepoint_dir,
+    is_active,
+    matching_jobs,
+    resume_point,
+    tasks_running,
+)
+from ansible_collections.flinkops.flink.plugins.module_utils._poll import (
+    OperationFailed,
+    wait_savepoint,
+    wait_until_running,
+    wait_until_terminal,
+    watch_health,
+)
+from ansible_collections.flinkops.flink.plugins.module_utils._request import (
+    DeployFailure,
+    DeployResult,
+    Planned,
+    is_planned,
+)
+from ansible_collections.flinkops.flink.plugins.module_utils._rest import (
+    cancel_job,
+    find_job,
+    jobmanager_config,
+    list_jars,
+    list_jobs,
+    plan_jar,
+    run_body,
+    stop_with_savepoint,
+)
+from ansible_collections.flinkops.flink.plugins.module_utils._spec import JobSpec, spec_diff
+from ansible_collections.flinkops.flink.plugins.module_utils._store import (
+    content_key,
+    fingerprint_of,
+    find_upload,
+    jar_key,
+    jar_stem,
+    jar_upload_name,
+    local_jar,
+    new_job_id,
+    prune_spec_records,
+    record_spec,
+    runs_spec,
+    spec_of_job,
+    spec_records,
+    stale_spec_records,
+    upload_once,
+)
+from ansible_collections.flinkops.flink.plugins.module_utils._strategies import select_strategy
+from ansible_collections.flinkops.flink.plugins.module_utils._submit import submit_once
+
+
+def _origin(restore):
+    if is_planned(restore):
+        return str(restore)
+    return "savepoint %s" % restore if restore else "empty state"
+
+
+class Engine:
+    """One flink_job run: the desired spec against what the cluster runs."""
+
+    def __init__(self, client, request, changes, hooks=None):
+        self.client = client
+        self.request = request
+        self.changes = changes
+        self.hooks = default_hooks() if hooks is None else list(hooks)
+        self.result = DeployResult()
+        self.jobs = []
+        self.runs = []
+        self.current = None
+        self._jars = None
+
+    # -- hooks ------------------------------------------------------------------
+
+    def _fire(self, point, *args):
+        for hook in self.hooks:
+            getattr(hook, point)(self, *args)
+
+    def _first(self, point, *args):
+        for hook in self.hooks:
+            value = getattr(hook, point)(self, *args)
+            if value is not None:
+                return value
+        return None
+
+    # -- the run ------------------------------------------------------------------
+
+    def run(self):
+        """Survey the cluster, then make the request true; returns the DeployResult."""
+        self.survey()
+        if self.request.state == "running":
+            self.result.diff = self.ensure_running()
+        else:
+            self.result.diff = self.ensure_stopped()
+        return self.result
+
+    def survey(self):
+        """Read the job list once: this job's runs, and the one active run if any."""
+        self.jobs = list_jobs(self.client)
+        self.runs = matching_jobs(self.jobs, self.request.name, self.request.name_match)
+        active = [job for job in self.runs if is_active(job)]
+        if len(active) > 1:
+            raise FlinkError("%d jobs match name %r (%s): %s; refusing to guess which one to "
+                             "manage" % (len(active), self.request.name,
+                                         self.request.name_match,
+                                         ", ".join("%s (%s)" % (j["jid"], j["state"])
+                                                   for j in active)))
+        self.current = active[0] if active else None
+
+    @property
+    def jars(self):
+        if self._jars is None:
+            self._jars = list_jars(self.client)
+        return self._jars
+
+    # -- the spec -----------------------------------------------------------------
+
+    def desired_spec(self):
+        """The spec asked for. A local JAR is identified by its content hash, read
+        from disk without any request, so a no-op run costs one REST call."""
+        req = self.request
+        if req.jar_path:
+            self.jar_sha256 = local_jar(req.jar_path)
+            key = content_key(self.jar_sha256)
+        else:
+            jar = next((j for j in self.jars if j["id"] == req.jar_id), None)
+            if jar is None:
+                raise FlinkError("no uploaded JAR with id %s on the cluster" % req.jar_id)
+            key = jar_key(jar["name"])
+        return JobSpec(req.name, key, req.entry_class, req.args, req.parallelism,
+                       req.configuration)
+
+    def resolve_jar_id(self):
+        req = self.request
+        if req.jar_id:
+            return req.jar_id
+        existing = find_upload(self.jars, self.jar_sha256)
+        if existing:
+            return existing
+        stem = jar_stem(req.jar_name or req.jar_path)
+        return self.changes.do(
+            "upload %s as %s" % (req.jar_path, jar_upload_name(stem, self.jar_sha256)),
+            upload_once, self.client, req.jar_path, self.jar_sha256, stem,
+            planned=Planned("the jar id of %s" % req.jar_path))
+
+    def body(self, spec, jar_id, restore, job_id, allow_non_restored=None):
+        req = self.request
+        return run_body(
+            self.client.version, entry_class=spec.entry_class, args=spec.args,
+            parallelism=spec.parallelism, configuration=spec.configuration,
+            savepoint_path=None if is_planned(restore) else restore,
+            allow_non_restored_state=(req.allow_non_restored_state
+                                      if allow_non_restored is None else allow_non_restored),
+            job_id=job_id, claim_mode=req.restore_mode)
+
+    # -- state: running -------------------------------------------------------------
+
+    def ensure_running(self):
+        spec = self.desired_spec()
+        after = dict(spec.to_dict(), fingerprint=spec.fingerprint)
+        current = self.current
+        if current and runs_spec(current["jid"], spec):
+            return self.already_running(current, after)
+
+        jar_id = self.resolve_jar_id()
+        if not is_planned(jar_id):
+            # A program that throws in main() fails here, while the old job still runs.
+            plan_jar(self.client, jar_id, self.body(spec, jar_id, None, None))
+        records = spec_records(self.jars)
+        previous = spec_of_job(records, current["jid"]) if current else None
+        before = {}
+        if current:
+            before = dict(previous or {"note": "job not started by flinkops.flink: spec unknown"},
+                          fingerprint=fingerprint_of(current["jid"]), job_id=current["jid"])
+            before.pop("jar_id", None)
+        self._fire("pre_check", current, spec, jar_id)
+        self.changes.do("record the spec %s" % spec.fingerprint, record_spec, self.client,
+                        spec, jar_id, self.jars)
+        try:
+            self._fire("before_change", current, spec)
+            if current:
+                select_strategy(self.request, current, spec, previous).upgrade(
+                    self, current, spec, jar_id, previous)
+            else:
+                self.start_fresh(spec, jar_id)
+            self.prune(spec)
+        except FlinkError as failure:
+            self._fire("after_change", failure)
+            raise
+        self._fire("after_change", None)
+        return spec_diff(before, after)
+
+    def already_running(self, current, after):
+        """The spec asked for runs already: change nothing (wait for it if it is not
+        healthy yet)."""
+        self.result.update(job_id=current["jid"], job=current)
+        # The overview just read already tells whether it runs; ask again only if not.
+        if self.request.wait and not self.changes.check_mode and not tasks_running(current):
+            self.result.job = wait_until_running(self.client, current["jid"],
+                                                 self.request.wait_timeout)
+        return spec_diff(after, after)
+
+    def start_fresh(self, spec, jar_id):
+        """Nothing runs: start from savepoint_path, or resume the last run's state."""
+        req = self.request
+        restore = req.savepoint_path
+        self.result.action = "started"
+        if not restore and req.resume:
+            last_run, restore = resume_point(self.client, self.runs)
+            if restore:
+                self.result.update(action="resumed", previous_job_id=last_run["jid"])
+        self.start(spec, jar_id, restore)
+
+    def prune(self, spec):
+        """Drop this job's spec records that no run Flink still lists needs (rollback
+        needs only the running job's), so the JAR list does not fill up."""
+        keep = set(fingerprint_of(job["jid"]) for job in self.runs) | set([spec.fingerprint])
+        stale = stale_spec_records(self.jars, self.request.name, keep)
+        if stale:
+            self.changes.do("remove %d old spec record entries of %s" % (
+                len(stale), self.request.name), prune_spec_records, self.client, stale)
+
+    # -- steps the strategies use -------------------------------------------------
+
+    def stop_to_savepoint(self, job_id, drain):
+        """Atomic stop-with-savepoint; returns the savepoint (Planned in check mode)."""
+        req = self.request
+        target = req.savepoint_dir or default_savepoint_dir(jobmanager_config(self.client))
+        if not target:
+            raise FlinkError("no savepoint directory: set savepoint_dir, or configure "
+                             "execution.checkpointing.savepoint-dir (state.savepoints.dir "
+                             "on 1.x) on the cluster; job %s was left running" % job_id)
+        location = self.changes.do(
+            "stop job %s with a %s savepoint to %s%s" % (
+                job_id, req.savepoint_format, target, " (drain)" if drain else ""),
+            self._stop_with_savepoint, job_id, target, drain,
+            planned=Planned("the savepoint that stops job %s" % job_id))
+        self.result.savepoint = location
+        return location
+
+    def _stop_with_savepoint(self, job_id, target, drain):
+        trigger = stop_with_savepoint(self.client, job_id, target, drain,
+                                      self.request.savepoint_format)
+        try:
+            return wait_savepoint(self.client, job_id, trigger, self.request.savepoint_timeout,
+                                  timeout_leaves_job=False)
+        except OperationFailed:
+            raise  # Flink's verdict: the savepoint failed and the job runs on.
+        except FlinkError as exc:
+            # The stop was accepted and its outcome is unknown (no answer, a
+            # timeout): Flink may still stop the job.
+            raise DeployFailure("stop", exc, "stop-unknown", job_id=job_id, trigger_id=trigger)
+
+    def cancel(self, job_id):
+        """Cancel and wait until the job has ended; returns its final overview entry."""
+        cancel_job(self.client, job_id)
+        return wait_until_terminal(self.client, job_id, self.request.wait_timeout)
+
+    def start_or_roll_back(self, spec, jar_id, restore, previous):
+        """Start the new version after the old one stopped; roll back if it fails."""
+        try:
+            self.start(spec, jar_id, restore)
+        except FlinkError as exc:
+            if self.changes.check_mode:
+                raise
+            self.roll_back(exc, previous, restore)
+
+    def start(self, spec, jar_id, restore, allow_non_restored=None):
+        """Submit ``spec`` exactly once from ``restore``, then wait until it is healthy."""
+        job_id = self._first("job_id", spec) or new_job_id(spec)
+        self.result.update(job_id=job_id, restored_from=restore)
+        self.changes.do("start job %s (%s) from %s" % (self.request.name, spec.fingerprint,
+                                                      _origin(restore)),
+                        self.submit, spec, jar_id,
+                        self.body(spec, jar_id, restore, job_id, allow_non_restored))
+        if self.changes.check_mode:
+            self.result.job_id = None
+            return
+        self.await_healthy(job_id, int(time.time() * 1000))
+
+    def submit(self, spec, jar_id, body):
+        """One submission of ``body``: through a hook, or ``submit_once``."""
+        job_id = self._first("submit", jar_id, body) or submit_once(self.client, jar_id, body)
+        self._fire("after_submit", job_id, spec)
+        return job_id
+
+    def await_healthy(self, job_id, started_ms):
+        """Wait until every task runs, then watch the health window if one is asked."""
+        req = self.request
+        if not req.wait:
+            return
+        self.result.job = wait_until_running(self.client, job_id, req.wait_timeout)
+        if req.health_window:
+            health = watch_health(self.client, job_id, req.health_window,
+                                  req.health_require_checkpoint, started_ms)
+            self.result.update(job=health["job"], health={"window": req.health_window,
+                                                          "checkpoint": health["checkpoint"]})
+
+    def roll_back(self, failure, previous, restore):
+        """The new version failed after the old one stopped: bring the old one back,
+        then fail saying what runs now."""
+        failed_id = self.result.job_id
+        if not self.request.rollback or previous is None:
+            reason = "rollback is off" if not self.request.rollback else \
+                "the previous job was not started by flinkops.flink, so its spec is unknown"
+            raise DeployFailure("start", failure, "not-rolled-back",
+                                previous_job_id=self.result.previous_job_id, state_at=restore,
+                                reason=reason)
+        if is_active(find_job(self.client, failed_id)):
+            self.cancel(failed_id)
+        old = JobSpec.from_record(previous)
+        try:
+            self.start_previous(old, previous["jar_id"], restore)
+        except FlinkError as second:
+            raise DeployFailure("rollback", second, "rollback-failed", failed_job_id=failed_id,
+                                state_at=restore, first=str(failure))
+        self.result.update(rolled_back=True, failed_job_id=failed_id)
+        raise DeployFailure("start", failure, "rolled-back", failed_job_id=failed_id,
+                            job_id=self.result.job_id, state_at=restore)
+
+    def start_previous(self, old, jar_id, restore):
+        job_id = self._first("job_id", old) or new_job_id(old)
+        self.changes.note("roll back: start the previous spec %s from %s" % (
+            old.fingerprint, restore))
+        self.submit(old, jar_id, self.body(old, jar_id, restore, job_id, False))
+        self.result.update(job_id=job_id, restored_from=restore)
+        self.result.job = wait_until_running(self.client, job_id, self.request.wait_timeout)
+
+    # -- state: stopped -----------------------------------------------------------
+
+    def ensure_stopped(self):
+        current = self.current
+        if current is None:
+            return spec_diff({"running": False}, {"running": False})
+        job_id = current["jid"]
+        self.result.previous_job_id = job_id
+        mode = self.request.stop_mode
+        try:
+            self._fire("before_change", current, None)
+            if mode == "cancel":
+                self.changes.do("cancel job %s" % job_id, self.cancel, job_id)
+                self.result.action = "cancelled"
+            else:
+                self.stop_to_savepoint(job_id, self.request.drain or mode == "drain")
+                self.result.action = "stopped"
+        except FlinkError as failure:
+            self._fire("after_change", failure)
+            raise
+        self._fire("after_change", None)
+        return spec_diff({"running": True, "job_id": job_id}, {"running": False})

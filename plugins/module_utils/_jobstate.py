@@ -1,0 +1,280 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) flinkops.flink contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+# This module_utils is PRIVATE and for internal use by flinkops.flink only.
+# It can change or be removed at any time without notice.
+
+"""Reading Flink's answers: job states, health, where state is, what failed.
+
+The one source of truth for which states count as active, what "healthy"
+means, and how a savepoint, a restore origin or a failure is read from Flink's
+answers. Pure functions of answers, plus the few reads they need.
+"""
+
+from __future__ import annotations
+
+import time
+
+from ansible_collections.flinkops.flink.plugins.module_utils._client import root_cause
+from ansible_collections.flinkops.flink.plugins.module_utils._rest import (
+    cluster_overview,
+    job_checkpoint_config,
+    job_checkpoints,
+    job_details,
+    job_exceptions,
+    jobmanager_config,
+)
+
+# Flink's JobStatus values: a job in one of ACTIVE_STATES holds (or will hold)
+# slots and can still change; TERMINAL_STATES never change again.
+ACTIVE_STATES = frozenset(("INITIALIZING", "CREATED", "RUNNING", "FAILING", "CANCELLING",
+                           "RESTARTING", "RECONCILING", "SUSPENDED"))
+TERMINAL_STATES = frozenset(("FINISHED", "CANCELED", "FAILED"))
+# A job in one of these states is not going to become healthy by waiting.
+UNHEALTHY_STATES = frozenset(("FAILING", "RESTARTING", "FAILED", "CANCELED", "CANCELLING",
+                              "FINISHED", "SUSPENDED"))
+SAVEPOINT_DIR_KEYS = ("execution.checkpointing.savepoint-dir", "state.savepoints.dir")
+
+
+def is_active(job):
+    return (job or {}).get("state") in ACTIVE_STATES
+
+
+def is_terminal(job):
+    return (job or {}).get("state") in TERMINAL_STATES
+
+
+def name_matches(job, name, match):
+    if match == "prefix":
+        return job.get("name", "").startswith(name)
+    return job.get("name") == name
+
+
+def matching_jobs(jobs, name, match="exact", states=None):
+    """The jobs of a /jobs/overview listing that carry ``name``, in its order."""
+    return [job for job in jobs
+            if name_matches(job, name, match) and (states is None or job.get("state") in states)]
+
+
+# ---------------------------------------------------------------------------
+# Health: the one definition, used by the wait, the health gate, the no-op
+# check and the rollback decision.
+
+def tasks_running(job):
+    """Every task of a RUNNING job is running: job state alone can hide tasks that
+    still wait for slots."""
+    tasks = (job or {}).get("tasks") or {}
+    return (job or {}).get("state") == "RUNNING" and tasks.get("total", 0) > 0 and \
+        tasks.get("running") == tasks.get("total")
+
+
+def describe_state(job):
+    job = job or {}
+    return "state %s, tasks %s" % (job.get("state"), job.get("tasks"))
+
+
+# ---------------------------------------------------------------------------
+# Failures
+
+def root_exception(client, job_id):
+    """The first lines of the job's most recent failure, on 1.x and 2.x alike."""
+    data = job_exceptions(client, job_id)
+    history = (data.get("exceptionHistory") or {}).get("entries") or []
+    if history:
+        text = history[0].get("stacktrace") or history[0].get("exceptionName")
+    else:
+        text = data.get("root-exception")
+    if not text:
+        return None
+    return root_cause([text]) if "Caused by:" in text else text.strip().splitlines()[0]
+
+
+def restart_count(client, job_id):
+    """How many failures the job recorded (its exception history)."""
+    data = job_exceptions(client, job_id)
+    history = (data.get("exceptionHistory") or {}).get("entries")
+    if history is not None:
+        return len(history)
+    return len(data.get("all-exceptions") or []) + (1 if data.get("root-exception") else 0)
+
+
+# ---------------------------------------------------------------------------
+# Where state is
+
+def savepoint_info(checkpoints):
+    """The latest completed savepoint of a job from its /checkpoints answer, or None."""
+    latest = (checkpoints or {}).get("latest") or {}
+    savepoint = latest.get("savepoint")
+    if savepoint and savepoint.get("external_path"):
+        return {
+            "path": savepoint["external_path"],
+            "timestamp": savepoint.get("latest_ack_timestamp") or savepoint.get(
+                "trigger_timestamp"),
+            "type": savepoint.get("checkpoint_type"),
+            "id": savepoint.get("id"),
+        }
+    return None
+
+
+def restored_from(checkpoints):
+    """What a job was started from (savepoint or checkpoint), from its /checkpoints answer."""
+    restored = ((checkpoints or {}).get("latest") or {}).get("restored")
+    if restored and restored.get("external_path"):
+        return {"path": restored["external_path"],
+                "is_savepoint": restored.get("is_savepoint"),
+                "restore_timestamp": restored.get("restore_timestamp")}
+    return None
+
+
+def latest_completed_checkpoint(checkpoints):
+    return ((checkpoints or {}).get("latest") or {}).get("completed") or None
+
+
+def completed_checkpoint_after(client, job_id, started_at_ms):
+    latest = latest_completed_checkpoint(job_checkpoints(client, job_id))
+    if latest and latest.get("latest_ack_timestamp", 0) >= started_at_ms:
+        return latest
+    return None
+
+
+def checkpoints_survive_cancel(client, job_id):
+    """Whether the job's checkpoints are kept when it is cancelled (RETAIN_ON_CANCELLATION)."""
+    externalization = job_checkpoint_config(client, job_id).get("externalization") or {}
+    return bool(externalization.get("enabled")) and not externalization.get(
+        "delete_on_cancellation")
+
+
+def retained_checkpoint(client, job_id, checkpoints):
+    """The latest completed checkpoint of an ended job, if Flink kept it, else None."""
+    completed = latest_completed_checkpoint(checkpoints) or {}
+    path = completed.get("external_path")
+    if not path or path.startswith("<"):
+        return None
+    if not checkpoints_survive_cancel(client, job_id):
+        return None
+    return {"path": path, "timestamp": completed.get("latest_ack_timestamp") or 0}
+
+
+def last_state(client, job_id, checkpoints):
+    """Where an ended run's state is: the newer of its last savepoint and its retained
+    checkpoint; failing both, what it was restored from. A path or None."""
+    candidates = [c for c in (savepoint_info(checkpoints),
+                              retained_checkpoint(client, job_id, checkpoints)) if c]
+    if candidates:
+        return max(candidates, key=lambda c: c.get("timestamp") or 0)["path"]
+    restored = restored_from(checkpoints)
+    return restored["path"] if restored else None
+
+
+def settled_checkpoints(client, job):
+    """/checkpoints of an ended job, read only once Flink's cache holds its final state.
+
+    Flink serves /jobs/:id/checkpoints from a cache refreshed every
+    ``refresh-interval`` ms: read earlier, a checkpoint that was already
+    subsumed (and deleted) can still be listed as the latest.
+    """
+    refresh_ms = client.dashboard_config.get("refresh-interval") or 3000
+    ended_ms = job.get("end-time") or 0
+    wait_s = (ended_ms + refresh_ms + 500) / 1000.0 - time.time()
+    if wait_s > 0:
+        client.sleep(min(wait_s, refresh_ms / 1000.0 + 1))
+    return job_checkpoints(client, job["jid"])
+
+
+def resume_point(client, runs):
+    """The state to resume a job from after it stopped: the newest run's last state.
+
+    Only the newest run that really ran counts (a submission that failed
+    leaves a FAILED job with no tasks): an older savepoint would silently
+    roll the state back. ``runs`` is newest first. Returns (job, path or None).
+    """
+    for job in runs:
+        if not is_terminal(job) or not job.get("tasks", {}).get("total"):
+            continue
+        return job, last_state(client, job["jid"], settled_checkpoints(client, job))
+    return None, None
+
+
+# ---------------------------------------------------------------------------
+# Descriptions for the info modules
+
+def default_savepoint_dir(config):
+    for key in SAVEPOINT_DIR_KEYS:
+        if config.get(key):
+            return config[key]
+    return None
+
+
+def cluster_info(client):
+    """Version, capacity and the deployment-relevant configuration of a cluster."""
+    dashboard = client.dashboard_config
+    overview = cluster_overview(client)
+    config = jobmanager_config(client)
+
+    def first(*keys):
+        for key in keys:
+            if config.get(key) not in (None, ""):
+                return config[key]
+        return None
+
+    return {
+        "flink_version": dashboard.get("flink-version"),
+        "flink_revision": dashboard.get("flink-revision"),
+        "overview": {
+            "taskmanagers": overview.get("taskmanagers"),
+            "slots_total": overview.get("slots-total"),
+            "slots_available": overview.get("slots-available"),
+            "jobs_running": overview.get("jobs-running"),
+            "jobs_finished": overview.get("jobs-finished"),
+            "jobs_cancelled": overview.get("jobs-cancelled"),
+            "jobs_failed": overview.get("jobs-failed"),
+        },
+        "configuration": {
+            "savepoint_dir": default_savepoint_dir(config),
+            "checkpoint_dir": first("execution.checkpointing.dir", "state.checkpoints.dir"),
+            "checkpoint_interval": first("execution.checkpointing.interval"),
+            "externalized_checkpoint_retention": first(
+                "execution.checkpointing.externalized-checkpoint-retention"),
+            "restart_strategy": first("restart-strategy.type", "restart-strategy"),
+            "default_parallelism": first("parallelism.default"),
+            "refresh_interval_ms": dashboard.get("refresh-interval"),
+        },
+    }
+
+
+def describe_job(client, job, spec=None):
+    """Everything flink_job_info reports about one job (a /jobs/overview entry).
+
+    ``spec`` is the job's recorded spec (``_store.spec_of_job``), None when unknown.
+    """
+    job_id = job["jid"]
+    details = job_details(client, job_id)
+    checkpoints = job_checkpoints(client, job_id)
+    completed = latest_completed_checkpoint(checkpoints) or {}
+    vertices = details.get("vertices") or []
+    described = {
+        "job_id": job_id,
+        "name": job.get("name"),
+        "state": job.get("state"),
+        "active": is_active(job),
+        "start_time": job.get("start-time"),
+        "end_time": job.get("end-time") if (job.get("end-time") or -1) > 0 else None,
+        "duration_ms": job.get("duration"),
+        "tasks": job.get("tasks"),
+        "parallelism": max([v.get("parallelism", 0) for v in vertices] or [0]) or None,
+        "latest_checkpoint": {
+            "path": completed.get("external_path"),
+            "timestamp": completed.get("latest_ack_timestamp"),
+            "id": completed.get("id"),
+        } if completed else None,
+        "latest_savepoint": savepoint_info(checkpoints),
+        "restored_from": restored_from(checkpoints),
+        "failure": None,
+        "managed": spec is not None,
+        "spec": dict(spec) if spec is not None else None,
+    }
+    if job.get("state") in ("FAILED", "FAILING", "RESTARTING"):
+        described["failure"] = root_exception(client, job_id)
+    return described

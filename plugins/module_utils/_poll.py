@@ -1,0 +1,188 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) flinkops.flink contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+# This module_utils is PRIVATE and for internal use by flinkops.flink only.
+# It can change or be removed at any time without notice.
+
+"""Waiting: one waiter (deadline, interval) and one ``poll_operation`` for Flink's
+asynchronous operations, and the job waits built on them.
+
+Every wait in the collection goes through ``wait_for``; every triggered
+operation (savepoint, stop, disposal) through ``poll_operation``.
+"""
+
+from __future__ import annotations
+
+import time
+
+from ansible_collections.flinkops.flink.plugins.module_utils._client import (
+    FlinkError,
+    FlinkTimeout,
+)
+from ansible_collections.flinkops.flink.plugins.module_utils._jobstate import (
+    TERMINAL_STATES,
+    UNHEALTHY_STATES,
+    completed_checkpoint_after,
+    describe_state,
+    restart_count,
+    root_exception,
+    tasks_running,
+)
+from ansible_collections.flinkops.flink.plugins.module_utils._rest import (
+    find_job,
+    savepoint_status_path,
+    trigger_disposal,
+)
+
+POLL_INTERVAL = 0.05
+# The savepoint that stops a job is polled tighter: every poll interval there is downtime.
+SAVEPOINT_POLL_INTERVAL = 0.02
+HEALTH_POLL_INTERVAL = 0.2
+
+
+def _now():
+    return time.monotonic()
+
+
+def wait_for(client, check, timeout, interval, what):
+    """Call ``check()`` until it returns something other than None.
+
+    Raises FlinkTimeout naming ``what`` when ``timeout`` seconds pass first.
+    """
+    deadline = _now() + timeout
+    while True:
+        result = check()
+        if result is not None:
+            return result
+        if _now() >= deadline:
+            raise FlinkTimeout("timed out after %ss waiting for %s" % (timeout, what))
+        client.sleep(interval)
+
+
+class OperationFailed(FlinkError):
+    """Flink completed an asynchronous operation with a ``failure-cause``."""
+
+
+def poll_operation(client, path, timeout, what, interval=POLL_INTERVAL, on_failure=None,
+                   on_timeout=""):
+    """Poll an asynchronous operation at ``path`` until Flink says COMPLETED.
+
+    COMPLETED is not success: Flink reports a failed operation as COMPLETED
+    with a ``failure-cause``, raised here as OperationFailed, so no caller can
+    go on as if it succeeded. ``on_failure`` says what such a failure leaves
+    behind (e.g. "the job was left as it is"); ``on_timeout`` is appended to
+    the timeout's message. Returns the ``operation`` dict.
+    """
+    def check():
+        answer = client.get(path)
+        if (answer.get("status") or {}).get("id") != "COMPLETED":
+            return None
+        return answer.get("operation") or {}
+
+    try:
+        operation = wait_for(client, check, timeout, interval, what)
+    except FlinkTimeout:
+        raise FlinkTimeout("%s did not complete within %ss%s" % (what, timeout, on_timeout))
+    failure = operation.get("failure-cause")
+    if failure:
+        raise OperationFailed("%s failed%s" % (what, "; " + on_failure if on_failure else ""),
+                              method="GET", url=client.public_url(path), status=200,
+                              errors=[failure.get("stack-trace") or failure.get("class")
+                                      or str(failure)])
+    return operation
+
+
+LEFT_AS_IT_IS = "the job was left as it is"
+
+
+def wait_savepoint(client, job_id, trigger_id, timeout, interval=SAVEPOINT_POLL_INTERVAL,
+                   timeout_leaves_job=True):
+    """Wait for a savepoint (or a stop-with-savepoint); return its location.
+
+    A failed savepoint leaves the job as it is. After a timeout that is known
+    only for a plain savepoint (``timeout_leaves_job``): a stop may still happen.
+    """
+    operation = poll_operation(
+        client, savepoint_status_path(job_id, trigger_id), timeout,
+        "the savepoint of job %s" % job_id, interval, on_failure=LEFT_AS_IT_IS,
+        on_timeout=" (trigger %s)%s" % (trigger_id, "; " + LEFT_AS_IT_IS
+                                        if timeout_leaves_job else ""))
+    return operation["location"]
+
+
+def dispose_savepoint(client, path, timeout):
+    """Dispose of a savepoint; returns True if removed, False if it was already gone."""
+    status_path = trigger_disposal(client, path)
+    try:
+        poll_operation(client, status_path, timeout, "the disposal of savepoint %s" % path,
+                       POLL_INTERVAL * 4)
+    except OperationFailed as exc:
+        text = "\n".join(exc.errors or [])
+        if "FileNotFoundException" in text or "Cannot find" in text or \
+                "does not exist" in text:
+            return False
+        raise
+    return True
+
+
+def wait_until_terminal(client, job_id, timeout):
+    """Wait until the job has ended; returns its last overview entry."""
+    def check():
+        job = find_job(client, job_id)
+        if job is None or job.get("state") in TERMINAL_STATES:
+            return job or {"jid": job_id}
+        return None
+    return wait_for(client, check, timeout, POLL_INTERVAL * 4, "job %s to end" % job_id)
+
+
+def wait_until_running(client, job_id, timeout, interval=POLL_INTERVAL):
+    """Wait until every task of the job runs (job state alone is not enough).
+
+    A job that fails, restarts or ends while we wait raises FlinkError with
+    Flink's root cause; a timeout says what state the job is in.
+    """
+    def check():
+        job = find_job(client, job_id)
+        if job is None:
+            return None
+        state = job.get("state")
+        if state in UNHEALTHY_STATES:
+            raise FlinkError("job %s (%s) went %s instead of running" % (
+                job_id, job.get("name"), state), cause=root_exception(client, job_id))
+        return job if tasks_running(job) else None
+    try:
+        return wait_for(client, check, timeout, interval, "every task of job %s to run" % job_id)
+    except FlinkTimeout as exc:
+        job = find_job(client, job_id) or {}
+        raise FlinkTimeout(exc.msg, cause="%s; last failure: %s" % (
+            describe_state(job), root_exception(client, job_id)))
+
+
+def watch_health(client, job_id, window, require_checkpoint, started_at_ms,
+                 interval=HEALTH_POLL_INTERVAL):
+    """Watch a running job for ``window`` seconds: no restart, every task running,
+    and (optionally) a checkpoint completed after it started.
+
+    Returns {"job", "checkpoint"}; raises FlinkError on the first sign of trouble.
+    """
+    deadline = _now() + window
+    checkpoint = None
+    while True:
+        job = find_job(client, job_id) or {}
+        if not tasks_running(job):
+            raise FlinkError("job %s is not healthy: %s" % (job_id, describe_state(job)),
+                             cause=root_exception(client, job_id))
+        if require_checkpoint and checkpoint is None:
+            checkpoint = completed_checkpoint_after(client, job_id, started_at_ms)
+        if _now() >= deadline:
+            break
+        client.sleep(interval)
+    if require_checkpoint and checkpoint is None:
+        raise FlinkError("job %s completed no checkpoint within the health window of %ss" % (
+            job_id, window))
+    if restart_count(client, job_id):
+        raise FlinkError("job %s restarted during the health window" % job_id,
+                         cause=root_exception(client, job_id))
+    return {"job": job, "checkpoint": checkpoint}

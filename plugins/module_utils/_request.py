@@ -1,0 +1,201 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) flinkops.flink contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+# This module_utils is PRIVATE and for internal use by flinkops.flink only.
+# It can change or be removed at any time without notice.
+
+"""The values that cross the engine's boundary: request in, result or failure out,
+and the check-mode recorder with its ``Planned`` values.
+
+Plain data: nothing here talks to Flink or to Ansible.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional
+
+from ansible_collections.flinkops.flink.plugins.module_utils._client import FlinkError
+
+
+@dataclass
+class DeployRequest:
+    """Everything flink_job asks for, built once from the module's options."""
+
+    name: str
+    state: str = "running"
+    name_match: str = "exact"
+    # The program: a local JAR (uploaded once per content) or an uploaded jar id.
+    jar_path: Optional[str] = None
+    jar_name: Optional[str] = None
+    jar_id: Optional[str] = None
+    entry_class: Optional[str] = None
+    args: List[str] = field(default_factory=list)
+    parallelism: Optional[int] = None
+    configuration: Dict[str, Any] = field(default_factory=dict)
+    # How to start: restore choices.
+    savepoint_path: Optional[str] = None
+    resume: bool = True
+    allow_non_restored_state: bool = False
+    restore_mode: Optional[str] = None
+    # How to replace or stop a running job.
+    upgrade_mode: str = "savepoint"
+    stop_mode: str = "savepoint"
+    savepoint_dir: Optional[str] = None
+    savepoint_format: str = "canonical"
+    drain: bool = False
+    savepoint_timeout: float = 1800
+    # Waiting and the health gate.
+    wait: bool = True
+    wait_timeout: float = 300
+    health_window: float = 0
+    health_require_checkpoint: bool = False
+    rollback: bool = True
+
+
+class Planned:
+    """A value that would exist if check mode were off (a savepoint, a jar id, a job id).
+
+    Check mode returns these instead of placeholder strings, so nothing that is
+    only planned can pass for a real path or id.
+    """
+
+    def __init__(self, what):
+        self.what = what
+
+    def __repr__(self):
+        return "Planned(%r)" % self.what
+
+    def __str__(self):
+        return self.what
+
+    def __eq__(self, other):
+        return isinstance(other, Planned) and other.what == self.what
+
+    def __hash__(self):
+        return hash(self.what)
+
+
+def is_planned(value):
+    return isinstance(value, Planned)
+
+
+def real(value):
+    """``value``, or None if it is only planned: what results report."""
+    return None if is_planned(value) else value
+
+
+class Changes:
+    """The record of what a run changes, and check mode's gate.
+
+    Every change goes through ``do()``: in check mode it is only recorded, and
+    ``do()`` returns a ``Planned`` value, so check mode cannot send a request
+    that changes the cluster.
+    """
+
+    def __init__(self, check_mode=False):
+        self.check_mode = check_mode
+        self.actions = []
+        self.changed = False
+
+    def do(self, description, operation=None, *args, planned=None, **kwargs):
+        """Record a change and, outside check mode, carry it out and return its value."""
+        self.actions.append(description)
+        self.changed = True
+        if self.check_mode or operation is None:
+            return planned if planned is not None else Planned(description)
+        return operation(*args, **kwargs)
+
+    def note(self, description):
+        """Record something done that is not gated by check mode (a rollback)."""
+        self.actions.append(description)
+
+
+class DeployResult:
+    """What a run did; ``to_dict()`` is flink_job's result."""
+
+    ALWAYS = ("job_id", "previous_job_id", "action", "savepoint", "restored_from",
+              "rolled_back")
+    WHEN_SET = ("job", "health", "failed_job_id")
+
+    def __init__(self):
+        self.job_id = None
+        self.previous_job_id = None
+        self.action = "none"
+        self.savepoint = None
+        self.restored_from = None
+        self.rolled_back = False
+        self.job = None
+        self.health = None
+        self.failed_job_id = None
+        self.diff = None
+
+    def update(self, **values):
+        for key, value in values.items():
+            if not hasattr(self, key):
+                raise AttributeError(key)
+            setattr(self, key, value)
+
+    def to_dict(self):
+        result = dict((key, real(getattr(self, key))) for key in self.ALWAYS)
+        for key in self.WHEN_SET:
+            if getattr(self, key) is not None:
+                result[key] = real(getattr(self, key))
+        return result
+
+
+def _origin(path):
+    return path if path and not is_planned(path) else "empty state"
+
+
+class DeployFailure(FlinkError):
+    """A deployment that failed part-way, as data: what failed, at which stage, what
+    runs now, where the state is, whether it was rolled back.
+
+    The message is composed once, here, from those facts; the transport details
+    (method, URL, status, Flink's errors) are those of ``error``, the failure
+    that decided the outcome.
+    """
+
+    def __init__(self, stage, error, outcome, **facts):
+        self.stage = stage
+        self.error = error
+        self.outcome = outcome
+        self.facts = facts
+        super().__init__(self._compose(error, outcome, facts), method=error.method,
+                         url=error.url, status=error.status, errors=error.errors,
+                         cause=error.cause)
+
+    @staticmethod
+    def _compose(error, outcome, facts):
+        if outcome == "stop-unknown":
+            return ("%s. The stop of job %s with a savepoint was requested (trigger %s) and its "
+                    "outcome is unknown: Flink may still stop the job. Run the task again: if "
+                    "the job stopped, it resumes from that savepoint" % (
+                        error.msg, facts["job_id"], facts["trigger_id"]))
+        where = ("its state is in %s" % facts["state_at"]) if facts.get("state_at") else \
+            "it had no saved state"
+        if outcome == "not-rolled-back":
+            return ("the new version failed and the previous job %s is stopped (%s); not rolled "
+                    "back: %s. %s" % (facts["previous_job_id"], where, facts["reason"],
+                                      error.msg))
+        if outcome == "rollback-failed":
+            return ("the new version (job %s) failed, and starting the previous version again "
+                    "from %s failed too, so %s; %s. Fix the cause and run the task again. The "
+                    "new version's failure: %s. The rollback's failure: %s" % (
+                        facts["failed_job_id"], _origin(facts.get("state_at")),
+                        facts.get("runs_now") or "nothing runs now", where, facts["first"],
+                        error.msg))
+        if outcome == "rolled-back":
+            return ("the new version (job %s) failed and was rolled back: the previous version "
+                    "runs again as job %s, restored from %s. The failure: %s" % (
+                        facts["failed_job_id"], facts["job_id"], _origin(facts.get("state_at")),
+                        error.msg))
+        raise ValueError("unknown outcome %r" % outcome)
+
+    def to_dict(self):
+        data = super().to_dict()
+        data.update(stage=self.stage, outcome=self.outcome)
+        return data

@@ -1,0 +1,261 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) flinkops.flink contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+# This module_utils is PRIVATE and for internal use by flinkops.flink only.
+# It can change or be removed at any time without notice.
+
+"""The cluster's JAR store as the collection's only storage: JARs, spec records, job ids.
+
+Flink's REST API lets a client write and read back exactly one thing: the
+names of uploaded JARs. This file owns every name written there:
+
+- uploaded programs: ``<stem>-sha256-<16 hex>.jar`` (content-addressed, so a
+  JAR is uploaded once per content and found again without a checksum API);
+- spec records: ``flinkops-spec-<fingerprint>-<i>-<n>-<data>.jar``, tiny
+  empty ZIPs whose names hold a job's spec (one codec: JSON, zlib, base64url);
+
+and the job-id scheme that ties a job to its spec record. Two functions are
+the seam for the concurrency guard (issue 13), which may change the scheme:
+``new_job_id(spec)`` allocates a job id for a submission, and
+``spec_of_job(records, job_id)`` answers "which spec does job X run".
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import zlib
+
+from ansible_collections.flinkops.flink.plugins.module_utils._client import FlinkError
+from ansible_collections.flinkops.flink.plugins.module_utils._rest import (
+    delete_jars,
+    upload_jar,
+)
+from ansible_collections.flinkops.flink.plugins.module_utils._spec import (
+    FINGERPRINT_CHARS,
+    sha256_file,
+)
+
+# ---------------------------------------------------------------------------
+# JAR names
+
+JAR_SHA_CHARS = 16
+_JAR_SHA_IN_NAME = re.compile(r"-sha256-([0-9a-f]{16})\.jar$")
+
+
+def jar_stem(name):
+    """The name part a JAR is uploaded under (before its content hash)."""
+    stem = os.path.basename(name or "")
+    if stem.lower().endswith(".jar"):
+        stem = stem[:-4]
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", stem)[:80] or "job"
+
+
+def jar_upload_name(stem, sha256):
+    """The name a JAR of this content is uploaded under."""
+    return "%s-sha256-%s.jar" % (stem, sha256[:JAR_SHA_CHARS])
+
+
+def jar_sha_prefix(name):
+    """The sha256 prefix encoded in an uploaded JAR's name, or None."""
+    match = _JAR_SHA_IN_NAME.search(name or "")
+    return match.group(1) if match else None
+
+
+def stem_of(name):
+    """The stem of an uploaded JAR's name, or None if it is not one of ours."""
+    if not jar_sha_prefix(name):
+        return None
+    return name.rsplit("-sha256-", 1)[0]
+
+
+def content_key(sha256):
+    """How a spec names a program by its content."""
+    return "sha256:" + sha256[:JAR_SHA_CHARS]
+
+
+def jar_key(name):
+    """How a spec names the program of an uploaded JAR: its content hash when the
+    name carries one, else the name."""
+    sha = jar_sha_prefix(name)
+    return content_key(sha) if sha else "jar:" + name
+
+
+def jars_with_sha(jars, sha256):
+    """Uploads of exactly this content (by the name it was uploaded under), newest first."""
+    prefix = sha256[:JAR_SHA_CHARS]
+    found = [jar for jar in jars if jar_sha_prefix(jar.get("name")) == prefix]
+    return sorted(found, key=lambda jar: jar.get("uploaded", 0), reverse=True)
+
+
+def jars_named(jars, stem):
+    """Uploads made under this name (any content), newest first."""
+    found = [jar for jar in jars if stem_of(jar.get("name")) == stem]
+    return sorted(found, key=lambda jar: jar.get("uploaded", 0), reverse=True)
+
+
+def local_jar(path):
+    """Check that ``path`` is a readable JAR before anything is sent; return its sha256."""
+    if not os.path.isfile(path):
+        raise FlinkError("JAR file %s does not exist (or is not a file)" % path)
+    try:
+        with open(path, "rb") as handle:
+            magic = handle.read(4)
+    except (IOError, OSError) as exc:
+        raise FlinkError("cannot read JAR file %s: %s" % (path, exc))
+    if magic not in (b"PK\x03\x04", b"PK\x05\x06"):
+        raise FlinkError("%s is not a JAR file (a JAR is a ZIP archive; this file does not "
+                         "start with a ZIP header)" % path)
+    return sha256_file(path)
+
+
+def find_upload(jars, sha256):
+    """The jar id of this content on the cluster, or None."""
+    existing = jars_with_sha(jars, sha256)
+    return existing[0]["id"] if existing else None
+
+
+def upload_once(client, path, sha256, stem):
+    """Upload a JAR under its content-addressed name; returns its jar id."""
+    return upload_jar(client, path, jar_upload_name(stem, sha256))
+
+
+def ensure_jar(client, path, sha256, stem, jars, change):
+    """The jar id of this content on the cluster, uploading it once if needed.
+
+    ``change`` is the caller's change recorder (check mode uploads nothing).
+    Returns (jar_id or None in check mode, uploaded: bool).
+    """
+    existing = find_upload(jars, sha256)
+    if existing:
+        return existing, False
+    name = jar_upload_name(stem, sha256)
+    jar_id = change("upload %s as %s" % (path, name), upload_jar, client, path, name)
+    return jar_id, True
+
+
+# ---------------------------------------------------------------------------
+# Job ids: the seam of the job-id scheme (see the module docstring).
+
+_JOB_ID = re.compile(r"^[0-9a-f]{32}$")
+
+
+def new_job_id(spec):
+    """A fresh job id for a submission of ``spec``: its fingerprint, then random.
+
+    Flink never accepts a job id twice, so the fingerprint lets a later run
+    recognise its own submission from /jobs/overview alone.
+    """
+    return spec.fingerprint + os.urandom(FINGERPRINT_CHARS // 2).hex()
+
+
+def fingerprint_of(job_id):
+    """The spec fingerprint inside a job id this collection chose (or of any job id)."""
+    if not job_id or not _JOB_ID.match(job_id):
+        return None
+    return job_id[:FINGERPRINT_CHARS]
+
+
+def runs_spec(job_id, spec):
+    """Whether job ``job_id`` was submitted for exactly ``spec``."""
+    return fingerprint_of(job_id) == spec.fingerprint
+
+
+def spec_of_job(records, job_id):
+    """Which spec job ``job_id`` runs: its record (a dict), or None when unknown."""
+    return records.get(fingerprint_of(job_id))
+
+
+# ---------------------------------------------------------------------------
+# Spec records: Flink keeps no copy of a job's arguments, yet a rollback needs
+# them. Names stay under the 218 characters Flink's upload directory allows
+# after its uuid prefix, so a long spec is split over several entries.
+
+SPEC_RECORD_PREFIX = "flinkops-spec-"
+_SPEC_RECORD = re.compile(r"^flinkops-spec-([0-9a-f]{16})-(\d+)-(\d+)-([A-Za-z0-9_-]*)\.jar$")
+_CHUNK = 160
+# The smallest valid ZIP (an empty end-of-central-directory record).
+EMPTY_ZIP = b"PK\x05\x06" + b"\x00" * 18
+
+
+def encode(payload):
+    """The record codec: JSON, zlib, unpadded base64url (safe in a file name)."""
+    return base64.urlsafe_b64encode(zlib.compress(
+        json.dumps(payload, sort_keys=True, separators=(",", ":")).encode("utf-8"), 9)
+    ).decode("ascii").rstrip("=")
+
+
+def decode(data):
+    """The inverse of ``encode``; raises ValueError on anything else."""
+    try:
+        raw = zlib.decompress(base64.urlsafe_b64decode(data + "=" * (-len(data) % 4)))
+        return json.loads(raw.decode("utf-8"))
+    except (zlib.error, UnicodeDecodeError) as exc:
+        raise ValueError(str(exc))
+
+
+def spec_record_names(spec, jar_id):
+    """The JAR-store names recording ``spec`` (and the jar id it ran)."""
+    data = encode(dict(spec.to_dict(), jar_id=jar_id))
+    chunks = [data[i:i + _CHUNK] for i in range(0, len(data), _CHUNK)] or [""]
+    return ["%s%s-%d-%d-%s.jar" % (SPEC_RECORD_PREFIX, spec.fingerprint, index, len(chunks), chunk)
+            for index, chunk in enumerate(chunks)]
+
+
+def read_spec_records(jar_names):
+    """Decode every complete spec record among JAR names: {fingerprint: spec dict}."""
+    parts = {}
+    for name in jar_names:
+        match = _SPEC_RECORD.match(name or "")
+        if match:
+            fingerprint, index, total, chunk = match.groups()
+            parts.setdefault((fingerprint, int(total)), {})[int(index)] = chunk
+    records = {}
+    for (fingerprint, total), chunks in parts.items():
+        if len(chunks) != total:
+            continue
+        try:
+            records[fingerprint] = decode("".join(chunks[i] for i in range(total)))
+        except ValueError:
+            continue
+    return records
+
+
+def spec_records(jars):
+    """{fingerprint: spec dict} from a /jars listing."""
+    return read_spec_records(jar.get("name") for jar in jars)
+
+
+def is_spec_record(name):
+    return bool(_SPEC_RECORD.match(name or ""))
+
+
+def record_spec(client, spec, jar_id, jars):
+    """Store the spec's record in the JAR store unless it is there already."""
+    present = set(jar.get("name") for jar in jars)
+    for name in spec_record_names(spec, jar_id):
+        if name not in present:
+            upload_jar(client, EMPTY_ZIP, name)
+
+
+def stale_spec_records(jars, job_name, keep_fingerprints):
+    """Ids of the JAR-store entries recording specs of ``job_name`` that are not kept."""
+    records = spec_records(jars)
+    stale = []
+    for jar in jars:
+        match = _SPEC_RECORD.match(jar.get("name") or "")
+        if not match:
+            continue
+        fingerprint = match.group(1)
+        record = records.get(fingerprint)
+        if record and record.get("name") == job_name and fingerprint not in keep_fingerprints:
+            stale.append(jar["id"])
+    return stale
+
+
+def prune_spec_records(client, jar_ids):
+    delete_jars(client, jar_ids)

@@ -1,0 +1,121 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) flinkops.flink contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+# This module_utils is PRIVATE and for internal use by flinkops.flink only.
+# It can change or be removed at any time without notice.
+
+"""Upgrade strategies: how a running job is replaced by a new spec.
+
+A strategy is a small class with one entry point, ``upgrade(run, current,
+spec, jar_id, previous)``, that uses the engine's steps (``run.stop_to_savepoint``,
+``run.cancel``, ``run.start``, ``run.start_or_roll_back``, ``run.submit``,
+``run.await_healthy``, ``run.roll_back``). The three stop-then-start strategies
+differ only in ``take_down``: how the old job ends and where its state goes.
+
+Adding a strategy (e.g. blue/green, in-place rescale) is adding a file with a
+``Strategy`` subclass and registering it in ``STRATEGIES`` below (AnsiballZ
+ships only module_utils that are imported, so the registry imports it), plus
+the option value in flink_job's argument spec.
+"""
+
+from __future__ import annotations
+
+from ansible_collections.flinkops.flink.plugins.module_utils._client import FlinkError
+from ansible_collections.flinkops.flink.plugins.module_utils._jobstate import (
+    checkpoints_survive_cancel,
+    latest_completed_checkpoint,
+    retained_checkpoint,
+    settled_checkpoints,
+)
+from ansible_collections.flinkops.flink.plugins.module_utils._request import Planned
+from ansible_collections.flinkops.flink.plugins.module_utils._rest import job_checkpoints
+
+
+class Strategy:
+    """Replace the running job ``current`` by ``spec``; the base is stop-then-start."""
+
+    name = None
+
+    def upgrade(self, run, current, spec, jar_id, previous):
+        """Stop the old job (``take_down``), then start the new version from its state;
+        if that fails, ``run.start_or_roll_back`` brings the old one back.
+
+        ``previous`` is the running job's recorded spec (a dict) or None.
+        """
+        restore = self.take_down(run, current)
+        run.result.update(previous_job_id=current["jid"], action="upgraded")
+        run.start_or_roll_back(spec, jar_id, restore, previous)
+
+    def take_down(self, run, current):
+        """End ``current``; return where its state is (a path, None, or Planned)."""
+        raise NotImplementedError
+
+
+class SavepointStrategy(Strategy):
+    """Atomic stop-with-savepoint, then the new version from exactly that savepoint."""
+
+    name = "savepoint"
+
+    def take_down(self, run, current):
+        return run.stop_to_savepoint(current["jid"], run.request.drain)
+
+
+class LastStateStrategy(Strategy):
+    """Cancel, then the new version from the last retained checkpoint. Records since
+    that checkpoint are processed again."""
+
+    name = "last-state"
+
+    def take_down(self, run, current):
+        job_id = current["jid"]
+        self.check_checkpoints_retained(run, job_id)
+        return run.changes.do(
+            "cancel job %s and start from its last retained checkpoint" % job_id,
+            self.cancel_keeping_checkpoint, run, job_id,
+            planned=Planned("the last retained checkpoint of job %s" % job_id))
+
+    @staticmethod
+    def check_checkpoints_retained(run, job_id):
+        """Refuse before anything stops unless a checkpoint will survive the cancel."""
+        if not latest_completed_checkpoint(job_checkpoints(run.client, job_id)):
+            raise FlinkError("upgrade_mode=last-state needs a completed checkpoint of job %s, "
+                             "and it has none; job left running" % job_id)
+        if not checkpoints_survive_cancel(run.client, job_id):
+            raise FlinkError("upgrade_mode=last-state needs checkpoints retained on "
+                             "cancellation (execution.checkpointing.externalized-checkpoint-"
+                             "retention: RETAIN_ON_CANCELLATION); job %s left running" % job_id)
+
+    @staticmethod
+    def cancel_keeping_checkpoint(run, job_id):
+        ended = run.cancel(job_id)
+        retained = retained_checkpoint(run.client, job_id,
+                                       settled_checkpoints(run.client, ended))
+        if not retained:
+            raise FlinkError("job %s was cancelled but Flink reports no retained checkpoint; "
+                             "nothing was started. Its checkpoint directory may still hold the "
+                             "state: start the job with savepoint_path set to it" % job_id)
+        return retained["path"]
+
+
+class StatelessStrategy(Strategy):
+    """Cancel without saving state; the new version starts empty (or from savepoint_path)."""
+
+    name = "stateless"
+
+    def take_down(self, run, current):
+        job_id = current["jid"]
+        run.changes.do("cancel job %s without saving its state" % job_id, run.cancel, job_id)
+        return run.request.savepoint_path
+
+
+STRATEGIES = dict((cls.name, cls) for cls in (SavepointStrategy, LastStateStrategy,
+                                             StatelessStrategy))
+
+
+def select_strategy(request, current, spec, previous):
+    """The strategy for this upgrade. ``previous`` (the running job's recorded spec,
+    or None) lets a strategy that applies only to some changes (an in-place
+    rescale when only the parallelism differs) be chosen here."""
+    return STRATEGIES[request.upgrade_mode]()

@@ -1,0 +1,781 @@
+# Copyright (c) flinkops.flink contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Every branch of the deployment engine, on a scripted Flink (the order of requests is the
+order of steps: a step out of order fails the script)."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+import requests
+
+from ansible_collections.flinkops.flink.plugins.module_utils._client import FlinkError
+from ansible_collections.flinkops.flink.plugins.module_utils import _engine
+from ansible_collections.flinkops.flink.plugins.module_utils._engine import Engine
+from ansible_collections.flinkops.flink.plugins.module_utils._hooks import Hooks
+from ansible_collections.flinkops.flink.plugins.module_utils._request import (
+    Changes,
+    DeployFailure,
+    DeployRequest,
+)
+from ansible_collections.flinkops.flink.plugins.module_utils._spec import JobSpec
+from ansible_collections.flinkops.flink.plugins.module_utils._store import (
+    EMPTY_ZIP,
+    content_key,
+    spec_record_names,
+)
+
+from ansible_collections.flinkops.flink.tests.unit.plugins.module_utils.flinkfake import IN_PROGRESS, checkpoints, job, overview, savepoint_done
+
+OLD_ID = "aaaaaaaaaaaaaaaa" + "1" * 16
+SP = "file:/sp/savepoint-aaaaaa-1"
+ID = r"[0-9a-f]{32}"
+CONFIG = {"flink-version": "2.3.0", "refresh-interval": 3000}
+
+
+@pytest.fixture
+def jar(tmp_path):
+    path = tmp_path / "orders-job.jar"
+    path.write_bytes(EMPTY_ZIP + b"v2")
+    return str(path)
+
+
+@pytest.fixture
+def sha(jar):
+    with open(jar, "rb") as handle:
+        return hashlib.sha256(handle.read()).hexdigest()
+
+
+@pytest.fixture
+def uploaded(sha):
+    return {"id": "u1_orders-job-sha256-%s.jar" % sha[:16],
+            "name": "orders-job-sha256-%s.jar" % sha[:16], "uploaded": 2}
+
+
+OLD_SPEC = JobSpec("orders", "sha256:" + "0" * 16, "org.example.Job", ["--v1"])
+
+
+def old_record_jars():
+    """The JAR store holding the running job's spec record."""
+    return [{"id": "r%d_%s" % (i, name), "name": name, "uploaded": 1}
+            for i, name in enumerate(spec_record_names(OLD_SPEC, "u0_old.jar"))]
+
+
+def request(jar, **changes):
+    fields = dict(name="orders", jar_path=jar, entry_class="org.example.Job", args=["--v2"],
+                  savepoint_dir="file:/sp", wait_timeout=5)
+    fields.update(changes)
+    return DeployRequest(**fields)
+
+
+def spec_of(req, sha):
+    return JobSpec(req.name, content_key(sha), req.entry_class, req.args, req.parallelism,
+                   req.configuration)
+
+
+@pytest.fixture(autouse=True)
+def fixed_job_ids(monkeypatch):
+    """Job ids as the engine allocates them, minus the randomness: fingerprint + 9s."""
+    monkeypatch.setattr(_engine, "new_job_id", new_id)
+
+
+def new_id(spec):
+    return spec.fingerprint + "9" * 16
+
+
+def engine(client, req, check_mode=False, hooks=None):
+    return Engine(client, req, Changes(check_mode), hooks=hooks if hooks is not None else [])
+
+
+def running_id(spec, tail="2" * 16):
+    return spec.fingerprint + tail
+
+
+def expect_prepared(script, uploaded, spec, jars=None):
+    """The steps before anything stops: jars, plan, the spec record."""
+    script.on("GET", "/jars", {"files": [uploaded] + (jars or [])})
+    script.on("GET", "/config", CONFIG)
+    script.on("POST", "/jars/%s/plan" % uploaded["id"], {"plan": {"nodes": []}})
+    expect_record(script, spec, uploaded["id"])
+
+
+def expect_record(script, spec, jar_id):
+    for _name in spec_record_names(spec, jar_id):
+        script.on("POST", "/jars/upload", {"filename": "/tmp/x/r_flinkops-spec.jar"})
+
+
+def expect_stop(script, location=SP, job_id=OLD_ID):
+    script.on("POST", "/jobs/%s/stop" % job_id, {"request-id": "t1"})
+    script.on("GET", "/jobs/%s/savepoints/t1" % job_id, IN_PROGRESS)
+    script.on("GET", "/jobs/%s/savepoints/t1" % job_id, savepoint_done(location))
+
+
+def expect_run(script, spec, healthy=True, check=None):
+    """The submission of ``spec``, then the wait until it runs."""
+    jid = new_id(spec)
+    script.on("POST", "/jars/.*/run", {"jobid": jid}, check=check)
+    if healthy:
+        script.on("GET", "/jobs/overview", overview(job(jid, running=0)))
+        script.on("GET", "/jobs/overview", overview(job(jid)))
+    return jid
+
+
+# --- no change ---------------------------------------------------------------------------
+
+def test_same_spec_running_is_a_no_op_with_one_request(client, script, jar, sha):
+    req = request(jar)
+    current = job(running_id(spec_of(req, sha)))
+    script.on("GET", "/jobs/overview", overview(current))
+    result = engine(client, req).run()
+    assert result.action == "none" and result.job_id == current["jid"]
+    assert script.calls() == ["GET /jobs/overview"]
+    assert result.diff["before"] == result.diff["after"]
+
+
+def test_same_spec_not_yet_running_is_waited_for(client, script, jar, sha):
+    req = request(jar)
+    jid = running_id(spec_of(req, sha))
+    script.on("GET", "/jobs/overview", overview(job(jid, running=0)))
+    script.on("GET", "/jobs/overview", overview(job(jid)))
+    result = engine(client, req).run()
+    assert result.job["tasks"]["running"] == 2 and result.action == "none"
+
+
+def test_two_active_runs_are_refused_naming_both(client, script, jar):
+    script.on("GET", "/jobs/overview", overview(job("1" * 32), job("2" * 32, state="RESTARTING")))
+    with pytest.raises(FlinkError) as failed:
+        engine(client, request(jar)).run()
+    assert "2 jobs match name 'orders'" in str(failed.value) and "1" * 32 in str(failed.value)
+
+
+# --- fresh start and resume --------------------------------------------------------------
+
+def test_fresh_start_from_empty_state(client, script, jar, sha, uploaded):
+    req = request(jar)
+    script.on("GET", "/jobs/overview", overview())
+    expect_prepared(script, uploaded, spec_of(req, sha))
+    jid = expect_run(script, spec_of(req, sha))
+    result = engine(client, req).run()
+    assert result.action == "started" and result.restored_from is None and result.job_id == jid
+    body = script.body_of("/run")
+    assert "savepointPath" not in body and body["programArgsList"] == ["--v2"]
+    assert body["jobId"] == jid and body["entryClass"] == "org.example.Job"
+
+
+def test_fresh_start_uploads_a_missing_jar_under_its_content_name(client, script, jar, sha):
+    req = request(jar)
+    script.on("GET", "/jobs/overview", overview())
+    script.on("GET", "/jars", {"files": []})
+    script.on("POST", "/jars/upload", {"filename": "/tmp/up/u9_orders-job-sha256-%s.jar" % sha[:16]})
+    script.on("GET", "/config", CONFIG)
+    script.on("POST", "/jars/u9_orders-job-sha256-%s.jar/plan" % sha[:16], {"plan": {}})
+    expect_record(script, spec_of(req, sha), "u9_orders-job-sha256-%s.jar" % sha[:16])
+    expect_run(script, spec_of(req, sha))
+    result = engine(client, req).run()
+    assert result.action == "started"
+    assert b"orders-job-sha256-%s.jar" % sha[:16].encode() in script.sent[2][1]
+
+
+def test_start_from_savepoint_path(client, script, jar, sha, uploaded):
+    req = request(jar, savepoint_path=SP, restore_mode="no_claim", allow_non_restored_state=True)
+    script.on("GET", "/jobs/overview", overview())
+    expect_prepared(script, uploaded, spec_of(req, sha))
+    expect_run(script, spec_of(req, sha))
+    result = engine(client, req).run()
+    body = script.body_of("/run")
+    assert result.action == "started" and result.restored_from == SP
+    assert body["savepointPath"] == SP and body["claimMode"] == "NO_CLAIM"
+    assert body["allowNonRestoredState"] is True
+
+
+def test_resume_from_the_newest_run_that_ran(client, script, jar, sha, uploaded):
+    req = request(jar)
+    ended = job("e" * 32, state="FINISHED", running=0, start=5, end=1)
+    never_ran = job("d" * 32, state="FAILED", running=0, total=0, start=9, end=1)
+    script.on("GET", "/jobs/overview", overview(never_ran, ended))
+    expect_prepared(script, uploaded, spec_of(req, sha))
+    script.on("GET", "/jobs/%s/checkpoints" % ("e" * 32), checkpoints(
+        savepoint={"external_path": SP, "latest_ack_timestamp": 10}))
+    expect_run(script, spec_of(req, sha))
+    result = engine(client, req).run()
+    assert result.action == "resumed" and result.previous_job_id == "e" * 32
+    assert result.restored_from == SP == script.body_of("/run")["savepointPath"]
+
+
+def test_resume_off_starts_empty(client, script, jar, sha, uploaded):
+    req = request(jar, resume=False)
+    script.on("GET", "/jobs/overview", overview(job("e" * 32, state="FINISHED", end=1)))
+    expect_prepared(script, uploaded, spec_of(req, sha))
+    expect_run(script, spec_of(req, sha))
+    assert engine(client, req).run().action == "started"
+
+
+def test_fresh_start_that_fails_is_not_rolled_back(client, script, jar, sha, uploaded):
+    req = request(jar)
+    script.on("GET", "/jobs/overview", overview())
+    expect_prepared(script, uploaded, spec_of(req, sha))
+    jid = expect_run(script, spec_of(req, sha), healthy=False)
+    script.on("GET", "/jobs/overview", overview(job(jid, state="FAILED", end=3)))
+    script.on("GET", "/jobs/%s/exceptions" % jid, {"exceptionHistory": {"entries": [
+        {"stacktrace": "java.lang.RuntimeException: boom\nCaused by: java.lang.IllegalStateException: bad"}]}})
+    with pytest.raises(FlinkError) as failed:
+        engine(client, req).run()
+    assert "went FAILED instead of running" in str(failed.value)
+    assert "IllegalStateException: bad" in str(failed.value)
+
+
+# --- upgrades -----------------------------------------------------------------------------
+
+def upgrade_setup(script, jar, sha, uploaded, **changes):
+    """A running job of the old (recorded) spec, and a request for a new one."""
+    req = request(jar, **changes)
+    current = job(running_id(OLD_SPEC))
+    script.on("GET", "/jobs/overview", overview(current))
+    expect_prepared(script, uploaded, spec_of(req, sha), jars=old_record_jars())
+    return req, current
+
+
+def test_upgrade_by_savepoint_stops_atomically_and_starts_from_that_savepoint(
+        client, script, jar, sha, uploaded):
+    req, current = upgrade_setup(script, jar, sha, uploaded, savepoint_dir=None, drain=False)
+    script.on("GET", "/jobmanager/config", [{"key": "state.savepoints.dir", "value": "file:/c"}])
+    expect_stop(script, job_id=current["jid"])
+    jid = expect_run(script, spec_of(req, sha))
+    result = engine(client, req).run()
+    assert (result.action, result.previous_job_id, result.job_id) == (
+        "upgraded", current["jid"], jid)
+    assert result.savepoint == SP == result.restored_from == script.body_of("/run")["savepointPath"]
+    assert script.body_of("/stop") == {"drain": False, "formatType": "CANONICAL",
+                                       "targetDirectory": "file:/c"}
+    assert result.diff["before"]["args"] == ["--v1"] and result.diff["after"]["args"] == ["--v2"]
+    assert "jar_id" not in result.diff["before"]
+
+
+def test_upgrade_without_a_savepoint_directory_stops_nothing(client, script, jar, sha, uploaded):
+    req, _current = upgrade_setup(script, jar, sha, uploaded, savepoint_dir=None)
+    script.on("GET", "/jobmanager/config", [])
+    with pytest.raises(FlinkError) as failed:
+        engine(client, req).run()
+    assert "no savepoint directory" in str(failed.value) and "left running" in str(failed.value)
+
+
+def test_failed_savepoint_leaves_the_old_job_and_starts_nothing(client, script, jar, sha, uploaded):
+    req, current = upgrade_setup(script, jar, sha, uploaded)
+    script.on("POST", "/jobs/%s/stop" % current["jid"], {"request-id": "t1"})
+    script.on("GET", "/jobs/%s/savepoints/t1" % current["jid"],
+              savepoint_done(failure="java.io.IOException: disk full"))
+    with pytest.raises(FlinkError) as failed:
+        engine(client, req).run()
+    msg = str(failed.value)
+    assert "the savepoint of job %s failed; the job was left as it is" % current["jid"] in msg
+    assert "GET http://flink.test:8081/jobs/%s/savepoints/t1 answered HTTP 200" % current["jid"] in msg
+    assert not any("/run" in call for call in script.calls())
+
+
+def test_lost_savepoint_status_says_the_stop_outcome_is_unknown(client, script, jar, sha, uploaded):
+    req, current = upgrade_setup(script, jar, sha, uploaded)
+    script.on("POST", "/jobs/%s/stop" % current["jid"], {"request-id": "t1"})
+    for _ in range(2):  # the read is retried once, then given up
+        script.on("GET", "/jobs/%s/savepoints/t1" % current["jid"], {"errors": []}, status=503)
+    with pytest.raises(DeployFailure) as failed:
+        engine(client, req).run()
+    msg = str(failed.value)
+    assert failed.value.stage == "stop" and failed.value.outcome == "stop-unknown"
+    assert "HTTP 503" in msg and "outcome is unknown" in msg and "Run the task again" in msg
+    assert "(trigger t1)" in msg and "left as it is" not in msg
+
+
+def test_savepoint_timeout_says_the_stop_outcome_is_unknown(client, script, jar, sha, uploaded):
+    req, current = upgrade_setup(script, jar, sha, uploaded, savepoint_timeout=0.03)
+    script.on("POST", "/jobs/%s/stop" % current["jid"], {"request-id": "t1"})
+    for _ in range(3):
+        script.on("GET", "/jobs/%s/savepoints/t1" % current["jid"], IN_PROGRESS)
+    with pytest.raises(DeployFailure) as failed:
+        engine(client, req).run()
+    msg = str(failed.value)
+    assert "did not complete within 0.03s (trigger t1)" in msg and "outcome is unknown" in msg
+    assert "left as it is" not in msg
+
+
+def test_drain_and_native_format_reach_the_stop(client, script, jar, sha, uploaded):
+    req, current = upgrade_setup(script, jar, sha, uploaded, drain=True,
+                                 savepoint_format="native")
+    expect_stop(script, job_id=current["jid"])
+    expect_run(script, spec_of(req, sha))
+    result = engine(client, req).run()
+    assert script.body_of("/stop") == {"drain": True, "formatType": "NATIVE",
+                                       "targetDirectory": "file:/sp"}
+    assert result.action == "upgraded"
+
+
+def test_upgrade_prunes_spec_records_no_listed_run_needs(client, script, jar, sha, uploaded):
+    gone = JobSpec("orders", "sha256:" + "7" * 16, "org.example.Gone")
+    stale = [{"id": "s%d_%s" % (i, n), "name": n, "uploaded": 1}
+             for i, n in enumerate(spec_record_names(gone, "u7.jar"))]
+    req = request(jar)
+    current = job(running_id(OLD_SPEC))
+    script.on("GET", "/jobs/overview", overview(current))
+    expect_prepared(script, uploaded, spec_of(req, sha), jars=old_record_jars() + stale)
+    expect_stop(script, job_id=current["jid"])
+    expect_run(script, spec_of(req, sha))
+    for entry in stale:
+        script.on("DELETE", "/jars/%s" % entry["id"], {})
+    changes = Changes()
+    Engine(client, req, changes, hooks=[]).run()
+    assert any("old spec record" in action for action in changes.actions)
+
+
+def test_last_state_cancels_and_starts_from_the_retained_checkpoint(
+        client, script, jar, sha, uploaded):
+    req, current = upgrade_setup(script, jar, sha, uploaded, upgrade_mode="last-state")
+    jid = current["jid"]
+    chk = {"external_path": "file:/chk/%s/chk-7" % jid, "latest_ack_timestamp": 70, "id": 7}
+    script.on("GET", "/jobs/%s/checkpoints" % jid, checkpoints(completed=chk))
+    script.on("GET", "/jobs/%s/checkpoints/config" % jid,
+              {"externalization": {"enabled": True, "delete_on_cancellation": False}})
+    script.on("PATCH", "/jobs/%s" % jid, {})
+    script.on("GET", "/jobs/overview", overview(job(jid, state="CANCELLING")))
+    script.on("GET", "/jobs/overview", overview(job(jid, state="CANCELED", end=1)))
+    script.on("GET", "/jobs/%s/checkpoints" % jid, checkpoints(completed=chk))
+    script.on("GET", "/jobs/%s/checkpoints/config" % jid,
+              {"externalization": {"enabled": True, "delete_on_cancellation": False}})
+    expect_run(script, spec_of(req, sha))
+    result = engine(client, req).run()
+    assert result.restored_from == chk["external_path"] == script.body_of("/run")["savepointPath"]
+    assert result.savepoint is None and result.action == "upgraded"
+
+
+@pytest.mark.parametrize("chk, config, expected", [
+    (None, None, "needs a completed checkpoint"),
+    ({"external_path": "file:/c/1"}, {"externalization": {"enabled": True,
+                                                          "delete_on_cancellation": True}},
+     "RETAIN_ON_CANCELLATION"),
+])
+def test_last_state_is_refused_before_anything_stops(client, script, jar, sha, uploaded, chk,
+                                                     config, expected):
+    req, current = upgrade_setup(script, jar, sha, uploaded, upgrade_mode="last-state")
+    script.on("GET", "/jobs/%s/checkpoints" % current["jid"], checkpoints(completed=chk))
+    if config:
+        script.on("GET", "/jobs/%s/checkpoints/config" % current["jid"], config)
+    with pytest.raises(FlinkError) as failed:
+        engine(client, req).run()
+    assert expected in str(failed.value) and "left running" in str(failed.value)
+
+
+def test_last_state_without_a_retained_checkpoint_after_the_cancel(client, script, jar, sha,
+                                                                   uploaded):
+    req, current = upgrade_setup(script, jar, sha, uploaded, upgrade_mode="last-state")
+    jid = current["jid"]
+    retained = {"externalization": {"enabled": True, "delete_on_cancellation": False}}
+    script.on("GET", "/jobs/%s/checkpoints" % jid, checkpoints(completed={"external_path": "x"}))
+    script.on("GET", "/jobs/%s/checkpoints/config" % jid, retained)
+    script.on("PATCH", "/jobs/%s" % jid, {})
+    script.on("GET", "/jobs/overview", overview())  # gone from the list: ended
+    script.on("GET", "/jobs/%s/checkpoints" % jid, checkpoints())
+    with pytest.raises(FlinkError) as failed:
+        engine(client, req).run()
+    assert "no retained checkpoint; nothing was started" in str(failed.value)
+
+
+def test_stateless_cancels_and_starts_empty(client, script, jar, sha, uploaded):
+    req, current = upgrade_setup(script, jar, sha, uploaded, upgrade_mode="stateless")
+    script.on("PATCH", "/jobs/%s" % current["jid"], {})
+    script.on("GET", "/jobs/overview", overview(job(current["jid"], state="CANCELED", end=1)))
+    expect_run(script, spec_of(req, sha))
+    result = engine(client, req).run()
+    assert result.restored_from is None and "savepointPath" not in script.body_of("/run")
+
+
+def test_main_that_throws_fails_at_the_plan_before_anything_stops(client, script, jar, uploaded):
+    req = request(jar)
+    script.on("GET", "/jobs/overview", overview(job(running_id(OLD_SPEC))))
+    script.on("GET", "/jars", {"files": [uploaded]})
+    script.on("GET", "/config", CONFIG)
+    script.on("POST", "/jars/.*/plan", {"errors": ["org.apache.flink.client.program."
+                                                   "ProgramInvocationException: main failed"]},
+              status=500)
+    with pytest.raises(FlinkError) as failed:
+        engine(client, req).run()
+    assert "POST http://flink.test:8081/jars/" in str(failed.value)
+    assert "main failed" in str(failed.value)
+
+
+# --- rollback ------------------------------------------------------------------------------
+
+def expect_failing_start(script, spec):
+    jid = expect_run(script, spec, healthy=False)
+    script.on("GET", "/jobs/overview", overview(job(jid, state="RESTARTING")))
+    script.on("GET", "/jobs/%s/exceptions" % jid, {"root-exception": "java.lang.Exception: "
+                                                   "fail-on-start variant fails on purpose"})
+    return jid
+
+
+def test_failed_new_version_is_rolled_back_to_the_recorded_spec(client, script, jar, sha,
+                                                               uploaded):
+    req, current = upgrade_setup(script, jar, sha, uploaded)
+    expect_stop(script, job_id=current["jid"])
+    failed_id = expect_failing_start(script, spec_of(req, sha))
+    script.on("GET", "/jobs/overview", overview(job(failed_id, state="RESTARTING")))
+    script.on("PATCH", "/jobs/%s" % failed_id, {})
+    script.on("GET", "/jobs/overview", overview(job(failed_id, state="CANCELED", end=1)))
+    back_id = expect_run(script, OLD_SPEC)
+    eng = engine(client, req)
+    with pytest.raises(DeployFailure) as failed:
+        eng.run()
+    msg = str(failed.value)
+    assert failed.value.outcome == "rolled-back" and eng.result.rolled_back
+    assert "the new version (job %s) failed and was rolled back: the previous version runs " \
+           "again as job %s, restored from %s" % (failed_id, back_id, SP) in msg
+    assert "fail-on-start variant fails on purpose" in msg
+    body = script.body_of("/run")
+    assert body["jobId"] == back_id and body["savepointPath"] == SP
+    assert body["programArgsList"] == ["--v1"] and body["allowNonRestoredState"] is False
+    assert eng.result.to_dict()["failed_job_id"] == failed_id
+    assert any(a.startswith("roll back: start the previous spec") for a in eng.changes.actions)
+
+
+def test_rollback_off_says_where_the_state_is(client, script, jar, sha, uploaded):
+    req, current = upgrade_setup(script, jar, sha, uploaded, rollback=False)
+    expect_stop(script, job_id=current["jid"])
+    expect_failing_start(script, spec_of(req, sha))
+    with pytest.raises(DeployFailure) as failed:
+        engine(client, req).run()
+    msg = str(failed.value)
+    assert "the previous job %s is stopped (its state is in %s); not rolled back: rollback is " \
+           "off" % (current["jid"], SP) in msg
+
+
+def test_no_rollback_for_a_job_of_unknown_spec(client, script, jar, sha, uploaded):
+    req = request(jar)
+    current = job("c" * 32)  # started by another tool: no record
+    script.on("GET", "/jobs/overview", overview(current))
+    expect_prepared(script, uploaded, spec_of(req, sha))
+    expect_stop(script, job_id=current["jid"])
+    expect_failing_start(script, spec_of(req, sha))
+    with pytest.raises(DeployFailure) as failed:
+        engine(client, req).run()
+    assert "not started by flinkops.flink, so its spec is unknown" in str(failed.value)
+
+
+def test_failed_rollback_says_both_failures(client, script, jar, sha, uploaded):
+    req, current = upgrade_setup(script, jar, sha, uploaded)
+    expect_stop(script, job_id=current["jid"])
+    failed_id = expect_failing_start(script, spec_of(req, sha))
+    script.on("GET", "/jobs/overview", overview(job(failed_id, state="FAILED", end=2)))
+    script.on("POST", "/jars/.*/run", {"errors": ["java.io.FileNotFoundException: Cannot find "
+                                                  "checkpoint or savepoint"]}, status=400)
+    eng = engine(client, req)
+    with pytest.raises(DeployFailure) as failed:
+        eng.run()
+    msg = str(failed.value)
+    assert failed.value.stage == "rollback" and not eng.result.rolled_back
+    assert "starting the previous version again from %s failed too" % SP in msg
+    assert "fails on purpose" in msg and "Cannot find checkpoint or savepoint" in msg
+    assert failed.value.status == 400
+
+
+# --- the exactly-once submit ----------------------------------------------------------------
+
+LOST = requests.exceptions.ConnectionError("Connection reset by peer")
+
+
+def fresh(script, jar, sha, uploaded, **changes):
+    req = request(jar, **changes)
+    script.on("GET", "/jobs/overview", overview())
+    expect_prepared(script, uploaded, spec_of(req, sha))
+    return req, new_id(spec_of(req, sha))
+
+
+def test_lost_answer_but_the_job_exists_is_not_sent_again(client, script, jar, sha, uploaded):
+    req, jid = fresh(script, jar, sha, uploaded)
+    script.on("POST", "/jars/.*/run", LOST)
+    script.on("GET", "/jobs/overview", overview(job(jid)))
+    script.on("GET", "/jobs/overview", overview(job(jid)))
+    assert engine(client, req).run().job_id == jid
+    assert [c for c in script.calls() if c.endswith("/run")] == ["POST /jars/%s/run" % uploaded["id"]]
+
+
+def test_lost_answer_and_no_job_is_sent_again_with_the_same_id(client, script, jar, sha, uploaded):
+    req, jid = fresh(script, jar, sha, uploaded)
+    script.on("POST", "/jars/.*/run", LOST)
+    script.on("GET", "/jobs/overview", overview())
+    script.on("POST", "/jars/.*/run", {"jobid": jid}, check=lambda b: b["jobId"] == jid or 1 / 0)
+    script.on("GET", "/jobs/overview", overview(job(jid)))
+    assert engine(client, req).run().job_id == jid
+
+
+@pytest.mark.parametrize("duplicate", ["DuplicateJobSubmissionException",
+                                       "DuplicateApplicationSubmissionException"])
+def test_repeat_rejected_as_duplicate_means_the_first_one_started(client, script, jar, sha,
+                                                                  uploaded, duplicate):
+    req, jid = fresh(script, jar, sha, uploaded)
+    script.on("POST", "/jars/.*/run", LOST)
+    script.on("GET", "/jobs/overview", overview())
+    script.on("POST", "/jars/.*/run", {"errors": ["org.apache.flink.runtime.client.%s: Job has "
+                                                  "already been submitted." % duplicate]},
+              status=400)
+    script.on("GET", "/jobs/overview", overview(job(jid)))
+    assert engine(client, req).run().job_id == jid
+
+
+def test_repeat_that_fails_says_the_first_attempt_was_lost(client, script, jar, sha, uploaded):
+    req, _jid = fresh(script, jar, sha, uploaded)
+    script.on("POST", "/jars/.*/run", LOST)
+    script.on("GET", "/jobs/overview", overview())
+    script.on("POST", "/jars/.*/run", {"errors": ["java.lang.ClassNotFoundException: X"]},
+              status=500)
+    with pytest.raises(FlinkError) as failed:
+        engine(client, req).run()
+    msg = str(failed.value)
+    assert "after a first attempt was lost" in msg and "Connection reset by peer" in msg
+    assert "HTTP 500" in msg and "ClassNotFoundException: X" in msg
+
+
+def test_rejected_submission_is_not_repeated(client, script, jar, sha, uploaded):
+    req, _jid = fresh(script, jar, sha, uploaded)
+    script.on("POST", "/jars/.*/run", {"errors": ["java.lang.ClassNotFoundException: X"]},
+              status=500)
+    with pytest.raises(FlinkError):
+        engine(client, req).run()
+
+
+# --- the health window -----------------------------------------------------------------------
+
+def test_health_window_with_a_checkpoint_passes(client, script, jar, sha, uploaded):
+    req, jid = fresh(script, jar, sha, uploaded, health_window=0.3,
+                     health_require_checkpoint=True)
+    expect_run(script, spec_of(req, sha))
+    chk = {"external_path": "file:/chk/1", "latest_ack_timestamp": 10 ** 14, "id": 1}
+    script.on("GET", "/jobs/overview", overview(job(jid)))
+    script.on("GET", "/jobs/%s/checkpoints" % jid, checkpoints())
+    script.on("GET", "/jobs/overview", overview(job(jid)))
+    script.on("GET", "/jobs/%s/checkpoints" % jid, checkpoints(completed=chk))
+    script.on("GET", "/jobs/overview", overview(job(jid)))
+    script.on("GET", "/jobs/%s/exceptions" % jid, {"exceptionHistory": {"entries": []}})
+    result = engine(client, req).run()
+    assert result.health == {"window": 0.3, "checkpoint": chk}
+
+
+@pytest.mark.parametrize("trouble, expected", [
+    ("restart", "restarted during the health window"),
+    ("no-checkpoint", "completed no checkpoint within the health window of 0.1s"),
+    ("unhealthy", "is not healthy: state RESTARTING"),
+])
+def test_health_window_failures_fail_the_start(client, script, jar, sha, uploaded, trouble,
+                                               expected):
+    req, jid = fresh(script, jar, sha, uploaded, health_window=0.1,
+                     health_require_checkpoint=trouble == "no-checkpoint")
+    expect_run(script, spec_of(req, sha))
+    if trouble == "unhealthy":
+        script.on("GET", "/jobs/overview", overview(job(jid, state="RESTARTING")))
+        script.on("GET", "/jobs/%s/exceptions" % jid, {"exceptionHistory": {"entries": []}})
+    else:
+        for _ in range(2):
+            script.on("GET", "/jobs/overview", overview(job(jid)))
+            if trouble == "no-checkpoint":
+                script.on("GET", "/jobs/%s/checkpoints" % jid, checkpoints())
+        if trouble == "restart":
+            history = {"exceptionHistory": {"entries": [{"exceptionName": "java.io.IOException"}]}}
+            script.on("GET", "/jobs/%s/exceptions" % jid, history)
+            script.on("GET", "/jobs/%s/exceptions" % jid, history)
+    with pytest.raises(FlinkError) as failed:
+        engine(client, req).run()
+    assert expected in str(failed.value)
+
+
+def test_no_wait_submits_and_returns(client, script, jar, sha, uploaded):
+    req, jid = fresh(script, jar, sha, uploaded, wait=False)
+    script.on("POST", "/jars/.*/run", {"jobid": jid})
+    result = engine(client, req).run()
+    assert result.job_id == jid and result.job is None
+
+
+def test_wait_timeout_names_the_state_and_last_failure(client, script, jar, sha, uploaded):
+    req, jid = fresh(script, jar, sha, uploaded, wait_timeout=0.05)
+    script.on("POST", "/jars/.*/run", {"jobid": jid})
+    for _ in range(3):  # two polls, then the look at what it is doing
+        script.on("GET", "/jobs/overview", overview(job(jid, running=0)))
+    script.on("GET", "/jobs/%s/exceptions" % jid, {})
+    with pytest.raises(FlinkError) as failed:
+        engine(client, req).run()
+    msg = str(failed.value)
+    assert "timed out after 0.05s waiting for every task of job %s to run" % jid in msg
+    assert "state RUNNING" in msg
+
+
+# --- check mode ---------------------------------------------------------------------------------
+
+def test_check_mode_upgrade_reads_and_plans_only_and_reports_planned_values(
+        client, script, jar, sha, uploaded):
+    req = request(jar)
+    current = job(running_id(OLD_SPEC))
+    script.on("GET", "/jobs/overview", overview(current))
+    script.on("GET", "/jars", {"files": [uploaded] + old_record_jars()})
+    script.on("GET", "/config", CONFIG)
+    script.on("POST", "/jars/.*/plan", {"plan": {}})
+    eng = engine(client, req, check_mode=True)
+    result = eng.run()
+    assert eng.changes.changed
+    assert result.to_dict()["savepoint"] is None and result.to_dict()["restored_from"] is None
+    assert result.job_id is None and result.action == "upgraded"
+    assert eng.changes.actions[-1] == "start job orders (%s) from the savepoint that stops job " \
+        "%s" % (spec_of(req, sha).fingerprint, current["jid"])
+    assert not any("<" in action for action in eng.changes.actions)
+
+
+def test_check_mode_with_a_jar_to_upload_does_not_plan(client, script, jar, sha):
+    req = request(jar)
+    script.on("GET", "/jobs/overview", overview())
+    script.on("GET", "/jars", {"files": []})
+    script.on("GET", "/config", CONFIG)  # the run body is built, never sent
+    eng = engine(client, req, check_mode=True)
+    result = eng.run()
+    assert result.action == "started" and result.job_id is None
+    assert eng.changes.actions[0].startswith("upload %s as orders-job-sha256-" % jar)
+
+
+def test_check_mode_last_state_plans_the_retained_checkpoint(client, script, jar, sha, uploaded):
+    req = request(jar, upgrade_mode="last-state")
+    current = job(running_id(OLD_SPEC))
+    script.on("GET", "/jobs/overview", overview(current))
+    script.on("GET", "/jars", {"files": [uploaded]})
+    script.on("GET", "/config", CONFIG)
+    script.on("POST", "/jars/.*/plan", {"plan": {}})
+    script.on("GET", "/jobs/%s/checkpoints" % current["jid"], checkpoints(completed={"id": 1}))
+    script.on("GET", "/jobs/%s/checkpoints/config" % current["jid"],
+              {"externalization": {"enabled": True}})
+    eng = engine(client, req, check_mode=True)
+    eng.run()
+    assert eng.changes.actions[-1].endswith("from the last retained checkpoint of job %s"
+                                            % current["jid"])
+
+
+# --- state: stopped -------------------------------------------------------------------------------
+
+def test_stop_with_a_savepoint(client, script, jar):
+    req = request(jar, state="stopped")
+    script.on("GET", "/jobs/overview", overview(job(OLD_ID)))
+    expect_stop(script)
+    result = engine(client, req).run()
+    assert (result.action, result.savepoint, result.previous_job_id) == ("stopped", SP, OLD_ID)
+    assert result.diff == {"before": {"running": True, "job_id": OLD_ID},
+                           "after": {"running": False}}
+
+
+def test_stop_mode_drain_drains(client, script, jar):
+    req = request(jar, state="stopped", stop_mode="drain")
+    script.on("GET", "/jobs/overview", overview(job(OLD_ID)))
+    expect_stop(script)
+    engine(client, req).run()
+    assert script.body_of("/stop")["drain"] is True
+
+
+def test_stop_mode_cancel(client, script, jar):
+    req = request(jar, state="stopped", stop_mode="cancel")
+    script.on("GET", "/jobs/overview", overview(job(OLD_ID)))
+    script.on("PATCH", "/jobs/%s" % OLD_ID, {})
+    script.on("GET", "/jobs/overview", overview(job(OLD_ID, state="CANCELED", end=1)))
+    assert engine(client, req).run().action == "cancelled"
+
+
+def test_stopped_when_nothing_runs_changes_nothing(client, script, jar):
+    req = request(jar, state="stopped")
+    script.on("GET", "/jobs/overview", overview(job(OLD_ID, state="FINISHED", end=1)))
+    eng = engine(client, req)
+    assert eng.run().action == "none" and not eng.changes.changed
+
+
+# --- hooks ------------------------------------------------------------------------------------------
+
+class Recorder(Hooks):
+    def __init__(self, refuse=None):
+        self.calls = []
+        self.refuse = refuse
+
+    def pre_check(self, run, current, spec, jar_id):
+        self.calls.append("pre_check")
+        if self.refuse:
+            raise FlinkError(self.refuse)
+
+    def before_change(self, run, current, spec):
+        self.calls.append("before_change")
+
+    def job_id(self, run, spec):
+        self.calls.append("job_id")
+        return spec.fingerprint + "8" * 16
+
+    def submit(self, run, jar_id, body):
+        self.calls.append("submit")
+
+    def after_submit(self, run, job_id, spec):
+        self.calls.append("after_submit %s" % job_id[16:])
+
+    def after_change(self, run, failure):
+        self.calls.append("after_change %s" % (failure is not None))
+
+
+def test_hooks_are_called_at_their_points_in_order(client, script, jar, sha, uploaded):
+    req, current = upgrade_setup(script, jar, sha, uploaded)
+    expect_stop(script, job_id=current["jid"])
+    jid = spec_of(req, sha).fingerprint + "8" * 16
+    script.on("POST", "/jars/.*/run", {"jobid": jid})
+    script.on("GET", "/jobs/overview", overview(job(jid)))
+    hook = Recorder()
+    result = engine(client, req, hooks=[hook]).run()
+    assert result.job_id == jid
+    assert hook.calls == ["pre_check", "before_change", "job_id", "submit",
+                          "after_submit " + "8" * 16, "after_change False"]
+
+
+def test_a_pre_check_refusal_stops_nothing_and_records_nothing(client, script, jar, uploaded):
+    req = request(jar)
+    script.on("GET", "/jobs/overview", overview(job(running_id(OLD_SPEC))))
+    script.on("GET", "/jars", {"files": [uploaded]})
+    script.on("GET", "/config", CONFIG)
+    script.on("POST", "/jars/.*/plan", {"plan": {}})
+    hook = Recorder(refuse="state of vertex abc would be dropped")
+    with pytest.raises(FlinkError, match="would be dropped"):
+        engine(client, req, hooks=[hook]).run()
+    assert hook.calls == ["pre_check"]
+
+
+def test_after_change_hears_of_a_failure(client, script, jar, sha, uploaded):
+    req, current = upgrade_setup(script, jar, sha, uploaded)
+    script.on("POST", "/jobs/%s/stop" % current["jid"], {"errors": ["no"]}, status=500)
+    hook = Recorder()
+    with pytest.raises(FlinkError):
+        engine(client, req, hooks=[hook]).run()
+    assert hook.calls == ["pre_check", "before_change", "after_change True"]
+
+
+def test_stop_runs_the_change_hooks(client, script, jar):
+    script.on("GET", "/jobs/overview", overview(job(OLD_ID)))
+    script.on("PATCH", "/jobs/%s" % OLD_ID, {"errors": ["gone"]}, status=404)
+    hook = Recorder()
+    with pytest.raises(FlinkError):
+        engine(client, request(jar, state="stopped", stop_mode="cancel"), hooks=[hook]).run()
+    assert hook.calls == ["before_change", "after_change True"]
+
+
+def test_jar_id_request_uses_the_upload_as_is(client, script, uploaded):
+    req = request(None, jar_id=uploaded["id"])
+    spec = JobSpec("orders", "sha256:" + uploaded["name"].split("-sha256-")[1][:16],
+                   "org.example.Job", ["--v2"])
+    script.on("GET", "/jobs/overview", overview(job(running_id(spec))))
+    script.on("GET", "/jars", {"files": [uploaded]})
+    assert engine(client, req).run().action == "none"
+
+
+def test_unknown_jar_id_is_an_error(client, script):
+    script.on("GET", "/jobs/overview", overview())
+    script.on("GET", "/jars", {"files": []})
+    with pytest.raises(FlinkError, match="no uploaded JAR with id nope"):
+        engine(client, request(None, jar_id="nope")).run()
+
+
+def test_default_hooks_are_used_when_none_are_given(client, script, jar, sha):
+    req = request(jar)
+    script.on("GET", "/jobs/overview", overview(job(running_id(spec_of(req, sha)))))
+    assert Engine(client, req, Changes()).run().action == "none"
