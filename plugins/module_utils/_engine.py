@@ -78,8 +78,6 @@ from ansible_collections.flinkops.flink.plugins.module_utils._store import (
     new_job_id,
     prune_spec_records,
     record_spec,
-    runs_spec,
-    spec_of_job,
     spec_records,
     stale_spec_records,
     upload_once,
@@ -107,6 +105,7 @@ class Engine:
         self.runs = []
         self.current = None
         self._jars = None
+        self.stop_trigger_id = None  # a hook's: runs stopping a job share one stop
 
     # -- hooks ------------------------------------------------------------------
 
@@ -144,6 +143,10 @@ class Engine:
                                          ", ".join("%s (%s)" % (j["jid"], j["state"])
                                                    for j in active)))
         self.current = active[0] if active else None
+
+    def fingerprint_of(self, job_id):
+        """The spec fingerprint job ``job_id`` runs: a hook's records, else its id's prefix."""
+        return self._first("fingerprint_of_job", job_id) or fingerprint_of(job_id)
 
     @property
     def jars(self):
@@ -197,7 +200,7 @@ class Engine:
         spec = self.desired_spec()
         after = dict(spec.to_dict(), fingerprint=spec.fingerprint)
         current = self.current
-        if current and runs_spec(current["jid"], spec):
+        if current and self.fingerprint_of(current["jid"]) == spec.fingerprint:
             return self.already_running(current, after)
 
         jar_id = self.resolve_jar_id()
@@ -205,11 +208,11 @@ class Engine:
             # A program that throws in main() fails here, while the old job still runs.
             plan_jar(self.client, jar_id, self.body(spec, jar_id, None, None))
         records = spec_records(self.jars)
-        previous = spec_of_job(records, current["jid"]) if current else None
+        previous = records.get(self.fingerprint_of(current["jid"])) if current else None
         before = {}
         if current:
             before = dict(previous or {"note": "job not started by flinkops.flink: spec unknown"},
-                          fingerprint=fingerprint_of(current["jid"]), job_id=current["jid"])
+                          fingerprint=self.fingerprint_of(current["jid"]), job_id=current["jid"])
             before.pop("jar_id", None)
         self._fire("pre_check", current, spec, jar_id)
         self.changes.do("record the spec %s" % spec.fingerprint, record_spec, self.client,
@@ -232,6 +235,7 @@ class Engine:
         """The spec asked for runs already: change nothing (wait for it if it is not
         healthy yet)."""
         self.result.update(job_id=current["jid"], job=current)
+        self._fire("already_running", current)
         # The overview just read already tells whether it runs; ask again only if not.
         if self.request.wait and not self.changes.check_mode and not tasks_running(current):
             self.result.job = wait_until_running(self.client, current["jid"],
@@ -252,7 +256,7 @@ class Engine:
     def prune(self, spec):
         """Drop this job's spec records that no run Flink still lists needs (rollback
         needs only the running job's), so the JAR list does not fill up."""
-        keep = set(fingerprint_of(job["jid"]) for job in self.runs) | set([spec.fingerprint])
+        keep = set(self.fingerprint_of(job["jid"]) for job in self.runs) | set([spec.fingerprint])
         stale = stale_spec_records(self.jars, self.request.name, keep)
         if stale:
             self.changes.do("remove %d old spec record entries of %s" % (
@@ -277,8 +281,14 @@ class Engine:
         return location
 
     def _stop_with_savepoint(self, job_id, target, drain):
-        trigger = stop_with_savepoint(self.client, job_id, target, drain,
-                                      self.request.savepoint_format)
+        trigger = self.stop_trigger_id
+        try:
+            trigger = stop_with_savepoint(self.client, job_id, target, drain,
+                                          self.request.savepoint_format, trigger)
+        except FlinkError as exc:
+            if exc.status is not None or trigger is None:
+                raise  # Flink refused the stop (or we cannot poll it): nothing stopped.
+            raise DeployFailure("stop", exc, "stop-unknown", job_id=job_id, trigger_id=trigger)
         try:
             return wait_savepoint(self.client, job_id, trigger, self.request.savepoint_timeout,
                                   timeout_leaves_job=False)
@@ -299,8 +309,9 @@ class Engine:
         try:
             self.start(spec, jar_id, restore)
         except FlinkError as exc:
-            if self.changes.check_mode:
-                raise
+            exc = self._first("start_failed", self.result.job_id, exc) or exc
+            if self.changes.check_mode or not getattr(exc, "roll_back", True):
+                raise exc
             self.roll_back(exc, previous, restore)
 
     def start(self, spec, jar_id, restore, allow_non_restored=None):

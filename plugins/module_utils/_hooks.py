@@ -54,6 +54,20 @@ class Hooks:
         For confirming the job that started is the one asked for (issue 13).
         """
 
+    def fingerprint_of_job(self, run, job_id):
+        """The spec fingerprint job ``job_id`` runs, or None to read it from the job id."""
+        return None
+
+    def already_running(self, run, current):
+        """The job asked for runs already (``current``): is it healthy? May raise, or set
+        ``run.result.healthy`` (check mode)."""
+
+    def start_failed(self, run, job_id, failure):
+        """The new job ``job_id`` failed to start or to stay healthy (``failure``). Return
+        a FlinkError to raise instead (one with ``roll_back = False`` is not rolled back),
+        or None."""
+        return None
+
     def after_change(self, run, failure):
         """At the end of every run that got past the plan, successful (``failure``
         None) or not (the FlinkError that ends it). For the operation log.
@@ -65,4 +79,7 @@ def default_hooks():
 
     Register a new hook by appending it here (one line, one import).
     """
-    return []
+    # The guard subclasses Hooks, so it is imported here, not at the top.
+    from ansible_collections.flinkops.flink.plugins.module_utils._guard_hook import GuardHook
+    return [GuardHook()]
+

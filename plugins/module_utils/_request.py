@@ -53,6 +53,10 @@ class DeployRequest:
     health_window: float = 0
     health_require_checkpoint: bool = False
     rollback: bool = True
+    # The concurrency guard (issue 13).
+    allow_start_empty: bool = False
+    concurrent_deployment: str = "fail"
+    concurrent_wait_timeout: float = 600
 
 
 class Planned:
@@ -118,7 +122,7 @@ class DeployResult:
 
     ALWAYS = ("job_id", "previous_job_id", "action", "savepoint", "restored_from",
               "rolled_back")
-    WHEN_SET = ("job", "health", "failed_job_id")
+    WHEN_SET = ("job", "health", "failed_job_id", "healthy")
 
     def __init__(self):
         self.job_id = None
@@ -130,6 +134,7 @@ class DeployResult:
         self.job = None
         self.health = None
         self.failed_job_id = None
+        self.healthy = None
         self.diff = None
 
     def update(self, **values):
