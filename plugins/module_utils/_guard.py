@@ -141,6 +141,7 @@ class Intent:
         self.nonce = payload.get("r")
         # Seconds the run may still spend after its submit (wait and health window).
         self.window = payload.get("w") or 0
+        self.health_window = payload.get("h") or 0
         self.entry_ids = [jar["id"] for jar in entries]
         # The JobManager's clock, shared by all runs: elections never compare two
         # machines' clocks.
@@ -156,10 +157,10 @@ class Intent:
 
 
 def intent_names(name, successor, fingerprint, predecessor, who, ttl, nonce, now=None,
-                 window=0):
+                 window=0, health_window=0):
     payload = {"n": name, "f": fingerprint, "p": predecessor or GENESIS, "a": who,
                "t": int(now if now is not None else time.time()), "x": int(ttl), "r": nonce,
-               "w": int(window)}
+               "w": int(window), "h": int(health_window)}
     chunks = encode_payload(payload)
     return ["flinkops-intent-%s-%s-%d-%d-%s.jar" % (successor, nonce, i, len(chunks), chunk)
             for i, chunk in enumerate(chunks)]
@@ -191,6 +192,20 @@ def read_confirmations(jars, name=None):
 
 # ---------------------------------------------------------------------------
 # Decisions over what the cluster lists.
+
+def stale_records(jars, name, keep_job_ids):
+    """Entry ids of ``name``'s records nobody needs: confirmations of jobs Flink no longer
+    lists (the operation log keeps their history) and intents past their expiry."""
+    now_ms = max([jar.get("uploaded") or 0 for jar in jars] or [0])
+    stale = [jar["id"] for jar in jars if _CONFIRM.match(jar.get("name") or "") and
+             _CONFIRM.match(jar["name"]).group(1) == name_hash(name) and
+             _CONFIRM.match(jar["name"]).group(2) not in keep_job_ids]
+    for intents in read_intents(jars).values():
+        for intent in intents:
+            if intent.name == name and intent.expired(now_ms):
+                stale.extend(intent.entry_ids)
+    return stale
+
 
 def predecessor_of(active, runs, operations):
     """The job a new deployment replaces: the active one; else the newest run Flink lists;
@@ -296,7 +311,8 @@ class Guard:
         self.warn = warn or (lambda msg: None)
         self.intent = None
 
-    def claim(self, successor, fingerprint, predecessor, ttl, jobs=(), window=0):
+    def claim(self, successor, fingerprint, predecessor, ttl, jobs=(), window=0,
+              health_window=0):
         """Write the intent, re-read, and keep it only if it wins the election.
 
         Returns our Intent; raises DeploymentInProgress naming the winner. Claims
@@ -304,7 +320,7 @@ class Guard:
         """
         nonce = os.urandom(4).hex()
         for entry in intent_names(self.name, successor, fingerprint, predecessor, self.actor,
-                                  ttl, nonce, window=window):
+                                  ttl, nonce, window=window, health_window=health_window):
             self.store.write(entry)
         jars = self.store.jars()
         intents = read_intents(jars).get(successor, [])

@@ -44,6 +44,7 @@ from ansible_collections.flinkops.flink.plugins.module_utils._guard import (
     read_confirmations,
     read_intents,
     spec_of,
+    stale_records,
     stop_trigger_id,
     successor_id,
     superseded_by,
@@ -188,7 +189,8 @@ class GuardHook(Hooks):
         ttl = req.savepoint_timeout + 2 * req.wait_timeout + req.health_window + CLAIM_MARGIN_S
         try:
             self._guard(run).claim(self.successor, self.fingerprint, predecessor, ttl, run.jobs,
-                                   window=req.wait_timeout + req.health_window)
+                                   window=req.wait_timeout + req.health_window,
+                                   health_window=req.health_window)
         except DeploymentInProgress as exc:
             self._lost(run, exc.winner, predecessor, "it replaces job %s" % predecessor)
 
@@ -313,10 +315,12 @@ class GuardHook(Hooks):
         job_id = current["jid"]
         busy = deploying(current, read_intents(run.jars))
         if busy is not None:
-            # Its deployment is still waiting for it (health window): not green yet.
+            # Another run deploys this very spec and still watches it: green only once the
+            # job passed that run's health window too.
             run.result.healthy = False
             if not run.changes.check_mode:
-                self._lost(run, busy, job_id, "it deploys job %s" % job_id)
+                self._gate(run, job_id, max(busy.health_window, run.request.health_window),
+                           "another deployment (%s) is still watching it" % busy.describe())
             return
         recent = recent_restarts(run.client, job_id)
         failing = current.get("state") in ("RESTARTING", "FAILING") or recent
@@ -326,11 +330,7 @@ class GuardHook(Hooks):
         req = run.request
         if req.health_window and req.wait:
             # Gate options given: wait for it and gate it like a fresh deployment.
-            wait_until_running(run.client, job_id, req.wait_timeout)
-            before = restart_count(run.client, job_id)
-            watch_health(run.client, job_id, req.health_window, req.health_require_checkpoint,
-                         0, baseline_restarts=before)
-            run.result.healthy = True
+            self._gate(run, job_id, req.health_window, "it was not healthy")
             return
         raise NoRollback(
             "job %s runs the requested spec but is not healthy (%s; %d restart(s) in the last "
@@ -338,7 +338,33 @@ class GuardHook(Hooks):
             "it to recover" % (job_id, describe_state(current), recent, RECENT_S // 60,
                                root_exception(run.client, job_id) or "no failure recorded"))
 
+    def _gate(self, run, job_id, window, why):
+        """Wait until every task of the job runs, then watch it for ``window`` seconds."""
+        req = run.request
+        try:
+            job = wait_until_running(run.client, job_id, req.wait_timeout)
+            before = restart_count(run.client, job_id)
+            health = watch_health(run.client, job_id, window, req.health_require_checkpoint,
+                                  0, baseline_restarts=before)
+        except FlinkError as exc:
+            raise NoRollback("job %s runs the requested spec, but %s and it failed the health "
+                             "gate: %s" % (job_id, why, exc))
+        run.result.update(healthy=True, job=health["job"] or job)
+
     # -- the end ---------------------------------------------------------------------
+
+    def _prune(self, run, job_id):
+        """Drop this name's records that no listed job needs; a failure is only a warning."""
+        try:
+            jobs = list_jobs(run.client)
+            store = self.store or RestStore(run.client)
+            stale = stale_records(store.jars(), run.request.name,
+                                  set(j["jid"] for j in jobs) | set([job_id]))
+            if stale:
+                store.delete(stale)
+        except FlinkError as exc:
+            self.warnings.append("old records of job %s could not be removed: %s" % (
+                run.request.name, exc))
 
     def _log(self, run, action, **facts):
         if run.changes.check_mode:
@@ -354,6 +380,8 @@ class GuardHook(Hooks):
         if isinstance(failure, (DeploymentInProgress, Replan)):
             return  # logged as refused already
         result = run.result
+        if failure is None:
+            self._prune(run, result.job_id)
         action = result.action if failure is None else \
             "rolled back" if result.rolled_back else "failed"
         if action == "none":

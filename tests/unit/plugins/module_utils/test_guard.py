@@ -298,3 +298,16 @@ def test_deploying_finds_the_run_still_waiting_for_its_job():
     old = {"jid": new, "start-time": uploaded, "duration": 91 * 1000}  # past window + 60 s
     assert deploying(old, intents) is None
     assert deploying({"jid": JID, "start-time": uploaded, "duration": 1}, intents) is None
+
+
+def test_stale_records_are_unlisted_confirmations_and_expired_intents():
+    from ansible_collections.flinkops.flink.plugins.module_utils._guard import stale_records
+    store = Store()
+    store.write(confirmation_name("orders", JID, "1" * 16))
+    store.write(confirmation_name("orders", "b" * 32, "1" * 16))
+    store.write(confirmation_name("payments", "c" * 32, "1" * 16))
+    Guard(store, "orders", who="dead").claim(successor_id("orders", JID), "f" * 16, JID, 0)
+    store.write(confirmation_name("orders", "d" * 32, "1" * 16))  # time passes
+    stale = stale_records(store.jars(), "orders", {"b" * 32, "d" * 32})
+    names = [f["name"] for f in store.files if f["id"] in stale]
+    assert len(names) == 2 and JID in names[0] and names[1].startswith("flinkops-intent-")

@@ -148,9 +148,24 @@ def test_a_run_still_watching_its_new_job_blocks_others(store, monkeypatch):
     with pytest.raises(DeploymentInProgress) as caught:
         GuardHook(store).before_change(run, current, SPEC)
     assert "pipeline-a" in caught.value.msg and "it deploys job %s" % new in caught.value.msg
-    # The same spec asked for meanwhile is not green either.
-    with pytest.raises(DeploymentInProgress):
+    # The same spec asked for meanwhile is green only once the job passed that run's window.
+    watched = []
+    monkeypatch.setattr(_guard_hook, "wait_until_running", lambda client, jid, timeout: current)
+    monkeypatch.setattr(_guard_hook, "restart_count", lambda client, jid: 0)
+
+    def watch_health(client, jid, window, checkpoint, started, baseline_restarts=0):
+        watched.append(window)
+        if len(watched) > 1:
+            raise FlinkError("job %s restarted during the health window" % jid)
+        return {"job": current, "checkpoint": None}
+    monkeypatch.setattr(_guard_hook, "watch_health", watch_health)
+    same = run_of(store, current, health_window=5)
+    GuardHook(store).already_running(same, current)
+    assert same.result.healthy is True and watched == [5]
+    with pytest.raises(NoRollback) as gated:
         GuardHook(store).already_running(run_of(store, current), current)
+    assert "another deployment (pipeline-a since" in gated.value.msg
+    assert "restarted during the health window" in gated.value.msg
     checked = run_of(store, current, check=True)
     GuardHook(store).already_running(checked, current)
     assert checked.result.healthy is False
