@@ -22,8 +22,20 @@ repeated and polled. Everything here is built on those two:
   to the earliest intent. Losers fail fast (or wait) with a message naming the
   winner; if two runs both think they won, the fence still admits only one.
 - The stop trigger is ``stop_trigger_id(P, S)``: runs that both stop P for the
-  same successor share one stop operation, and a lost answer is polled, not
-  repeated.
+  same successor share one stop operation (two different trigger ids on one job
+  were seen to both fail), and a lost answer is repeated and polled.
+
+Why no two jobs of N are ever active (the engine's steps 2-4): every start of a
+job of N is a submission of successor(N, X) for the job X it replaces, where X
+is the newest job of N the run saw. A run that saw X still active stops X
+first, so its start follows X's end; two runs that saw the same X compete for
+one id and Flink admits one. A run that saw an older X' than another run's X
+would submit successor(N, X'), which that other run already used (X is
+successor(N, X') or a later one in the chain it started from), so it is refused
+too; a rollback of a failed job K submits successor(N, K), fenced the same way.
+What is not covered: a JobManager without HA that restarts forgets the ids it
+accepted (the engine then refuses to start a job with history from empty
+state), and a run that acts after its own claim expired (only the fence holds).
 
 Records are the names of empty JAR-store entries (like the spec records). Pure
 logic over /jars and /jobs/overview; Flink is reached only through ``store``.
