@@ -87,6 +87,8 @@ from ansible_collections.flinkops.flink.plugins.module_utils._submit import (
 
 # Longest a claim may live beyond the run's own timeouts before others may take it over.
 CLAIM_MARGIN_S = 120
+# Logged actions after which a job of the name ran (and may have had state).
+RAN = ("started", "resumed", "upgraded", "rolled back", "stopped", "cancelled")
 # A restart this recent makes a running job unhealthy (an older one is history).
 RECENT_S = 600
 
@@ -174,9 +176,10 @@ class GuardHook(Hooks):
             run.runs = exact_runs
         predecessor = predecessor_of(current, exact_runs, operations)[0]
         self.fingerprint = spec.fingerprint if spec is not None else "0" * 16
-        if current is None and spec is not None and not exact_runs and operations and \
+        ran = [op for op in operations if op.get("action") in RAN]
+        if current is None and spec is not None and not exact_runs and ran and \
                 not req.savepoint_path and not getattr(req, "allow_start_empty", False):
-            self._refuse_empty_start(run, operations, predecessor)
+            self._refuse_empty_start(run, ran, predecessor)
         intents = read_intents(run.jars)
         busy = deploying(current, intents) if current else None
         if busy is not None:
