@@ -38,10 +38,12 @@ from ansible_collections.flinkops.flink.plugins.module_utils._client import Flin
 from ansible_collections.flinkops.flink.plugins.module_utils._hooks import default_hooks
 from ansible_collections.flinkops.flink.plugins.module_utils._jobstate import (
     default_savepoint_dir,
+    describe_state,
     is_active,
+    is_healthy,
     matching_jobs,
+    restored_from,
     resume_point,
-    tasks_running,
 )
 from ansible_collections.flinkops.flink.plugins.module_utils._poll import (
     OperationFailed,
@@ -59,6 +61,7 @@ from ansible_collections.flinkops.flink.plugins.module_utils._request import (
 from ansible_collections.flinkops.flink.plugins.module_utils._rest import (
     cancel_job,
     find_job,
+    job_checkpoints,
     jobmanager_config,
     list_jars,
     list_jobs,
@@ -158,7 +161,7 @@ class Engine:
 
     def desired_spec(self):
         """The spec asked for. A local JAR is identified by its content hash, read
-        from disk without any request, so a no-op run costs one REST call."""
+        from disk without any request, so a no-op run costs two REST reads."""
         req = self.request
         if req.jar_path:
             self.jar_sha256 = local_jar(req.jar_path)
@@ -234,12 +237,14 @@ class Engine:
     def already_running(self, current, after):
         """The spec asked for runs already: change nothing (wait for it if it is not
         healthy yet)."""
-        self.result.update(job_id=current["jid"], job=current)
+        restored = restored_from(job_checkpoints(self.client, current["jid"]))
+        self.result.update(job_id=current["jid"], job=current,
+                           restored_from=restored["path"] if restored else None)
         self._fire("already_running", current)
         # The overview just read already tells whether it runs; ask again only if not.
-        if self.request.wait and not self.changes.check_mode and not tasks_running(current):
+        if self.request.wait and not self.changes.check_mode and not is_healthy(current):
             self.result.job = wait_until_running(self.client, current["jid"],
-                                                 self.request.wait_timeout)
+                                                 self.request.wait_timeout, new=False)
         return spec_diff(after, after)
 
     def start_fresh(self, spec, jar_id):
@@ -309,18 +314,17 @@ class Engine:
         try:
             self.start(spec, jar_id, restore)
         except FlinkError as exc:
-            exc = self._first("start_failed", self.result.job_id, exc) or exc
-            if self.changes.check_mode or not getattr(exc, "roll_back", True):
-                raise exc
+            if self.changes.check_mode:
+                raise
             self.roll_back(exc, previous, restore)
 
     def start(self, spec, jar_id, restore, allow_non_restored=None):
         """Submit ``spec`` exactly once from ``restore``, then wait until it is healthy."""
         job_id = self._first("job_id", spec) or new_job_id(spec)
         self.result.update(job_id=job_id, restored_from=restore)
-        self.changes.do("start job %s (%s) from %s" % (self.request.name, spec.fingerprint,
-                                                      _origin(restore)),
-                        self.submit, spec, jar_id,
+        what = "start job %s (%s) from %s" % (self.request.name, spec.fingerprint,
+                                              _origin(restore))
+        self.changes.do(what, self.submit, spec, jar_id,
                         self.body(spec, jar_id, restore, job_id, allow_non_restored))
         if self.changes.check_mode:
             self.result.job_id = None
@@ -355,6 +359,12 @@ class Engine:
             raise DeployFailure("start", failure, "not-rolled-back",
                                 previous_job_id=self.result.previous_job_id, state_at=restore,
                                 reason=reason)
+        try:
+            self._fire("before_rollback", failed_id, previous)
+        except FlinkError as refused:
+            raise DeployFailure("start", failure, "not-rolled-back",
+                                previous_job_id=self.result.previous_job_id, state_at=restore,
+                                reason=refused.msg)
         if is_active(find_job(self.client, failed_id)):
             self.cancel(failed_id)
         old = JobSpec.from_record(previous)
@@ -362,10 +372,23 @@ class Engine:
             self.start_previous(old, previous["jar_id"], restore)
         except FlinkError as second:
             raise DeployFailure("rollback", second, "rollback-failed", failed_job_id=failed_id,
-                                state_at=restore, first=str(failure))
+                                state_at=restore, first=str(failure), runs_now=self.what_runs())
         self.result.update(rolled_back=True, failed_job_id=failed_id)
         raise DeployFailure("start", failure, "rolled-back", failed_job_id=failed_id,
                             job_id=self.result.job_id, state_at=restore)
+
+    def what_runs(self):
+        """What runs under this name now, as Flink says (for a message after a failure)."""
+        try:
+            jobs = list_jobs(self.client)
+        except FlinkError:
+            return "what runs now is unknown (Flink did not answer)"
+        active = [job for job in matching_jobs(jobs, self.request.name, self.request.name_match)
+                  if is_active(job)]
+        if not active:
+            return "nothing runs now"
+        return "what runs now is %s" % ", ".join(
+            "job %s (%s)" % (job["jid"], describe_state(job)) for job in active)
 
     def start_previous(self, old, jar_id, restore):
         job_id = self._first("job_id", old) or new_job_id(old)

@@ -59,8 +59,8 @@ from ansible_collections.flinkops.flink.plugins.module_utils._jobstate import (
     describe_state,
     is_active,
     restart_count,
+    is_healthy,
     root_exception,
-    tasks_running,
 )
 from ansible_collections.flinkops.flink.plugins.module_utils._poll import (
     wait_for,
@@ -148,6 +148,7 @@ class GuardHook(Hooks):
         self.successor = None
         self.warnings = []
         self.fingerprint = None
+        self.refusal = None  # why a rollback must not happen
 
     def _guard(self, run):
         if self.guard is None:
@@ -261,11 +262,12 @@ class GuardHook(Hooks):
             if not _is_duplicate(exc):
                 raise
         job = find_job(run.client, body["jobId"]) or {}
-        raise NoRollback(
+        self.refusal = (
             "another deployment of job %s is in progress or has finished: it started job %s "
             "(%s) in place of job %s, so this run started nothing%s" % (
                 run.request.name, body["jobId"], job.get("state", "state unknown"),
                 self.predecessor, self._who(run, body["jobId"])))
+        raise NoRollback(self.refusal)
 
     def _who(self, run, job_id):
         try:
@@ -291,27 +293,26 @@ class GuardHook(Hooks):
             self.fingerprint = spec.fingerprint
             self._guard(run).confirm(job_id, spec.fingerprint)
 
-    def start_failed(self, run, job_id, failure):
-        """``job_id`` failed to start or to stay healthy: superseded by another run?"""
-        if not job_id or run.changes.check_mode or not getattr(failure, "roll_back", True):
-            return None
+    def before_rollback(self, run, failed_job_id, previous):
+        """Never start the previous version over another run's job: refuse the rollback when
+        the submission lost the fence, or when another run stopped or replaced our new job."""
+        if self.refusal:
+            raise FlinkError(self.refusal)
         try:
             jobs = list_jobs(run.client)
-            job = find_job(run.client, job_id, jobs)
-            found = None if is_active(job) else superseded_by(
-                job_id, run.request.name, jobs, read_intents(list_jars(run.client)))
+            found = None if is_active(find_job(run.client, failed_job_id, jobs)) else \
+                superseded_by(failed_job_id, run.request.name, jobs,
+                              read_intents(list_jars(run.client)))
         except FlinkError:
             found = None
-        if not found:
-            # A rollback replaces the failed job: it gets that job's successor id.
-            self.predecessor, self.successor = job_id, successor_id(run.request.name, job_id)
-            return None
-        successor, intent = found
-        who = intent.describe() if intent else "its successor %s runs" % successor
-        return Superseded(
-            "job %s was superseded by another deployment (%s) while this run waited for it to "
-            "become healthy; not rolled back. What this run saw: %s" % (
-                job_id, who, failure.msg))
+        if found:
+            successor, intent = found
+            raise Superseded("job %s was superseded by another deployment (%s)" % (
+                failed_job_id, intent.describe() if intent else "its successor %s runs" %
+                successor))
+        # The rollback replaces the failed job: it gets that job's successor id.
+        self.predecessor = failed_job_id
+        self.successor = successor_id(run.request.name, failed_job_id)
 
     def already_running(self, run, current):
         """Green means healthy: the job asked for must not be failing or restarting."""
@@ -327,7 +328,7 @@ class GuardHook(Hooks):
             return
         recent = recent_restarts(run.client, job_id)
         failing = current.get("state") in ("RESTARTING", "FAILING") or recent
-        run.result.healthy = bool(tasks_running(current) and not failing)
+        run.result.healthy = bool(is_healthy(current) and not failing)
         if not failing or run.changes.check_mode:
             return
         req = run.request
@@ -345,7 +346,7 @@ class GuardHook(Hooks):
         """Wait until every task of the job runs, then watch it for ``window`` seconds."""
         req = run.request
         try:
-            job = wait_until_running(run.client, job_id, req.wait_timeout)
+            job = wait_until_running(run.client, job_id, req.wait_timeout, new=False)
             before = restart_count(run.client, job_id)
             health = watch_health(run.client, job_id, window, req.health_require_checkpoint,
                                   0, baseline_restarts=before)

@@ -62,11 +62,13 @@ class Hooks:
         """The job asked for runs already (``current``): is it healthy? May raise, or set
         ``run.result.healthy`` (check mode)."""
 
-    def start_failed(self, run, job_id, failure):
-        """The new job ``job_id`` failed to start or to stay healthy (``failure``). Return
-        a FlinkError to raise instead (one with ``roll_back = False`` is not rolled back),
-        or None."""
-        return None
+    def before_rollback(self, run, failed_job_id, previous):
+        """Before the previous version is started again after a failed upgrade.
+
+        Raise FlinkError to refuse the rollback (the guard: never start an older
+        version while another run's newer job is active); the run then fails
+        saying it was not rolled back, and why.
+        """
 
     def after_change(self, run, failure):
         """At the end of every run that got past the plan, successful (``failure``

@@ -62,12 +62,30 @@ def matching_jobs(jobs, name, match="exact", states=None):
 # Health: the one definition, used by the wait, the health gate, the no-op
 # check and the rollback decision.
 
-def tasks_running(job):
-    """Every task of a RUNNING job is running: job state alone can hide tasks that
-    still wait for slots."""
-    tasks = (job or {}).get("tasks") or {}
-    return (job or {}).get("state") == "RUNNING" and tasks.get("total", 0) > 0 and \
-        tasks.get("running") == tasks.get("total")
+def unhealthy_reason(job, restarts=0):
+    """Why a job (a /jobs/overview entry) is not healthy, or None when it is.
+
+    Healthy the way Flink means it: the job is RUNNING, it has tasks and every
+    one is RUNNING or FINISHED, and it has not restarted since it started
+    (``restarts``, from ``restart_count``). FINISHED counts: since Flink 1.15 a
+    job runs on, and checkpoints, after some tasks finish (a source subtask that
+    got no split, a bounded side input). Job state alone is not enough: tasks
+    can wait minutes for slots while the job says RUNNING.
+    """
+    job = job or {}
+    tasks = job.get("tasks") or {}
+    if job.get("state") != "RUNNING":
+        return describe_state(job)
+    total = tasks.get("total") or 0
+    if not total or (tasks.get("running") or 0) + (tasks.get("finished") or 0) != total:
+        return "not every task runs: %s" % describe_state(job)
+    if restarts:
+        return "restarted %d time%s since it started" % (restarts, "" if restarts == 1 else "s")
+    return None
+
+
+def is_healthy(job, restarts=0):
+    return unhealthy_reason(job, restarts) is None
 
 
 def describe_state(job):

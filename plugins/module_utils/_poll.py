@@ -28,7 +28,7 @@ from ansible_collections.flinkops.flink.plugins.module_utils._jobstate import (
     describe_state,
     restart_count,
     root_exception,
-    tasks_running,
+    unhealthy_reason,
 )
 from ansible_collections.flinkops.flink.plugins.module_utils._rest import (
     find_job,
@@ -137,11 +137,14 @@ def wait_until_terminal(client, job_id, timeout):
     return wait_for(client, check, timeout, POLL_INTERVAL * 4, "job %s to end" % job_id)
 
 
-def wait_until_running(client, job_id, timeout, interval=POLL_INTERVAL):
-    """Wait until every task of the job runs (job state alone is not enough).
+def wait_until_running(client, job_id, timeout, interval=POLL_INTERVAL, new=True):
+    """Wait until the job is healthy (``_jobstate.unhealthy_reason``): every task
+    running or finished, and for a ``new`` job, no restart since it started.
 
     A job that fails, restarts or ends while we wait raises FlinkError with
-    Flink's root cause; a timeout says what state the job is in.
+    Flink's root cause; a timeout says what state the job is in. A job that
+    was running before this run (``new=False``) is not held to failures it
+    recovered from long ago.
     """
     def check():
         job = find_job(client, job_id)
@@ -151,7 +154,14 @@ def wait_until_running(client, job_id, timeout, interval=POLL_INTERVAL):
         if state in UNHEALTHY_STATES:
             raise FlinkError("job %s (%s) went %s instead of running" % (
                 job_id, job.get("name"), state), cause=root_exception(client, job_id))
-        return job if tasks_running(job) else None
+        if unhealthy_reason(job):
+            return None
+        restarts = restart_count(client, job_id) if new else 0
+        if restarts:
+            raise FlinkError("job %s (%s) %s" % (job_id, job.get("name"),
+                                                 unhealthy_reason(job, restarts)),
+                             cause=root_exception(client, job_id))
+        return job
     try:
         return wait_for(client, check, timeout, interval, "every task of job %s to run" % job_id)
     except FlinkTimeout as exc:
@@ -171,8 +181,9 @@ def watch_health(client, job_id, window, require_checkpoint, started_at_ms,
     checkpoint = None
     while True:
         job = find_job(client, job_id) or {}
-        if not tasks_running(job):
-            raise FlinkError("job %s is not healthy: %s" % (job_id, describe_state(job)),
+        reason = unhealthy_reason(job)
+        if reason:
+            raise FlinkError("job %s is not healthy: %s" % (job_id, reason),
                              cause=root_exception(client, job_id))
         if require_checkpoint and checkpoint is None:
             checkpoint = completed_checkpoint_after(client, job_id, started_at_ms)

@@ -19,6 +19,8 @@ from __future__ import annotations
 import hashlib
 import json
 
+from ansible_collections.flinkops.flink.plugins.module_utils._client import FlinkError
+
 FINGERPRINT_CHARS = 16
 
 
@@ -30,9 +32,54 @@ def sha256_file(path, chunk_size=1024 * 1024):
     return digest.hexdigest()
 
 
-def normalize_configuration(configuration):
-    """Flink's flat string form of a job's configuration."""
-    return dict((str(k), str(v)) for k, v in (configuration or {}).items())
+def _list_item(value, key):
+    text = _flat_value(value, key)
+    # Flink splits list values on ";" and reads a quoted item whole, a doubled
+    # quote standing for one (StructuredOptionsSplitter).
+    if ";" in text or text[:1] in ("'", '"'):
+        return "'%s'" % text.replace("'", "''")
+    return text
+
+
+def _flat_value(value, key):
+    if value is None:
+        raise FlinkError("configuration key %s has no value (null): give it a value, or leave "
+                         "the key out to use the cluster's setting" % key)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        if any(isinstance(item, (list, tuple, dict)) for item in value):
+            raise FlinkError("configuration key %s: a list holds only plain values (Flink's "
+                             "list form is item;item;...)" % key)
+        return ";".join(_list_item(item, key) for item in value)
+    return str(value)
+
+
+def normalize_configuration(configuration, prefix=""):
+    """Flink's flat string form of a job's configuration: the one rule, applied here.
+
+    - a nested dict is flattened into dotted keys, as Flink reads a nested
+      config.yaml (``{execution: {checkpointing: {interval: 10s}}}`` is
+      ``execution.checkpointing.interval: 10s``);
+    - booleans are ``true``/``false``, numbers their decimal text;
+    - a list is Flink's list form ``a;b;c`` (an item holding ``;`` is quoted);
+    - null is refused, naming the key: Flink has no null value, and sending the
+      text "None" would be a silent mistake.
+    Raises FlinkError before anything is sent.
+    """
+    flat = {}
+    for key, value in (configuration or {}).items():
+        name = "%s%s" % (prefix, key)
+        if isinstance(value, dict):
+            items = normalize_configuration(value, name + ".").items()
+        else:
+            items = [(name, _flat_value(value, name))]
+        for flat_key, flat_value in items:
+            if flat_key in flat:
+                raise FlinkError("configuration key %s is given twice (once nested, once "
+                                 "dotted)" % flat_key)
+            flat[flat_key] = flat_value
+    return flat
 
 
 class JobSpec:
@@ -49,7 +96,8 @@ class JobSpec:
                  configuration=None):
         self.name = name
         self.jar = jar
-        self.entry_class = entry_class
+        # "" and None both mean the manifest's Main-Class.
+        self.entry_class = entry_class or None
         self.args = list(args or [])
         self.parallelism = parallelism
         self.configuration = normalize_configuration(configuration)

@@ -13,7 +13,8 @@ version_added: 0.1.0
 description:
   - Declares that the job called O(name) runs this JAR, entry class, arguments, parallelism and
     configuration on a Flink session cluster, and makes it so through the REST API.
-  - B(Same spec already running:) nothing is changed and no request that changes anything is sent.
+  - B(Same spec already running:) nothing is changed and no request that changes anything is sent;
+    a job that is not healthy yet is waited for.
     The module recognises its own submissions without any state store; the job id it chooses
     starts with a fingerprint of the spec.
   - B(Nothing running:) the job is started from O(savepoint_path); or, with O(resume=true), from the
@@ -85,6 +86,7 @@ options:
   entry_class:
     description:
       - The program's main class; defaults to the JAR manifest's C(Main-Class).
+      - An empty string means the same as not setting it.
     type: str
   args:
     description:
@@ -100,7 +102,13 @@ options:
   configuration:
     description:
       - Flink configuration for this job only (for example C(execution.checkpointing.interval)).
-      - Values are sent as strings.
+      - Values are sent in Flink's flat string form, and two spellings of one value are one spec (no
+        restart). Booleans become V(true)/V(false), numbers their decimal text, a list Flink's list
+        form V(a;b;c) (an item holding C(;) is quoted), and a nested dictionary is flattened into
+        dotted keys the way Flink reads a nested C(config.yaml) (key C(interval) inside C(checkpointing)
+        inside C(execution) is C(execution.checkpointing.interval)).
+      - A V(null) value is refused with an error naming the key; leave the key out to use the
+        cluster's setting.
     type: dict
     default: {}
   allow_non_restored_state:
@@ -171,8 +179,11 @@ options:
     default: savepoint
   wait:
     description:
-      - Wait until every task of the new job is RUNNING (job state RUNNING alone can hide tasks
-        still waiting for slots). A job that fails or restarts meanwhile fails the task with Flink's root cause.
+      - Wait until the new job is healthy the way Flink means it, that is job state RUNNING, every task
+        RUNNING or FINISHED (since Flink 1.15 a job runs on after some tasks finish, for example a source
+        subtask that got no split), and no restart since it started. Job state RUNNING alone can hide
+        tasks still waiting for slots. A job that fails or restarts meanwhile fails the task with
+        Flink's root cause.
     type: bool
     default: true
   wait_timeout:
@@ -182,8 +193,8 @@ options:
     default: 300
   health_window:
     description:
-      - After the new job runs, seconds it must stay healthy (every task RUNNING, no restart) before the
-        task succeeds. V(0) skips the check.
+      - After the new job runs, seconds it must stay healthy (every task RUNNING or FINISHED, no restart)
+        before the task succeeds. V(0) skips the check.
     type: float
     default: 0
   health_require_checkpoint:
@@ -308,7 +319,10 @@ savepoint:
   type: str
   sample: file:///var/flink/savepoints/savepoint-9a8b7c-5e6f7a8b9c0d
 restored_from:
-  description: The savepoint or checkpoint the new job started from, V(null) for empty state.
+  description:
+    - The savepoint or checkpoint the job that runs now started from, V(null) for empty state.
+    - When nothing changed, what Flink reports the running job was restored from.
+    - V(null) in check mode when a job would be started.
   returned: always
   type: str
   sample: file:///var/flink/savepoints/savepoint-9a8b7c-5e6f7a8b9c0d

@@ -8,7 +8,8 @@ Stdlib only (runs in any virtualenv). Module API:
     cache_root() -> Path          ${FLINKOPS_CACHE:-~/.cache/flinkops}
     provision(version) -> Path    Flink home (bin, lib, opt, conf, plugins)
     build_jobs(version) -> dict   {"stateful-v1": path, "stateful-v2": path,
-                                   "stateful-incompatible": path, "entry_class": "..."}
+                                   "stateful-incompatible": path, "entry_class": "...",
+                                   "zoo": {job: {"entry_class", "jar", "jars"}}}
     Cluster(version, name=None, slots=8, base_dir=None, keep=False)
                                   start()/stop()/context manager, url, home, conf_dir, ...
     rest(url, method, path, body=None, timeout=30) -> (status, parsed json or text)
@@ -68,8 +69,22 @@ JOB_VARIANTS = {
     "stateful-incompatible": "incompatible",
 }
 VERSION_RESOURCE = "flinkops-test-version.txt"
+# The zoo of realistic test jobs (tests/flink/jobs/org/flinkops/zoo): job -> entry class. Every JAR
+# holds every class, so each zoo job runs from the same v1/v2/incompatible JARs as the sample job,
+# with its own entry class; each class documents its arguments and output.
+ZOO_JOBS = {
+    "few-splits": "org.flinkops.zoo.FewSplitsJob",
+    "side-input": "org.flinkops.zoo.SideInputJoinJob",
+    "event-time-window": "org.flinkops.zoo.EventTimeWindowJob",
+    "broadcast": "org.flinkops.zoo.BroadcastStateJob",
+    "sql": "org.flinkops.zoo.SqlRunner",
+    "no-checkpoint": "org.flinkops.zoo.NoCheckpointJob",
+    "rocksdb": "org.flinkops.zoo.RocksDbJob",
+    "computed-name": "org.flinkops.zoo.ComputedNameJob",
+}
 STATE_FILE = "flinkops-cluster.json"
-START_TIMEOUT = 90.0
+# A loaded machine can need longer to start a TaskManager: FLINKOPS_START_TIMEOUT raises it.
+START_TIMEOUT = float(os.environ.get("FLINKOPS_START_TIMEOUT") or 90.0)
 
 
 # --------------------------------------------------------------------------- versions
@@ -240,7 +255,9 @@ def build_jobs(version: str) -> dict:
     """Compile tests/flink/jobs/**/*.java against Flink `version` and package the JARs.
 
     Returns {"stateful-v1": "/…/stateful-v1.jar", "stateful-v2": ..., "stateful-incompatible":
-    ..., "entry_class": "org.flinkops.testjob.StatefulJob"}. JARs live in
+    ..., "entry_class": "org.flinkops.testjob.StatefulJob", "zoo": {"few-splits": {"entry_class":
+    "org.flinkops.zoo.FewSplitsJob", "jar": <the v1 JAR>, "jars": {"v1": ..., "v2": ...,
+    "incompatible": ...}}, ...}} (see ZOO_JOBS). JARs live in
     <home>/jobs/<hash>/ where hash covers the sources and the variants, so they are rebuilt
     only when a source changes.
     """
@@ -248,6 +265,7 @@ def build_jobs(version: str) -> dict:
     home = provision(exact)
     h = hashlib.sha256()
     h.update(f"{exact}\n{ENTRY_CLASS}\n{json.dumps(JOB_VARIANTS, sort_keys=True)}\nrelease11\n".encode())
+    h.update(json.dumps(ZOO_JOBS, sort_keys=True).encode())
     for src in _sources():
         h.update(str(src.relative_to(JOBS_SRC)).encode() + b"\0")
         h.update(src.read_bytes() + b"\0")
@@ -255,6 +273,9 @@ def build_jobs(version: str) -> dict:
     out_dir = home / "jobs" / digest
     result = {name: str(out_dir / f"{name}.jar") for name in JOB_VARIANTS}
     result["entry_class"] = ENTRY_CLASS
+    jars_by_version = {variant: result[name] for name, variant in JOB_VARIANTS.items()}
+    result["zoo"] = {job: {"entry_class": cls, "jar": jars_by_version["v1"], "jars": dict(jars_by_version)}
+                     for job, cls in ZOO_JOBS.items()}
     stamp = out_dir / ".complete"
     if stamp.exists():
         return result

@@ -117,27 +117,51 @@ def expect_run(script, spec, healthy=True, check=None):
     jid = new_id(spec)
     script.on("POST", "/jars/.*/run", {"jobid": jid}, check=check)
     if healthy:
-        script.on("GET", "/jobs/overview", overview(job(jid, running=0)))
-        script.on("GET", "/jobs/overview", overview(job(jid)))
+        expect_healthy(script, jid)
     return jid
+
+
+NO_FAILURES = {"exceptionHistory": {"entries": []}}
+
+
+def expect_healthy(script, jid, polls=2):
+    """The wait for a new job: polls until every task runs, then no restart since the start."""
+    for poll in range(polls):
+        script.on("GET", "/jobs/overview", overview(job(jid, running=0 if poll < polls - 1
+                                                        else None)))
+    script.on("GET", "/jobs/%s/exceptions" % jid, NO_FAILURES)
 
 
 # --- no change ---------------------------------------------------------------------------
 
-def test_same_spec_running_is_a_no_op_with_one_request(client, script, jar, sha):
+def expect_no_op(script, current, restored=None):
+    script.on("GET", "/jobs/overview", overview(current))
+    script.on("GET", "/jobs/%s/checkpoints" % current["jid"], checkpoints(restored=restored))
+
+
+def test_same_spec_running_is_a_no_op_with_two_reads(client, script, jar, sha):
     req = request(jar)
     current = job(running_id(spec_of(req, sha)))
-    script.on("GET", "/jobs/overview", overview(current))
+    expect_no_op(script, current)
     result = engine(client, req).run()
     assert result.action == "none" and result.job_id == current["jid"]
-    assert script.calls() == ["GET /jobs/overview"]
-    assert result.diff["before"] == result.diff["after"]
+    assert script.calls() == ["GET /jobs/overview", "GET /jobs/%s/checkpoints" % current["jid"]]
+    assert result.diff["before"] == result.diff["after"] and result.restored_from is None
+
+
+def test_no_op_reports_what_flink_says_the_job_was_restored_from(client, script, jar, sha):
+    """Issue 14.3: null means empty state, so a job restored from a savepoint says so."""
+    req = request(jar)
+    current = job(running_id(spec_of(req, sha)))
+    expect_no_op(script, current, restored={"external_path": SP, "is_savepoint": True,
+                                            "restore_timestamp": 5})
+    assert engine(client, req).run().restored_from == SP
 
 
 def test_same_spec_not_yet_running_is_waited_for(client, script, jar, sha):
     req = request(jar)
     jid = running_id(spec_of(req, sha))
-    script.on("GET", "/jobs/overview", overview(job(jid, running=0)))
+    expect_no_op(script, job(jid, running=0))
     script.on("GET", "/jobs/overview", overview(job(jid)))
     result = engine(client, req).run()
     assert result.job["tasks"]["running"] == 2 and result.action == "none"
@@ -277,7 +301,7 @@ def test_failed_savepoint_leaves_the_old_job_and_starts_nothing(client, script, 
 def test_lost_savepoint_status_says_the_stop_outcome_is_unknown(client, script, jar, sha, uploaded):
     req, current = upgrade_setup(script, jar, sha, uploaded)
     script.on("POST", "/jobs/%s/stop" % current["jid"], {"request-id": "t1"})
-    for _ in range(2):  # the read is retried once, then given up
+    for _round in range(2):  # the read is retried once, then given up
         script.on("GET", "/jobs/%s/savepoints/t1" % current["jid"], {"errors": []}, status=503)
     with pytest.raises(DeployFailure) as failed:
         engine(client, req).run()
@@ -290,7 +314,7 @@ def test_lost_savepoint_status_says_the_stop_outcome_is_unknown(client, script, 
 def test_savepoint_timeout_says_the_stop_outcome_is_unknown(client, script, jar, sha, uploaded):
     req, current = upgrade_setup(script, jar, sha, uploaded, savepoint_timeout=0.03)
     script.on("POST", "/jobs/%s/stop" % current["jid"], {"request-id": "t1"})
-    for _ in range(3):
+    for _round in range(3):
         script.on("GET", "/jobs/%s/savepoints/t1" % current["jid"], IN_PROGRESS)
     with pytest.raises(DeployFailure) as failed:
         engine(client, req).run()
@@ -412,8 +436,8 @@ def expect_failing_start(script, spec):
     return jid
 
 
-def test_failed_new_version_is_rolled_back_to_the_recorded_spec(client, script, jar, sha,
-                                                               uploaded):
+def test_failed_new_version_is_rolled_back_to_the_recorded_spec(
+        client, script, jar, sha, uploaded):
     req, current = upgrade_setup(script, jar, sha, uploaded)
     expect_stop(script, job_id=current["jid"])
     failed_id = expect_failing_start(script, spec_of(req, sha))
@@ -466,10 +490,12 @@ def test_failed_rollback_says_both_failures(client, script, jar, sha, uploaded):
     script.on("GET", "/jobs/overview", overview(job(failed_id, state="FAILED", end=2)))
     script.on("POST", "/jars/.*/run", {"errors": ["java.io.FileNotFoundException: Cannot find "
                                                   "checkpoint or savepoint"]}, status=400)
+    script.on("GET", "/jobs/overview", overview(job(failed_id, state="FAILED", end=2)))
     eng = engine(client, req)
     with pytest.raises(DeployFailure) as failed:
         eng.run()
     msg = str(failed.value)
+    assert "failed too, so nothing runs now" in msg
     assert failed.value.stage == "rollback" and not eng.result.rolled_back
     assert "starting the previous version again from %s failed too" % SP in msg
     assert "fails on purpose" in msg and "Cannot find checkpoint or savepoint" in msg
@@ -492,7 +518,7 @@ def test_lost_answer_but_the_job_exists_is_not_sent_again(client, script, jar, s
     req, jid = fresh(script, jar, sha, uploaded)
     script.on("POST", "/jars/.*/run", LOST)
     script.on("GET", "/jobs/overview", overview(job(jid)))
-    script.on("GET", "/jobs/overview", overview(job(jid)))
+    expect_healthy(script, jid, polls=1)
     assert engine(client, req).run().job_id == jid
     assert [c for c in script.calls() if c.endswith("/run")] == ["POST /jars/%s/run" % uploaded["id"]]
 
@@ -502,7 +528,7 @@ def test_lost_answer_and_no_job_is_sent_again_with_the_same_id(client, script, j
     script.on("POST", "/jars/.*/run", LOST)
     script.on("GET", "/jobs/overview", overview())
     script.on("POST", "/jars/.*/run", {"jobid": jid}, check=lambda b: b["jobId"] == jid or 1 / 0)
-    script.on("GET", "/jobs/overview", overview(job(jid)))
+    expect_healthy(script, jid, polls=1)
     assert engine(client, req).run().job_id == jid
 
 
@@ -516,7 +542,7 @@ def test_repeat_rejected_as_duplicate_means_the_first_one_started(client, script
     script.on("POST", "/jars/.*/run", {"errors": ["org.apache.flink.runtime.client.%s: Job has "
                                                   "already been submitted." % duplicate]},
               status=400)
-    script.on("GET", "/jobs/overview", overview(job(jid)))
+    expect_healthy(script, jid, polls=1)
     assert engine(client, req).run().job_id == jid
 
 
@@ -572,7 +598,7 @@ def test_health_window_failures_fail_the_start(client, script, jar, sha, uploade
         script.on("GET", "/jobs/overview", overview(job(jid, state="RESTARTING")))
         script.on("GET", "/jobs/%s/exceptions" % jid, {"exceptionHistory": {"entries": []}})
     else:
-        for _ in range(2):
+        for _round in range(2):
             script.on("GET", "/jobs/overview", overview(job(jid)))
             if trouble == "no-checkpoint":
                 script.on("GET", "/jobs/%s/checkpoints" % jid, checkpoints())
@@ -595,7 +621,7 @@ def test_no_wait_submits_and_returns(client, script, jar, sha, uploaded):
 def test_wait_timeout_names_the_state_and_last_failure(client, script, jar, sha, uploaded):
     req, jid = fresh(script, jar, sha, uploaded, wait_timeout=0.05)
     script.on("POST", "/jars/.*/run", {"jobid": jid})
-    for _ in range(3):  # two polls, then the look at what it is doing
+    for _round in range(3):  # two polls, then the look at what it is doing
         script.on("GET", "/jobs/overview", overview(job(jid, running=0)))
     script.on("GET", "/jobs/%s/exceptions" % jid, {})
     with pytest.raises(FlinkError) as failed:
@@ -715,13 +741,16 @@ class Recorder(Hooks):
     def after_change(self, run, failure):
         self.calls.append("after_change %s" % (failure is not None))
 
+    def before_rollback(self, run, failed_job_id, previous):
+        self.calls.append("before_rollback")
+
 
 def test_hooks_are_called_at_their_points_in_order(client, script, jar, sha, uploaded):
     req, current = upgrade_setup(script, jar, sha, uploaded)
     expect_stop(script, job_id=current["jid"])
     jid = spec_of(req, sha).fingerprint + "8" * 16
     script.on("POST", "/jars/.*/run", {"jobid": jid})
-    script.on("GET", "/jobs/overview", overview(job(jid)))
+    expect_healthy(script, jid, polls=1)
     hook = Recorder()
     result = engine(client, req, hooks=[hook]).run()
     assert result.job_id == jid
@@ -739,6 +768,22 @@ def test_a_pre_check_refusal_stops_nothing_and_records_nothing(client, script, j
     with pytest.raises(FlinkError, match="would be dropped"):
         engine(client, req, hooks=[hook]).run()
     assert hook.calls == ["pre_check"]
+
+
+def test_a_refused_rollback_says_why_and_leaves_the_state_where_it_is(
+        client, script, jar, sha, uploaded):
+    class RefuseRollback(Hooks):
+        def before_rollback(self, run, failed_job_id, previous):
+            raise FlinkError("another deployment of orders is in progress")
+
+    req, current = upgrade_setup(script, jar, sha, uploaded)
+    expect_stop(script, job_id=current["jid"])
+    expect_failing_start(script, spec_of(req, sha))
+    with pytest.raises(DeployFailure) as failed:
+        engine(client, req, hooks=[RefuseRollback()]).run()
+    msg = str(failed.value)
+    assert "not rolled back: another deployment of orders is in progress" in msg
+    assert "its state is in %s" % SP in msg
 
 
 def test_after_change_hears_of_a_failure(client, script, jar, sha, uploaded):
@@ -763,8 +808,9 @@ def test_jar_id_request_uses_the_upload_as_is(client, script, uploaded):
     req = request(None, jar_id=uploaded["id"])
     spec = JobSpec("orders", "sha256:" + uploaded["name"].split("-sha256-")[1][:16],
                    "org.example.Job", ["--v2"])
-    script.on("GET", "/jobs/overview", overview(job(running_id(spec))))
     script.on("GET", "/jars", {"files": [uploaded]})
+    expect_no_op(script, job(running_id(spec)))
+    script.expected.insert(0, script.expected.pop(1))  # the job list is read first
     assert engine(client, req).run().action == "none"
 
 
@@ -781,6 +827,82 @@ def test_default_hooks_are_used_when_none_are_given(client, script, jar, sha):
     job_id = running_id(spec_of(req, sha))
     script.on("GET", "/jobs/overview", overview(job(job_id)))
     script.on("GET", "/jars", {"files": []})
+    script.on("GET", "/jobs/%s/checkpoints" % job_id, checkpoints())
     script.on("GET", "/jobs/%s/exceptions" % job_id, {"exceptionHistory": {"entries": []}})
     result = Engine(client, req, Changes()).run()
     assert result.action == "none" and result.healthy is True
+
+
+# --- healthy the way Flink means it (issue 14.1) ------------------------------------------------
+
+def test_finished_subtasks_count_as_healthy_in_the_wait(client, script, jar, sha, uploaded):
+    """A source subtask without a split finishes; the job runs on and is healthy."""
+    req, jid = fresh(script, jar, sha, uploaded, parallelism=4)
+    script.on("POST", "/jars/.*/run", {"jobid": jid})
+    script.on("GET", "/jobs/overview", overview(job(jid, total=8, running=6, finished=2)))
+    script.on("GET", "/jobs/%s/exceptions" % jid, NO_FAILURES)
+    result = engine(client, req).run()
+    assert result.job["tasks"]["finished"] == 2 and result.action == "started"
+
+
+def test_finished_subtasks_count_as_healthy_in_the_no_op(client, script, jar, sha):
+    req = request(jar)
+    current = job(running_id(spec_of(req, sha)), total=8, running=6, finished=2)
+    expect_no_op(script, current)
+    assert engine(client, req).run().action == "none"
+    assert len(script.calls()) == 2  # no wait
+
+
+def test_finished_subtasks_count_as_healthy_in_the_health_window(
+        client, script, jar, sha, uploaded):
+    req, jid = fresh(script, jar, sha, uploaded, health_window=0.1)
+    script.on("POST", "/jars/.*/run", {"jobid": jid})
+    for poll in range(3):
+        script.on("GET", "/jobs/overview", overview(job(jid, total=4, running=3, finished=1)))
+        if poll == 0:
+            script.on("GET", "/jobs/%s/exceptions" % jid, NO_FAILURES)
+    script.on("GET", "/jobs/%s/exceptions" % jid, NO_FAILURES)
+    assert engine(client, req).run().health["window"] == 0.1
+
+
+def test_a_restart_before_the_wait_saw_it_fails_the_new_job(client, script, jar, sha, uploaded):
+    """Running again after a quick restart is not healthy: it restarted since it started."""
+    req, jid = fresh(script, jar, sha, uploaded)
+    script.on("POST", "/jars/.*/run", {"jobid": jid})
+    script.on("GET", "/jobs/overview", overview(job(jid)))
+    restarted = {"exceptionHistory": {"entries": [
+        {"exceptionName": "java.lang.RuntimeException: flaky"}]}}
+    script.on("GET", "/jobs/%s/exceptions" % jid, restarted)
+    script.on("GET", "/jobs/%s/exceptions" % jid, restarted)
+    with pytest.raises(FlinkError) as failed:
+        engine(client, req).run()
+    assert "restarted 1 time since it started" in str(failed.value)
+    assert "flaky" in str(failed.value)
+
+
+def test_no_op_does_not_hold_old_recovered_failures_against_a_running_job(client, script, jar,
+                                                                          sha):
+    req = request(jar)
+    jid = running_id(spec_of(req, sha))
+    expect_no_op(script, job(jid, running=1))
+    script.on("GET", "/jobs/overview", overview(job(jid)))  # healthy: no restart count read
+    assert engine(client, req).run().job["tasks"]["running"] == 2
+
+
+def test_rollback_whose_job_is_active_but_unhealthy_says_so(client, script, jar, sha, uploaded):
+    req, current = upgrade_setup(script, jar, sha, uploaded, wait_timeout=0.05)
+    expect_stop(script, job_id=current["jid"])
+    failed_id = expect_failing_start(script, spec_of(req, sha))
+    script.on("GET", "/jobs/overview", overview(job(failed_id, state="FAILED", end=2)))
+    back_id = new_id(OLD_SPEC)
+    script.on("POST", "/jars/.*/run", {"jobid": back_id})
+    for _round in range(3):
+        script.on("GET", "/jobs/overview", overview(job(back_id, running=1)))
+    script.on("GET", "/jobs/%s/exceptions" % back_id, {})
+    script.on("GET", "/jobs/overview", overview(job(back_id, running=1),
+                                                job(failed_id, state="FAILED", end=2)))
+    with pytest.raises(DeployFailure) as failed:
+        engine(client, req).run()
+    msg = str(failed.value)
+    assert "failed too, so what runs now is job %s (state RUNNING" % back_id in msg
+    assert "nothing runs now" not in msg

@@ -150,7 +150,8 @@ def test_a_run_still_watching_its_new_job_blocks_others(store, monkeypatch):
     assert "pipeline-a" in caught.value.msg and "it deploys job %s" % new in caught.value.msg
     # The same spec asked for meanwhile is green only once the job passed that run's window.
     watched = []
-    monkeypatch.setattr(_guard_hook, "wait_until_running", lambda client, jid, timeout: current)
+    monkeypatch.setattr(_guard_hook, "wait_until_running",
+                        lambda client, jid, timeout, new=True: current)
     monkeypatch.setattr(_guard_hook, "restart_count", lambda client, jid: 0)
 
     def watch_health(client, jid, window, checkpoint, started, baseline_restarts=0):
@@ -229,20 +230,23 @@ def test_the_started_job_must_carry_the_name(store, monkeypatch):
     assert hook.job_id(run, SPEC) == successor_id("orders", "4" * 32)  # a rollback's id
 
 
-def test_a_new_job_replaced_by_another_run_is_superseded_not_rolled_back(store, monkeypatch):
+def test_a_rollback_over_another_runs_job_is_refused(store, monkeypatch):
     new = "5" * 32
     cluster = Cluster(monkeypatch, store, [job(new, state="FINISHED")])
     hook = GuardHook(store)
     run = run_of(store)
-    failure = FlinkError("job %s went FINISHED instead of running" % new)
-    assert hook.start_failed(run, new, failure) is None  # nobody replaced it: roll back
+    hook.before_rollback(run, new, {})  # nobody replaced it: roll back, fenced on it
     assert hook.job_id(run, SPEC) == successor_id("orders", new)
     Guard(store, "orders", who="pipeline-b").claim(successor_id("orders", new), "f" * 16, new, 60)
-    replaced = hook.start_failed(run, new, failure)
-    assert isinstance(replaced, Superseded) and replaced.roll_back is False
-    assert "superseded by another deployment (pipeline-b since" in replaced.msg
+    with pytest.raises(Superseded) as replaced:
+        hook.before_rollback(run, new, {})
+    assert "superseded by another deployment (pipeline-b since" in replaced.value.msg
     cluster.jobs = [job(new)]  # still active: its own failure, not superseded
-    assert hook.start_failed(run, new, failure) is None
+    hook.before_rollback(run, new, {})
+    hook.refusal = "another deployment of job orders is in progress or has finished"
+    with pytest.raises(FlinkError) as refused:
+        hook.before_rollback(run, new, {})
+    assert refused.value.msg == hook.refusal
 
 
 def test_a_crash_looping_job_is_not_green(store, monkeypatch):

@@ -7,7 +7,13 @@ from __future__ import annotations
 import os
 import re
 
-from ansible_collections.flinkops.flink.plugins.module_utils._spec import JobSpec
+import pytest
+
+from ansible_collections.flinkops.flink.plugins.module_utils._client import FlinkError
+from ansible_collections.flinkops.flink.plugins.module_utils._spec import (
+    JobSpec,
+    normalize_configuration,
+)
 from ansible_collections.flinkops.flink.plugins.module_utils._store import (
     fingerprint_of,
     is_spec_record,
@@ -84,3 +90,49 @@ def test_stale_spec_records_are_this_jobs_unlisted_ones():
     stale = stale_spec_records(jars, "orders", set([kept.fingerprint]))
     assert stale and all(old.fingerprint in jar_id for jar_id in stale)
     assert stale_spec_records(jars, "orders", set([kept.fingerprint, old.fingerprint])) == []
+
+
+# --- equivalent specs are one spec (issue 14.4) and the configuration rule (issue 14.6) ------
+
+def test_empty_entry_class_is_no_entry_class():
+    """Both mean the manifest's Main-Class: a re-run must not restart the job."""
+    assert spec(entry_class="").fingerprint == spec(entry_class=None).fingerprint
+    assert spec(entry_class="").entry_class is None
+
+
+@pytest.mark.parametrize("given, flat", [
+    ({"k": True}, {"k": "true"}),
+    ({"k": False}, {"k": "false"}),
+    ({"k": 3}, {"k": "3"}),
+    ({"k": 0.5}, {"k": "0.5"}),
+    ({"k": "as is"}, {"k": "as is"}),
+    ({"k": ["a", "b", 3, True]}, {"k": "a;b;3;true"}),
+    ({"k": ["a;b", "c"]}, {"k": "'a;b';c"}),
+    ({"k": ["it's;", "x"]}, {"k": "'it''s;';x"}),
+    ({"k": []}, {"k": ""}),
+    ({"execution": {"checkpointing": {"interval": "10s", "unaligned": True}}},
+     {"execution.checkpointing.interval": "10s", "execution.checkpointing.unaligned": "true"}),
+    ({"a": {"b": 1}, "a.c": 2}, {"a.b": "1", "a.c": "2"}),
+])
+def test_configuration_takes_flinks_flat_string_form(given, flat):
+    assert normalize_configuration(given) == flat
+
+
+def test_equivalent_configurations_have_one_fingerprint():
+    assert spec(configuration={"k": True}).fingerprint == \
+        spec(configuration={"k": "true"}).fingerprint
+    assert spec(configuration={"a": {"b": 1}}).fingerprint == \
+        spec(configuration={"a.b": "1"}).fingerprint
+
+
+@pytest.mark.parametrize("given, named", [
+    ({"state.backend.type": None}, "configuration key state.backend.type has no value (null)"),
+    ({"a": {"b": None}}, "configuration key a.b has no value"),
+    ({"k": [["x"]]}, "configuration key k: a list holds only plain values"),
+    ({"k": [None]}, "configuration key k has no value"),
+    ({"a": {"b": 1}, "a.b": 2}, "configuration key a.b is given twice"),
+])
+def test_configuration_values_flink_cannot_take_are_refused_naming_the_key(given, named):
+    with pytest.raises(FlinkError) as refused:
+        normalize_configuration(given)
+    assert named in str(refused.value)

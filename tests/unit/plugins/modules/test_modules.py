@@ -1,0 +1,160 @@
+# Copyright (c) flinkops.flink contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The modules as Ansible runs them, on a scripted Flink: options in, result out."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+
+import pytest
+from requests.adapters import HTTPAdapter
+
+from ansible_collections.flinkops.flink.plugins.module_utils import _engine
+from ansible_collections.flinkops.flink.plugins.module_utils._request import DeployRequest
+from ansible_collections.flinkops.flink.plugins.module_utils._spec import JobSpec
+from ansible_collections.flinkops.flink.plugins.module_utils._store import spec_record_names
+from ansible_collections.flinkops.flink.plugins.modules import (
+    flink_cluster_info,
+    flink_job,
+    flink_job_info,
+    flink_savepoint,
+)
+from ansible_collections.flinkops.flink.tests.unit.plugins.module_utils.conftest import (
+    FlinkScript,
+)
+from ansible_collections.flinkops.flink.tests.unit.plugins.module_utils.flinkfake import (
+    checkpoints,
+    job,
+    overview,
+    savepoint_done,
+)
+
+try:  # ansible-core 2.19
+    from ansible.module_utils.testing import patch_module_args
+except ImportError:  # ansible-core 2.18
+    from ansible.module_utils import basic
+
+    @contextlib.contextmanager
+    def patch_module_args(args):
+        basic._ANSIBLE_ARGS = json.dumps({"ANSIBLE_MODULE_ARGS": args}).encode()
+        yield
+
+URL = "http://flink.test:8081"
+JID = "b" * 32
+
+
+@pytest.fixture
+def script(monkeypatch):
+    fake = FlinkScript()
+    monkeypatch.setattr(HTTPAdapter, "send", lambda adapter, request, **kw: fake.send(request, **kw))
+    yield fake
+    assert not fake.expected, [e.path for e in fake.expected]
+
+
+def run(module, args, capsys):
+    with patch_module_args(dict(args, url=args.get("url", URL))):
+        with pytest.raises(SystemExit):
+            module.main()
+    return json.loads(capsys.readouterr().out)
+
+
+def test_every_flink_job_option_reaches_the_request():
+    params = dict((option, "x") for option in flink_job.ARGUMENT_SPEC)
+    request = flink_job.deploy_request(params)
+    assert isinstance(request, DeployRequest) and request.jar_path == "x"
+    assert set(flink_job.ARGUMENT_SPEC) - {"jar"} <= set(DeployRequest.__dataclass_fields__)
+
+
+def test_flink_job_failure_reports_what_happened(script, capsys, tmp_path, monkeypatch):
+    # The concurrency guard's records are covered in test_guard_hook.py.
+    monkeypatch.setattr(_engine, "default_hooks", lambda: [])
+    jar = tmp_path / "j.jar"
+    jar.write_bytes(b"PK\x05\x06" + b"\0" * 18)
+    sha = hashlib.sha256(jar.read_bytes()).hexdigest()
+    script.on("GET", "/jobs/overview", overview(job(JID)))
+    script.on("GET", "/jars", {"files": [{"id": "u_j-sha256-%s.jar" % sha[:16],
+                                          "name": "j-sha256-%s.jar" % sha[:16]}]})
+    script.on("GET", "/config", {"flink-version": "2.3.0"})
+    script.on("POST", "/jars/.*/plan", {"plan": {}})
+    spec = JobSpec("orders", "sha256:" + sha[:16])
+    for _name in spec_record_names(spec, "u_j-sha256-%s.jar" % sha[:16]):
+        script.on("POST", "/jars/upload", {"filename": "/x/u_flinkops-spec.jar"})
+    script.on("POST", "/jobs/%s/stop" % JID, {"request-id": "t"})
+    script.on("GET", "/jobs/%s/savepoints/t" % JID, savepoint_done(failure="IOException: full"))
+    result = run(flink_job, dict(name="orders", jar=str(jar), savepoint_dir="file:/sp"), capsys)
+    assert result["failed"] and "the job was left as it is" in result["msg"]
+    assert result["error"]["status"] == 200 and result["rolled_back"] is False
+    assert result["action"] == "none" and result["savepoint"] is None
+    assert result["changed"] is True  # the spec record was written
+
+
+@pytest.mark.parametrize("args, expected", [
+    (dict(parallelism=0), "parallelism must be 1 or more"),
+    (dict(wait_timeout=0), "wait_timeout must be between 1 and 86400"),
+    (dict(health_window=5, wait=False), "health_window needs wait=true"),
+    (dict(request_timeout=0), "request_timeout must be between 0 and 3600"),
+    (dict(request_retries=11), "request_retries must be between 0 and 10"),
+    (dict(ca_path="/nonexistent/ca.pem"), "ca_path: no readable file at /nonexistent/ca.pem"),
+    (dict(url="ftp://flink"), "url must start with http:// or https://"),
+])
+def test_flink_job_refuses_bad_options_before_any_request(script, capsys, args, expected):
+    result = run(flink_job, dict(dict(name="orders", jar_id="j"), **args), capsys)
+    assert result["failed"] and expected in result["msg"], result["msg"]
+    assert not script.sent
+
+
+def test_flink_job_info_says_which_jobs_are_active(script, capsys):
+    script.on("GET", "/jobs/overview", overview(job(JID), job("c" * 32, state="FINISHED", end=3)))
+    script.on("GET", "/jars", {"files": []})
+    for jid in (JID, "c" * 32):
+        script.on("GET", "/jobs/%s" % jid, {"vertices": []})
+        script.on("GET", "/jobs/%s/checkpoints" % jid, checkpoints(
+            savepoint={"external_path": "file:/%s" % jid[0], "latest_ack_timestamp": 1}))
+    result = run(flink_job_info, dict(name="orders"), capsys)
+    assert [j["active"] for j in result["jobs"]] == [True, False]
+    assert result["latest_savepoint"]["job_id"] in (JID, "c" * 32)
+
+
+def test_flink_savepoint_reuses_a_recent_savepoint(script, capsys):
+    import time
+    script.on("GET", "/jobs/overview", overview(job(JID)))
+    script.on("GET", "/jobs/%s/checkpoints" % JID, checkpoints(
+        savepoint={"external_path": "file:/sp/1", "latest_ack_timestamp": int(time.time() * 1000)}))
+    result = run(flink_savepoint, dict(job_name="orders", max_age=600), capsys)
+    assert result["location"] == "file:/sp/1" and not result["changed"]
+
+
+def test_flink_savepoint_triggers_and_waits(script, capsys):
+    script.on("GET", "/jobs/overview", overview(job(JID)))
+    script.on("POST", "/jobs/%s/savepoints" % JID, {"request-id": "any"},
+              check=lambda body: body["cancel-job"] is False or 1 / 0)
+    script.on("GET", "/jobs/%s/savepoints/[0-9a-f]{32}" % JID, savepoint_done("file:/sp/2"))
+    result = run(flink_savepoint, dict(job_name="orders"), capsys)
+    assert result["location"] == "file:/sp/2" and result["changed"]
+
+
+def test_flink_savepoint_dispose_of_a_missing_path_changes_nothing(script, capsys):
+    script.on("POST", "/savepoint-disposal", {"request-id": "d"})
+    script.on("GET", "/savepoint-disposal/d", savepoint_done(failure="FileNotFoundException"))
+    result = run(flink_savepoint, dict(state="absent", path="file:/gone"), capsys)
+    assert result["disposed"] is False and not result["changed"] and result["actions"] == []
+
+
+def test_flink_cluster_info(script, capsys):
+    script.on("GET", "/config", {"flink-version": "2.3.0"})
+    script.on("GET", "/overview", {"slots-total": 8})
+    script.on("GET", "/jobmanager/config", [{"key": "execution.checkpointing.savepoint-dir",
+                                             "value": "file:/sp"}])
+    result = run(flink_cluster_info, dict(url=URL + "/", url_username="u",
+                                          url_password="secret"), capsys)
+    assert result["configuration"]["savepoint_dir"] == "file:/sp"
+    assert "secret" not in json.dumps(result)
+
+
+def test_a_password_in_the_url_is_never_returned(script, capsys):
+    script.on("GET", "/config", {"errors": ["no"]}, status=500)
+    result = run(flink_cluster_info, dict(url="http://admin:hunter2@flink.test:8081"), capsys)
+    assert result["failed"] and "hunter2" not in json.dumps(result)
