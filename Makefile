@@ -96,7 +96,8 @@ integration: venv collection system-deps ## pytest tests/integration and tests/f
 comma := ,
 FIRST_VERSION  := $(firstword $(subst $(comma), ,$(FLINKOPS_TEST_FLINK_VERSIONS)))
 OTHER_VERSIONS := $(subst $(eval) ,$(comma),$(wordlist 2,99,$(subst $(comma), ,$(FLINKOPS_TEST_FLINK_VERSIONS))))
-SLOW_SUITES    := tests/integration/test_faults.py tests/integration/test_security.py
+SLOW_SUITES    := tests/integration/test_faults.py tests/integration/test_security.py \
+                  tests/integration/test_races.py
 
 integration-first: venv collection system-deps ## every integration suite on the first Flink version only
 	FLINKOPS_TEST_FLINK_VERSIONS=$(FIRST_VERSION) PYTHONPATH=$(CURDIR)/$(BUILD_DIR) \

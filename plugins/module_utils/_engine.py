@@ -113,6 +113,7 @@ class Engine:
         self.current = None
         self.plan = None  # the new program's plan answer, for the pre_check hook
         self._jars = None
+        self.stop_trigger_id = None  # a hook's: runs stopping a job share one stop
 
     # -- hooks ------------------------------------------------------------------
 
@@ -144,6 +145,10 @@ class Engine:
         self.runs = matching_jobs(self.jobs, self.request.name, self.request.name_match)
         runs, self.handover = split_handover(self.runs, self.request)  # blue/green (_bluegreen)
         self.current = the_active_run(runs, self.request.name, self.request.name_match)
+
+    def fingerprint_of(self, job_id):
+        """The spec fingerprint job ``job_id`` runs: a hook's records, else its id's prefix."""
+        return self._first("fingerprint_of_job", job_id) or fingerprint_of(job_id)
 
     @property
     def jars(self):
@@ -212,7 +217,7 @@ class Engine:
         before = {}
         if current:
             before = dict(previous or {"note": "job not started by flinkops.flink: spec unknown"},
-                          fingerprint=fingerprint_of(current["jid"]), job_id=current["jid"])
+                          fingerprint=self.fingerprint_of(current["jid"]), job_id=current["jid"])
             before.pop("jar_id", None)
         self._fire("pre_check", current, spec, jar_id)
         self.changes.do("record the spec %s" % spec.fingerprint, record_spec, self.client,
@@ -237,6 +242,7 @@ class Engine:
         restored = restored_from(job_checkpoints(self.client, current["jid"]))
         self.result.update(job_id=current["jid"], job=current,
                            restored_from=restored["path"] if restored else None)
+        self._fire("already_running", current)
         # The overview just read already tells whether it runs; ask again only if not.
         if self.request.wait and not self.changes.check_mode and not is_healthy(current):
             self.result.job = wait_until_running(self.client, current["jid"],
@@ -257,7 +263,7 @@ class Engine:
     def prune(self, spec):
         """Drop this job's spec records that no run Flink still lists needs (rollback
         needs only the running job's), so the JAR list does not fill up."""
-        keep = set(fingerprint_of(job["jid"]) for job in self.runs) | set([spec.fingerprint])
+        keep = set(self.fingerprint_of(job["jid"]) for job in self.runs) | set([spec.fingerprint])
         stale = stale_spec_records(self.jars, self.request.name, keep)
         if stale:
             self.changes.do("remove %d old spec record entries of %s" % (
@@ -282,8 +288,14 @@ class Engine:
         return location
 
     def _stop_with_savepoint(self, job_id, target, drain):
-        trigger = stop_with_savepoint(self.client, job_id, target, drain,
-                                      self.request.savepoint_format)
+        trigger = self.stop_trigger_id
+        try:
+            trigger = stop_with_savepoint(self.client, job_id, target, drain,
+                                          self.request.savepoint_format, trigger)
+        except FlinkError as exc:
+            if exc.status is not None or trigger is None:
+                raise  # Flink refused the stop (or we cannot poll it): nothing stopped.
+            raise DeployFailure("stop", exc, "stop-unknown", job_id=job_id, trigger_id=trigger)
         try:
             return wait_savepoint(self.client, job_id, trigger, self.request.savepoint_timeout,
                                   timeout_leaves_job=False)

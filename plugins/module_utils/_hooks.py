@@ -54,6 +54,14 @@ class Hooks:
         For confirming the job that started is the one asked for (issue 13).
         """
 
+    def fingerprint_of_job(self, run, job_id):
+        """The spec fingerprint job ``job_id`` runs, or None to read it from the job id."""
+        return None
+
+    def already_running(self, run, current):
+        """The job asked for runs already (``current``): is it healthy? May raise, or set
+        ``run.result.healthy`` (check mode)."""
+
     def before_rollback(self, run, failed_job_id, previous):
         """Before the previous version is started again after a failed upgrade.
 
@@ -73,7 +81,10 @@ def default_hooks():
 
     Register a new hook by appending it here (one line, one import).
     """
-    # Imported here: the hook classes subclass Hooks from this module.
+    # Imported here: the hook classes subclass Hooks from this module. Order matters at each
+    # hook point: the state check refuses before the guard claims the job; the classifier
+    # reads a failure after the guard has had its say.
+    from ansible_collections.flinkops.flink.plugins.module_utils._guard_hook import GuardHook
     from ansible_collections.flinkops.flink.plugins.module_utils._health import FailureClassifier
     from ansible_collections.flinkops.flink.plugins.module_utils._precheck import StateCheckHook
-    return [StateCheckHook(), FailureClassifier()]
+    return [StateCheckHook(), GuardHook(), FailureClassifier()]

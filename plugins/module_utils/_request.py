@@ -59,6 +59,10 @@ class DeployRequest:
     rollback: bool = True
     # The state pre-check before the stop (_precheck): strict, warn or off.
     state_check: str = "strict"
+    # The concurrency guard (issue 13).
+    allow_start_empty: bool = False
+    concurrent_deployment: str = "fail"
+    concurrent_wait_timeout: float = 600
 
 
 class Planned:
@@ -125,7 +129,7 @@ class DeployResult:
     ALWAYS = ("job_id", "previous_job_id", "action", "savepoint", "restored_from",
               "rolled_back")
     WHEN_SET = ("job", "health", "failed_job_id", "state_check", "strategy", "overlap_seconds",
-                "rescaled", "rescale_fallback")
+                "rescaled", "rescale_fallback", "healthy")
 
     def __init__(self):
         self.job_id = None
@@ -145,6 +149,7 @@ class DeployResult:
         self.overlap_seconds = None
         self.rescaled = None
         self.rescale_fallback = None
+        self.healthy = None
         self.diff = None
 
     def update(self, **values):

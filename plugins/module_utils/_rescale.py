@@ -53,7 +53,7 @@ def only_parallelism_differs(previous, spec):
 def rescaled_to(run, job):
     """The fingerprint of the spec ``job`` runs: its id's, or the newer one an in-place rescale
     recorded (``_store.record_rescale``)."""
-    return rescaled_fingerprint(run.jars, job["jid"]) or fingerprint_of(job["jid"])
+    return rescaled_fingerprint(run.jars, job["jid"]) or run.fingerprint_of(job["jid"])
 
 
 def runs_desired(run, job, spec):
@@ -63,7 +63,7 @@ def runs_desired(run, job, spec):
     if run.handover:
         return False
     if run.request.rescale_mode != "in-place":
-        return runs_spec(job["jid"], spec)
+        return run.fingerprint_of(job["jid"]) == spec.fingerprint
     return rescaled_to(run, job) == spec.fingerprint
 
 

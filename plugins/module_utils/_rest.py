@@ -274,10 +274,18 @@ def _version_for(client, fmt):
     return client.version if fmt != "canonical" else None
 
 
-def stop_with_savepoint(client, job_id, target_directory, drain=False, fmt="canonical"):
-    """Atomic stop-with-savepoint; returns the trigger id to poll."""
+def stop_with_savepoint(client, job_id, target_directory, drain=False, fmt="canonical",
+                        trigger_id=None):
+    """Atomic stop-with-savepoint; returns the trigger id to poll.
+
+    With a client-chosen ``trigger_id`` (1.18+) a repeat is the same stop, so a
+    lost answer is retried like a read.
+    """
     body = stop_body(_version_for(client, fmt), target_directory, drain, fmt)
-    return client.post("/jobs/%s/stop" % job_id, json=body)["request-id"]
+    if trigger_id:
+        body["triggerId"] = trigger_id
+    return client.post("/jobs/%s/stop" % job_id, json=body,
+                       idempotent=bool(trigger_id))["request-id"]
 
 
 def trigger_savepoint(client, job_id, target_directory, fmt="canonical", cancel_job=False,

@@ -53,7 +53,10 @@ attributes:
 options:
   name:
     description:
-      - The job name Flink reports (the name the program passes to C(execute())).
+      - The job name Flink reports (the name the program passes to C(execute())). Must not be empty.
+      - After a submission the module checks the name of the job that started; a job of another
+        name (with O(name_match=prefix), one not starting with O(name)) is cancelled and the task
+        fails naming both names.
     type: str
     required: true
   name_match:
@@ -279,14 +282,49 @@ options:
         by this collection (its spec is recorded on the cluster).
     type: bool
     default: true
+  allow_start_empty:
+    description:
+      - Start a job whose history is recorded on the cluster (its operation log) from empty state
+        when Flink lists no run of it any more (a JobManager without high availability restarted).
+      - Without it (and without O(savepoint_path)) such a start is refused, naming the last
+        recorded savepoint, because state would be lost silently.
+    type: bool
+    default: false
+  concurrent_deployment:
+    description:
+      - What to do when another run is deploying the same job name right now (another pipeline,
+        a retry, an AWX schedule).
+      - V(fail) fails at once, changing nothing, with a message naming the other run and since
+        when. V(wait) waits until it ends (at most O(concurrent_wait_timeout) seconds), then plans
+        again from what runs then and applies this run's spec.
+      - Either way at most one job of the name is ever started from one predecessor: Flink
+        refuses a second submission of the successor's job id.
+    type: str
+    choices: [fail, wait]
+    default: fail
+  concurrent_wait_timeout:
+    description:
+      - Seconds O(concurrent_deployment=wait) waits for the other deployment.
+    type: float
+    default: 600
 notes:
   - Each spec this module submits is recorded in the cluster's JAR list as tiny entries named
     C(flinkops-spec-<fingerprint>-...jar) (the only place Flink's REST API can store and return it).
     They hold the JAR id, entry class, arguments, parallelism and configuration, and let a later run
     show the running spec in its diff and roll back to it. Anyone who can read the REST API can read them.
     After each successful change, the records of this job that no run Flink still lists are removed.
-  - A job started by another tool has no fingerprint in its id, so it always counts as a different
-    spec; the first run upgrades it to a job this module manages.
+  - A job started by another tool has no recorded spec, so it always counts as a different spec; the
+    first run upgrades it to a job this module manages.
+  - Concurrency guard. The job that replaces job P gets a job id derived from the job name and P, so
+    two runs replacing the same job can never both start one (Flink accepts a job id once). Before
+    it stops anything, a run records its intent (spec, who, since when) in the JAR list as
+    C(flinkops-intent-...jar) entries; the earlier of two runs proceeds, the other fails (or waits,
+    see O(concurrent_deployment)). After a submission a C(flinkops-run-...jar) entry records the spec
+    the new job runs. Every change is appended to the job's operation log (C(flinkops-op-...jar)
+    entries, the last 50 per job), returned by M(flinkops.flink.flink_job_info) as C(operations).
+  - A re-run with an unchanged spec succeeds only if the job is healthy (running, no restart in the
+    last 10 minutes); otherwise it fails with the root cause, or with O(health_window) set waits for
+    the job and gates it like a fresh deployment. In check mode RV(healthy) says so.
 seealso:
   - module: flinkops.flink.flink_jar
   - module: flinkops.flink.flink_job_info
@@ -403,6 +441,14 @@ rolled_back:
   returned: always
   type: bool
   sample: false
+healthy:
+  description:
+    - Whether the job that already runs the requested spec is healthy (running, every task running,
+      no restart in the last 10 minutes). Set when the spec runs already; the C(flinkops.flink.job_deploy) role's
+      check-mode fast path ends only when it is V(true).
+  returned: when the requested spec runs already
+  type: bool
+  sample: true
 job:
   description: The job as C(/jobs/overview) reports it once it runs.
   returned: when a job runs
@@ -497,6 +543,7 @@ actions:
 
 from ansible_collections.flinkops.flink.plugins.module_utils._client import FlinkError
 from ansible_collections.flinkops.flink.plugins.module_utils._engine import Engine
+from ansible_collections.flinkops.flink.plugins.module_utils._guard_hook import Replan
 from ansible_collections.flinkops.flink.plugins.module_utils._module import FlinkModule
 from ansible_collections.flinkops.flink.plugins.module_utils._request import (
     DeployRequest,
@@ -534,6 +581,9 @@ ARGUMENT_SPEC = dict(
     health_require_checkpoint=dict(type="bool", default=False),
     state_check=dict(type="str", choices=["strict", "warn", "off"], default="strict"),
     rollback=dict(type="bool", default=True),
+    allow_start_empty=dict(type="bool", default=False),
+    concurrent_deployment=dict(type="str", choices=["fail", "wait"], default="fail"),
+    concurrent_wait_timeout=dict(type="float", default=600),
 )
 # Options whose DeployRequest field has another name; every other option maps to
 # the field of its own name.
@@ -547,17 +597,28 @@ def deploy_request(params):
 
 
 def apply(module):
-    engine = Engine(module.client, deploy_request(module.params), module.changes)
-    try:
-        result = engine.run()
-    except FlinkError as exc:
-        for warning in engine.result.warnings:
-            module.ansible.warn(warning)
-        # What already happened (a savepoint taken, a rollback) matters most on failure.
-        module.fail(exc, **engine.result.to_dict())
-    for warning in result.warnings:
-        module.ansible.warn(warning)
+    request = deploy_request(module.params)
+    while True:
+        engine = Engine(module.client, request, module.changes)
+        try:
+            result = engine.run()
+        except Replan:
+            continue  # another deployment ended while this run waited: plan again
+        except FlinkError as exc:
+            _warn(module, engine)
+            # What already happened (a savepoint taken, a rollback) matters most on failure.
+            module.fail(exc, **engine.result.to_dict())
+        break
+    _warn(module, engine)
     module.exit(diff=result.diff, **result.to_dict())
+
+
+def _warn(module, engine):
+    for warning in engine.result.warnings:
+        module.ansible.warn(warning)
+    for hook in engine.hooks:
+        for warning in getattr(hook, "warnings", ()):
+            module.ansible.warn(warning)
 
 
 def main():
@@ -567,10 +628,13 @@ def main():
         required_if=[("state", "running", ("jar", "jar_id"), True)],
     )
     params = module.params
+    if not params["name"].strip():
+        module.fail("name must not be empty: it is the job name Flink reports")
     if params["parallelism"] is not None and params["parallelism"] < 1:
         module.fail("parallelism must be 1 or more, got %d" % params["parallelism"])
     for option, low, high in (("savepoint_timeout", 1, 86400), ("wait_timeout", 1, 86400),
-                              ("health_window", 0, 86400)):
+                              ("health_window", 0, 86400),
+                              ("concurrent_wait_timeout", 0, 86400)):
         if not low <= params[option] <= high:
             module.fail("%s must be between %s and %s seconds, got %s" % (
                 option, low, high, params[option]))

@@ -122,6 +122,18 @@ jobs:
     managed:
       description: Whether the job was started by M(flinkops.flink.flink_job) (its spec is recorded on the cluster).
       type: bool
+    operations:
+      description:
+        - The operation log of the job's name, newest first, at most the last 50 changes made by
+          M(flinkops.flink.flink_job), kept on the cluster next to the spec records. Read it to
+          find out who changed a job, when, and from which state.
+        - Each entry has C(time) (epoch seconds), C(action) (V(started), V(resumed), V(upgraded),
+          V(stopped), V(cancelled), V(rolled back), V(failed), V(refused)), C(job_id),
+          C(previous_job_id), C(savepoint) (the state taken or restored), C(fingerprint) (the spec),
+          C(actor) (user@host, or the AWX job id and template) and, for failures and refusals,
+          C(message). Absent keys were not known.
+      type: list
+      elements: dict
     spec:
       description: The recorded spec of a managed job (C(jar), C(jar_id), C(entry_class), C(args), C(parallelism), C(configuration)).
       type: dict
@@ -145,6 +157,19 @@ jobs:
         args: [--topic, orders]
         parallelism: 1
         configuration: {}
+      operations:
+        - {time: 1795486742, action: upgraded, job_id: 3f9c2d1e0b4a5c6d7e8f9a0b1c2d3e4f,
+           previous_job_id: 9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d,
+           savepoint: "file:/var/flink/savepoints/savepoint-9a8b7c-5e6f7a8b9c0d",
+           fingerprint: 967efdd13ae7ea63, actor: "awx job 412 (deploy orders)"}
+operations:
+  description:
+    - With O(name), the operation log of that name (see RV(jobs[].operations)), also when Flink
+      lists no job of it any more (for example after a JobManager without high availability
+      restarted). V(null) without O(name).
+  returned: always
+  type: list
+  elements: dict
 latest_savepoint:
   description: The newest completed savepoint of any matching job, or V(null).
   returned: always
@@ -164,9 +189,15 @@ from ansible_collections.flinkops.flink.plugins.module_utils._jobstate import (
 )
 from ansible_collections.flinkops.flink.plugins.module_utils._rest import list_jars, list_jobs
 from ansible_collections.flinkops.flink.plugins.module_utils._store import (
-    spec_of_job,
+    fingerprint_of,
     spec_records,
 )
+from ansible_collections.flinkops.flink.plugins.module_utils._guard import (
+    read_confirmations,
+    read_intents,
+    spec_of,
+)
+from ansible_collections.flinkops.flink.plugins.module_utils._oplog import read_operations
 
 
 def read_jobs(module):
@@ -176,13 +207,20 @@ def read_jobs(module):
             if (not params["name"] or name_matches(job, params["name"], params["name_match"]))
             and (not params["job_id"] or job["jid"] == params["job_id"])
             and (not states or job.get("state") in states)]
-    records = spec_records(list_jars(module.client)) if jobs else {}
-    described = [describe_job(module.client, job, spec_of_job(records, job["jid"]))
-                 for job in jobs]
+    jars = list_jars(module.client) if jobs or params["name"] else []
+    records = spec_records(jars)
+    confirmations, intents = read_confirmations(jars), read_intents(jars)
+    described = [describe_job(module.client, job, records.get(
+        spec_of(job["jid"], confirmations, intents, records) or fingerprint_of(job["jid"])))
+        for job in jobs]
+    for job in described:
+        job["operations"] = read_operations(jars, job["name"])
     savepoints = [dict(job["latest_savepoint"], job_id=job["job_id"])
                   for job in described if job["latest_savepoint"]]
     latest = max(savepoints, key=lambda sp: sp.get("timestamp") or 0) if savepoints else None
-    module.exit(jobs=described, latest_savepoint=latest)
+    # The log outlives the jobs Flink lists (e.g. after a JobManager without HA restarted).
+    operations = read_operations(jars, params["name"]) if params["name"] else None
+    module.exit(jobs=described, latest_savepoint=latest, operations=operations)
 
 
 def main():

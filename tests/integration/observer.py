@@ -53,6 +53,14 @@ class Flink:
     def jar_names(self):
         return sorted(jar["name"] for jar in self.get("/jars")["files"])
 
+    def spec_fingerprint(self, job_id):
+        """The spec a job runs, from its confirmation record
+        (``flinkops-run-<name hash>-<job id>-<spec fingerprint>.jar``)."""
+        for name in self.jar_names():
+            if name.startswith("flinkops-run-") and "-%s-" % job_id in name:
+                return name[-20:-4]
+        return None
+
     def snapshot(self, name):
         """What check mode must not change: the jobs of this name and the uploaded JARs."""
         jobs = sorted((job["jid"], job["state"]) for job in self.get("/jobs/overview")["jobs"]

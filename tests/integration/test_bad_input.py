@@ -333,7 +333,8 @@ def test_parallelism_above_free_slots_fails_and_rolls_back(flink, job_params, mo
         "NoResourceAvailableException" in result["msg"], result["msg"]
     assert "rolled back" in result["msg"]
     job = flink.the_running_job(params["name"])
-    assert job["jid"] == result["job_id"] and job["jid"][:16] == started["job_id"][:16]
+    assert job["jid"] == result["job_id"]
+    assert flink.spec_fingerprint(job["jid"]) == flink.spec_fingerprint(started["job_id"])
     assert flink.state(result["failed_job_id"]) in ("CANCELED", "CANCELLING")
     deadline = time.time() + 60
     while flink.state(result["failed_job_id"]) != "CANCELED" and time.time() < deadline:

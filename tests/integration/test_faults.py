@@ -320,6 +320,11 @@ def test_jobmanager_killed_during_the_savepoint(dedicated, module):
     rerun_params = dict(params, jar=dedicated.jobs["stateful-v2"])
     if savepoints:
         rerun_params["savepoint_path"] = savepoints[-1].as_uri()
+    else:
+        # The job has history: without a savepoint the start from empty state must be explicit.
+        refused = module("flink_job", rerun_params)
+        assert refused["failed"] and "refusing to start it from empty state" in refused["msg"]
+        rerun_params["allow_start_empty"] = True
     rerun = module("flink_job", rerun_params)
     assert not rerun.get("failed") and rerun["action"] == "started", rerun
     assert _wait_one_active(dedicated, name)["jid"] == rerun["job_id"]

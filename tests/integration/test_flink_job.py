@@ -109,7 +109,8 @@ def test_incompatible_version_is_rolled_back_to_the_old_one(flink, job_params, m
     assert "/run" in result["msg"] and "400" in result["msg"]
     job = flink.the_running_job(params["name"])
     assert job["jid"] == result["job_id"] != started["job_id"]
-    assert job["jid"][:16] == started["job_id"][:16]  # the old spec, recognised by fingerprint
+    # The old spec again, recognised by its confirmation record.
+    assert flink.spec_fingerprint(job["jid"]) == flink.spec_fingerprint(started["job_id"])
     restored = flink.wait_restored(job["jid"])
     assert restored["external_path"] == result["savepoint"]
     # The old version again counts on from the savepoint: the same spec, state intact.
@@ -125,7 +126,8 @@ def test_new_version_failing_on_start_is_rolled_back(flink, job_params, module):
     assert result["failed"] and result.get("rolled_back"), result
     assert "fail-on-start variant fails on purpose" in result["msg"]
     job = flink.the_running_job(params["name"])
-    assert job["jid"][:16] == started["job_id"][:16] and job["jid"] == result["job_id"]
+    assert job["jid"] == result["job_id"]
+    assert flink.spec_fingerprint(job["jid"]) == flink.spec_fingerprint(started["job_id"])
     assert flink.state(result["failed_job_id"]) == "CANCELED"
 
 
@@ -286,5 +288,6 @@ def test_spec_records_of_unlisted_runs_are_pruned(flink, job_params, module):
     assert any("old spec record" in action for action in upgraded["actions"])
     records = read_spec_records(flink.jar_names())
     assert orphan.fingerprint not in records
-    assert started["job_id"][:16] in records and upgraded["job_id"][:16] in records
-    assert records[upgraded["job_id"][:16]]["name"] == params["name"]
+    old, new = (flink.spec_fingerprint(r["job_id"]) for r in (started, upgraded))
+    assert old in records and new in records
+    assert records[new]["name"] == params["name"]

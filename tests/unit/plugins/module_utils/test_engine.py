@@ -825,9 +825,15 @@ def test_unknown_jar_id_is_an_error(client, script):
 
 
 def test_default_hooks_are_used_when_none_are_given(client, script, jar, sha):
+    """The concurrency guard is a default hook: it reads the records and the job's failures."""
     req = request(jar)
-    expect_no_op(script, job(running_id(spec_of(req, sha))))
-    assert Engine(client, req, Changes()).run().action == "none"
+    job_id = running_id(spec_of(req, sha))
+    script.on("GET", "/jobs/overview", overview(job(job_id)))
+    script.on("GET", "/jars", {"files": []})
+    script.on("GET", "/jobs/%s/checkpoints" % job_id, checkpoints())
+    script.on("GET", "/jobs/%s/exceptions" % job_id, {"exceptionHistory": {"entries": []}})
+    result = Engine(client, req, Changes()).run()
+    assert result.action == "none" and result.healthy is True
 
 
 # --- healthy the way Flink means it (issue 14.1) ------------------------------------------------

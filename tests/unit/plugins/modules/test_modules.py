@@ -12,6 +12,8 @@ import json
 import pytest
 from requests.adapters import HTTPAdapter
 
+from ansible_collections.flinkops.flink.plugins.module_utils import _engine
+from ansible_collections.flinkops.flink.plugins.module_utils._precheck import StateCheckHook
 from ansible_collections.flinkops.flink.plugins.module_utils._request import DeployRequest
 from ansible_collections.flinkops.flink.plugins.module_utils._spec import JobSpec
 from ansible_collections.flinkops.flink.plugins.module_utils._store import spec_record_names
@@ -67,7 +69,10 @@ def test_every_flink_job_option_reaches_the_request():
     assert set(flink_job.ARGUMENT_SPEC) - {"jar"} <= set(DeployRequest.__dataclass_fields__)
 
 
-def test_flink_job_failure_reports_what_happened(script, capsys, tmp_path):
+def test_flink_job_failure_reports_what_happened(script, capsys, tmp_path, monkeypatch):
+    # The concurrency guard's records are covered in test_guard_hook.py; the state pre-check
+    # runs here.
+    monkeypatch.setattr(_engine, "default_hooks", lambda: [StateCheckHook()])
     jar = tmp_path / "j.jar"
     jar.write_bytes(b"PK\x05\x06" + b"\0" * 18)
     sha = hashlib.sha256(jar.read_bytes()).hexdigest()

@@ -1,0 +1,385 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) flinkops.flink contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+# This module_utils is PRIVATE and for internal use by flinkops.flink only.
+# It can change or be removed at any time without notice.
+
+"""The concurrency guard: at most one deployment of a job name acts at a time.
+
+The only ground runs share is Flink's REST API, and it offers two atomic
+primitives: a client-chosen job id is accepted at most once per JobManager
+lifetime (a second run request answers DuplicateJobSubmissionException, even
+after the first one failed), and a stop with a client-chosen trigger id can be
+repeated and polled. Everything here is built on those two:
+
+- The fence. The job that replaces job P of name N gets the id
+  ``successor_id(N, P)``, the same for every run that acts on P. Two runs that
+  both replace P can never both start a job: the second submit is refused.
+- The election (liveness, not safety). Before it stops anything a run writes an
+  intent record keyed by that successor id, re-reads the JAR store, and defers
+  to the earliest intent. Losers fail fast (or wait) with a message naming the
+  winner; if two runs both think they won, the fence still admits only one.
+- The stop trigger is ``stop_trigger_id(P, S)``: runs that both stop P for the
+  same successor share one stop operation (two different trigger ids on one job
+  were seen to both fail), and a lost answer is repeated and polled.
+
+Why no two jobs of N are ever active (the engine's steps 2-4): every start of a
+job of N is a submission of successor(N, X) for the job X it replaces, where X
+is the newest job of N the run saw. A run that saw X still active stops X
+first, so its start follows X's end; two runs that saw the same X compete for
+one id and Flink admits one. A run that saw an older X' than another run's X
+would submit successor(N, X'), which that other run already used (X is
+successor(N, X') or a later one in the chain it started from), so it is refused
+too; a rollback of a failed job K submits successor(N, K), fenced the same way.
+What is not covered: a JobManager without HA that restarts forgets the ids it
+accepted (the engine then refuses to start a job with history from empty
+state), and a run that acts after its own claim expired (only the fence holds).
+
+Records are the names of empty JAR-store entries (like the spec records). Pure
+logic over /jars and /jobs/overview; Flink is reached only through ``store``.
+"""
+
+from __future__ import annotations
+
+import base64
+import getpass
+import hashlib
+import json
+import os
+import re
+import socket
+import time
+import zlib
+
+from ansible_collections.flinkops.flink.plugins.module_utils._client import FlinkError
+
+GENESIS = "genesis"
+# An intent older than this (on the JobManager's clock) with its successor not
+# started is abandoned: its run crashed or was killed.
+GAP_GRACE_MS = 10 * 1000
+_CHUNK = 140
+_INTENT = re.compile(r"^flinkops-intent-([0-9a-f]{32})-([0-9a-f]{8})-(\d+)-(\d+)-"
+                     r"([A-Za-z0-9_-]*)\.jar$")
+_CONFIRM = re.compile(r"^flinkops-run-([0-9a-f]{12})-([0-9a-f]{32})-([0-9a-f]{16})\.jar$")
+_LEGACY_JOB_ID = re.compile(r"^[0-9a-f]{32}$")
+
+
+def _hex(text, chars=32):
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:chars]
+
+
+def name_hash(name):
+    return _hex("flinkops-name:" + name, 12)
+
+
+def successor_id(name, predecessor):
+    """The id of the job that replaces ``predecessor`` (a job id or GENESIS) as job ``name``."""
+    return _hex("flinkops:%s:%s" % (name, predecessor or GENESIS))
+
+
+def stop_trigger_id(predecessor, successor):
+    """The trigger id of the stop that takes ``predecessor`` down for ``successor``."""
+    return _hex("flinkops-stop:%s:%s" % (predecessor, successor))
+
+
+def actor(env=None):
+    """Who acts: the AWX job (id and template) when run by AWX, else user@host."""
+    env = os.environ if env is None else env
+    awx_id = env.get("AWX_JOB_ID") or env.get("tower_job_id") or env.get("TOWER_JOB_ID")
+    if awx_id:
+        template = env.get("AWX_JOB_TEMPLATE_NAME") or env.get("tower_job_template_name") or ""
+        return ("awx job %s (%s)" % (awx_id, template) if template else "awx job %s" % awx_id)[:80]
+    try:
+        user = getpass.getuser()
+    except Exception:  # pylint: disable=broad-except
+        user = "unknown"
+    return ("%s@%s" % (user, socket.gethostname()))[:80]
+
+
+# ---------------------------------------------------------------------------
+# The record codec: a small JSON payload, compressed, in the names of entries.
+
+def encode_payload(payload):
+    data = base64.urlsafe_b64encode(zlib.compress(
+        json.dumps(payload, sort_keys=True, separators=(",", ":")).encode("utf-8"), 9)
+    ).decode("ascii").rstrip("=")
+    return [data[i:i + _CHUNK] for i in range(0, len(data), _CHUNK)] or [""]
+
+
+def _decode(chunks):
+    data = "".join(chunks)
+    try:
+        raw = zlib.decompress(base64.urlsafe_b64decode(data + "=" * (-len(data) % 4)))
+        return json.loads(raw.decode("utf-8"))
+    except (ValueError, zlib.error):
+        return None
+
+
+def assemble_records(jars, pattern, key_groups):
+    """Group multi-entry records: {key: (payload, [entries sorted by index])}, complete ones only."""
+    parts = {}
+    for jar in jars:
+        match = pattern.match(jar.get("name") or "")
+        if match:
+            groups = match.groups()
+            key = tuple(groups[i] for i in key_groups)
+            index, total, chunk = int(groups[-3]), int(groups[-2]), groups[-1]
+            parts.setdefault(key + (total,), {})[index] = (chunk, jar)
+    records = {}
+    for key, chunks in parts.items():
+        total = key[-1]
+        if len(chunks) != total:
+            continue
+        entries = [chunks[i] for i in range(total)]
+        payload = _decode([chunk for chunk, _jar in entries])
+        if isinstance(payload, dict):
+            records[key[:-1]] = (payload, [jar for _chunk, jar in entries])
+    return records
+
+
+class Intent:
+    """A run's write-ahead claim on a successor id, read back from the JAR store."""
+
+    def __init__(self, successor, payload, entries):
+        self.successor = successor
+        self.name = payload.get("n")
+        self.fingerprint = payload.get("f")
+        self.predecessor = payload.get("p")
+        self.actor = payload.get("a")
+        self.time = payload.get("t")
+        self.ttl = payload.get("x") or 0
+        self.nonce = payload.get("r")
+        # Seconds the run may still spend after its submit (wait and health window).
+        self.window = payload.get("w") or 0
+        self.health_window = payload.get("h") or 0
+        self.entry_ids = [jar["id"] for jar in entries]
+        # The JobManager's clock, shared by all runs: elections never compare two
+        # machines' clocks.
+        self.uploaded = entries[0].get("uploaded") or 0
+        self.key = (self.uploaded, entries[0]["id"])
+
+    def expired(self, now_ms):
+        return self.uploaded + self.ttl * 1000 < now_ms
+
+    def describe(self):
+        return "%s since %s" % (self.actor or "an unknown run", time.strftime(
+            "%Y-%m-%d %H:%M:%S UTC", time.gmtime((self.uploaded or 0) / 1000.0)))
+
+
+def intent_names(name, successor, fingerprint, predecessor, who, ttl, nonce, now=None,
+                 window=0, health_window=0):
+    payload = {"n": name, "f": fingerprint, "p": predecessor or GENESIS, "a": who,
+               "t": int(now if now is not None else time.time()), "x": int(ttl), "r": nonce,
+               "w": int(window), "h": int(health_window)}
+    chunks = encode_payload(payload)
+    return ["flinkops-intent-%s-%s-%d-%d-%s.jar" % (successor, nonce, i, len(chunks), chunk)
+            for i, chunk in enumerate(chunks)]
+
+
+def read_intents(jars):
+    """{successor id: [Intent, earliest first]} of the complete intents in the store."""
+    found = {}
+    for (successor, _nonce), (payload, entries) in assemble_records(jars, _INTENT, (0, 1)).items():
+        found.setdefault(successor, []).append(Intent(successor, payload, entries))
+    for intents in found.values():
+        intents.sort(key=lambda intent: intent.key)
+    return found
+
+
+def confirmation_name(name, job_id, fingerprint):
+    return "flinkops-run-%s-%s-%s.jar" % (name_hash(name), job_id, fingerprint)
+
+
+def read_confirmations(jars, name=None):
+    """{job id: fingerprint} of the submissions confirmed in the store (for one name)."""
+    found = {}
+    for jar in jars:
+        match = _CONFIRM.match(jar.get("name") or "")
+        if match and (name is None or match.group(1) == name_hash(name)):
+            found[match.group(2)] = match.group(3)
+    return found
+
+
+# ---------------------------------------------------------------------------
+# Decisions over what the cluster lists.
+
+def stale_records(jars, name, keep_job_ids):
+    """Entry ids of ``name``'s records nobody needs: confirmations of jobs Flink no longer
+    lists (the operation log keeps their history) and intents past their expiry."""
+    now_ms = max([jar.get("uploaded") or 0 for jar in jars] or [0])
+    stale = [jar["id"] for jar in jars if _CONFIRM.match(jar.get("name") or "") and
+             _CONFIRM.match(jar["name"]).group(1) == name_hash(name) and
+             _CONFIRM.match(jar["name"]).group(2) not in keep_job_ids]
+    for intents in read_intents(jars).values():
+        for intent in intents:
+            if intent.name == name and intent.expired(now_ms):
+                stale.extend(intent.entry_ids)
+    return stale
+
+
+def predecessor_of(active, runs, operations):
+    """The job a new deployment replaces: the active one; else the newest run Flink lists;
+    else the newest job the operation log names; else GENESIS. Returns (job id, source)."""
+    if active:
+        return active["jid"], "active"
+    if runs:
+        newest = max(runs, key=lambda job: job.get("start-time") or 0)
+        return newest["jid"], "overview"
+    for entry in operations:
+        if entry.get("job_id"):
+            return entry["job_id"], "operation log"
+    return GENESIS, "none"
+
+
+def spec_of(job_id, confirmations, intents, legacy_fingerprints=()):
+    """The spec fingerprint job ``job_id`` runs, or None if unknown.
+
+    Its confirmation; else its single intent; several unconfirmed intents make it
+    unknown (treated as a different spec: an upgrade, never a false no-op). Job ids
+    of older releases start with the fingerprint and stay recognised.
+    """
+    if job_id in confirmations:
+        return confirmations[job_id]
+    claims = set(intent.fingerprint for intent in intents.get(job_id, ()))
+    if len(claims) == 1:
+        return claims.pop()
+    if not claims and job_id and _LEGACY_JOB_ID.match(job_id) and \
+            job_id[:16] in set(legacy_fingerprints):
+        return job_id[:16]
+    return None
+
+
+def elect(intents, now_ms):
+    """The intent that may act: the earliest unexpired one (tie: the smallest entry id)."""
+    live = [intent for intent in intents if not intent.expired(now_ms)]
+    return min(live, key=lambda intent: intent.key) if live else None
+
+
+def abandoned(intent, predecessor_job, successor_listed, now_ms):
+    """Whether a claim was left behind by a run that died.
+
+    Its successor never started and either the claim outlived its ttl, or the
+    predecessor ended more than GAP_GRACE_MS ago (the crashed run was between
+    the stop and the submit; a live run spends well under a second there).
+    Taking over is safe either way: the takeover submits the same successor id.
+    """
+    if successor_listed:
+        return False
+    if intent.expired(now_ms):
+        return True
+    ended = (predecessor_job or {}).get("end-time") or -1
+    return ended > 0 and ended + GAP_GRACE_MS < now_ms
+
+
+def deploying(job, intents):
+    """The live claim of the run that is deploying ``job`` (an active job) right now, or None.
+
+    That run keeps its claim through its wait and health window; it is over once the
+    job has run longer than that (on the JobManager's clock: start-time + duration).
+    """
+    claims = intents.get((job or {}).get("jid")) or []
+    started = job.get("start-time") or 0
+    now_ms = started + (job.get("duration") or 0)
+    for intent in claims:
+        if not intent.expired(now_ms) and started + (intent.window + 60) * 1000 > now_ms:
+            return intent
+    return None
+
+
+def superseded_by(job_id, name, jobs, intents):
+    """The successor id (or intent) of ``job_id`` if another run is replacing it, else None."""
+    successor = successor_id(name, job_id)
+    if any(job.get("jid") == successor for job in jobs):
+        return successor, None
+    claims = intents.get(successor) or []
+    if claims:
+        return successor, claims[0]
+    return None
+
+
+class DeploymentInProgress(FlinkError):
+    """Another run holds the claim on this job name (``winner``)."""
+
+    roll_back = False
+
+    def __init__(self, msg, winner=None):
+        self.winner = winner
+        super().__init__(msg)
+
+
+class Guard:
+    """Claims, confirmations and the operation log of one job name.
+
+    ``store`` needs ``jars()`` (the /jars list), ``write(name)`` (store an empty
+    entry under that name, return its id) and ``delete(ids)``.
+    """
+
+    def __init__(self, store, name, who=None, warn=None):
+        self.store = store
+        self.name = name
+        self.actor = who or actor()
+        self.warn = warn or (lambda msg: None)
+        self.intent = None
+
+    def claim(self, successor, fingerprint, predecessor, ttl, jobs=(), window=0,
+              health_window=0):
+        """Write the intent, re-read, and keep it only if it wins the election.
+
+        Returns our Intent; raises DeploymentInProgress naming the winner. Claims
+        abandoned by crashed runs (see ``abandoned``) are removed first.
+        """
+        nonce = os.urandom(4).hex()
+        for entry in intent_names(self.name, successor, fingerprint, predecessor, self.actor,
+                                  ttl, nonce, window=window, health_window=health_window):
+            self.store.write(entry)
+        jars = self.store.jars()
+        intents = read_intents(jars).get(successor, [])
+        ours = next((i for i in intents if i.nonce == nonce), None)
+        if ours is None:
+            raise FlinkError("the intent record of job %s was written but is not listed by "
+                             "GET /jars; nothing was changed" % self.name)
+        now_ms = max(i.uploaded for i in intents)
+        listed = any(job.get("jid") == successor for job in jobs)
+        pred_job = next((job for job in jobs if job.get("jid") == predecessor), None)
+        rivals = []
+        for intent in intents:
+            if intent is ours:
+                continue
+            if intent.key < ours.key and abandoned(intent, pred_job, listed, now_ms):
+                self.drop(intent, "abandoned claim of %s" % intent.describe())
+                continue
+            rivals.append(intent)
+        winner = elect(rivals + [ours], now_ms)
+        if winner is not ours:
+            self.drop(ours, "our losing claim")
+            raise DeploymentInProgress(
+                "another deployment of job %s is in progress: %s (it replaces job %s); nothing "
+                "was changed" % (self.name, winner.describe(), predecessor), winner)
+        self.intent = ours
+        return ours
+
+    def drop(self, intent, what):
+        try:
+            self.store.delete(intent.entry_ids)
+        except FlinkError as exc:
+            self.warn("could not remove %s (job %s): %s" % (what, self.name, exc))
+
+    def confirm(self, job_id, fingerprint):
+        """Record that ``job_id`` runs ``fingerprint``, then drop our intent (best effort)."""
+        try:
+            self.store.write(confirmation_name(self.name, job_id, fingerprint))
+        except FlinkError as exc:
+            self.warn("job %s runs, but its confirmation record could not be written: %s" % (
+                job_id, exc))
+            return
+        if self.intent is not None:
+            self.drop(self.intent, "the intent record")
+            self.intent = None
+
+    def release(self):
+        """Give our claim up (nothing was stopped, or the run failed cleanly)."""
+        if self.intent is not None:
+            self.drop(self.intent, "the intent record")
+            self.intent = None

@@ -1,0 +1,396 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) flinkops.flink contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+# This module_utils is PRIVATE and for internal use by flinkops.flink only.
+# It can change or be removed at any time without notice.
+
+"""The concurrency guard (``_guard``) plugged into the engine's hook points.
+
+Where each step of the protocol happens (the argument is in ``_engine``):
+
+- ``before_change``: pick the predecessor, refuse a start from empty state when
+  the job has history, write the intent and win the election, fix the stop's
+  trigger id.
+- ``job_id``: every submission (new version, resume, rollback) uses the
+  successor id of the job it replaces: the fence.
+- ``submit``: a fenced submission that Flink refuses as a duplicate is another
+  run's job: fail naming it, never roll back over it.
+- ``after_submit``: the job that started carries the name asked for; record
+  the confirmation.
+- ``start_failed``: a new job that another run stopped or replaced is
+  superseded: fail saying so, never roll back.
+- ``after_change``: give the claim up and append to the operation log.
+"""
+
+from __future__ import annotations
+
+import time
+
+from ansible_collections.flinkops.flink.plugins.module_utils._client import (
+    FlinkError,
+    FlinkTimeout,
+)
+from ansible_collections.flinkops.flink.plugins.module_utils._guard import (
+    DeploymentInProgress,
+    GENESIS,
+    Guard,
+    abandoned,
+    actor,
+    deploying,
+    elect,
+    predecessor_of,
+    read_confirmations,
+    read_intents,
+    spec_of,
+    stale_records,
+    stop_trigger_id,
+    successor_id,
+    superseded_by,
+)
+from ansible_collections.flinkops.flink.plugins.module_utils._oplog import (
+    append_operation,
+    last_known_state,
+    read_operations,
+)
+from ansible_collections.flinkops.flink.plugins.module_utils._hooks import Hooks
+from ansible_collections.flinkops.flink.plugins.module_utils._jobstate import (
+    describe_state,
+    is_active,
+    restart_count,
+    is_healthy,
+    root_exception,
+)
+from ansible_collections.flinkops.flink.plugins.module_utils._poll import (
+    wait_for,
+    wait_until_running,
+    watch_health,
+)
+from ansible_collections.flinkops.flink.plugins.module_utils._rest import (
+    cancel_job,
+    delete_jars,
+    find_job,
+    job_exceptions,
+    list_jars,
+    list_jobs,
+    upload_jar,
+)
+from ansible_collections.flinkops.flink.plugins.module_utils._store import (
+    EMPTY_ZIP,
+    spec_records,
+)
+from ansible_collections.flinkops.flink.plugins.module_utils._submit import (
+    DUPLICATE_SUBMISSION,
+    submit_once,
+)
+
+# Longest a claim may live beyond the run's own timeouts before others may take it over.
+CLAIM_MARGIN_S = 120
+# Logged actions after which a job of the name ran (and may have had state).
+RAN = ("started", "resumed", "upgraded", "rolled back", "stopped", "cancelled")
+# A restart this recent makes a running job unhealthy (an older one is history).
+RECENT_S = 600
+
+
+class NoRollback(FlinkError):
+    """A failure after which the engine must not start the previous version again:
+    another run's job is (or is about to be) the active one."""
+
+    roll_back = False
+
+
+class Superseded(NoRollback):
+    """Our new job was stopped or replaced by another deployment."""
+
+
+class Replan(NoRollback):
+    """Another deployment ended while this run waited for it: plan again from scratch."""
+
+
+class RestStore:
+    """The JAR store as the guard's ``store``."""
+
+    def __init__(self, client):
+        self.client = client
+
+    def jars(self):
+        return list_jars(self.client)
+
+    def write(self, name):
+        return upload_jar(self.client, EMPTY_ZIP, name)
+
+    def delete(self, ids):
+        delete_jars(self.client, ids)
+
+
+def recent_restarts(client, job_id, now_ms=None):
+    """How many failures the job recorded in the last RECENT_S seconds (1.x and 2.x)."""
+    data = job_exceptions(client, job_id)
+    entries = (data.get("exceptionHistory") or {}).get("entries")
+    if entries is None:
+        entries = data.get("all-exceptions") or []
+    now_ms = now_ms if now_ms is not None else time.time() * 1000
+    return len([e for e in entries if (e.get("timestamp") or 0) > now_ms - RECENT_S * 1000])
+
+
+def _is_duplicate(exc):
+    return exc.status == 400 and any(name in str(exc.errors) for name in DUPLICATE_SUBMISSION)
+
+
+class GuardHook(Hooks):
+    """One run's side of the protocol."""
+
+    def __init__(self, store=None):
+        self.store = store
+        self.guard = None
+        self.predecessor = None
+        self.successor = None
+        self.warnings = []
+        self.fingerprint = None
+        self.refusal = None  # why a rollback must not happen
+
+    def _guard(self, run):
+        if self.guard is None:
+            self.guard = Guard(self.store or RestStore(run.client), run.request.name,
+                               warn=self.warnings.append)
+        return self.guard
+
+    # -- which spec a job runs --------------------------------------------------
+
+    def fingerprint_of_job(self, run, job_id):
+        """The spec fingerprint of ``job_id`` (confirmation, intent, legacy id), or None."""
+        jars = run.jars
+        return spec_of(job_id, read_confirmations(jars), read_intents(jars),
+                       spec_records(jars).keys())
+
+    # -- before anything stops ----------------------------------------------------
+
+    def before_change(self, run, current, spec):
+        req = run.request
+        operations = read_operations(run.jars, req.name)
+        ours = read_confirmations(run.jars, req.name)
+        exact_runs = [job for job in run.runs
+                      if job.get("name") == req.name or job.get("jid") in ours]
+        if req.name_match == "prefix":
+            # Never resume the state of another job that only shares the prefix.
+            run.runs = exact_runs
+        predecessor = predecessor_of(current, exact_runs, operations)[0]
+        self.fingerprint = spec.fingerprint if spec is not None else "0" * 16
+        ran = [op for op in operations if op.get("action") in RAN]
+        if current is None and spec is not None and not exact_runs and ran and \
+                not req.savepoint_path and not getattr(req, "allow_start_empty", False):
+            self._refuse_empty_start(run, ran, predecessor)
+        intents = read_intents(run.jars)
+        busy = deploying(current, intents) if current else None
+        if busy is not None:
+            self._lost(run, busy, predecessor, "it deploys job %s" % current["jid"])
+        self.predecessor = predecessor
+        self.successor = successor_id(req.name, predecessor)
+        run.stop_trigger_id = stop_trigger_id(predecessor, self.successor)
+        if run.changes.check_mode:
+            return
+        ttl = req.savepoint_timeout + 2 * req.wait_timeout + req.health_window + CLAIM_MARGIN_S
+        try:
+            self._guard(run).claim(self.successor, self.fingerprint, predecessor, ttl, run.jobs,
+                                   window=req.wait_timeout + req.health_window,
+                                   health_window=req.health_window)
+        except DeploymentInProgress as exc:
+            self._lost(run, exc.winner, predecessor, "it replaces job %s" % predecessor)
+
+    def _refuse_empty_start(self, run, operations, predecessor):
+        req = run.request
+        state = last_known_state(operations)
+        message = (
+            "job %s has history on this cluster (last: %s, job %s) but Flink lists no run of "
+            "it (a JobManager without high availability lost its job list?); refusing to start "
+            "it from empty state. %s, or set allow_start_empty=true to start without state" % (
+                req.name, operations[0].get("action"), predecessor,
+                "Its last known state is %s: set savepoint_path to it" % state if state else
+                "No savepoint of it is recorded: set savepoint_path to its last savepoint or "
+                "retained checkpoint"))
+        self._log(run, "refused", previous_job_id=predecessor, savepoint=state, message=message)
+        raise NoRollback(message)
+
+    def _lost(self, run, winner, predecessor, what):
+        """Another run holds the claim: wait for it (then re-plan) or fail naming it."""
+        req = run.request
+        message = ("another deployment of job %s is in progress: %s (%s); this run changed "
+                   "nothing" % (req.name, winner.describe(), what))
+        if getattr(req, "concurrent_deployment", "fail") == "wait" and \
+                not run.changes.check_mode:
+            self._wait_for(run, winner, message)
+            raise Replan(message)
+        self._log(run, "refused", previous_job_id=None if predecessor == GENESIS else predecessor,
+                  message=message)
+        raise DeploymentInProgress(message)
+
+    def _wait_for(self, run, winner, message):
+        """Until the winner's claim is gone (released, expired or abandoned), bounded."""
+        timeout = getattr(run.request, "concurrent_wait_timeout", 600)
+
+        def over():
+            jobs = list_jobs(run.client)
+            claims = read_intents(list_jars(run.client)).get(winner.successor) or []
+            mine = next((i for i in claims if i.nonce == winner.nonce), None)
+            if mine is None:
+                return True
+            listed = find_job(run.client, winner.successor, jobs)
+            if listed is not None:
+                return deploying(listed, {winner.successor: [mine]}) is None
+            pred = find_job(run.client, winner.predecessor, jobs)
+            now_ms = max([j.get("start-time", 0) + j.get("duration", 0) for j in jobs] or [0])
+            return abandoned(mine, pred, False, now_ms) or elect([mine], now_ms) is None
+        try:
+            wait_for(run.client, over, timeout, 1.0, "the other deployment of job %s to end" %
+                     run.request.name)
+        except FlinkTimeout:
+            raise DeploymentInProgress("%s; still in progress after waiting %ss "
+                                       "(concurrent_wait_timeout)" % (message, timeout))
+
+    # -- the fence ------------------------------------------------------------------
+
+    def job_id(self, run, spec):
+        if self.successor is None:
+            return None
+        return self.successor
+
+    def submit(self, run, jar_id, body):
+        try:
+            return submit_once(run.client, jar_id, body)
+        except FlinkError as exc:
+            if not _is_duplicate(exc):
+                raise
+        job = find_job(run.client, body["jobId"]) or {}
+        self.refusal = (
+            "another deployment of job %s is in progress or has finished: it started job %s "
+            "(%s) in place of job %s, so this run started nothing%s" % (
+                run.request.name, body["jobId"], job.get("state", "state unknown"),
+                self.predecessor, self._who(run, body["jobId"])))
+        raise NoRollback(self.refusal)
+
+    def _who(self, run, job_id):
+        try:
+            intents = read_intents(list_jars(run.client)).get(job_id) or []
+        except FlinkError:
+            return ""
+        return " (%s)" % intents[0].describe() if intents else ""
+
+    def after_submit(self, run, job_id, spec):
+        req = run.request
+        job = find_job(run.client, job_id) or {}
+        name = job.get("name")
+        expected = name == req.name if req.name_match == "exact" else \
+            (name or "").startswith(req.name)
+        self.predecessor, self.successor = job_id, successor_id(req.name, job_id)
+        if name is not None and not expected:
+            cancel_job(run.client, job_id)
+            raise FlinkError(
+                "the program started a job named %r, not %r (name_match=%s): job %s was "
+                "cancelled. Set name to the name the program passes to execute(), or change "
+                "the program" % (name, req.name, req.name_match, job_id))
+        if spec is not None:
+            self.fingerprint = spec.fingerprint
+            self._guard(run).confirm(job_id, spec.fingerprint)
+
+    def before_rollback(self, run, failed_job_id, previous):
+        """Never start the previous version over another run's job: refuse the rollback when
+        the submission lost the fence, or when another run stopped or replaced our new job."""
+        if self.refusal:
+            raise FlinkError(self.refusal)
+        try:
+            jobs = list_jobs(run.client)
+            found = None if is_active(find_job(run.client, failed_job_id, jobs)) else \
+                superseded_by(failed_job_id, run.request.name, jobs,
+                              read_intents(list_jars(run.client)))
+        except FlinkError:
+            found = None
+        if found:
+            successor, intent = found
+            raise Superseded("job %s was superseded by another deployment (%s)" % (
+                failed_job_id, intent.describe() if intent else "its successor %s runs" %
+                successor))
+        # The rollback replaces the failed job: it gets that job's successor id.
+        self.predecessor = failed_job_id
+        self.successor = successor_id(run.request.name, failed_job_id)
+
+    def already_running(self, run, current):
+        """Green means healthy: the job asked for must not be failing or restarting."""
+        job_id = current["jid"]
+        busy = deploying(current, read_intents(run.jars))
+        if busy is not None:
+            # Another run deploys this very spec and still watches it: green only once the
+            # job passed that run's health window too.
+            run.result.healthy = False
+            if not run.changes.check_mode:
+                self._gate(run, job_id, max(busy.health_window, run.request.health_window),
+                           "another deployment (%s) is still watching it" % busy.describe())
+            return
+        recent = recent_restarts(run.client, job_id)
+        failing = current.get("state") in ("RESTARTING", "FAILING") or recent
+        run.result.healthy = bool(is_healthy(current) and not failing)
+        if not failing or run.changes.check_mode:
+            return
+        req = run.request
+        if req.health_window and req.wait:
+            # Gate options given: wait for it and gate it like a fresh deployment.
+            self._gate(run, job_id, req.health_window, "it was not healthy")
+            return
+        raise NoRollback(
+            "job %s runs the requested spec but is not healthy (%s; %d restart(s) in the last "
+            "%d minutes): %s. Fix the cause and deploy again, or set health_window to wait for "
+            "it to recover" % (job_id, describe_state(current), recent, RECENT_S // 60,
+                               root_exception(run.client, job_id) or "no failure recorded"))
+
+    def _gate(self, run, job_id, window, why):
+        """Wait until every task of the job runs, then watch it for ``window`` seconds."""
+        req = run.request
+        try:
+            job = wait_until_running(run.client, job_id, req.wait_timeout, new=False)
+            before = restart_count(run.client, job_id)
+            health = watch_health(run.client, job_id, window, req.health_require_checkpoint,
+                                  0, baseline_restarts=before)
+        except FlinkError as exc:
+            raise NoRollback("job %s runs the requested spec, but %s and it failed the health "
+                             "gate: %s" % (job_id, why, exc))
+        run.result.update(healthy=True, job=health["job"] or job)
+
+    # -- the end ---------------------------------------------------------------------
+
+    def _prune(self, run, job_id):
+        """Drop this name's records that no listed job needs; a failure is only a warning."""
+        try:
+            jobs = list_jobs(run.client)
+            store = self.store or RestStore(run.client)
+            stale = stale_records(store.jars(), run.request.name,
+                                  set(j["jid"] for j in jobs) | set([job_id]))
+            if stale:
+                store.delete(stale)
+        except FlinkError as exc:
+            self.warnings.append("old records of job %s could not be removed: %s" % (
+                run.request.name, exc))
+
+    def _log(self, run, action, **facts):
+        if run.changes.check_mode:
+            return
+        append_operation(self.store or RestStore(run.client), run.request.name, action,
+                         self.guard.actor if self.guard else actor(), self.warnings.append,
+                         fingerprint=getattr(self, "fingerprint", None), **facts)
+
+    def after_change(self, run, failure):
+        if run.changes.check_mode or self.guard is None:
+            return
+        self.guard.release()
+        if isinstance(failure, (DeploymentInProgress, Replan)):
+            return  # logged as refused already
+        result = run.result
+        if failure is None:
+            self._prune(run, result.job_id)
+        action = result.action if failure is None else \
+            "rolled back" if result.rolled_back else "failed"
+        if action == "none":
+            return
+        restored = result.restored_from if isinstance(result.restored_from, str) else None
+        self._log(run, action, job_id=result.job_id, previous_job_id=result.previous_job_id,
+                  savepoint=result.savepoint or restored,
+                  message=failure.msg if failure is not None else None)

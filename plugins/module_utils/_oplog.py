@@ -1,0 +1,87 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) flinkops.flink contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+# This module_utils is PRIVATE and for internal use by flinkops.flink only.
+# It can change or be removed at any time without notice.
+
+"""The operation log of a job: who changed it, when, how, from which state.
+
+Kept on the cluster next to the spec records (names of empty JAR-store entries,
+see ``_guard``), bounded to the newest OPERATIONS_KEPT entries per job name.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+
+from ansible_collections.flinkops.flink.plugins.module_utils._client import FlinkError
+from ansible_collections.flinkops.flink.plugins.module_utils._guard import (
+    assemble_records,
+    encode_payload,
+    name_hash,
+)
+
+OPERATIONS_KEPT = 50
+_OPLOG = re.compile(r"^flinkops-op-([0-9a-f]{12})-(\d{13})-([0-9a-f]{4})-(\d+)-(\d+)-"
+                    r"([A-Za-z0-9_-]*)\.jar$")
+
+
+def operation_names(name, entry, now_ms=None):
+    stamp = int(now_ms if now_ms is not None else time.time() * 1000)
+    chunks = encode_payload(dict(entry, name=name))
+    tag = os.urandom(2).hex()
+    return ["flinkops-op-%s-%013d-%s-%d-%d-%s.jar" % (name_hash(name), stamp, tag, i, len(chunks),
+                                                      chunk) for i, chunk in enumerate(chunks)]
+
+
+def _operation_records(jars, name):
+    records = assemble_records(jars, _OPLOG, (0, 1, 2))
+    return sorted(((key, payload, entries) for key, (payload, entries) in records.items()
+                   if key[0] == name_hash(name) and payload.get("name") == name),
+                  key=lambda item: (item[0][1], item[2][0].get("uploaded") or 0), reverse=True)
+
+
+def read_operations(jars, name):
+    """The operation log of job ``name``, newest first."""
+    return [dict((k, v) for k, v in payload.items() if k != "name")
+            for _key, payload, _entries in _operation_records(jars, name)]
+
+
+def stale_operations(jars, name, keep=OPERATIONS_KEPT):
+    """Entry ids of the log records of ``name`` beyond the newest ``keep``."""
+    stale = []
+    for _key, _payload, entries in _operation_records(jars, name)[keep:]:
+        stale.extend(jar["id"] for jar in entries)
+    return stale
+
+
+def last_known_state(operations):
+    """The newest savepoint or checkpoint the operation log names, or None."""
+    for entry in operations:
+        if entry.get("savepoint"):
+            return entry["savepoint"]
+    return None
+
+
+def append_operation(store, name, action, who, warn, job_id=None, previous_job_id=None,
+                     savepoint=None, fingerprint=None, message=None):
+    """Append to the operation log of ``name`` and prune it to the newest OPERATIONS_KEPT;
+    never fails the task (a log that cannot be written is a warning)."""
+    entry = {"time": int(time.time()), "action": action, "job_id": job_id,
+             "previous_job_id": previous_job_id, "savepoint": savepoint,
+             "fingerprint": fingerprint, "actor": who}
+    if message:
+        entry["message"] = message[:300]
+    entry = dict((k, v) for k, v in entry.items() if v is not None)
+    try:
+        for record in operation_names(name, entry):
+            store.write(record)
+        stale = stale_operations(store.jars(), name)
+        if stale:
+            store.delete(stale)
+    except FlinkError as exc:
+        warn("the operation log of job %s could not be updated: %s" % (name, exc))

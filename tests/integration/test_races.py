@@ -1,0 +1,259 @@
+# Copyright (c) flinkops.flink contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Races between real flink_job runs on a real cluster (issue 13): nothing twice, nothing lost.
+
+Every scenario runs FLINKOPS_RACE_ROUNDS rounds in a row (default 2; the acceptance run
+uses 10), each on a fresh job name, and after each round checks the three promises:
+
+- exactly one active job of the name;
+- the sample job's ledger is exactly-once: per key, the counts printed by every job of the
+  round (all versions) are 50, 100, 150, ... with none twice and none missing;
+- no run is green whose job is not the one running (or replaced by a later green run).
+
+Runs are real module processes (tests/integration/modules.py), started at the same moment
+or at a chosen step of another run (through tests/integration/faultproxy.py).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from faultproxy import FaultProxy
+from modules import collection_root
+
+ROUNDS = int(os.environ.get("FLINKOPS_RACE_ROUNDS", "2"))
+RETRY_AFTER = 12  # > _guard.GAP_GRACE_MS
+ROUND_IDS = ["round-%d" % (i + 1) for i in range(ROUNDS)]
+
+
+# --------------------------------------------------------------------------- running modules
+
+class Run:
+    """A flink_job module process, started at once; ``result()`` waits for its JSON."""
+
+    def __init__(self, params, label):
+        self.label = label
+        env = dict(os.environ)
+        env["PYTHONPATH"] = collection_root() + os.pathsep + env.get("PYTHONPATH", "")
+        env["AWX_JOB_ID"] = label  # the actor the guard names in its messages
+        stdin = json.dumps({"ANSIBLE_MODULE_ARGS": dict(
+            params, _ansible_check_mode=False, _ansible_diff=False)})
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "ansible_collections.flinkops.flink.plugins.modules.flink_job"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env=env)
+        self._out = ("", "")
+        # communicate() in a thread: several runs proceed at once.
+        self._thread = threading.Thread(target=self._communicate, args=(stdin,), daemon=True)
+        self._thread.start()
+
+    def _communicate(self, stdin):
+        self._out = self.proc.communicate(stdin, timeout=900)
+
+    def kill(self):
+        self.proc.kill()
+        self._thread.join(30)
+
+    def result(self):
+        self._thread.join(900)
+        stdout, stderr = self._out
+        try:
+            result = json.loads(stdout)
+        except ValueError:
+            raise AssertionError("run %s printed no JSON (rc %s):\n%s\n%s" % (
+                self.label, self.proc.returncode, stdout[-3000:], stderr[-3000:]))
+        result["_label"] = self.label
+        return result
+
+
+def at_once(*param_sets):
+    """Start every run within a few milliseconds; return their results in order."""
+    runs = [Run(params, "run-%d" % (i + 1)) for i, params in enumerate(param_sets)]
+    return [run.result() for run in runs]
+
+
+# --------------------------------------------------------------------------- the promises
+
+def exactly_once(flink, tag):
+    """Per key, the counts of every job of this tag: 50, 100, ... none twice, none missing."""
+    seen = {}
+    for (_version, key), counts in flink.counts(tag).items():
+        seen.setdefault(key, []).extend(counts)
+    assert seen, "the job printed no counts"
+    for key, counts in seen.items():
+        twice = sorted(set(c for c in counts if counts.count(c) > 1))
+        assert not twice, "key %s: counts printed twice (state replayed): %s" % (key, twice[:5])
+        expected = list(range(50, max(counts) + 1, 50))
+        assert sorted(counts) == expected, "key %s: counts missing (state lost): %s" % (
+            key, sorted(set(expected) - set(counts))[:5])
+
+
+def green_runs_hold(flink, name, results):
+    """Every green run's job runs, or a later green run replaced it: a chain ending there."""
+    running = flink.the_running_job(name)["jid"]
+    green = [r for r in results if not r.get("failed")]
+    replaced = set(r.get("previous_job_id") for r in green if r.get("action") != "none")
+    for result in green:
+        job = result.get("job_id")
+        assert job == running or job in replaced, (
+            "run %s is green with job %s, which is not running (running: %s): %s" % (
+                result["_label"], job, running, result.get("msg") or result.get("action")))
+    return running
+
+
+def promises(flink, name, results):
+    """The three promises, once the dust settled; returns the running job's id."""
+    settle(flink, name)
+    running = green_runs_hold(flink, name, results)
+    printed = sum(len(c) for c in flink.counts(name).values())
+    deadline = time.time() + 60
+    while sum(len(c) for c in flink.counts(name).values()) < printed + 8:
+        assert time.time() < deadline, "the running job %s prints no counts" % running
+        time.sleep(0.5)
+    exactly_once(flink, name)
+    for result in results:
+        assert "Traceback" not in json.dumps(result), result
+    return running
+
+
+def settle(flink, name, timeout=120):
+    """Wait until exactly one job of the name is active and all its tasks run."""
+    deadline = time.time() + timeout
+    while True:
+        active = flink.active(name)
+        if len(active) == 1 and active[0]["tasks"]["running"] == active[0]["tasks"]["total"]:
+            time.sleep(1)
+            again = flink.active(name)
+            if [j["jid"] for j in again] == [active[0]["jid"]]:
+                return active[0]
+        assert len(active) <= 1, "two active jobs of %s: %s" % (
+            name, [(j["jid"], j["state"]) for j in active])
+        assert time.time() < deadline, "no single running job of %s: %s" % (name, active)
+        time.sleep(0.5)
+
+
+# --------------------------------------------------------------------------- scenarios
+
+KEYS = 4
+
+
+@pytest.fixture
+def params(flink, unique_job_name):
+    """Module parameters of the sample job for one round (fresh name per round)."""
+    def make(round_id, jar="stateful-v1", **overrides):
+        name = "%s-%s" % (unique_job_name, round_id.split("-")[-1])
+        values = dict(url=flink.url, name=name, jar=flink.jobs[jar],
+                      entry_class=flink.entry_class, parallelism=1, wait_timeout=120,
+                      args=["--name", name, "--tag", name, "--rate", "400",
+                            "--keys", str(KEYS)])
+        values.update(overrides)
+        return values
+    return make
+
+
+def started(flink, module, params):
+    first = module("flink_job", params)
+    assert first["action"] == "started", first
+    flink.wait_counts(params["name"], "v1", minimum=2)
+    return first["job_id"]
+
+
+def another_spec(params, flink):
+    """The same program with another spec (a configuration change): state-compatible."""
+    return dict(params, configuration={"pipeline.object-reuse": "true"})
+
+
+@pytest.mark.parametrize("round_id", ROUND_IDS)
+def test_two_different_versions_at_once(flink, params, module, round_id):
+    v1 = params(round_id)
+    old = started(flink, module, v1)
+    results = at_once(dict(v1, jar=flink.jobs["stateful-v2"]), another_spec(v1, flink))
+    running = promises(flink, v1["name"], results)
+    assert running != old
+    losers = [r for r in results if r.get("failed")]
+    for loser in losers:
+        assert "another deployment of job %s" % v1["name"] in loser["msg"], loser["msg"]
+
+
+@pytest.mark.parametrize("round_id", ROUND_IDS)
+def test_the_same_spec_twice_ci_retry(flink, params, module, round_id):
+    v1 = params(round_id)
+    old = started(flink, module, v1)
+    v2 = dict(v1, jar=flink.jobs["stateful-v2"])
+    results = at_once(v2, v2)
+    running = promises(flink, v1["name"], results)
+    assert running != old
+    # One upgraded; the other either found the job it asked for already healthy or said
+    # that another deployment was in progress.
+    assert [r["action"] for r in results if not r.get("failed")].count("upgraded") == 1, results
+    for result in results:
+        if result.get("failed"):
+            assert "another deployment of job %s" % v1["name"] in result["msg"], result["msg"]
+
+
+@pytest.mark.parametrize("round_id", ROUND_IDS)
+def test_run_entering_the_stop_to_submit_gap(flink, params, module, round_id):
+    v1 = params(round_id)
+    started(flink, module, v1)
+    others = []
+    with FaultProxy(flink.url) as proxy:
+        # Run A's submit waits 3 s at the proxy: its old job is stopped, its new one not yet
+        # submitted. Run B starts right then, directly against Flink.
+        proxy.add("POST", r"^/jars/.+/run$", "stall:3", 1,
+                  hook=lambda: others.append(Run(another_spec(v1, flink), "run-b")))
+        a = Run(dict(v1, url=proxy.url, jar=flink.jobs["stateful-v2"]), "run-a").result()
+    assert others, "run A never reached its submit"
+    b = others[0].result()
+    promises(flink, v1["name"], [a, b])
+    if b.get("failed"):
+        assert "another deployment of job %s is in progress" % v1["name"] in b["msg"], b["msg"]
+        assert "run-a" in b["msg"]
+
+
+@pytest.mark.parametrize("round_id", ROUND_IDS)
+def test_run_entering_the_health_window(flink, params, module, round_id):
+    v1 = params(round_id)
+    old = started(flink, module, v1)
+    a = Run(dict(v1, jar=flink.jobs["stateful-v2"], health_window=8), "run-a")
+    deadline = time.time() + 120
+    while not [j for j in flink.active(v1["name"]) if j["jid"] != old and
+               j["tasks"]["running"] == j["tasks"]["total"]]:
+        assert time.time() < deadline, "run A's new job never ran"
+        time.sleep(0.2)
+    b = Run(another_spec(v1, flink), "run-b").result()
+    a = a.result()
+    promises(flink, v1["name"], [a, b])
+    if not b.get("failed"):
+        # B replaced A's job inside A's health window: A must say so and never roll back.
+        assert a.get("failed") and not a.get("rolled_back"), a
+        assert "superseded by another deployment" in a["msg"] and "run-b" in a["msg"], a["msg"]
+
+
+@pytest.mark.parametrize("round_id", ROUND_IDS)
+def test_run_killed_between_stop_and_submit_then_two_reruns(flink, params, module, round_id):
+    v1 = params(round_id)
+    old = started(flink, module, v1)
+    v2 = dict(v1, jar=flink.jobs["stateful-v2"])
+    held = threading.Event()
+    with FaultProxy(flink.url) as proxy:
+        proxy.add("POST", r"^/jars/.+/run$", "hold", hook=held.set)
+        killed = Run(dict(v2, url=proxy.url), "run-killed")
+        assert held.wait(120), "the killed run never reached its submit"
+        killed.kill()
+    assert flink.state(old) == "FINISHED" and flink.active(v1["name"]) == []
+    # A retry comes seconds later; the guard takes a dead run's claim over once its stopped
+    # job has been ended for longer than a live run ever spends between stop and submit.
+    time.sleep(RETRY_AFTER)
+    results = at_once(v2, v2)
+    running = promises(flink, v1["name"], results)
+    assert running != old
+    restored = flink.wait_restored(running)
+    assert restored["is_savepoint"], restored

@@ -1,0 +1,313 @@
+# Copyright (c) flinkops.flink contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The concurrency guard's decisions over scripted JAR-store and job lists."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from ansible_collections.flinkops.flink.plugins.module_utils._client import FlinkError
+from ansible_collections.flinkops.flink.plugins.module_utils._guard import (
+    GENESIS,
+    GAP_GRACE_MS,
+    DeploymentInProgress,
+    Guard,
+    abandoned,
+    actor,
+    confirmation_name,
+    elect,
+    deploying,
+    intent_names,
+    predecessor_of,
+    read_confirmations,
+    read_intents,
+    spec_of,
+    stop_trigger_id,
+    successor_id,
+    superseded_by,
+)
+from ansible_collections.flinkops.flink.plugins.module_utils._oplog import (
+    OPERATIONS_KEPT,
+    append_operation,
+    last_known_state,
+    operation_names,
+    read_operations,
+    stale_operations,
+)
+
+UPLOAD_NAME_MAX = 218  # 255 bytes of a file name minus Flink's "<uuid>_" prefix
+JID = "a" * 32
+# A job name that does not compress: its records need several entries.
+LONG_NAME = "".join("%08x" % (i * 2654435761 % 2 ** 32) for i in range(40))
+
+
+class Store:
+    """The JAR store as Flink keeps it: ids, names, and the JobManager's upload time (ms)."""
+
+    def __init__(self, start_ms=1_700_000_000_000, step_ms=7):
+        self.files = []
+        self.clock = itertools.count(start_ms, step_ms)
+        self.ids = itertools.count(1)
+        self.deleted = []
+        self.fail_writes = False
+        self.fail_deletes = False
+        self.after_write = None
+
+    def write(self, name):
+        if self.fail_writes:
+            raise FlinkError("upload failed", method="POST", url="http://jm/jars/upload",
+                             status=500)
+        assert len(name) <= UPLOAD_NAME_MAX, name
+        jar_id = "%08d-uuid_%s" % (next(self.ids), name)
+        self.files.append({"id": jar_id, "name": name, "uploaded": next(self.clock)})
+        if self.after_write:
+            hook, self.after_write = self.after_write, None
+            hook()
+        return jar_id
+
+    def jars(self):
+        return list(self.files)
+
+    def delete(self, ids):
+        if self.fail_deletes:
+            raise FlinkError("delete failed", method="DELETE", url="http://jm/jars/x", status=500)
+        self.deleted.extend(ids)
+        self.files = [f for f in self.files if f["id"] not in ids]
+
+
+def test_successor_and_trigger_ids_are_deterministic_hex_and_distinct():
+    first = successor_id("orders", JID)
+    assert first == successor_id("orders", JID) and len(first) == 32
+    int(first, 16)
+    assert first != successor_id("orders-backfill", JID)
+    assert successor_id("orders", None) == successor_id("orders", GENESIS)
+    assert successor_id("orders", first) != first
+    trigger = stop_trigger_id(JID, first)
+    assert trigger == stop_trigger_id(JID, first) and len(trigger) == 32 and trigger != first
+
+
+def test_actor_names_the_awx_job_or_user_and_host():
+    assert actor({"AWX_JOB_ID": "42", "AWX_JOB_TEMPLATE_NAME": "deploy orders"}) == \
+        "awx job 42 (deploy orders)"
+    assert actor({"tower_job_id": "7"}) == "awx job 7"
+    assert "@" in actor({})
+
+
+def test_intent_round_trip_fits_flinks_name_limit_even_with_a_long_name():
+    store = Store()
+    names = intent_names(LONG_NAME, successor_id(LONG_NAME, JID), "f" * 16, JID,
+                         "awx job 1 (" + "t" * 60 + ")", 600, "0badcafe")
+    assert len(names) > 1
+    for name in names:
+        store.write(name)
+    intents = read_intents(store.jars())
+    (successor, found), = intents.items()
+    intent = found[0]
+    assert successor == successor_id(LONG_NAME, JID)
+    assert intent.name == LONG_NAME and intent.predecessor == JID and intent.ttl == 600
+    assert intent.fingerprint == "f" * 16 and intent.nonce == "0badcafe"
+    assert len(intent.entry_ids) == len(names)
+
+
+def test_an_incomplete_intent_is_not_read():
+    store = Store()
+    names = intent_names(LONG_NAME, successor_id("y", JID), "f" * 16, JID, "me", 60, "11111111")
+    store.write(names[0])
+    assert read_intents(store.jars()) == {}
+
+
+def test_election_prefers_the_earliest_unexpired_intent_then_the_smallest_id():
+    store = Store(step_ms=0)  # a tie on the JobManager's clock
+    successor = successor_id("orders", JID)
+    for nonce in ("aaaaaaaa", "bbbbbbbb"):
+        for name in intent_names("orders", successor, "f" * 16, JID, nonce, 60, nonce):
+            store.write(name)
+    intents = read_intents(store.jars())[successor]
+    winner = elect(intents, intents[0].uploaded)
+    assert winner.entry_ids[0] == min(i.entry_ids[0] for i in intents)
+    # Expired intents never win.
+    assert elect(intents, intents[0].uploaded + 61 * 1000) is None
+
+
+def test_claim_alone_wins_and_release_removes_it():
+    store = Store()
+    guard = Guard(store, "orders", who="ci@host")
+    intent = guard.claim(successor_id("orders", JID), "f" * 16, JID, 600)
+    assert intent.actor == "ci@host"
+    assert read_intents(store.jars())
+    guard.release()
+    assert read_intents(store.jars()) == {}
+
+
+def test_second_claim_loses_names_the_winner_and_leaves_no_record():
+    store = Store()
+    successor = successor_id("orders", JID)
+    Guard(store, "orders", who="pipeline-a@ci").claim(successor, "a" * 16, JID, 600)
+    loser = Guard(store, "orders", who="pipeline-b@ci")
+    with pytest.raises(DeploymentInProgress) as caught:
+        loser.claim(successor, "b" * 16, JID, 600)
+    assert "another deployment of job orders is in progress" in str(caught.value)
+    assert "pipeline-a@ci since" in str(caught.value)
+    assert [i.actor for i in read_intents(store.jars())[successor]] == ["pipeline-a@ci"]
+
+
+def test_two_claims_interleaved_agree_on_one_winner():
+    """B writes while A is between its write and its re-read: both see both, one wins."""
+    store = Store()
+    successor = successor_id("orders", JID)
+    b = Guard(store, "orders", who="b")
+    outcome = {}
+
+    def b_claims():
+        try:
+            outcome["b"] = b.claim(successor, "b" * 16, JID, 600)
+        except DeploymentInProgress as exc:
+            outcome["b"] = exc
+    store.after_write = b_claims
+    a = Guard(store, "orders", who="a").claim(successor, "a" * 16, JID, 600)
+    assert a.actor == "a" and isinstance(outcome["b"], DeploymentInProgress)
+
+
+def test_an_abandoned_claim_is_taken_over():
+    store = Store()
+    successor = successor_id("orders", JID)
+    Guard(store, "orders", who="killed").claim(successor, "a" * 16, JID, 600)
+    # The crashed run stopped the predecessor long ago and never submitted.
+    ended = {"jid": JID, "state": "FINISHED", "end-time": 1_600_000_000_000}
+    rerun = Guard(store, "orders", who="rerun", warn=print)
+    intent = rerun.claim(successor, "a" * 16, JID, 600, jobs=[ended])
+    assert intent.actor == "rerun"
+    assert [i.actor for i in read_intents(store.jars())[successor]] == ["rerun"]
+
+
+def test_abandoned_rules():
+    store = Store()
+    for name in intent_names("o", successor_id("o", JID), "f" * 16, JID, "a", 60, "12345678"):
+        store.write(name)
+    intent = list(read_intents(store.jars()).values())[0][0]
+    now = intent.uploaded + 1000
+    assert not abandoned(intent, {"jid": JID, "state": "RUNNING", "end-time": -1}, False, now)
+    assert not abandoned(intent, {"end-time": now - 1000}, False, now)  # in the gap, live
+    assert abandoned(intent, {"end-time": now - GAP_GRACE_MS - 1}, False, now)
+    assert abandoned(intent, None, False, intent.uploaded + 61 * 1000)  # past its ttl
+    assert not abandoned(intent, None, True, intent.uploaded + 61 * 1000)  # successor runs
+
+
+def test_clean_up_failures_are_warnings():
+    store = Store()
+    warnings = []
+    guard = Guard(store, "orders", who="me", warn=warnings.append)
+    guard.claim(successor_id("orders", JID), "f" * 16, JID, 600)
+    store.fail_deletes = True
+    guard.confirm("b" * 32, "f" * 16)
+    assert read_confirmations(store.jars()) == {"b" * 32: "f" * 16}
+    assert warnings and "could not remove" in warnings[0]
+    store.fail_writes = True
+    append_operation(store, "orders", "upgraded", "me", warnings.append, job_id="b" * 32)
+    guard.confirm("c" * 32, "f" * 16)
+    assert len(warnings) == 3
+
+
+def test_claim_fails_clearly_when_the_store_lists_no_intent():
+    class Forgetful(Store):
+        def jars(self):
+            return []
+    with pytest.raises(FlinkError) as caught:
+        Guard(Forgetful(), "orders").claim(successor_id("orders", JID), "f" * 16, JID, 60)
+    assert "not listed by GET /jars" in str(caught.value)
+
+
+def test_confirmations_are_per_name():
+    store = Store()
+    store.write(confirmation_name("orders", JID, "1" * 16))
+    store.write(confirmation_name("payments", "b" * 32, "2" * 16))
+    assert read_confirmations(store.jars(), "orders") == {JID: "1" * 16}
+    assert len(read_confirmations(store.jars())) == 2
+
+
+def test_spec_of_confirmation_then_single_intent_then_legacy_prefix():
+    store = Store()
+    successor = successor_id("orders", JID)
+    for nonce in ("aaaaaaaa", "bbbbbbbb"):
+        for name in intent_names("orders", successor, nonce[0] * 16, JID, nonce, 60, nonce):
+            store.write(name)
+    intents = read_intents(store.jars())
+    assert spec_of(successor, {}, intents) is None  # two claims, none confirmed: unknown
+    assert spec_of(successor, {successor: "c" * 16}, intents) == "c" * 16
+    single = {successor: intents[successor][:1]}
+    assert spec_of(successor, {}, single) == "a" * 16
+    legacy = "0123456789abcdef" + "9" * 16
+    assert spec_of(legacy, {}, {}, ["0123456789abcdef"]) == "0123456789abcdef"
+    assert spec_of(legacy, {}, {}, []) is None
+
+
+def test_predecessor_active_then_newest_run_then_log_then_genesis():
+    active = {"jid": "a" * 32}
+    runs = [{"jid": "1" * 32, "start-time": 5}, {"jid": "2" * 32, "start-time": 9}]
+    log = [{"action": "refused"}, {"action": "upgraded", "job_id": "3" * 32}]
+    assert predecessor_of(active, runs, log) == ("a" * 32, "active")
+    assert predecessor_of(None, runs, log) == ("2" * 32, "overview")
+    assert predecessor_of(None, [], log) == ("3" * 32, "operation log")
+    assert predecessor_of(None, [], []) == (GENESIS, "none")
+
+
+def test_superseded_by_a_listed_successor_or_a_claim_on_it():
+    new = "b" * 32
+    successor = successor_id("orders", new)
+    assert superseded_by(new, "orders", [{"jid": new}], {}) is None
+    assert superseded_by(new, "orders", [{"jid": successor}], {}) == (successor, None)
+    store = Store()
+    Guard(store, "orders", who="other").claim(successor, "f" * 16, new, 60)
+    found, intent = superseded_by(new, "orders", [], read_intents(store.jars()))
+    assert found == successor and intent.actor == "other"
+
+
+def test_operation_log_newest_first_bounded_and_per_name():
+    store = Store()
+    for i in range(OPERATIONS_KEPT + 3):
+        append_operation(store, "orders", "upgraded", "me", print, job_id="%032x" % i,
+                         savepoint="file:///sp/%d" % i, fingerprint="f" * 16)
+    append_operation(store, "orders-backfill", "started", "me", print, job_id=JID)
+    log = read_operations(store.jars(), "orders")
+    assert len(log) == OPERATIONS_KEPT
+    assert log[0]["job_id"] == "%032x" % (OPERATIONS_KEPT + 2) and log[0]["actor"] == "me"
+    assert log[-1]["job_id"] == "%032x" % 3
+    assert read_operations(store.jars(), "orders-backfill")[0]["action"] == "started"
+    assert stale_operations(store.jars(), "orders") == []
+    assert last_known_state(log) == "file:///sp/%d" % (OPERATIONS_KEPT + 2)
+    assert last_known_state([{"action": "started"}]) is None
+
+
+def test_operation_records_with_long_paths_fit_the_name_limit():
+    for name in operation_names("orders", {"action": "upgraded", "savepoint": "s3://" + LONG_NAME,
+                                           "actor": "a" * 80}, 1_700_000_000_000):
+        assert len(name) <= UPLOAD_NAME_MAX
+
+
+def test_deploying_finds_the_run_still_waiting_for_its_job():
+    store = Store()
+    new = "b" * 32
+    Guard(store, "orders", who="pipeline-a").claim(new, "f" * 16, JID, 600, window=30)
+    intents = read_intents(store.jars())
+    uploaded = intents[new][0].uploaded
+    young = {"jid": new, "start-time": uploaded, "duration": 5000}
+    assert deploying(young, intents).actor == "pipeline-a"
+    old = {"jid": new, "start-time": uploaded, "duration": 91 * 1000}  # past window + 60 s
+    assert deploying(old, intents) is None
+    assert deploying({"jid": JID, "start-time": uploaded, "duration": 1}, intents) is None
+
+
+def test_stale_records_are_unlisted_confirmations_and_expired_intents():
+    from ansible_collections.flinkops.flink.plugins.module_utils._guard import stale_records
+    store = Store()
+    store.write(confirmation_name("orders", JID, "1" * 16))
+    store.write(confirmation_name("orders", "b" * 32, "1" * 16))
+    store.write(confirmation_name("payments", "c" * 32, "1" * 16))
+    Guard(store, "orders", who="dead").claim(successor_id("orders", JID), "f" * 16, JID, 0)
+    store.write(confirmation_name("orders", "d" * 32, "1" * 16))  # time passes
+    stale = stale_records(store.jars(), "orders", {"b" * 32, "d" * 32})
+    names = [f["name"] for f in store.files if f["id"] in stale]
+    assert len(names) == 2 and JID in names[0] and names[1].startswith("flinkops-intent-")

@@ -1,0 +1,286 @@
+# Copyright (c) flinkops.flink contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The guard's hook points, each branch on a scripted cluster (jobs, JAR store, REST calls)."""
+
+from __future__ import annotations
+
+import time
+from types import SimpleNamespace
+
+import pytest
+
+from ansible_collections.flinkops.flink.plugins.module_utils import _guard_hook
+from ansible_collections.flinkops.flink.plugins.module_utils._client import FlinkError
+from ansible_collections.flinkops.flink.plugins.module_utils._guard import (
+    DeploymentInProgress,
+    Guard,
+    read_confirmations,
+    read_intents,
+    stop_trigger_id,
+    successor_id,
+)
+from ansible_collections.flinkops.flink.plugins.module_utils._guard_hook import (
+    GuardHook,
+    NoRollback,
+    Replan,
+    Superseded,
+)
+from ansible_collections.flinkops.flink.plugins.module_utils._oplog import (
+    append_operation,
+    read_operations,
+)
+from ansible_collections.flinkops.flink.plugins.module_utils._request import (
+    Changes,
+    DeployRequest,
+    DeployResult,
+)
+from ansible_collections.flinkops.flink.plugins.module_utils._spec import JobSpec
+from ansible_collections.flinkops.flink.tests.unit.plugins.module_utils.test_guard import Store
+
+OLD = "1" * 32
+SPEC = JobSpec("orders", "sha256:" + "0" * 16, "org.example.Job", ["--v2"])
+
+
+class Cluster:
+    """What the hook reads through REST, scripted: jobs, exceptions, submissions."""
+
+    def __init__(self, monkeypatch, store, jobs=()):
+        self.store = store
+        self.jobs = list(jobs)
+        self.cancelled = []
+        self.submitted = []
+        self.exceptions = {}
+        self.submit_error = None
+        for name, fake in (("list_jobs", lambda client: list(self.jobs)),
+                           ("find_job", self.find_job),
+                           ("list_jars", lambda client: store.jars()),
+                           ("cancel_job", lambda client, jid: self.cancelled.append(jid)),
+                           ("submit_once", self.submit),
+                           ("job_exceptions", lambda client, jid: self.exceptions.get(jid, {})),
+                           ("root_exception", lambda client, jid: "java.lang.RuntimeException: boom")):
+            monkeypatch.setattr(_guard_hook, name, fake)
+
+    def find_job(self, client, job_id, jobs=None):
+        return next((j for j in (self.jobs if jobs is None else jobs) if j["jid"] == job_id), None)
+
+    def submit(self, client, jar_id, body):
+        if self.submit_error:
+            raise self.submit_error
+        self.submitted.append(body["jobId"])
+        self.jobs.append(job(body["jobId"], name=body.get("name", "orders"), started=2))
+        return body["jobId"]
+
+
+def job(jid, state="RUNNING", name="orders", started=1, duration=1000, end=-1):
+    return {"jid": jid, "name": name, "state": state, "start-time": started,
+            "duration": duration, "end-time": end, "tasks": {"total": 2, "running": 2}}
+
+
+def run_of(store, current=None, runs=(), check=False, **request):
+    runs = list(runs) or ([current] if current else [])
+    return SimpleNamespace(client=None, request=DeployRequest(name="orders", **request),
+                           jobs=list(runs), runs=runs, current=current, jars=store.jars(),
+                           changes=Changes(check_mode=check), result=DeployResult(),
+                           stop_trigger_id=None)
+
+
+@pytest.fixture
+def store():
+    return Store()
+
+
+def test_a_claim_fixes_the_successor_id_and_the_stop_trigger(store, monkeypatch):
+    Cluster(monkeypatch, store, [job(OLD)])
+    hook = GuardHook(store)
+    run = run_of(store, job(OLD))
+    hook.before_change(run, run.current, SPEC)
+    successor = successor_id("orders", OLD)
+    assert hook.job_id(run, SPEC) == successor
+    assert run.stop_trigger_id == stop_trigger_id(OLD, successor)
+    assert [i.fingerprint for i in read_intents(store.jars())[successor]] == [SPEC.fingerprint]
+
+
+def test_check_mode_claims_nothing(store, monkeypatch):
+    Cluster(monkeypatch, store, [job(OLD)])
+    run = run_of(store, job(OLD), check=True)
+    GuardHook(store).before_change(run, run.current, SPEC)
+    assert store.files == []
+
+
+def test_the_later_run_fails_naming_the_other_and_logs_the_refusal(store, monkeypatch):
+    Cluster(monkeypatch, store, [job(OLD)])
+    Guard(store, "orders", who="awx job 7 (deploy)").claim(successor_id("orders", OLD), "f" * 16,
+                                                           OLD, 600)
+    run = run_of(store, job(OLD))
+    with pytest.raises(DeploymentInProgress) as caught:
+        GuardHook(store).before_change(run, run.current, SPEC)
+    assert "another deployment of job orders is in progress: awx job 7 (deploy) since" in \
+        caught.value.msg
+    assert read_operations(store.jars(), "orders")[0]["action"] == "refused"
+
+
+def test_wait_waits_for_the_other_run_then_plans_again(store, monkeypatch):
+    Cluster(monkeypatch, store, [job(OLD)])
+    other = Guard(store, "orders", who="other")
+    other.claim(successor_id("orders", OLD), "f" * 16, OLD, 600)
+    polls = []
+
+    def wait_for(client, check, timeout, interval, what):
+        polls.append(check())  # the other run still holds its claim
+        other.release()
+        polls.append(check())  # ...and now it is gone
+        return True
+    monkeypatch.setattr(_guard_hook, "wait_for", wait_for)
+    run = run_of(store, job(OLD), concurrent_deployment="wait")
+    with pytest.raises(Replan):
+        GuardHook(store).before_change(run, run.current, SPEC)
+    assert polls == [False, True]
+
+
+def test_a_run_still_watching_its_new_job_blocks_others(store, monkeypatch):
+    new = successor_id("orders", OLD)
+    Guard(store, "orders", who="pipeline-a").claim(new, "f" * 16, OLD, 600, window=60)
+    uploaded = read_intents(store.jars())[new][0].uploaded
+    current = job(new, started=uploaded, duration=3000)
+    Cluster(monkeypatch, store, [current])
+    run = run_of(store, current)
+    with pytest.raises(DeploymentInProgress) as caught:
+        GuardHook(store).before_change(run, current, SPEC)
+    assert "pipeline-a" in caught.value.msg and "it deploys job %s" % new in caught.value.msg
+    # The same spec asked for meanwhile is green only once the job passed that run's window.
+    watched = []
+    monkeypatch.setattr(_guard_hook, "wait_until_running",
+                        lambda client, jid, timeout, new=True: current)
+    monkeypatch.setattr(_guard_hook, "restart_count", lambda client, jid: 0)
+
+    def watch_health(client, jid, window, checkpoint, started, baseline_restarts=0):
+        watched.append(window)
+        if len(watched) > 1:
+            raise FlinkError("job %s restarted during the health window" % jid)
+        return {"job": current, "checkpoint": None}
+    monkeypatch.setattr(_guard_hook, "watch_health", watch_health)
+    same = run_of(store, current, health_window=5)
+    GuardHook(store).already_running(same, current)
+    assert same.result.healthy is True and watched == [5]
+    with pytest.raises(NoRollback) as gated:
+        GuardHook(store).already_running(run_of(store, current), current)
+    assert "another deployment (pipeline-a since" in gated.value.msg
+    assert "restarted during the health window" in gated.value.msg
+    checked = run_of(store, current, check=True)
+    GuardHook(store).already_running(checked, current)
+    assert checked.result.healthy is False
+
+
+def test_history_without_a_listed_run_refuses_an_empty_start(store, monkeypatch):
+    Cluster(monkeypatch, store, [])
+    append_operation(store, "orders", "upgraded", "ci", print, job_id=OLD,
+                     savepoint="file:/sp/savepoint-111111-1")
+    run = run_of(store)
+    with pytest.raises(NoRollback) as caught:
+        GuardHook(store).before_change(run, None, SPEC)
+    assert "refusing to start it from empty state" in caught.value.msg
+    assert "file:/sp/savepoint-111111-1" in caught.value.msg
+    for allowed in (dict(allow_start_empty=True), dict(savepoint_path="file:/sp/x")):
+        hook = GuardHook(store)
+        hook.before_change(run_of(store, **allowed), None, SPEC)
+        assert hook.successor == successor_id("orders", OLD)  # the log's job is the predecessor
+        hook.guard.release()
+
+
+def test_prefix_keeps_only_runs_of_its_own(store, monkeypatch):
+    other = job("2" * 32, state="FINISHED", name="orders-backfill")
+    Cluster(monkeypatch, store, [other])
+    run = run_of(store, runs=[other], name_match="prefix")
+    GuardHook(store).before_change(run, None, SPEC)
+    assert run.runs == []
+
+
+def test_a_duplicate_submission_is_another_runs_job_and_never_rolled_back(store, monkeypatch):
+    cluster = Cluster(monkeypatch, store, [job(OLD, state="FINISHED")])
+    hook = GuardHook(store)
+    run = run_of(store, runs=[job(OLD, state="FINISHED")])
+    hook.before_change(run, None, SPEC)
+    successor = hook.job_id(run, SPEC)
+    cluster.jobs.append(job(successor))
+    cluster.submit_error = FlinkError("run failed", method="POST", url="http://jm/jars/x/run",
+                                      status=400, errors=["DuplicateApplicationSubmissionException"])
+    with pytest.raises(NoRollback) as caught:
+        hook.submit(run, "jar", {"jobId": successor})
+    assert caught.value.roll_back is False
+    assert "another deployment of job orders is in progress or has finished" in caught.value.msg
+    cluster.submit_error = FlinkError("bad", method="POST", url="http://jm", status=500)
+    with pytest.raises(FlinkError) as other:
+        hook.submit(run, "jar", {"jobId": successor})
+    assert other.value.msg == "bad"
+
+
+def test_the_started_job_must_carry_the_name(store, monkeypatch):
+    cluster = Cluster(monkeypatch, store, [])
+    hook = GuardHook(store)
+    run = run_of(store)
+    hook.before_change(run, None, SPEC)
+    cluster.jobs.append(job("3" * 32, name="Orders Job"))
+    with pytest.raises(FlinkError) as caught:
+        hook.after_submit(run, "3" * 32, SPEC)
+    assert "'Orders Job', not 'orders'" in caught.value.msg and cluster.cancelled == ["3" * 32]
+    cluster.jobs.append(job("4" * 32))
+    hook.after_submit(run, "4" * 32, SPEC)
+    assert read_confirmations(store.jars(), "orders") == {"4" * 32: SPEC.fingerprint}
+    assert hook.job_id(run, SPEC) == successor_id("orders", "4" * 32)  # a rollback's id
+
+
+def test_a_rollback_over_another_runs_job_is_refused(store, monkeypatch):
+    new = "5" * 32
+    cluster = Cluster(monkeypatch, store, [job(new, state="FINISHED")])
+    hook = GuardHook(store)
+    run = run_of(store)
+    hook.before_rollback(run, new, {})  # nobody replaced it: roll back, fenced on it
+    assert hook.job_id(run, SPEC) == successor_id("orders", new)
+    Guard(store, "orders", who="pipeline-b").claim(successor_id("orders", new), "f" * 16, new, 60)
+    with pytest.raises(Superseded) as replaced:
+        hook.before_rollback(run, new, {})
+    assert "superseded by another deployment (pipeline-b since" in replaced.value.msg
+    cluster.jobs = [job(new)]  # still active: its own failure, not superseded
+    hook.before_rollback(run, new, {})
+    hook.refusal = "another deployment of job orders is in progress or has finished"
+    with pytest.raises(FlinkError) as refused:
+        hook.before_rollback(run, new, {})
+    assert refused.value.msg == hook.refusal
+
+
+def test_a_crash_looping_job_is_not_green(store, monkeypatch):
+    cluster = Cluster(monkeypatch, store, [])
+    looping = dict(job(OLD), state="RESTARTING")
+    cluster.exceptions[OLD] = {"exceptionHistory": {"entries": [
+        {"timestamp": int(time.time() * 1000) - 5000}]}}
+    with pytest.raises(NoRollback) as caught:
+        GuardHook(store).already_running(run_of(store, looping), looping)
+    assert "not healthy" in caught.value.msg and "boom" in caught.value.msg
+    checked = run_of(store, looping, check=True)
+    GuardHook(store).already_running(checked, looping)
+    assert checked.result.healthy is False
+    # A restart long ago is history: a running job is green.
+    cluster.exceptions[OLD] = {"all-exceptions": [{"timestamp": 1}]}
+    healthy = run_of(store, job(OLD))
+    GuardHook(store).already_running(healthy, job(OLD))
+    assert healthy.result.healthy is True
+
+
+def test_the_end_releases_the_claim_and_logs_the_change(store, monkeypatch):
+    Cluster(monkeypatch, store, [job(OLD)])
+    hook = GuardHook(store)
+    run = run_of(store, job(OLD))
+    hook.before_change(run, run.current, SPEC)
+    run.result.update(action="upgraded", job_id="6" * 32, previous_job_id=OLD,
+                      savepoint="file:/sp/2")
+    hook.after_change(run, None)
+    assert read_intents(store.jars()) == {}
+    entry = read_operations(store.jars(), "orders")[0]
+    assert entry["action"] == "upgraded" and entry["savepoint"] == "file:/sp/2"
+    assert entry["previous_job_id"] == OLD and entry["fingerprint"] == SPEC.fingerprint
+    failed = GuardHook(store)
+    failed.before_change(run_of(store, job(OLD)), job(OLD), SPEC)
+    run.result.update(rolled_back=True)
+    failed.after_change(run, FlinkError("boom"))
+    assert read_operations(store.jars(), "orders")[0]["action"] == "rolled back"
