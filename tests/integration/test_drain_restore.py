@@ -44,7 +44,8 @@ def cluster(version, savepoints, slots=4):
     started = flinkctl.Cluster(version, name="drain-%s" % uuid.uuid4().hex[:6], slots=slots,
                                extra_config={savepoint_key(version): savepoints.as_uri()})
     started.jobs = flinkctl.build_jobs(version)
-    return started
+    # A generous start timeout: several engineers' clusters share two cores.
+    return started.start(timeout=300)
 
 
 def start_job(flink, name, jar):
