@@ -41,11 +41,20 @@ def savepoint_key(version):
 
 def cluster(version, savepoints, slots=4):
     """A cluster of its own whose savepoints go to the shared directory ``savepoints``."""
-    started = flinkctl.Cluster(version, name="drain-%s" % uuid.uuid4().hex[:6], slots=slots,
-                               extra_config={savepoint_key(version): savepoints.as_uri()})
-    started.jobs = flinkctl.build_jobs(version)
-    # A generous start timeout: several engineers' clusters share two cores.
-    return started.start(timeout=300)
+    jobs = flinkctl.build_jobs(version)
+    # Several engineers' clusters share two cores here: Flink's start script alone can take
+    # longer than the harness waits for it, so a start that times out is tried again.
+    for attempt in (1, 2, 3):
+        started = flinkctl.Cluster(version, name="drain-%s" % uuid.uuid4().hex[:6], slots=slots,
+                                   extra_config={savepoint_key(version): savepoints.as_uri()})
+        started.jobs = jobs
+        try:
+            return started.start(timeout=300)
+        except (flinkctl.ClusterError, subprocess.TimeoutExpired):
+            started.stop()
+            if attempt == 3:
+                raise
+    raise AssertionError("unreachable")
 
 
 def start_job(flink, name, jar):
