@@ -283,6 +283,17 @@ bench-state: $(BENCH_STAMP) collection ## Downtime against state size, per upgra
 .PHONY: bench-state
 # --- end of benchmarks block ---------------------------------------------------
 
+# --- drain/restore benchmark (owner: drain) -----------------------------------
+# Drain + restore of 12 jobs (playbooks drain.yml, restore.yml) against one job's,
+# on one local Flink 2.3 cluster; target <= 3x. Prints the table, writes
+# build/bench/drain_restore.json. `make bench` runs it too (extra prerequisite).
+BENCH_DRAIN_ARGS ?=
+.PHONY: bench-drain
+bench-drain: venv collection ## Benchmark: drain + restore of 12 jobs vs one job's stop + start (target <= 3x), records stopped per job
+	PYTHONPATH=$(CURDIR)/$(BUILD_DIR) $(VENV_PY) bench/drain_restore.py $(BENCH_DRAIN_ARGS)
+bench: bench-drain
+# --- end of drain/restore benchmark block ---------------------------------------
+
 clean: ## Remove build/ and test output (keeps the venvs; rm -rf .venv* for those)
 	rm -rf $(BUILD_DIR) tests/output .pytest_cache
 	find . -name __pycache__ -type d -not -path './.venv*' -prune -exec rm -rf {} +

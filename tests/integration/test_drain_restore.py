@@ -1,0 +1,242 @@
+# Copyright (c) flinkops.flink contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Drain a session cluster, upgrade Flink, restore every job (playbooks drain.yml and restore.yml).
+
+Each test starts its own clusters (flinkctl.Cluster), pointed at one savepoint directory the
+way two installations share a savepoint store, and stops them all."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+import uuid
+
+import pytest
+
+import flinkctl
+from modules import collection_root, run_module
+from observer import Flink
+from playbooks import ansible_env, playbook_command, run_playbook
+
+KEYS = 4
+_COUNT = re.compile(r"FLINKOPS COUNT key=(\d+) count=(\d+) offset=(\d+) version=(\S+) tag=(\S*)")
+
+
+def playbook(name):
+    return os.path.join(collection_root(), "ansible_collections", "flinkops", "flink",
+                        "playbooks", name)
+
+
+def savepoint_key(version):
+    return ("execution.checkpointing.savepoint-dir" if flinkctl.major(version) >= 2
+            else "state.savepoints.dir")
+
+
+def cluster(version, savepoints, slots=4):
+    """A cluster of its own whose savepoints go to the shared directory ``savepoints``."""
+    jobs = flinkctl.build_jobs(version)
+    # Several engineers' clusters share two cores here: Flink's start script alone can take
+    # longer than the harness waits for it, so a start that times out is tried again.
+    for attempt in (1, 2, 3):
+        started = flinkctl.Cluster(version, name="drain-%s" % uuid.uuid4().hex[:6], slots=slots,
+                                   extra_config={savepoint_key(version): savepoints.as_uri()})
+        started.jobs = jobs
+        try:
+            return started.start(timeout=300)
+        except (flinkctl.ClusterError, subprocess.TimeoutExpired):
+            started.stop()
+            if attempt == 3:
+                raise
+    raise AssertionError("unreachable")
+
+
+def start_job(flink, name, jar):
+    result = run_module("flink_job", dict(
+        url=flink.url, name=name, jar=str(jar), entry_class=flink.entry_class,
+        args=["--name", name, "--tag", name, "--rate", "400", "--keys", str(KEYS)]))
+    assert result["action"] == "started", result
+    return result["job_id"]
+
+
+def ledger(flink, tag):
+    """[(key, count, offset)] of one job's COUNT lines, in order, from the TaskManager output."""
+    lines = []
+    for line in flink.cluster.taskmanager_stdout().splitlines():
+        match = _COUNT.search(line)
+        if match and match.group(5) == tag:
+            lines.append(tuple(int(match.group(i)) for i in (1, 2, 3)))
+    return lines
+
+
+def assert_exactly_once(tag, before, after):
+    """Every record counted once across the move: the source position and the keyed counts
+    both came from the savepoint, so each key's count is the number of offsets of that key up
+    to the current one (offset // KEYS + 1), before and after; the new cluster goes on where
+    the old one stopped (each key's first count there is its last count before + 50)."""
+    assert before and after, (tag, before[-3:], after[:3])
+    for key, count, offset in before + after:
+        assert offset % KEYS == key and count == offset // KEYS + 1, (tag, key, count, offset)
+    for key in range(KEYS):
+        old = [c for k, c, _ in before if k == key]
+        new = [c for k, c, _ in after if k == key]
+        if old and new:
+            assert new[0] == old[-1] + 50, (tag, key, old[-2:], new[:2])
+
+
+def wait_ledger(flink, tag, minimum=2, timeout=90):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        lines = ledger(flink, tag)
+        if len(set(k for k, _, _ in lines)) == KEYS and len(lines) >= minimum * KEYS:
+            return lines
+        time.sleep(0.5)
+    raise AssertionError("job %s printed no COUNT lines on %s" % (tag, flink.url))
+
+
+def stop_savepoint(flink, job_id, timeout=30):
+    deadline = time.time() + timeout
+    while True:
+        found = (flink.checkpoints(job_id).get("latest") or {}).get("savepoint")
+        if found:
+            return found["external_path"]
+        assert time.time() < deadline, "job %s lists no savepoint" % job_id
+        time.sleep(0.5)
+
+
+def read_manifest(path):
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def by_name(manifest):
+    return dict((entry["name"], entry) for entry in manifest["jobs"])
+
+
+@pytest.mark.parametrize("old_version,new_version", [("2.2", "2.3"), ("1.19", "1.20")])
+def test_drain_upgrade_restore(tmp_path, old_version, new_version):
+    savepoints = tmp_path / "savepoints"
+    jars = tmp_path / "jars"
+    jars.mkdir()
+    manifest = tmp_path / "manifest.json"
+    prefix = "upgrade-%s" % uuid.uuid4().hex[:6]
+    names = ["%s-%d" % (prefix, i) for i in range(3)]
+
+    with cluster(old_version, savepoints) as old_cluster:
+        old = Flink(old_cluster)
+        jar = jars / "stateful-job.jar"
+        shutil.copy(old.jobs["stateful-v1"], jar)
+        old_ids = dict((name, start_job(old, name, jar)) for name in names)
+        for name in names:
+            wait_ledger(old, name)
+
+        drained = run_playbook(playbook("drain.yml"), dict(
+            flink_manifest=str(manifest), cluster_drain_url=old.url), tmp_path)
+        assert drained.rc == 0, drained.output[-4000:]
+        written = by_name(read_manifest(manifest))
+        assert sorted(written) == names
+        for name in names:
+            entry = written[name]
+            assert entry["status"] == "drained" and entry["job_id"] == old_ids[name], entry
+            assert entry["flink_version"] == old_cluster.version and entry["time"], entry
+            assert entry["managed"] and entry["spec"]["entry_class"] == old.entry_class, entry
+            assert entry["spec"]["args"][:2] == ["--name", name], entry
+            assert entry["jar"]["sha256_prefix"] == hashlib.sha256(jar.read_bytes()).hexdigest()[:16], entry
+            assert entry["jar"]["name"].startswith("stateful-job-sha256-"), entry
+            # Stopped with a savepoint (FINISHED, not cancelled), in the shared directory.
+            assert old.state(old_ids[name]) == "FINISHED"
+            assert str(savepoints) in entry["savepoint"], entry
+        before = dict((name, ledger(old, name)) for name in names)
+
+    # The old cluster is gone; the new version reads the same savepoint directory.
+    with cluster(new_version, savepoints) as new_cluster:
+        new = Flink(new_cluster)
+        variables = dict(flink_manifest=str(manifest), flink_jar_dirs=[str(jars)],
+                         cluster_restore_url=new.url, cluster_restore_health_window=2)
+        restored = run_playbook(playbook("restore.yml"), variables, tmp_path)
+        assert restored.rc == 0, restored.output[-4000:]
+        report = dict((job["name"], job) for job in restored.stats["cluster_restore_result"])
+        for name in names:
+            job = new.the_running_job(name)
+            assert report[name]["outcome"] == "started" and report[name]["job_id"] == job["jid"]
+            origin = new.wait_restored(job["jid"])
+            assert origin["is_savepoint"] and origin["external_path"] == written[name]["savepoint"]
+            assert_exactly_once(name, before[name], wait_ledger(new, name, minimum=1))
+
+        again = run_playbook(playbook("restore.yml"), variables, tmp_path)
+        assert again.rc == 0 and again.recap["changed"] == 0, again.output[-4000:]
+        assert all(job["outcome"] == "unchanged" for job in again.stats["cluster_restore_result"])
+        for name in names:
+            assert new.the_running_job(name)["jid"] == report[name]["job_id"]
+
+
+def test_interrupted_drain_is_finished_and_a_missing_jar_is_named(tmp_path):
+    version = os.environ.get("FLINKOPS_TEST_FLINK_VERSIONS", "2.3").split(",")[0].strip()
+    savepoints = tmp_path / "savepoints"
+    jars = tmp_path / "jars"
+    jars.mkdir()
+    manifest = tmp_path / "manifest.json"
+    prefix = "interrupted-%s" % uuid.uuid4().hex[:6]
+    names = ["%s-%d" % (prefix, i) for i in range(3)]
+
+    with cluster(version, savepoints) as flink_cluster:
+        flink = Flink(flink_cluster)
+        v1 = jars / "stateful-job.jar"
+        shutil.copy(flink.jobs["stateful-v1"], v1)
+        other = tmp_path / "other-job.jar"  # the third job's JAR: not in the JAR directory
+        shutil.copy(flink.jobs["stateful-v2"], other)
+        ids = dict((name, start_job(flink, name, v1 if i < 2 else other))
+                   for i, name in enumerate(names))
+        for name in names:
+            wait_ledger(flink, name, minimum=1)
+
+        # Kill the drain once the first job is recorded as drained.
+        variables = dict(flink_manifest=str(manifest), cluster_drain_url=flink.url,
+                         cluster_drain_parallel=1)
+        proc = subprocess.Popen(playbook_command(playbook("drain.yml"), variables, tmp_path),
+                                env=ansible_env(), stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, start_new_session=True)
+        deadline = time.time() + 300
+        first = None
+        while first is None and time.time() < deadline and proc.poll() is None:
+            if manifest.exists():
+                done = [e for e in read_manifest(manifest)["jobs"] if e["status"] == "drained"]
+                first = done[0] if done else None
+            time.sleep(0.1)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        assert first is not None, "the drain recorded no job before it was killed"
+        partial = by_name(read_manifest(manifest))
+        assert [e["status"] for e in partial.values()].count("drained") < 3, partial
+
+        finished = run_playbook(playbook("drain.yml"), variables, tmp_path)
+        assert finished.rc == 0, finished.output[-4000:]
+        written = by_name(read_manifest(manifest))
+        assert sorted(written) == names
+        # The first job's entry is the one written before the kill; every job stopped once.
+        assert written[first["name"]]["savepoint"] == first["savepoint"]
+        for name in names:
+            assert written[name]["status"] == "drained" and written[name]["savepoint"], written[name]
+            assert flink.state(ids[name]) == "FINISHED"
+            assert not flink.active(name)
+            # The savepoint Flink says stopped the job (listed ~3 s after the stop).
+            assert stop_savepoint(flink, ids[name]) == written[name]["savepoint"]
+
+        # Restore with the third job's JAR missing: it is named, the others run.
+        restored = run_playbook(playbook("restore.yml"), dict(
+            flink_manifest=str(manifest), flink_jar_dirs=[str(jars)],
+            cluster_restore_url=flink.url, cluster_restore_health_window=1), tmp_path)
+        assert restored.rc != 0
+        assert "1 of 3 jobs did not come back: %s (jar_missing" % names[2] in restored.output, \
+            restored.output[-4000:]
+        assert not flink.active(names[2])
+        for name in names[:2]:
+            job = flink.the_running_job(name)
+            origin = flink.wait_restored(job["jid"])
+            assert origin["external_path"] == written[name]["savepoint"]
