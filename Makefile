@@ -224,20 +224,41 @@ examples: venv collection ## Every module EXAMPLES block and docs/docsite/exampl
 # --- end of docs block --------------------------------------------------------
 
 # --- execution environment (owner: ee) --------------------------------------
-# The EE definition (execution-environment/), its build context and the tests
-# that keep it honest (tests/ee: introspection, an EE-only venv running the
-# deploy playbook through ansible-runner, Kubernetes manifests, the AWX
-# credential type). Tools from requirements/ee.txt, added to $(VENV).
+# The EE definition (execution-environment/), its build context, the image and
+# the tests that keep it honest: tests/ee (introspection, an EE-only venv running
+# the deploy playbook through ansible-runner, Kubernetes manifests, the AWX
+# credential type) and tests/ee/test_image_*.py (the built image: deploy and
+# update inside the container, ansible-runner process isolation, the Kubernetes
+# Job's pod under `podman kube play`). Tools from requirements/ee.txt, added to $(VENV).
 EE_STAMP          := $(VENV)/.installed-ee
 EE_DEFINITION     := execution-environment/execution-environment.yml
 EE_CONTEXT        := $(BUILD_DIR)/ee
 EE_COLLECTION_DIR := $(BUILD_DIR)/ee-collection
-EE_IMAGE          ?= flinkops/flink-ee:0.1.0
+EE_VERSION        := $(shell sed -n 's/^version: *//p' galaxy.yml)
+EE_IMAGE          ?= localhost/flinkops-flink-ee
 CONTAINER_ENGINE  ?= podman
+# Empty: the project's own Debian base (hack/ee_base_image.sh, cached by a hash of
+# its inputs). Or an official EE base, with its Python and package manager:
+#   make ee-image BASE_IMAGE=quay.io/ansible/awx-ee:24.6.1 EE_PYCMD=/usr/bin/python3.11 EE_PKGMGR=/usr/bin/dnf
+BASE_IMAGE        ?=
+EE_BASE_REPO      ?= localhost/flinkops-ee-base
+EE_PYCMD          ?= /opt/ee/bin/python3.11
+EE_PKGMGR         ?= /usr/bin/dnf
+# pip inside the build reaches the package index through the host's network and CAs.
+EE_BUILD_ARGS     ?= --network host -v /etc/ssl/certs:/etc/ssl/certs:ro
+# No raised rlimits and runc instead of crun on these machines (see the file).
+export CONTAINERS_CONF ?= $(CURDIR)/execution-environment/containers.conf
 
 $(EE_STAMP): requirements/ee.txt $(VENV_STAMP)
 	$(VENV_PY) -m pip install --quiet -r requirements/ee.txt
 	@touch $@
+
+container-deps: ## Install podman, runc and debootstrap when missing (apt-get)
+	@missing=""; for tool in podman runc debootstrap; do \
+	  command -v $$tool >/dev/null || [ -x /usr/sbin/$$tool ] || missing="$$missing $$tool"; done; \
+	if [ -n "$$missing" ]; then echo "+ apt-get install -y$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 \
+	    install -y -qq $$missing; fi
 
 ee-context: $(EE_STAMP) collection ## Render the EE build context into build/ee/ (no container engine needed)
 	@rm -rf $(EE_CONTEXT) $(EE_COLLECTION_DIR); mkdir -p $(EE_COLLECTION_DIR)
@@ -245,15 +266,32 @@ ee-context: $(EE_STAMP) collection ## Render the EE build context into build/ee/
 	mv $(EE_COLLECTION_DIR)/flinkops-flink-*.tar.gz $(EE_COLLECTION_DIR)/flinkops-flink.tar.gz
 	ansible-builder create --file $(EE_DEFINITION) --context $(EE_CONTEXT) \
 	  --output-filename Containerfile
-	@echo "ee-context: build with: $(CONTAINER_ENGINE) build -f $(EE_CONTEXT)/Containerfile -t $(EE_IMAGE) $(EE_CONTEXT)"
 
-ee-image: ee-context ## Build the EE image (CONTAINER_ENGINE=podman|docker, EE_IMAGE=flinkops/flink-ee:0.1.0)
-	$(CONTAINER_ENGINE) build -f $(EE_CONTEXT)/Containerfile -t $(EE_IMAGE) $(EE_CONTEXT)
+ee-base-image: container-deps ## Make the Debian base image of the EE unless it is cached (hack/ee_base_image.sh)
+	@hack/ee_base_image.sh $(EE_BASE_REPO)
 
-ee: $(EE_STAMP) collection ## pytest tests/ee: introspection, EE-only venv via ansible-runner, k8s manifests, AWX credential type
+ee-image: container-deps ## Build the EE image: $(EE_IMAGE):latest and :$(EE_VERSION) (BASE_IMAGE= an official base)
+	@t0=$$SECONDS; base="$(BASE_IMAGE)"; \
+	if [ -z "$$base" ]; then base=$$(hack/ee_base_image.sh $(EE_BASE_REPO)); fi; t1=$$SECONDS; \
+	$(MAKE) ee-context; t2=$$SECONDS; \
+	echo "+ $(CONTAINER_ENGINE) build $(EE_BUILD_ARGS) --build-arg EE_BASE_IMAGE=$$base ... $(EE_CONTEXT)"; \
+	$(CONTAINER_ENGINE) build $(EE_BUILD_ARGS) --build-arg EE_BASE_IMAGE=$$base \
+	  --build-arg PYCMD=$(EE_PYCMD) --build-arg PKGMGR=$(EE_PKGMGR) \
+	  --label org.opencontainers.image.version=$(EE_VERSION) \
+	  -t $(EE_IMAGE):latest -t $(EE_IMAGE):$(EE_VERSION) -f $(EE_CONTEXT)/Containerfile $(EE_CONTEXT); \
+	t3=$$SECONDS; \
+	echo "ee-image: $(EE_IMAGE):latest and :$(EE_VERSION) from $$base" \
+	  "(base $$((t1 - t0)) s, context $$((t2 - t1)) s, podman build $$((t3 - t2)) s;" \
+	  "$$($(CONTAINER_ENGINE) image inspect --format '{{.Size}}' $(EE_IMAGE):latest) bytes)"
+
+ee: $(EE_STAMP) collection ## pytest tests/ee without the image: introspection, EE-only venv via ansible-runner, k8s manifests, AWX credential type
 	PYTHONPATH=$(CURDIR)/$(BUILD_DIR) $(VENV_PY) hack/run_pytest.py \
-	  $(REPORT_DIR)/ee$(STAGE_SUFFIX).xml tests/ee -- $(PYTEST_ARGS)
-.PHONY: ee ee-context ee-image
+	  $(REPORT_DIR)/ee$(STAGE_SUFFIX).xml tests/ee -- $(PYTEST_ARGS) --ignore-glob='tests/ee/test_image_*.py'
+
+test-ee-image: ee-image ## Build the EE image, then run tests/ee/test_image_*.py with it against real Flink
+	EE_IMAGE=$(EE_IMAGE):$(EE_VERSION) PYTHONPATH=$(CURDIR)/$(BUILD_DIR) $(VENV_PY) hack/run_pytest.py \
+	  $(REPORT_DIR)/ee-image$(STAGE_SUFFIX).xml tests/ee/test_image_*.py -- $(PYTEST_ARGS)
+.PHONY: ee ee-context ee-image ee-base-image test-ee-image container-deps
 # --- end of execution environment block -------------------------------------
 
 # --- benchmarks (owner: bench) ------------------------------------------------

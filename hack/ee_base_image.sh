@@ -12,8 +12,9 @@
 #                  (execution-environment/base/dnf; the definition's package_manager_path)
 #   /opt/ee        a venv first on PATH (Debian disables ensurepip for the system
 #                  Python; the definition's python_interpreter.python_path)
-# The tag is a hash of every input (this script, the stand-in, suite, packages,
-# mirror): an existing image is reused, a changed input makes a new one.
+# The tag is a hash of every input (the recipe version below, the stand-in,
+# suite, packages, mirror): an existing image is reused, a changed input makes
+# a new one. Bump RECIPE when the steps below change what the image holds.
 set -euo pipefail
 
 repo=${1:?usage: $0 IMAGE_REPO}
@@ -22,6 +23,7 @@ suite=bookworm
 packages=python3,python3-venv,python3-pip,ca-certificates
 standin=$root/execution-environment/base/dnf
 engine=${CONTAINER_ENGINE:-podman}
+RECIPE=1
 
 # The first http(s) Debian mirror in apt's sources (deb822 or one-line format).
 mirror=$(
@@ -30,7 +32,7 @@ mirror=$(
   } | grep -E '^https?://.*/debian/?$' | head -n 1 || true)
 mirror=${mirror:-http://deb.debian.org/debian}
 
-hash=$(cat "${BASH_SOURCE[0]}" "$standin" <(echo "$suite $packages $mirror") | sha256sum | cut -c1-12)
+hash=$(cat "$standin" <(echo "recipe $RECIPE: $suite $packages $mirror") | sha256sum | cut -c1-12)
 image=$repo:$hash
 if "$engine" image exists "$image" 2>/dev/null; then
   echo "ee-base: reusing $image" >&2
