@@ -48,12 +48,14 @@ export ANSIBLE_FORCE_COLOR := 0
 export PY_COLORS := 0
 
 # Stages of `make test`, in order; each runs even when an earlier one failed.
-TEST_STAGES ?= changelog-lint lint docs examples sanity units sanity-2.18 units-2.18
+TEST_STAGES ?= changelog-lint lint docs examples sanity units sanity-2.18 units-2.18 $(CORE_TEST_STAGES)
 # Then these lanes run at the same time (the real-Flink stages mostly wait on
 # Flink, so two lanes roughly halve their wall time on two cores). The first
 # Flink version runs every suite; the others skip the slow fault and TLS suites,
 # which `make integration` and `make test-matrix` run on every version.
-TEST_LANES ?= "integration-first" "integration-others molecule ee"
+# Integration runs on the newest ansible-core (2.21); sanity on 2.20/2.21 and the
+# EE image stage (owner: ee) ride in the lanes rather than adding to the serial part.
+TEST_LANES ?= "integration-first-2.21 sanity-2.20" "integration-others-2.21 molecule ee sanity-2.21 test-ee-image"
 
 .PHONY: help venv collection sanity units integration integration-first integration-others test test-floor \
         sanity-2.18 units-2.18 integration-2.18 test-matrix test-core-matrix changelog-lint lint docs examples molecule bench demo demo-stop clean
@@ -133,11 +135,44 @@ integration-2.18: ## integration on ansible-core 2.18, the floor (venv .venv-2.1
 
 test-floor: sanity-2.18 units-2.18 integration-2.18 ## sanity, units and integration on ansible-core 2.18
 
-# Every supported ansible-core (2.19 in $(VENV), 2.18 in $(FLOOR_VENV)), each stage run
-# even when an earlier one failed; ends with the summary line of `make test`.
-CORE_MATRIX_STAGES ?= sanity units integration sanity-2.18 units-2.18 integration-2.18
+# --- ansible-core 2.20 and 2.21 (owner: ee) -----------------------------------
+# They need Python 3.12+; the venvs come from pyenv's interpreters. Each stage is
+# the plain stage run in that venv, its reports suffixed with the version.
+PYTHON_3.12 ?= $(shell PYENV_VERSION=3.12.1 pyenv which python3 2>/dev/null)
+PYTHON_3.13 ?= $(shell PYENV_VERSION=3.13.0 pyenv which python3 2>/dev/null)
+CORE_2.20 := PYTHON=$(PYTHON_3.12) VENV=.venv-2.20 REQUIREMENTS=requirements/ansible-2.20.txt STAGE_SUFFIX=-2.20
+CORE_2.21 := PYTHON=$(PYTHON_3.13) VENV=.venv-2.21 REQUIREMENTS=requirements/ansible-2.21.txt STAGE_SUFFIX=-2.21
+# Stages of `make test` this block adds: units here (seconds), sanity in the lanes.
+CORE_TEST_STAGES ?= units-2.20 units-2.21
 
-test-core-matrix: venv collection ## sanity, units and integration on ansible-core 2.19 and 2.18
+sanity-2.20: ## sanity on ansible-core 2.20 (Python 3.12, venv .venv-2.20)
+	$(MAKE) sanity $(CORE_2.20)
+units-2.20: ## units on ansible-core 2.20 (Python 3.12, venv .venv-2.20)
+	$(MAKE) units $(CORE_2.20)
+integration-2.20: ## integration on ansible-core 2.20 (Python 3.12; FLINKOPS_TEST_FLINK_VERSIONS)
+	$(MAKE) integration $(CORE_2.20)
+sanity-2.21: ## sanity on ansible-core 2.21 (Python 3.13, venv .venv-2.21)
+	$(MAKE) sanity $(CORE_2.21)
+units-2.21: ## units on ansible-core 2.21 (Python 3.13, venv .venv-2.21)
+	$(MAKE) units $(CORE_2.21)
+integration-2.21: ## integration on ansible-core 2.21 (Python 3.13; FLINKOPS_TEST_FLINK_VERSIONS)
+	$(MAKE) integration $(CORE_2.21)
+# The lanes of `make test` run integration on the newest ansible-core.
+integration-first-2.21: ## integration-first on ansible-core 2.21
+	$(MAKE) integration-first $(CORE_2.21)
+integration-others-2.21: ## integration-others on ansible-core 2.21
+	$(MAKE) integration-others $(CORE_2.21)
+.PHONY: sanity-2.20 units-2.20 integration-2.20 sanity-2.21 units-2.21 integration-2.21 \
+        integration-first-2.21 integration-others-2.21
+# --- end of ansible-core 2.20 and 2.21 block ------------------------------------
+
+# Every supported ansible-core (2.19 in $(VENV), 2.18 in $(FLOOR_VENV), 2.20 and 2.21
+# in .venv-2.20/.venv-2.21), each stage run even when an earlier one failed; ends with
+# the summary line of `make test`.
+CORE_MATRIX_STAGES ?= sanity units integration sanity-2.18 units-2.18 integration-2.18 \
+  sanity-2.20 units-2.20 integration-2.20 sanity-2.21 units-2.21 integration-2.21
+
+test-core-matrix: venv collection ## sanity, units and integration on ansible-core 2.18, 2.19, 2.20 and 2.21
 	@rm -rf $(REPORT_DIR); mkdir -p $(REPORT_DIR); results=""; \
 	for stage in $(CORE_MATRIX_STAGES); do \
 	  echo "=== make $$stage"; \
