@@ -323,8 +323,8 @@ ee: $(EE_STAMP) collection ## pytest tests/ee without the image: introspection, 
 	PYTHONPATH=$(CURDIR)/$(BUILD_DIR) $(VENV_PY) hack/run_pytest.py \
 	  $(REPORT_DIR)/ee$(STAGE_SUFFIX).xml tests/ee -- $(PYTEST_ARGS) --ignore-glob='tests/ee/test_image_*.py'
 
-test-ee-image: ee-image ## Build the EE image, then run tests/ee/test_image_*.py with it against real Flink
-	EE_IMAGE=$(EE_IMAGE):$(EE_VERSION) PYTHONPATH=$(CURDIR)/$(BUILD_DIR) $(VENV_PY) hack/run_pytest.py \
+test-ee-image: ee-image ## Build the EE image, then run tests/ee/test_image_*.py with it against real Flink (first version)
+	EE_IMAGE=$(EE_IMAGE):$(EE_VERSION) FLINKOPS_TEST_FLINK_VERSIONS=$(FIRST_VERSION) PYTHONPATH=$(CURDIR)/$(BUILD_DIR) $(VENV_PY) hack/run_pytest.py \
 	  $(REPORT_DIR)/ee-image$(STAGE_SUFFIX).xml tests/ee/test_image_*.py -- $(PYTEST_ARGS)
 .PHONY: ee ee-context ee-image ee-base-image test-ee-image container-deps
 # --- end of execution environment block -------------------------------------
