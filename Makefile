@@ -48,12 +48,14 @@ export ANSIBLE_FORCE_COLOR := 0
 export PY_COLORS := 0
 
 # Stages of `make test`, in order; each runs even when an earlier one failed.
-TEST_STAGES ?= changelog-lint lint docs examples sanity units sanity-2.18 units-2.18
+TEST_STAGES ?= changelog-lint lint docs examples sanity units sanity-2.18 units-2.18 $(CORE_TEST_STAGES)
 # Then these lanes run at the same time (the real-Flink stages mostly wait on
 # Flink, so two lanes roughly halve their wall time on two cores). The first
 # Flink version runs every suite; the others skip the slow fault and TLS suites,
 # which `make integration` and `make test-matrix` run on every version.
-TEST_LANES ?= "integration-first" "integration-others molecule ee"
+# Integration runs on the newest ansible-core (2.21); sanity on 2.20/2.21 and the
+# EE image stage (owner: ee) ride in the lanes rather than adding to the serial part.
+TEST_LANES ?= "integration-first-2.21 sanity-2.20" "integration-others-2.21 molecule ee sanity-2.21 test-ee-image"
 
 .PHONY: help venv collection sanity units integration integration-first integration-others test test-floor \
         sanity-2.18 units-2.18 integration-2.18 test-matrix test-core-matrix changelog-lint lint docs examples molecule bench demo demo-stop clean
@@ -134,11 +136,44 @@ integration-2.18: ## integration on ansible-core 2.18, the floor (venv .venv-2.1
 
 test-floor: sanity-2.18 units-2.18 integration-2.18 ## sanity, units and integration on ansible-core 2.18
 
-# Every supported ansible-core (2.19 in $(VENV), 2.18 in $(FLOOR_VENV)), each stage run
-# even when an earlier one failed; ends with the summary line of `make test`.
-CORE_MATRIX_STAGES ?= sanity units integration sanity-2.18 units-2.18 integration-2.18
+# --- ansible-core 2.20 and 2.21 (owner: ee) -----------------------------------
+# They need Python 3.12+; the venvs come from pyenv's interpreters. Each stage is
+# the plain stage run in that venv, its reports suffixed with the version.
+PYTHON_3.12 ?= $(shell PYENV_VERSION=3.12.1 pyenv which python3 2>/dev/null)
+PYTHON_3.13 ?= $(shell PYENV_VERSION=3.13.0 pyenv which python3 2>/dev/null)
+CORE_2.20 := PYTHON=$(PYTHON_3.12) VENV=.venv-2.20 REQUIREMENTS=requirements/ansible-2.20.txt STAGE_SUFFIX=-2.20
+CORE_2.21 := PYTHON=$(PYTHON_3.13) VENV=.venv-2.21 REQUIREMENTS=requirements/ansible-2.21.txt STAGE_SUFFIX=-2.21
+# Stages of `make test` this block adds: units here (seconds), sanity in the lanes.
+CORE_TEST_STAGES ?= units-2.20 units-2.21
 
-test-core-matrix: venv collection ## sanity, units and integration on ansible-core 2.19 and 2.18
+sanity-2.20: ## sanity on ansible-core 2.20 (Python 3.12, venv .venv-2.20)
+	$(MAKE) sanity $(CORE_2.20)
+units-2.20: ## units on ansible-core 2.20 (Python 3.12, venv .venv-2.20)
+	$(MAKE) units $(CORE_2.20)
+integration-2.20: ## integration on ansible-core 2.20 (Python 3.12; FLINKOPS_TEST_FLINK_VERSIONS)
+	$(MAKE) integration $(CORE_2.20)
+sanity-2.21: ## sanity on ansible-core 2.21 (Python 3.13, venv .venv-2.21)
+	$(MAKE) sanity $(CORE_2.21)
+units-2.21: ## units on ansible-core 2.21 (Python 3.13, venv .venv-2.21)
+	$(MAKE) units $(CORE_2.21)
+integration-2.21: ## integration on ansible-core 2.21 (Python 3.13; FLINKOPS_TEST_FLINK_VERSIONS)
+	$(MAKE) integration $(CORE_2.21)
+# The lanes of `make test` run integration on the newest ansible-core.
+integration-first-2.21: ## integration-first on ansible-core 2.21
+	$(MAKE) integration-first $(CORE_2.21)
+integration-others-2.21: ## integration-others on ansible-core 2.21
+	$(MAKE) integration-others $(CORE_2.21)
+.PHONY: sanity-2.20 units-2.20 integration-2.20 sanity-2.21 units-2.21 integration-2.21 \
+        integration-first-2.21 integration-others-2.21
+# --- end of ansible-core 2.20 and 2.21 block ------------------------------------
+
+# Every supported ansible-core (2.19 in $(VENV), 2.18 in $(FLOOR_VENV), 2.20 and 2.21
+# in .venv-2.20/.venv-2.21), each stage run even when an earlier one failed; ends with
+# the summary line of `make test`.
+CORE_MATRIX_STAGES ?= sanity units integration sanity-2.18 units-2.18 integration-2.18 \
+  sanity-2.20 units-2.20 integration-2.20 sanity-2.21 units-2.21 integration-2.21
+
+test-core-matrix: venv collection ## sanity, units and integration on ansible-core 2.18, 2.19, 2.20 and 2.21
 	@rm -rf $(REPORT_DIR); mkdir -p $(REPORT_DIR); results=""; \
 	for stage in $(CORE_MATRIX_STAGES); do \
 	  echo "=== make $$stage"; \
@@ -225,20 +260,41 @@ examples: venv collection ## Every module EXAMPLES block and docs/docsite/exampl
 # --- end of docs block --------------------------------------------------------
 
 # --- execution environment (owner: ee) --------------------------------------
-# The EE definition (execution-environment/), its build context and the tests
-# that keep it honest (tests/ee: introspection, an EE-only venv running the
-# deploy playbook through ansible-runner, Kubernetes manifests, the AWX
-# credential type). Tools from requirements/ee.txt, added to $(VENV).
+# The EE definition (execution-environment/), its build context, the image and
+# the tests that keep it honest: tests/ee (introspection, an EE-only venv running
+# the deploy playbook through ansible-runner, Kubernetes manifests, the AWX
+# credential type) and tests/ee/test_image_*.py (the built image: deploy and
+# update inside the container, ansible-runner process isolation, the Kubernetes
+# Job's pod under `podman kube play`). Tools from requirements/ee.txt, added to $(VENV).
 EE_STAMP          := $(VENV)/.installed-ee
 EE_DEFINITION     := execution-environment/execution-environment.yml
 EE_CONTEXT        := $(BUILD_DIR)/ee
 EE_COLLECTION_DIR := $(BUILD_DIR)/ee-collection
-EE_IMAGE          ?= flinkops/flink-ee:0.1.0
+EE_VERSION        := $(shell sed -n 's/^version: *//p' galaxy.yml)
+EE_IMAGE          ?= localhost/flinkops-flink-ee
 CONTAINER_ENGINE  ?= podman
+# Empty: the project's own Debian base (hack/ee_base_image.sh, cached by a hash of
+# its inputs). Or an official EE base, with its Python and package manager:
+#   make ee-image BASE_IMAGE=quay.io/ansible/awx-ee:24.6.1 EE_PYCMD=/usr/bin/python3.11 EE_PKGMGR=/usr/bin/dnf
+BASE_IMAGE        ?=
+EE_BASE_REPO      ?= localhost/flinkops-ee-base
+EE_PYCMD          ?= /opt/ee/bin/python3.11
+EE_PKGMGR         ?= /usr/bin/dnf
+# pip inside the build reaches the package index through the host's network and CAs.
+EE_BUILD_ARGS     ?= --network host -v /etc/ssl/certs:/etc/ssl/certs:ro
+# No raised rlimits and runc instead of crun on these machines (see the file).
+export CONTAINERS_CONF ?= $(CURDIR)/execution-environment/containers.conf
 
 $(EE_STAMP): requirements/ee.txt $(VENV_STAMP)
 	$(VENV_PY) -m pip install --quiet -r requirements/ee.txt
 	@touch $@
+
+container-deps: ## Install podman, runc and debootstrap when missing (apt-get)
+	@missing=""; for tool in podman runc debootstrap; do \
+	  command -v $$tool >/dev/null || [ -x /usr/sbin/$$tool ] || missing="$$missing $$tool"; done; \
+	if [ -n "$$missing" ]; then echo "+ apt-get install -y$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 \
+	    install -y -qq $$missing; fi
 
 ee-context: $(EE_STAMP) collection ## Render the EE build context into build/ee/ (no container engine needed)
 	@rm -rf $(EE_CONTEXT) $(EE_COLLECTION_DIR); mkdir -p $(EE_COLLECTION_DIR)
@@ -246,15 +302,32 @@ ee-context: $(EE_STAMP) collection ## Render the EE build context into build/ee/
 	mv $(EE_COLLECTION_DIR)/flinkops-flink-*.tar.gz $(EE_COLLECTION_DIR)/flinkops-flink.tar.gz
 	ansible-builder create --file $(EE_DEFINITION) --context $(EE_CONTEXT) \
 	  --output-filename Containerfile
-	@echo "ee-context: build with: $(CONTAINER_ENGINE) build -f $(EE_CONTEXT)/Containerfile -t $(EE_IMAGE) $(EE_CONTEXT)"
 
-ee-image: ee-context ## Build the EE image (CONTAINER_ENGINE=podman|docker, EE_IMAGE=flinkops/flink-ee:0.1.0)
-	$(CONTAINER_ENGINE) build -f $(EE_CONTEXT)/Containerfile -t $(EE_IMAGE) $(EE_CONTEXT)
+ee-base-image: container-deps ## Make the Debian base image of the EE unless it is cached (hack/ee_base_image.sh)
+	@hack/ee_base_image.sh $(EE_BASE_REPO)
 
-ee: $(EE_STAMP) collection ## pytest tests/ee: introspection, EE-only venv via ansible-runner, k8s manifests, AWX credential type
+ee-image: container-deps ## Build the EE image: $(EE_IMAGE):latest and :$(EE_VERSION) (BASE_IMAGE= an official base)
+	@t0=$$SECONDS; base="$(BASE_IMAGE)"; \
+	if [ -z "$$base" ]; then base=$$(hack/ee_base_image.sh $(EE_BASE_REPO)); fi; t1=$$SECONDS; \
+	$(MAKE) ee-context; t2=$$SECONDS; \
+	echo "+ $(CONTAINER_ENGINE) build $(EE_BUILD_ARGS) --build-arg EE_BASE_IMAGE=$$base ... $(EE_CONTEXT)"; \
+	$(CONTAINER_ENGINE) build $(EE_BUILD_ARGS) --build-arg EE_BASE_IMAGE=$$base \
+	  --build-arg PYCMD=$(EE_PYCMD) --build-arg PKGMGR=$(EE_PKGMGR) \
+	  --label org.opencontainers.image.version=$(EE_VERSION) \
+	  -t $(EE_IMAGE):latest -t $(EE_IMAGE):$(EE_VERSION) -f $(EE_CONTEXT)/Containerfile $(EE_CONTEXT); \
+	t3=$$SECONDS; \
+	echo "ee-image: $(EE_IMAGE):latest and :$(EE_VERSION) from $$base" \
+	  "(base $$((t1 - t0)) s, context $$((t2 - t1)) s, podman build $$((t3 - t2)) s;" \
+	  "$$($(CONTAINER_ENGINE) image inspect --format '{{.Size}}' $(EE_IMAGE):latest) bytes)"
+
+ee: $(EE_STAMP) collection ## pytest tests/ee without the image: introspection, EE-only venv via ansible-runner, k8s manifests, AWX credential type
 	PYTHONPATH=$(CURDIR)/$(BUILD_DIR) $(VENV_PY) hack/run_pytest.py \
-	  $(REPORT_DIR)/ee$(STAGE_SUFFIX).xml tests/ee -- $(PYTEST_ARGS)
-.PHONY: ee ee-context ee-image
+	  $(REPORT_DIR)/ee$(STAGE_SUFFIX).xml tests/ee -- $(PYTEST_ARGS) --ignore-glob='tests/ee/test_image_*.py'
+
+test-ee-image: ee-image ## Build the EE image, then run tests/ee/test_image_*.py with it against real Flink (first version)
+	EE_IMAGE=$(EE_IMAGE):$(EE_VERSION) FLINKOPS_TEST_FLINK_VERSIONS=$(FIRST_VERSION) PYTHONPATH=$(CURDIR)/$(BUILD_DIR) $(VENV_PY) hack/run_pytest.py \
+	  $(REPORT_DIR)/ee-image$(STAGE_SUFFIX).xml tests/ee/test_image_*.py -- $(PYTEST_ARGS)
+.PHONY: ee ee-context ee-image ee-base-image test-ee-image container-deps
 # --- end of execution environment block -------------------------------------
 
 # --- benchmarks (owner: bench) ------------------------------------------------
