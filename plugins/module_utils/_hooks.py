@@ -84,4 +84,3 @@ def default_hooks():
     # The guard subclasses Hooks, so it is imported here, not at the top.
     from ansible_collections.flinkops.flink.plugins.module_utils._guard_hook import GuardHook
     return [GuardHook()]
-
