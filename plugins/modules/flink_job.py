@@ -297,7 +297,7 @@ options:
       - V(fail) fails at once, changing nothing, with a message naming the other run and since
         when. V(wait) waits until it ends (at most O(concurrent_wait_timeout) seconds), then plans
         again from what runs then and applies this run's spec.
-      - Either way at most one job of the name is ever started from one predecessor: Flink
+      - Either way at most one job of the name is ever started from one predecessor, as Flink
         refuses a second submission of the successor's job id.
     type: str
     choices: [fail, wait]

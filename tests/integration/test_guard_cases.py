@@ -91,8 +91,8 @@ def lonely_cluster():
         yield cluster
 
 
-def test_jobmanager_lost_refuses_an_empty_start_and_names_the_state(flink, lonely_cluster,
-                                                                   module):
+def test_jobmanager_lost_refuses_an_empty_start_and_names_the_state(
+        flink, lonely_cluster, module):
     lonely = type(flink)(lonely_cluster)
     name = "jmloss-%s" % uuid.uuid4().hex[:6]
     params = dict(url=lonely.url, name=name, jar=lonely.jobs["stateful-v1"],

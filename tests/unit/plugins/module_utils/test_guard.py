@@ -104,7 +104,8 @@ def test_intent_round_trip_fits_flinks_name_limit_even_with_a_long_name():
     for name in names:
         store.write(name)
     intents = read_intents(store.jars())
-    (successor, found), = intents.items()
+    assert len(intents) == 1
+    successor, found = next(iter(intents.items()))
     intent = found[0]
     assert successor == successor_id(LONG_NAME, JID)
     assert intent.name == LONG_NAME and intent.predecessor == JID and intent.ttl == 600
