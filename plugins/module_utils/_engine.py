@@ -328,10 +328,7 @@ class Engine:
         if req.health_window:
             health = watch_health(self.client, job_id, req.health_window,
                                   req.health_require_checkpoint, started_ms)
-            self.result.update(job=health["job"], health={"window": req.health_window,
-                                                          "checkpoint": health["checkpoint"]})
-            if health["checkpointing_off"]:
-                self.result.health["checkpointing"] = "off"
+            self.result.update(job=health.pop("job"), health=dict(health, window=req.health_window))
 
     def roll_back(self, failure, previous, restore):
         """The new version failed after the old one stopped: bring the old one back,
