@@ -206,7 +206,8 @@ def watch_health(client, job_id, window, require_checkpoint, started_at_ms,
                          cause=root_exception(client, job_id))
     # A job whose program never enabled checkpointing can never complete one: the caller
     # passes it with a warning instead of failing it for a reason nobody can read.
-    return {"job": job, "checkpoint": checkpoint, "checkpointing_off": checkpointing_off}
+    return dict({"job": job, "checkpoint": checkpoint},
+                **({"checkpointing": "off"} if checkpointing_off else {}))
 
 
 def checkpointing_enabled(client, job_id):

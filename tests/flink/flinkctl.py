@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 """Real-Flink test harness: provision Flink distributions, build test jobs, run clusters.
 
 Stdlib only (runs in any virtualenv). Module API:

@@ -31,7 +31,7 @@ def role_vars(flink, name, jar, kind=None, **overrides):
         "job_deploy_jar_name": name,
         "job_deploy_entry_class": entry_class,
         "job_deploy_args": ["--name", name, "--tag", name, "--rate", "100"],
-        "job_deploy_health_window": 4,
+        "job_deploy_health_window": 10,  # a checkpoint must complete in it, on a loaded machine
     }
     variables.update(overrides)
     return variables

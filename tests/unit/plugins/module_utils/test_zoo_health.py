@@ -39,7 +39,7 @@ def test_a_job_without_checkpointing_passes_marked_off(client, script, config, s
     script.on("GET", "/jobs/%s/checkpoints/config" % JID, config, status=status)
     script.on("GET", "/jobs/%s/exceptions" % JID, {"exceptionHistory": {"entries": []}})
     health = watch_health(client, JID, 0.2, True, 0, interval=0.2)
-    assert health["checkpointing_off"] is True and health["checkpoint"] is None
+    assert health["checkpointing"] == "off" and health["checkpoint"] is None
 
 
 def test_a_job_with_checkpointing_and_none_completed_still_fails(client, script):
