@@ -118,7 +118,7 @@ options:
       - The value after a flag whose name contains C(password), C(secret), C(token), C(apikey),
         C(api-key) (the words Flink itself treats as sensitive) is secret without being listed,
         and so is every O(configuration) key containing one of them (for example C(s3.secret-key)).
-      - A rollback needs the clear values: they are taken from this run's O(args) and O(configuration)
+      - A rollback needs the clear values. They are taken from this run's O(args) and O(configuration)
         when their hashes match, else the rollback is refused, naming the argument or key.
     type: list
     elements: str
