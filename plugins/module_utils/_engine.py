@@ -25,8 +25,9 @@ The order of steps is the safety argument, so it is spelled out once, here:
    ``job_id``], ``_submit.submit_once`` [hook ``submit``]), from exactly that
    savepoint, [hook ``after_submit``] and waited for until it is healthy
    (and, if asked, stays healthy through the health window).
-4. If the new job cannot start or is unhealthy, the previous spec is started
-   again from the same savepoint, and the task fails saying what runs now.
+4. If the new job cannot start or is unhealthy, [hook ``before_rollback``] the
+   previous spec is started again from the same savepoint, and the task fails
+   saying what runs now.
 5. [hook ``after_change``] The run's outcome, success or failure, is final.
 """
 
@@ -38,12 +39,13 @@ from ansible_collections.flinkops.flink.plugins.module_utils._client import Flin
 from ansible_collections.flinkops.flink.plugins.module_utils._hooks import default_hooks
 from ansible_collections.flinkops.flink.plugins.module_utils._jobstate import (
     default_savepoint_dir,
-    describe_state,
     is_active,
     is_healthy,
     matching_jobs,
     restored_from,
     resume_point,
+    the_active_run,
+    what_runs,
 )
 from ansible_collections.flinkops.flink.plugins.module_utils._poll import (
     OperationFailed,
@@ -139,14 +141,7 @@ class Engine:
         """Read the job list once: this job's runs, and the one active run if any."""
         self.jobs = list_jobs(self.client)
         self.runs = matching_jobs(self.jobs, self.request.name, self.request.name_match)
-        active = [job for job in self.runs if is_active(job)]
-        if len(active) > 1:
-            raise FlinkError("%d jobs match name %r (%s): %s; refusing to guess which one to "
-                             "manage" % (len(active), self.request.name,
-                                         self.request.name_match,
-                                         ", ".join("%s (%s)" % (j["jid"], j["state"])
-                                                   for j in active)))
-        self.current = active[0] if active else None
+        self.current = the_active_run(self.runs, self.request.name, self.request.name_match)
 
     @property
     def jars(self):
@@ -181,11 +176,8 @@ class Engine:
         req = self.request
         if req.jar_id:
             return req.jar_id
-        existing = find_upload(self.jars, self.jar_sha256)
-        if existing:
-            return existing
         stem = jar_stem(req.jar_name or req.jar_path)
-        return self.changes.do(
+        return find_upload(self.jars, self.jar_sha256) or self.changes.do(
             "upload %s as %s" % (req.jar_path, jar_upload_name(stem, self.jar_sha256)),
             upload_once, self.client, req.jar_path, self.jar_sha256, stem,
             planned=Planned("the jar id of %s" % req.jar_path))
@@ -318,9 +310,9 @@ class Engine:
         """Submit ``spec`` exactly once from ``restore``, then wait until it is healthy."""
         job_id = self._first("job_id", spec) or new_job_id(spec)
         self.result.update(job_id=job_id, restored_from=restore)
-        self.changes.do("start job %s (%s) from %s" % (self.request.name, spec.fingerprint,
-                                                      _origin(restore)),
-                        self.submit, spec, jar_id,
+        what = "start job %s (%s) from %s" % (self.request.name, spec.fingerprint,
+                                              _origin(restore))
+        self.changes.do(what, self.submit, spec, jar_id,
                         self.body(spec, jar_id, restore, job_id, allow_non_restored))
         if self.changes.check_mode:
             self.result.job_id = None
@@ -355,6 +347,12 @@ class Engine:
             raise DeployFailure("start", failure, "not-rolled-back",
                                 previous_job_id=self.result.previous_job_id, state_at=restore,
                                 reason=reason)
+        try:
+            self._fire("before_rollback", failed_id, previous)
+        except FlinkError as refused:
+            raise DeployFailure("start", failure, "not-rolled-back",
+                                previous_job_id=self.result.previous_job_id, state_at=restore,
+                                reason=refused.msg)
         if is_active(find_job(self.client, failed_id)):
             self.cancel(failed_id)
         old = JobSpec.from_record(previous, given=self.desired_spec())
@@ -373,12 +371,7 @@ class Engine:
             jobs = list_jobs(self.client)
         except FlinkError:
             return "what runs now is unknown (Flink did not answer)"
-        active = [job for job in matching_jobs(jobs, self.request.name, self.request.name_match)
-                  if is_active(job)]
-        if not active:
-            return "nothing runs now"
-        return "what runs now is %s" % ", ".join(
-            "job %s (%s)" % (job["jid"], describe_state(job)) for job in active)
+        return what_runs(matching_jobs(jobs, self.request.name, self.request.name_match))
 
     def start_previous(self, old, jar_id, restore):
         job_id = self._first("job_id", old) or new_job_id(old)

@@ -54,6 +54,14 @@ class Hooks:
         For confirming the job that started is the one asked for (issue 13).
         """
 
+    def before_rollback(self, run, failed_job_id, previous):
+        """Before the previous version is started again after a failed upgrade.
+
+        Raise FlinkError to refuse the rollback (the guard: never start an older
+        version while another run's newer job is active); the run then fails
+        saying it was not rolled back, and why.
+        """
+
     def after_change(self, run, failure):
         """At the end of every run that got past the plan, successful (``failure``
         None) or not (the FlinkError that ends it). For the operation log.

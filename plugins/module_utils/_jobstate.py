@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 
-from ansible_collections.flinkops.flink.plugins.module_utils._client import root_cause
+from ansible_collections.flinkops.flink.plugins.module_utils._client import FlinkError, root_cause
 from ansible_collections.flinkops.flink.plugins.module_utils._rest import (
     cluster_overview,
     job_checkpoint_config,
@@ -56,6 +56,25 @@ def matching_jobs(jobs, name, match="exact", states=None):
     """The jobs of a /jobs/overview listing that carry ``name``, in its order."""
     return [job for job in jobs
             if name_matches(job, name, match) and (states is None or job.get("state") in states)]
+
+
+def the_active_run(runs, name, match):
+    """The one active job among a name's ``runs``, or None; several is an error."""
+    active = [job for job in runs if is_active(job)]
+    if len(active) > 1:
+        raise FlinkError("%d jobs match name %r (%s): %s; refusing to guess which one to "
+                         "manage" % (len(active), name, match, ", ".join(
+                             "%s (%s)" % (job["jid"], job["state"]) for job in active)))
+    return active[0] if active else None
+
+
+def what_runs(runs):
+    """What runs among a name's ``runs``, said for a message."""
+    active = [job for job in runs if is_active(job)]
+    if not active:
+        return "nothing runs now"
+    return "what runs now is %s" % ", ".join(
+        "job %s (%s)" % (job["jid"], describe_state(job)) for job in active)
 
 
 # ---------------------------------------------------------------------------

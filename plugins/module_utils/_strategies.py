@@ -110,8 +110,11 @@ class StatelessStrategy(Strategy):
         return run.request.savepoint_path
 
 
-STRATEGIES = dict((cls.name, cls) for cls in (SavepointStrategy, LastStateStrategy,
-                                             StatelessStrategy))
+STRATEGIES = dict((cls.name, cls) for cls in (
+    SavepointStrategy,
+    LastStateStrategy,
+    StatelessStrategy,
+))
 
 
 def select_strategy(request, current, spec, previous):

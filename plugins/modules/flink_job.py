@@ -102,8 +102,8 @@ options:
       - Values are sent in Flink's flat string form, and two spellings of one value are one spec (no
         restart). Booleans become V(true)/V(false), numbers their decimal text, a list Flink's list
         form V(a;b;c) (an item holding C(;) is quoted), and a nested dictionary is flattened into
-        dotted keys the way Flink reads a nested C(config.yaml)
-        (C({execution: {checkpointing: {interval: 10s}}}) is C(execution.checkpointing.interval=10s)).
+        dotted keys the way Flink reads a nested C(config.yaml) (key C(interval) inside C(checkpointing)
+        inside C(execution) is C(execution.checkpointing.interval)).
       - A V(null) value is refused with an error naming the key; leave the key out to use the
         cluster's setting.
     type: dict
@@ -191,10 +191,11 @@ options:
     default: savepoint
   wait:
     description:
-      - Wait until the new job is healthy the way Flink means it: job state RUNNING, every task RUNNING or
-        FINISHED (since Flink 1.15 a job runs on after some tasks finish, for example a source subtask
-        that got no split), and no restart since it started. Job state RUNNING alone can hide tasks
-        still waiting for slots. A job that fails or restarts meanwhile fails the task with Flink's root cause.
+      - Wait until the new job is healthy the way Flink means it, that is job state RUNNING, every task
+        RUNNING or FINISHED (since Flink 1.15 a job runs on after some tasks finish, for example a source
+        subtask that got no split), and no restart since it started. Job state RUNNING alone can hide
+        tasks still waiting for slots. A job that fails or restarts meanwhile fails the task with
+        Flink's root cause.
     type: bool
     default: true
   wait_timeout:

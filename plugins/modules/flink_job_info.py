@@ -88,8 +88,8 @@ jobs:
     active:
       description:
         - Whether the job is active in Flink's sense (V(INITIALIZING), V(CREATED), V(RUNNING), V(FAILING),
-          V(CANCELLING), V(RESTARTING), V(RECONCILING) or V(SUSPENDED)): it holds or will hold slots and can
-          still change. V(false) for the terminal states V(FINISHED), V(CANCELED) and V(FAILED).
+          V(CANCELLING), V(RESTARTING), V(RECONCILING) or V(SUSPENDED)), so it holds or will hold slots and
+          can still change. V(false) for the terminal states V(FINISHED), V(CANCELED) and V(FAILED).
         - The one definition M(flinkops.flink.flink_job) uses to find the run it manages.
       type: bool
     start_time:

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+
 def job(jid, name="orders", state="RUNNING", running=None, total=2, finished=0, start=1,
         end=-1):
     running = (total - finished if state == "RUNNING" else 0) if running is None else running

@@ -301,7 +301,7 @@ def test_failed_savepoint_leaves_the_old_job_and_starts_nothing(client, script, 
 def test_lost_savepoint_status_says_the_stop_outcome_is_unknown(client, script, jar, sha, uploaded):
     req, current = upgrade_setup(script, jar, sha, uploaded)
     script.on("POST", "/jobs/%s/stop" % current["jid"], {"request-id": "t1"})
-    for _ in range(2):  # the read is retried once, then given up
+    for _round in range(2):  # the read is retried once, then given up
         script.on("GET", "/jobs/%s/savepoints/t1" % current["jid"], {"errors": []}, status=503)
     with pytest.raises(DeployFailure) as failed:
         engine(client, req).run()
@@ -314,7 +314,7 @@ def test_lost_savepoint_status_says_the_stop_outcome_is_unknown(client, script, 
 def test_savepoint_timeout_says_the_stop_outcome_is_unknown(client, script, jar, sha, uploaded):
     req, current = upgrade_setup(script, jar, sha, uploaded, savepoint_timeout=0.03)
     script.on("POST", "/jobs/%s/stop" % current["jid"], {"request-id": "t1"})
-    for _ in range(3):
+    for _round in range(3):
         script.on("GET", "/jobs/%s/savepoints/t1" % current["jid"], IN_PROGRESS)
     with pytest.raises(DeployFailure) as failed:
         engine(client, req).run()
@@ -436,8 +436,8 @@ def expect_failing_start(script, spec):
     return jid
 
 
-def test_failed_new_version_is_rolled_back_to_the_recorded_spec(client, script, jar, sha,
-                                                               uploaded):
+def test_failed_new_version_is_rolled_back_to_the_recorded_spec(
+        client, script, jar, sha, uploaded):
     req, current = upgrade_setup(script, jar, sha, uploaded)
     expect_stop(script, job_id=current["jid"])
     failed_id = expect_failing_start(script, spec_of(req, sha))
@@ -598,7 +598,7 @@ def test_health_window_failures_fail_the_start(client, script, jar, sha, uploade
         script.on("GET", "/jobs/overview", overview(job(jid, state="RESTARTING")))
         script.on("GET", "/jobs/%s/exceptions" % jid, {"exceptionHistory": {"entries": []}})
     else:
-        for _ in range(2):
+        for _round in range(2):
             script.on("GET", "/jobs/overview", overview(job(jid)))
             if trouble == "no-checkpoint":
                 script.on("GET", "/jobs/%s/checkpoints" % jid, checkpoints())
@@ -621,7 +621,7 @@ def test_no_wait_submits_and_returns(client, script, jar, sha, uploaded):
 def test_wait_timeout_names_the_state_and_last_failure(client, script, jar, sha, uploaded):
     req, jid = fresh(script, jar, sha, uploaded, wait_timeout=0.05)
     script.on("POST", "/jars/.*/run", {"jobid": jid})
-    for _ in range(3):  # two polls, then the look at what it is doing
+    for _round in range(3):  # two polls, then the look at what it is doing
         script.on("GET", "/jobs/overview", overview(job(jid, running=0)))
     script.on("GET", "/jobs/%s/exceptions" % jid, {})
     with pytest.raises(FlinkError) as failed:
@@ -741,6 +741,9 @@ class Recorder(Hooks):
     def after_change(self, run, failure):
         self.calls.append("after_change %s" % (failure is not None))
 
+    def before_rollback(self, run, failed_job_id, previous):
+        self.calls.append("before_rollback")
+
 
 def test_hooks_are_called_at_their_points_in_order(client, script, jar, sha, uploaded):
     req, current = upgrade_setup(script, jar, sha, uploaded)
@@ -765,6 +768,22 @@ def test_a_pre_check_refusal_stops_nothing_and_records_nothing(client, script, j
     with pytest.raises(FlinkError, match="would be dropped"):
         engine(client, req, hooks=[hook]).run()
     assert hook.calls == ["pre_check"]
+
+
+def test_a_refused_rollback_says_why_and_leaves_the_state_where_it_is(
+        client, script, jar, sha, uploaded):
+    class RefuseRollback(Hooks):
+        def before_rollback(self, run, failed_job_id, previous):
+            raise FlinkError("another deployment of orders is in progress")
+
+    req, current = upgrade_setup(script, jar, sha, uploaded)
+    expect_stop(script, job_id=current["jid"])
+    expect_failing_start(script, spec_of(req, sha))
+    with pytest.raises(DeployFailure) as failed:
+        engine(client, req, hooks=[RefuseRollback()]).run()
+    msg = str(failed.value)
+    assert "not rolled back: another deployment of orders is in progress" in msg
+    assert "its state is in %s" % SP in msg
 
 
 def test_after_change_hears_of_a_failure(client, script, jar, sha, uploaded):
@@ -828,8 +847,8 @@ def test_finished_subtasks_count_as_healthy_in_the_no_op(client, script, jar, sh
     assert len(script.calls()) == 2  # no wait
 
 
-def test_finished_subtasks_count_as_healthy_in_the_health_window(client, script, jar, sha,
-                                                                uploaded):
+def test_finished_subtasks_count_as_healthy_in_the_health_window(
+        client, script, jar, sha, uploaded):
     req, jid = fresh(script, jar, sha, uploaded, health_window=0.1)
     script.on("POST", "/jars/.*/run", {"jobid": jid})
     for poll in range(3):
@@ -871,7 +890,7 @@ def test_rollback_whose_job_is_active_but_unhealthy_says_so(client, script, jar,
     script.on("GET", "/jobs/overview", overview(job(failed_id, state="FAILED", end=2)))
     back_id = new_id(OLD_SPEC)
     script.on("POST", "/jars/.*/run", {"jobid": back_id})
-    for _ in range(3):
+    for _round in range(3):
         script.on("GET", "/jobs/overview", overview(job(back_id, running=1)))
     script.on("GET", "/jobs/%s/exceptions" % back_id, {})
     script.on("GET", "/jobs/overview", overview(job(back_id, running=1),

@@ -182,7 +182,7 @@ def test_disposal_that_really_failed_says_so(client, script):
 
 
 def test_plain_savepoint_timeout_leaves_the_job(client, script):
-    for _ in range(2):
+    for _round in range(2):
         script.on("GET", "/jobs/%s/savepoints/t" % JID, IN_PROGRESS)
     with pytest.raises(FlinkTimeout) as failed:
         wait_savepoint(client, JID, "t", 0.02)
@@ -268,4 +268,4 @@ def test_deploy_failure_keeps_the_deciding_error_and_names_the_stage():
     assert "it had no saved state" in failure.msg and failure.status == 500
     assert failure.to_dict()["stage"] == "start"
     with pytest.raises(ValueError):
-        DeployFailure("x", error, "no-such-outcome")
+        raise DeployFailure("x", error, "no-such-outcome")
