@@ -202,5 +202,8 @@ class FlinkModule:
             self.fail(exc)
         except (KeyError, TypeError, AttributeError, ValueError, IndexError) as exc:
             last = getattr(getattr(self, "client", None), "last", None)
-            where = ("the last answer: %s %s, HTTP %s" % last) if last else "no answer received yet"
+            where = "no answer received yet"
+            if last:
+                method, url, status = last
+                where = "the last answer: %s %s, HTTP %s" % (method, url, status)
             self.fail("unexpected answer from Flink (%s: %s; %s)" % (type(exc).__name__, exc, where))

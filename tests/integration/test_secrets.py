@@ -9,7 +9,6 @@ in the cluster's JAR list with the spec records decoded: 0 hits."""
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import shutil
@@ -266,7 +265,7 @@ http {
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = "https://127.0.0.1:%d" % port
     try:
-        for _ in range(300):
+        for _attempt in range(300):
             try:
                 requests.get(url, verify=False, timeout=2)
                 break
