@@ -13,6 +13,7 @@ import hashlib
 import json
 import shutil
 import subprocess
+import time
 import uuid
 import zipfile
 
@@ -272,7 +273,6 @@ http {
             except requests.exceptions.RequestException:
                 if process.poll() is not None:
                     raise AssertionError(process.stderr.read().decode())
-                import time
                 time.sleep(0.1)
         yield {"url": url, "token": token}
     finally:
