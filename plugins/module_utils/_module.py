@@ -204,6 +204,5 @@ class FlinkModule:
             last = getattr(getattr(self, "client", None), "last", None)
             where = "no answer received yet"
             if last:
-                method, url, status = last
-                where = "the last answer: %s %s, HTTP %s" % (method, url, status)
+                where = "the last answer: {0} {1}, HTTP {2}".format(*last)
             self.fail("unexpected answer from Flink (%s: %s; %s)" % (type(exc).__name__, exc, where))

@@ -343,7 +343,8 @@ ARGUMENT_SPEC = dict(
     args=dict(type="list", elements="str", default=[]),
     parallelism=dict(type="int"),
     configuration=dict(type="dict", default={}),
-    secret_args=dict(type="list", elements="str", default=[]),
+    # Names flags or positions, never a secret value itself.
+    secret_args=dict(type="list", elements="str", default=[], no_log=False),
     allow_non_restored_state=dict(type="bool", default=False),
     restore_mode=dict(type="str", choices=["claim", "no_claim"]),
     savepoint_path=dict(type="str"),
