@@ -84,7 +84,7 @@ options:
       - How often a request that failed on its way is repeated, with exponential backoff.
       - Only requests that read, or that never reached the server, are repeated; a
         request that changes something and may have arrived is never sent blindly again.
-      - TLS failures and invalid local input are never repeated: they fail the same way every time.
+      - TLS failures and invalid local input are never repeated, as they fail the same way every time.
     type: int
     default: 3
 requirements:

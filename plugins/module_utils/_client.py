@@ -358,5 +358,5 @@ def _rewinds_impossible(data):
 def parse_version(text):
     if not text:
         return (0,)
-    numbers = re.findall(r"\d+", str(text).split("-")[0])
+    numbers = re.findall(r"\d+", str(text).split("-", maxsplit=1)[0])
     return tuple(int(n) for n in numbers[:3]) or (0,)

@@ -170,14 +170,8 @@ class Engine:
             if jar is None:
                 raise FlinkError("no uploaded JAR with id %s on the cluster" % req.jar_id)
             key = jar_key(jar["name"])
-        spec = JobSpec(req.name, key, req.entry_class, req.args, req.parallelism,
-                       req.configuration, secret_args=req.secret_args)
-        if spec.salt and self.current:
-            # Secrets are sealed with the running spec's salt: one more read, only then.
-            running = spec_of_job(spec_records(self.jars), self.current["jid"])
-            if running and running.get("secret_salt"):
-                spec.salt = running["secret_salt"]
-        return spec
+        spec = JobSpec(req.name, key, req.entry_class, req.args, req.parallelism, req.configuration, secret_args=req.secret_args)
+        return spec.salted_like(lambda: spec_of_job(spec_records(self.jars), self.current["jid"]) if self.current else None)
 
     def resolve_jar_id(self):
         req = self.request

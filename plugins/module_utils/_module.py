@@ -202,5 +202,7 @@ class FlinkModule:
             self.fail(exc)
         except (KeyError, TypeError, AttributeError, ValueError, IndexError) as exc:
             last = getattr(getattr(self, "client", None), "last", None)
-            where = ("the last answer: %s %s, HTTP %s" % last) if last else "no answer received yet"
+            where = "no answer received yet"
+            if last:
+                where = "the last answer: {0} {1}, HTTP {2}".format(*last)
             self.fail("unexpected answer from Flink (%s: %s; %s)" % (type(exc).__name__, exc, where))

@@ -82,8 +82,7 @@ def _flat(configuration, prefix=""):
     """(dotted key, value) of a configuration, nested dictionaries flattened as Flink reads them."""
     for key, value in configuration.items():
         if isinstance(value, dict):
-            for item in _flat(value, "%s%s." % (prefix, key)):
-                yield item
+            yield from _flat(value, "%s%s." % (prefix, key))
         else:
             yield "%s%s" % (prefix, key), value
 

@@ -121,6 +121,13 @@ class JobSpec:
                    record.get("args"), record.get("parallelism"), record.get("configuration"),
                    secret_args=given.secret_args if given else None, salt=salt_of(record))
 
+    def salted_like(self, running_record):
+        """This spec sealed with the salt of ``running_record()`` (called only when the
+        spec holds secrets), so an unchanged spec keeps its fingerprint."""
+        if self.salt:
+            self.salt = salt_of(running_record()) or self.salt
+        return self
+
     def to_dict(self):
         """The spec as recorded and fingerprinted: secret values sealed."""
         plain = dict((field, getattr(self, field)) for field in self.FIELDS)

@@ -124,7 +124,7 @@ options:
       - The value after a flag whose name contains C(password), C(secret), C(token), C(apikey),
         C(api-key) (the words Flink itself treats as sensitive) is secret without being listed,
         and so is every O(configuration) key containing one of them (for example C(s3.secret-key)).
-      - A rollback needs the clear values: they are taken from this run's O(args) and O(configuration)
+      - A rollback needs the clear values. They are taken from this run's O(args) and O(configuration)
         when their hashes match, else the rollback is refused, naming the argument or key.
     type: list
     elements: str
@@ -562,7 +562,8 @@ ARGUMENT_SPEC = dict(
     args=dict(type="list", elements="str", default=[]),
     parallelism=dict(type="int"),
     configuration=dict(type="dict", default={}),
-    secret_args=dict(type="list", elements="str", default=[]),
+    # Names flags or positions, never a secret value itself.
+    secret_args=dict(type="list", elements="str", default=[], no_log=False),
     allow_non_restored_state=dict(type="bool", default=False),
     restore_mode=dict(type="str", choices=["claim", "no_claim"]),
     savepoint_path=dict(type="str"),

@@ -356,7 +356,7 @@ def test_bearer_token_wrong_or_missing_fails_clearly(nginx, module, token):
 def test_api_key_header_through_nginx(nginx, module):
     ok = module("flink_cluster_info", dict(url=nginx.url("header"), headers={"X-Api-Key": nginx.api_key}))
     assert not ok.get("failed"), ok
-    bad = module("flink_cluster_info", dict(url=nginx.url("header"), headers={"X-Api-Key": "nope"}))
+    bad = module("flink_cluster_info", dict(url=nginx.url("header"), headers={"X-Api-Key": "nope-not-the-key"}))
     assert_auth_failure(bad, nginx.url("header"))
 
 
@@ -378,7 +378,7 @@ def test_module_results_never_contain_secrets(nginx, flink, module, unique_job_n
     url, sha = publish_jar(nginx, flink.jobs["stateful-v1"])
     # Without the repository token the download is refused, clearly.
     refused = module("flink_jar", dict(url=flink.url, src_url=url, src_checksum="sha256:" + sha,
-                                       src_headers={"X-Repo-Token": "wrong"}))
+                                       src_headers={"X-Repo-Token": "wrong-repo-token"}))
     assert refused["failed"] and "download failed" in refused["msg"] and "401" in refused["msg"]
     results = [
         module("flink_jar", dict(url=nginx.url("basic"), url_username=nginx.user, url_password=nginx.password,
