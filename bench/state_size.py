@@ -328,7 +328,7 @@ class StateBench:  # pylint: disable=too-many-instance-attributes
             }[strategy]()
         else:
             jar = self.jobs["stateful-v1" if strategy == "in-place-rescale" else "stateful-v2"]
-            result = run_module(dict(base, jar=jar, parallelism=1, **MODULE_OPTIONS[strategy]))
+            result = run_module(dict(dict(base, jar=jar, parallelism=1), **MODULE_OPTIONS[strategy]))
             detail = {k: result.get(k) for k in ("action", "job_id", "previous_job_id", "savepoint", "restored_from",
                                                  "overlap_seconds", "rescaled", "fallback") if k in result}
         wall = time.monotonic() - t0
