@@ -47,7 +47,7 @@ sys.path.insert(0, str(ROOT / "tests" / "flink"))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import flinkctl  # noqa: E402  pylint: disable=wrong-import-position
-from run import Heartbeats, Rest, all_running  # noqa: E402  pylint: disable=wrong-import-position
+from run import Heartbeats, Rest  # noqa: E402  pylint: disable=wrong-import-position
 
 ENTRY = "org.flinkops.bench.StateSizeJob"
 STRATEGIES = ("savepoint-canonical", "savepoint-native", "last-state", "blue-green", "in-place-rescale")
@@ -415,7 +415,7 @@ class StateBench:  # pylint: disable=too-many-instance-attributes
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
     parser.add_argument("--sizes", default="0.1,1", help="state sizes in GB, comma-separated")
     parser.add_argument("--version", default="2.3")
     parser.add_argument("--only", default="", help="strategies, comma-separated (default: all)")
