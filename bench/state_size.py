@@ -47,7 +47,7 @@ sys.path.insert(0, str(ROOT / "tests" / "flink"))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import flinkctl  # noqa: E402  pylint: disable=wrong-import-position
-from run import Heartbeats, Rest, all_running  # noqa: E402  pylint: disable=wrong-import-position
+from run import Heartbeats, Rest  # noqa: E402  pylint: disable=wrong-import-position
 
 ENTRY = "org.flinkops.bench.StateSizeJob"
 STRATEGIES = ("savepoint-canonical", "savepoint-native", "last-state", "blue-green", "in-place-rescale")
@@ -328,7 +328,7 @@ class StateBench:  # pylint: disable=too-many-instance-attributes
             }[strategy]()
         else:
             jar = self.jobs["stateful-v1" if strategy == "in-place-rescale" else "stateful-v2"]
-            result = run_module(dict(base, jar=jar, parallelism=1, **MODULE_OPTIONS[strategy]))
+            result = run_module(dict(dict(base, jar=jar, parallelism=1), **MODULE_OPTIONS[strategy]))
             detail = {k: result.get(k) for k in ("action", "job_id", "previous_job_id", "savepoint", "restored_from",
                                                  "overlap_seconds", "rescaled", "fallback") if k in result}
         wall = time.monotonic() - t0
@@ -415,7 +415,7 @@ class StateBench:  # pylint: disable=too-many-instance-attributes
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
     parser.add_argument("--sizes", default="0.1,1", help="state sizes in GB, comma-separated")
     parser.add_argument("--version", default="2.3")
     parser.add_argument("--only", default="", help="strategies, comma-separated (default: all)")

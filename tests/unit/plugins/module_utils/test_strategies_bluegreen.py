@@ -54,7 +54,7 @@ TRIGGER = r"[0-9a-f]{32}"
 
 def expect_savepoint_while_running(script, job_id=OLD_ID, location=HANDOVER):
     script.on("POST", "/jobs/%s/savepoints" % job_id, {"request-id": "h1"},
-              check=lambda body: assert_keeps_running(body))
+              check=assert_keeps_running)
     script.on("GET", "/jobs/%s/savepoints/h1" % job_id, IN_PROGRESS)
     script.on("GET", "/jobs/%s/savepoints/h1" % job_id, savepoint_done(location))
 
