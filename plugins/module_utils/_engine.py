@@ -47,7 +47,7 @@ from ansible_collections.flinkops.flink.plugins.module_utils._jobstate import (
     restored_from,
     resume_point,
     the_active_run,
-    what_runs,
+    what_runs_now,
 )
 from ansible_collections.flinkops.flink.plugins.module_utils._poll import (
     OperationFailed,
@@ -59,6 +59,7 @@ from ansible_collections.flinkops.flink.plugins.module_utils._request import (
     DeployFailure,
     DeployResult,
     Planned,
+    describe_origin,
     is_planned,
 )
 from ansible_collections.flinkops.flink.plugins.module_utils._rest import (
@@ -91,12 +92,6 @@ from ansible_collections.flinkops.flink.plugins.module_utils._store import (
 )
 from ansible_collections.flinkops.flink.plugins.module_utils._strategies import select_strategy
 from ansible_collections.flinkops.flink.plugins.module_utils._submit import submit_once
-
-
-def _origin(restore):
-    if is_planned(restore):
-        return str(restore)
-    return "savepoint %s" % restore if restore else "empty state"
 
 
 class Engine:
@@ -159,8 +154,7 @@ class Engine:
     # -- the spec -----------------------------------------------------------------
 
     def desired_spec(self):
-        """The spec asked for. A local JAR is identified by its content hash, read
-        from disk without any request, so a no-op run costs two REST reads."""
+        """The spec asked for; a local JAR is identified by its content hash (no request)."""
         req = self.request
         if req.jar_path:
             self.jar_sha256 = local_jar(req.jar_path)
@@ -170,8 +164,15 @@ class Engine:
             if jar is None:
                 raise FlinkError("no uploaded JAR with id %s on the cluster" % req.jar_id)
             key = jar_key(jar["name"])
-        spec = JobSpec(req.name, key, req.entry_class, req.args, req.parallelism, req.configuration, secret_args=req.secret_args)
-        return spec.salted_like(lambda: spec_of_job(spec_records(self.jars), self.current["jid"]) if self.current else None)
+        spec = JobSpec(req.name, key, req.entry_class, req.args, req.parallelism,
+                       req.configuration, secret_args=req.secret_args)
+        return spec.salted_like(self.running_record)
+
+    def running_record(self):
+        """The active run's spec record (found through fingerprint_of), or None."""
+        if not self.current:
+            return None
+        return spec_records(self.jars).get(self.fingerprint_of(self.current["jid"]))
 
     def resolve_jar_id(self):
         req = self.request
@@ -318,8 +319,7 @@ class Engine:
         """Submit ``spec`` exactly once from ``restore``, then wait until it is healthy."""
         job_id = self._first("job_id", spec) or new_job_id(spec)
         self.result.update(job_id=job_id, restored_from=restore)
-        what = "start job %s (%s) from %s" % (self.request.name, spec.fingerprint,
-                                              _origin(restore))
+        what = "start job %s (%s) from %s" % (self.request.name, spec.fingerprint, describe_origin(restore))
         self.changes.do(what, self.submit, spec, jar_id,
                         self.body(spec, jar_id, restore, job_id, allow_non_restored))
         if self.changes.check_mode:
@@ -361,19 +361,12 @@ class Engine:
         try:
             self.start_previous(old, previous["jar_id"], restore)
         except FlinkError as second:
+            runs_now = what_runs_now(self.client, self.request.name, self.request.name_match)
             raise DeployFailure("rollback", second, "rollback-failed", failed_job_id=failed_id,
-                                state_at=restore, first=str(failure), runs_now=self.what_runs())
+                                state_at=restore, first=str(failure), runs_now=runs_now)
         self.result.update(rolled_back=True, failed_job_id=failed_id)
         raise DeployFailure("start", failure, "rolled-back", failed_job_id=failed_id,
                             job_id=self.result.job_id, state_at=restore)
-
-    def what_runs(self):
-        """What runs under this name now, as Flink says (for a message after a failure)."""
-        try:
-            jobs = list_jobs(self.client)
-        except FlinkError:
-            return "what runs now is unknown (Flink did not answer)"
-        return what_runs(matching_jobs(jobs, self.request.name, self.request.name_match))
 
     def start_previous(self, old, jar_id, restore):
         job_id = self._first("job_id", old) or new_job_id(old)

@@ -25,6 +25,7 @@ from ansible_collections.flinkops.flink.plugins.module_utils._rest import (
     job_details,
     job_exceptions,
     jobmanager_config,
+    list_jobs,
 )
 
 # Flink's JobStatus values: a job in one of ACTIVE_STATES holds (or will hold)
@@ -75,6 +76,15 @@ def what_runs(runs):
         return "nothing runs now"
     return "what runs now is %s" % ", ".join(
         "job %s (%s)" % (job["jid"], describe_state(job)) for job in active)
+
+
+def what_runs_now(client, name, match):
+    """What runs under ``name`` now, as Flink says (for a message after a failure)."""
+    try:
+        jobs = list_jobs(client)
+    except FlinkError:
+        return "what runs now is unknown (Flink did not answer)"
+    return what_runs(matching_jobs(jobs, name, match))
 
 
 # ---------------------------------------------------------------------------

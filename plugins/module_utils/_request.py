@@ -88,6 +88,13 @@ class Planned:
         return hash(self.what)
 
 
+def describe_origin(restore):
+    """Where a start takes its state from, said for an action or a message."""
+    if is_planned(restore):
+        return str(restore)
+    return "savepoint %s" % restore if restore else "empty state"
+
+
 def is_planned(value):
     return isinstance(value, Planned)
 

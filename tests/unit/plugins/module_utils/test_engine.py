@@ -909,3 +909,30 @@ def test_rollback_whose_job_is_active_but_unhealthy_says_so(client, script, jar,
     msg = str(failed.value)
     assert "failed too, so what runs now is job %s (state RUNNING" % back_id in msg
     assert "nothing runs now" not in msg
+
+
+class _RecordedIds(Hooks):
+    """A stand-in for the guard: job ids carry no fingerprint; its records map them."""
+
+    def __init__(self, fingerprints):
+        self.fingerprints = fingerprints
+
+    def fingerprint_of_job(self, run, job_id):
+        return self.fingerprints.get(job_id)
+
+
+def test_unchanged_secret_spec_is_a_no_op_when_the_job_id_carries_no_fingerprint(
+        client, script, jar, sha, uploaded):
+    """A spec with a secret is fingerprinted with the salt of the running job's record; that
+    record is found through the guard's id -> fingerprint map, not the job id's prefix."""
+    req = request(jar, args=["--v2", "--password", "hunter2-hunter2"])
+    running = JobSpec(req.name, content_key(sha), req.entry_class, req.args)
+    assert running.salt  # the password is sealed with a salt of its own
+    jid = "b" * 32
+    records = [{"id": "r%d_%s" % (i, name), "name": name, "uploaded": 1}
+               for i, name in enumerate(spec_record_names(running, uploaded["id"]))]
+    script.on("GET", "/jobs/overview", overview(job(jid)))
+    script.on("GET", "/jars", {"files": [uploaded] + records})
+    script.on("GET", "/jobs/%s/checkpoints" % jid, checkpoints())
+    result = engine(client, req, hooks=[_RecordedIds({jid: running.fingerprint})]).run()
+    assert result.action == "none" and result.job_id == jid
