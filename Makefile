@@ -98,8 +98,10 @@ integration: venv collection system-deps ## pytest tests/integration and tests/f
 comma := ,
 FIRST_VERSION  := $(firstword $(subst $(comma), ,$(FLINKOPS_TEST_FLINK_VERSIONS)))
 OTHER_VERSIONS := $(subst $(eval) ,$(comma),$(wordlist 2,99,$(subst $(comma), ,$(FLINKOPS_TEST_FLINK_VERSIONS))))
+# test_drain_restore.py moves jobs between clusters of fixed versions (2.2 -> 2.3, 1.19 -> 1.20)
+# that it starts itself: one lane runs it.
 SLOW_SUITES    := tests/integration/test_faults.py tests/integration/test_security.py \
-                  tests/integration/test_races.py
+                  tests/integration/test_races.py tests/integration/test_drain_restore.py
 
 integration-first: venv collection system-deps ## every integration suite on the first Flink version only
 	FLINKOPS_TEST_FLINK_VERSIONS=$(FIRST_VERSION) PYTHONPATH=$(CURDIR)/$(BUILD_DIR) \

@@ -126,7 +126,7 @@ def module_stop_start(cluster, jar, name):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
     parser.add_argument("--jobs", type=int, default=12)
     parser.add_argument("--parallel", type=int, default=4)
     parser.add_argument("--version", default="2.3")

@@ -32,10 +32,8 @@ from ansible_collections.flinkops.flink.plugins.module_utils._client import Flin
 from ansible_collections.flinkops.flink.plugins.module_utils._poll import wait_for
 from ansible_collections.flinkops.flink.plugins.module_utils._request import Planned
 from ansible_collections.flinkops.flink.plugins.module_utils._store import (
-    fingerprint_of,
     record_rescale,
     rescaled_fingerprint,
-    runs_spec,
 )
 
 POLL = 0.25

@@ -84,8 +84,8 @@ def assert_exactly_once(tag, before, after):
     for key, count, offset in before + after:
         assert offset % KEYS == key and count == offset // KEYS + 1, (tag, key, count, offset)
     for key in range(KEYS):
-        old = [c for k, c, _ in before if k == key]
-        new = [c for k, c, _ in after if k == key]
+        old = [c for k, c, _offset in before if k == key]
+        new = [c for k, c, _offset in after if k == key]
         if old and new:
             assert new[0] == old[-1] + 50, (tag, key, old[-2:], new[:2])
 
@@ -94,7 +94,7 @@ def wait_ledger(flink, tag, minimum=2, timeout=90):
     deadline = time.time() + timeout
     while time.time() < deadline:
         lines = ledger(flink, tag)
-        if len(set(k for k, _, _ in lines)) == KEYS and len(lines) >= minimum * KEYS:
+        if len(set(line[0] for line in lines)) == KEYS and len(lines) >= minimum * KEYS:
             return lines
         time.sleep(0.5)
     raise AssertionError("job %s printed no COUNT lines on %s" % (tag, flink.url))
