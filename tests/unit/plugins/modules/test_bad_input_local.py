@@ -222,7 +222,11 @@ def test_short_header_values_do_not_mangle_the_message():
         result = run_module("flink_cluster_info", dict(url=server.url, headers={"X-Debug": 1}))
     assert server.url + "/config" in result["msg"], result["msg"]
     assert "********27" not in result["_raw"]
-    assert result["invocation"]["module_args"]["headers"] == {"X-Debug": "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"}
+    # ansible-core 2.21 no longer returns the invocation of a failed module; where it does,
+    # the header value is masked as a whole.
+    if "invocation" in result:
+        assert result["invocation"]["module_args"]["headers"] == {
+            "X-Debug": "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"}
 
 
 def test_loopback_is_never_proxied():
