@@ -3,9 +3,9 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Run pytest on some test directories, writing a JUnit report for ``make test``.
 
-Usage: run_pytest.py JUNIT_XML DIR [DIR ...] [-- PYTEST_ARGS ...]
+Usage: run_pytest.py JUNIT_XML PATH [PATH ...] [-- PYTEST_ARGS ...]  (directories or test files)
 
-Directories that do not exist are skipped. pytest exits 5 when it collected no
+Paths that do not exist are skipped. pytest exits 5 when it collected no
 test: that is success only while none of the directories holds a test file yet
 (``test_*.py`` / ``*_test.py``); once test files exist, collecting nothing is a
 failure (a broken conftest, a wrong pattern, a marker that deselects all).
@@ -20,11 +20,18 @@ import sys
 NO_TESTS_COLLECTED = 5
 
 
-def has_test_files(dirs):
-    for top in dirs:
+def is_test_file(name):
+    name = os.path.basename(name)
+    return name.endswith('.py') and (name.startswith('test_') or name.endswith('_test.py'))
+
+
+def has_test_files(paths):
+    for top in paths:
+        if os.path.isfile(top) and is_test_file(top):
+            return True
         for _root, subdirs, files in os.walk(top):
             subdirs[:] = [d for d in subdirs if d not in ('__pycache__', 'output')]
-            if any(f.endswith('.py') and (f.startswith('test_') or f.endswith('_test.py')) for f in files):
+            if any(is_test_file(f) for f in files):
                 return True
     return False
 
@@ -38,7 +45,8 @@ def main(argv):
     if '--' in args:
         extra = args[args.index('--') + 1:]
         args = args[:args.index('--')]
-    junit, dirs = args[0], [d for d in args[1:] if os.path.isdir(d)]
+    # Directories or test files; those that do not exist are skipped.
+    junit, dirs = args[0], [d for d in args[1:] if os.path.exists(d)]
     if os.path.exists(junit):
         os.unlink(junit)
     if not dirs:

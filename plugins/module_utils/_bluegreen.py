@@ -46,7 +46,7 @@ from ansible_collections.flinkops.flink.plugins.module_utils._poll import (
     watch_health,
 )
 from ansible_collections.flinkops.flink.plugins.module_utils._request import Planned
-from ansible_collections.flinkops.flink.plugins.module_utils._store import new_job_id, runs_spec
+from ansible_collections.flinkops.flink.plugins.module_utils._store import new_job_id
 from ansible_collections.flinkops.flink.plugins.module_utils._rest import (
     cluster_overview,
     find_job,
@@ -124,7 +124,7 @@ class BlueGreenStrategy:
         promotion. Finish it (gate, then promote or abort) when green runs the spec asked for;
         otherwise the two jobs are ambiguous and refused."""
         blue, green = run.handover
-        if not runs_spec(green["jid"], spec):
+        if run.fingerprint_of(green["jid"]) != spec.fingerprint:
             raise FlinkError("2 jobs match name %r: %s and %s, and the newer one does not run the "
                              "requested spec, so this is not a blue/green handover to finish; "
                              "refusing to guess which one to manage" % (

@@ -51,6 +51,7 @@ from ansible_collections.flinkops.flink.plugins.module_utils._jobstate import (
 )
 from ansible_collections.flinkops.flink.plugins.module_utils._poll import (
     OperationFailed,
+    stop_savepoint,
     wait_savepoint,
     wait_until_running,
     wait_until_terminal,
@@ -251,6 +252,8 @@ class Engine:
         self.result.action = "started"
         if not restore and req.resume:
             last_run, restore = resume_point(self.client, self.runs)
+            if last_run and self.stop_trigger_id:  # the stop of a run that died: its own answer
+                restore = stop_savepoint(self.client, last_run["jid"], self.stop_trigger_id) or restore
             if restore:
                 self.result.update(action="resumed", previous_job_id=last_run["jid"])
         self.start(spec, jar_id, restore)

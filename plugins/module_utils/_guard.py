@@ -56,9 +56,12 @@ import zlib
 from ansible_collections.flinkops.flink.plugins.module_utils._client import FlinkError
 
 GENESIS = "genesis"
-# An intent older than this (on the JobManager's clock) with its successor not
-# started is abandoned: its run crashed or was killed.
-GAP_GRACE_MS = 10 * 1000
+# A claim whose predecessor ended longer ago than this (on the JobManager's clock)
+# with its successor not started is abandoned: its run crashed or was killed. A
+# live run submits well within it once its stop completed; a takeover inside it
+# would still be safe (same successor id, the stop's own savepoint via the shared
+# stop trigger), it would only make the live run lose.
+GAP_GRACE_MS = 2 * 1000
 _CHUNK = 140
 _INTENT = re.compile(r"^flinkops-intent-([0-9a-f]{32})-([0-9a-f]{8})-(\d+)-(\d+)-"
                      r"([A-Za-z0-9_-]*)\.jar$")

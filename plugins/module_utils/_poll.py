@@ -113,6 +113,24 @@ def wait_savepoint(client, job_id, trigger_id, timeout, interval=SAVEPOINT_POLL_
     return operation["location"]
 
 
+def stop_savepoint(client, job_id, trigger_id):
+    """The savepoint an ended job's stop with ``trigger_id`` wrote, or None.
+
+    The guard shares one deterministic stop trigger among the runs that stop a
+    job, so a run that takes over from a run that died between the stop and the
+    submit learns the stop's own location here, instead of waiting for Flink's
+    /checkpoints to list it (seconds later, sometimes much later).
+    """
+    try:
+        answer = client.get(savepoint_status_path(job_id, trigger_id), allow_status=(404,))
+    except FlinkError:
+        return None
+    operation = (answer or {}).get("operation") if isinstance(answer, dict) else None
+    if ((answer or {}).get("status") or {}).get("id") != "COMPLETED" or not operation:
+        return None
+    return operation.get("location")
+
+
 def dispose_savepoint(client, path, timeout):
     """Dispose of a savepoint; returns True if removed, False if it was already gone."""
     status_path = trigger_disposal(client, path)

@@ -133,7 +133,9 @@ def test_interrupted_blue_green_is_finished_by_a_rerun(flink, job_params, module
     blue = module("flink_job", params)
     flink.wait_counts(params["name"], "v1", minimum=2)
     # A long health window keeps the run between green's start and the promotion.
-    proc = _module_process(blue_green(params, flink, health_window=60))
+    # Its claim (the concurrency guard's) lasts through wait_timeout + health_window after
+    # green's start: a dead run cannot be told from a live one over REST.
+    proc = _module_process(blue_green(params, flink, health_window=40, wait_timeout=30))
     try:
         deadline = time.time() + 180
         while len(flink.active(params["name"])) < 2:
@@ -146,7 +148,10 @@ def test_interrupted_blue_green_is_finished_by_a_rerun(flink, job_params, module
     assert len(active) == 2, active  # blue and green, the handover left half done
     green_id = next(j["jid"] for j in active if j["jid"] != blue["job_id"])
 
-    rerun = module("flink_job", blue_green(params, flink, health_window=1))
+    # The re-run waits until the dead run's claim has lapsed, then finishes the handover.
+    rerun = module("flink_job", blue_green(params, flink, health_window=1,
+                                           concurrent_deployment="wait",
+                                           concurrent_wait_timeout=300))
     assert rerun["changed"] and rerun["action"] == "upgraded", rerun
     assert rerun["job_id"] == green_id and rerun["previous_job_id"] == blue["job_id"]
     assert flink.the_running_job(params["name"])["jid"] == green_id

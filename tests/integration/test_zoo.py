@@ -253,7 +253,10 @@ def test_zoo_lifecycle(flink, module, unique_job_name, kind):
         result = life.run(version="broken", parallelism=3)
         assert result.get("failed"), "the broken version was accepted: %s" % result
         job = flink.the_running_job(life.name)
-        assert job["jid"][:16] == running["jid"][:16], "not the previous spec: %s" % job
+        # The guard's confirmation records say which spec a job runs (its id does not).
+        previous_spec = flink.spec_fingerprint(running["jid"])
+        assert previous_spec and flink.spec_fingerprint(job["jid"]) == previous_spec, \
+            "not the previous spec: %s" % job
         if result.get("rolled_back"):
             assert result["restored_from"] and result["restored_from"] == result["savepoint"]
             assert "rolled back" in result["msg"], result["msg"]
