@@ -139,10 +139,16 @@ def make_pki(directory):
         proc = run(["openssl"] + list(args), cwd=directory)
         assert proc.returncode == 0, proc.stderr
     openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
-            "/CN=flinkops test CA", "-keyout", "ca.key", "-out", "ca.pem")
+            "/CN=flinkops test CA", "-keyout", "ca.key", "-out", "ca.pem",
+            # strict verification (Python 3.13) wants key usage on a CA, an AKI on a leaf
+            "-addext", "basicConstraints=critical,CA:TRUE",
+            "-addext", "keyUsage=critical,keyCertSign,cRLSign")
     openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1",
             "-keyout", "server.key", "-out", "server.csr")
-    (directory / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
+    (directory / "san.ext").write_text(
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n"
+        "keyUsage=critical,digitalSignature,keyEncipherment\n"
+        "extendedKeyUsage=serverAuth\nauthorityKeyIdentifier=keyid,issuer\n")
     openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
             "-CAcreateserial", "-days", "2", "-extfile", "san.ext", "-out", "server.pem")
     return directory / "ca.pem", directory / "server.pem", directory / "server.key"

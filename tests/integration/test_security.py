@@ -38,7 +38,11 @@ def _openssl(*args, cwd):
 def make_ca(directory, name):
     _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
              "-keyout", "%s.key" % name, "-out", "%s.pem" % name,
-             "-subj", "/CN=flinkops test %s" % name, cwd=directory)
+             "-subj", "/CN=flinkops test %s" % name,
+             # Python 3.13 verifies strictly (VERIFY_X509_STRICT): a CA needs key usage,
+             # a leaf its authority key identifier.
+             "-addext", "basicConstraints=critical,CA:TRUE",
+             "-addext", "keyUsage=critical,keyCertSign,cRLSign", cwd=directory)
 
 
 def make_cert(directory, name, ca, server):
@@ -46,10 +50,13 @@ def make_cert(directory, name, ca, server):
              "-out", "%s.csr" % name, "-subj", "/CN=%s" % ("localhost" if server else name),
              cwd=directory)
     ext = directory / ("%s.ext" % name)
+    leaf = ("basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n"
+            "authorityKeyIdentifier=keyid,issuer\nsubjectKeyIdentifier=hash\n")
     if server:
-        ext.write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n")
+        ext.write_text(leaf + "subjectAltName=IP:127.0.0.1,DNS:localhost\n"
+                       "extendedKeyUsage=serverAuth,clientAuth\n")
     else:
-        ext.write_text("extendedKeyUsage=clientAuth\n")
+        ext.write_text(leaf + "extendedKeyUsage=clientAuth\n")
     _openssl("x509", "-req", "-in", "%s.csr" % name, "-CA", "%s.pem" % ca, "-CAkey", "%s.key" % ca,
              "-CAcreateserial", "-days", "2", "-out", "%s.pem" % name, "-extfile", ext.name,
              cwd=directory)

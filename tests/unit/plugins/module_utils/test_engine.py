@@ -228,6 +228,44 @@ def test_resume_from_the_newest_run_that_ran(client, script, jar, sha, uploaded)
     assert result.restored_from == SP == script.body_of("/run")["savepointPath"]
 
 
+STOP_TRIGGER = "5" * 32
+
+
+def resume_after_a_dead_stop(client, script, jar, sha, uploaded, stop_answer, status=200):
+    """A run died between its stop and its submit; the retry shares the stop's trigger id."""
+    req = request(jar)
+    ended = job("e" * 32, state="FINISHED", running=0, start=5, end=1)
+    script.on("GET", "/jobs/overview", overview(ended))
+    expect_prepared(script, uploaded, spec_of(req, sha))
+    script.on("GET", "/jobs/%s/checkpoints" % ("e" * 32), checkpoints(
+        savepoint={"external_path": SP, "latest_ack_timestamp": 10}))
+    script.on("GET", "/jobs/%s/savepoints/%s" % ("e" * 32, STOP_TRIGGER), stop_answer,
+              status=status)
+    expect_run(script, spec_of(req, sha))
+    run = engine(client, req)
+    run.stop_trigger_id = STOP_TRIGGER
+    return run.run()
+
+
+def test_resume_after_a_dead_stop_takes_the_stops_own_savepoint(client, script, jar, sha, uploaded):
+    """/checkpoints may not list the stop's savepoint yet; the stop's status names it."""
+    stop_sp = "file:/sp/savepoint-eeeeee-stop"
+    result = resume_after_a_dead_stop(client, script, jar, sha, uploaded, savepoint_done(stop_sp))
+    assert result.action == "resumed" and result.restored_from == stop_sp
+    assert script.body_of("/run")["savepointPath"] == stop_sp
+
+
+@pytest.mark.parametrize("answer, status", [
+    ({"errors": ["Operation not found under key"]}, 404),
+    (savepoint_done(failure="java.io.IOException: disk full"), 200),
+], ids=["unknown-trigger", "stop-failed"])
+def test_resume_after_a_dead_stop_without_its_savepoint_takes_the_newest(
+        client, script, jar, sha, uploaded, answer, status):
+    result = resume_after_a_dead_stop(client, script, jar, sha, uploaded, answer, status)
+    assert result.action == "resumed" and result.restored_from == SP
+    assert script.body_of("/run")["savepointPath"] == SP
+
+
 def test_resume_off_starts_empty(client, script, jar, sha, uploaded):
     req = request(jar, resume=False)
     script.on("GET", "/jobs/overview", overview(job("e" * 32, state="FINISHED", end=1)))
