@@ -205,15 +205,15 @@ lint: venv collection ## ansible-lint --profile production on roles/ playbooks/ 
 test: venv collection system-deps ## Everything CI runs; ends with one summary line
 	@rm -rf $(REPORT_DIR); mkdir -p $(REPORT_DIR); results=""; \
 	for stage in $(TEST_STAGES); do \
-	  echo "=== make $$stage"; \
-	  if $(MAKE) $$stage; then results="$$results $$stage=ok"; \
-	  else results="$$results $$stage=FAILED"; fi; \
+	  echo "=== make $$stage"; t0=$$SECONDS; \
+	  if $(MAKE) $$stage; then status=ok; else status=FAILED; fi; \
+	  results="$$results $$stage=$$status@$$((SECONDS - t0))"; \
 	done; \
 	lane=0; for stages in $(TEST_LANES); do lane=$$((lane + 1)); \
 	  ( for stage in $$stages; do \
-	      echo "=== make $$stage (lane $$lane)"; \
+	      echo "=== make $$stage (lane $$lane)"; t0=$$SECONDS; \
 	      if $(MAKE) $$stage; then status=ok; else status=FAILED; fi; \
-	      echo "$$stage=$$status" >> $(REPORT_DIR)/lane$$lane.status; \
+	      echo "$$stage=$$status@$$((SECONDS - t0))" >> $(REPORT_DIR)/lane$$lane.status; \
 	    done ) > $(REPORT_DIR)/lane$$lane.log 2>&1 & \
 	done; \
 	echo "=== lanes: $(TEST_LANES), running at once; their output follows when all are done"; \

@@ -51,6 +51,7 @@ from ansible_collections.flinkops.flink.plugins.module_utils._jobstate import (
 )
 from ansible_collections.flinkops.flink.plugins.module_utils._poll import (
     OperationFailed,
+    open_stop_trigger,
     stop_savepoint,
     wait_savepoint,
     wait_until_running,
@@ -109,7 +110,7 @@ class Engine:
         self.current = None
         self.plan = None  # the new program's plan answer, for the pre_check hook
         self._jars = None
-        self.stop_trigger_id = None  # a hook's: runs stopping a job share one stop
+        self.stop_trigger_of = None  # a hook's (attempt -> trigger id): runs stopping a job share one stop
 
     # -- hooks ------------------------------------------------------------------
 
@@ -252,8 +253,8 @@ class Engine:
         self.result.action = "started"
         if not restore and req.resume:
             last_run, restore = resume_point(self.client, self.runs)
-            if last_run and self.stop_trigger_id:  # the stop of a run that died: its own answer
-                restore = stop_savepoint(self.client, last_run["jid"], self.stop_trigger_id) or restore
+            if last_run and self.stop_trigger_of:  # the stop of a run that died: its own answer
+                restore = stop_savepoint(self.client, last_run["jid"], self.stop_trigger_of) or restore
             if restore:
                 self.result.update(action="resumed", previous_job_id=last_run["jid"])
         self.start(spec, jar_id, restore)
@@ -286,7 +287,7 @@ class Engine:
         return location
 
     def _stop_with_savepoint(self, job_id, target, drain):
-        trigger = self.stop_trigger_id
+        trigger = self.stop_trigger_of and open_stop_trigger(self.client, job_id, self.stop_trigger_of)
         try:
             trigger = stop_with_savepoint(self.client, job_id, target, drain,
                                           self.request.savepoint_format, trigger)

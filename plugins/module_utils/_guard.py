@@ -82,9 +82,15 @@ def successor_id(name, predecessor):
     return _hex("flinkops:%s:%s" % (name, predecessor or GENESIS))
 
 
-def stop_trigger_id(predecessor, successor):
-    """The trigger id of the stop that takes ``predecessor`` down for ``successor``."""
-    return _hex("flinkops-stop:%s:%s" % (predecessor, successor))
+def stop_trigger_id(predecessor, successor, attempt=0):
+    """The trigger id of the stop that takes ``predecessor`` down for ``successor``.
+
+    Flink remembers a stop's outcome under its trigger id for minutes: after a
+    failed stop (the job ran on) the next run takes the next attempt's id, the
+    same for every run, so runs that stop together still share one stop.
+    """
+    suffix = ":%d" % attempt if attempt else ""
+    return _hex("flinkops-stop:%s:%s%s" % (predecessor, successor, suffix))
 
 
 def actor(env=None):
@@ -265,13 +271,19 @@ def abandoned(intent, predecessor_job, successor_listed, now_ms):
 
     Its successor never started and either the claim outlived its ttl, or the
     predecessor ended more than GAP_GRACE_MS ago (the crashed run was between
-    the stop and the submit; a live run spends well under a second there).
-    Taking over is safe either way: the takeover submits the same successor id.
+    the stop and the submit; a live run spends well under a second there), or
+    Flink lists no such predecessor at all and the claim is older than that (a
+    JobManager without HA restarted and forgot it: the run that claimed it lost
+    its connection; a live run with nothing to stop submits right after its
+    claim). Taking over is safe in each case: the takeover submits the same
+    successor id.
     """
     if successor_listed:
         return False
     if intent.expired(now_ms):
         return True
+    if predecessor_job is None and intent.predecessor not in (None, GENESIS):
+        return intent.uploaded + GAP_GRACE_MS < now_ms
     ended = (predecessor_job or {}).get("end-time") or -1
     return ended > 0 and ended + GAP_GRACE_MS < now_ms
 

@@ -26,6 +26,7 @@ Where each step of the protocol happens (the argument is in ``_engine``):
 
 from __future__ import annotations
 
+import functools
 import time
 
 from ansible_collections.flinkops.flink.plugins.module_utils._client import (
@@ -187,7 +188,7 @@ class GuardHook(Hooks):
             self._lost(run, busy, predecessor, "it deploys job %s" % current["jid"])
         self.predecessor = predecessor
         self.successor = successor_id(req.name, predecessor)
-        run.stop_trigger_id = stop_trigger_id(predecessor, self.successor)
+        run.stop_trigger_of = functools.partial(stop_trigger_id, predecessor, self.successor)
         if run.changes.check_mode:
             return
         ttl = req.savepoint_timeout + 2 * req.wait_timeout + req.health_window + CLAIM_MARGIN_S

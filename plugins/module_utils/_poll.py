@@ -113,22 +113,47 @@ def wait_savepoint(client, job_id, trigger_id, timeout, interval=SAVEPOINT_POLL_
     return operation["location"]
 
 
-def stop_savepoint(client, job_id, trigger_id):
-    """The savepoint an ended job's stop with ``trigger_id`` wrote, or None.
+STOP_ATTEMPTS = 8
 
-    The guard shares one deterministic stop trigger among the runs that stop a
-    job, so a run that takes over from a run that died between the stop and the
-    submit learns the stop's own location here, instead of waiting for Flink's
-    /checkpoints to list it (seconds later, sometimes much later).
-    """
+
+def _stop_operation(client, job_id, trigger_id):
+    """(status id, operation) of the stop Flink remembers under ``trigger_id``;
+    (None, None) if it knows none (404) or cannot be asked."""
     try:
         answer = client.get(savepoint_status_path(job_id, trigger_id), allow_status=(404,))
     except FlinkError:
-        return None
-    operation = (answer or {}).get("operation") if isinstance(answer, dict) else None
-    if ((answer or {}).get("status") or {}).get("id") != "COMPLETED" or not operation:
-        return None
-    return operation.get("location")
+        return None, None
+    if not isinstance(answer, dict) or not answer.get("status"):
+        return None, None
+    return answer["status"].get("id"), answer.get("operation") or {}
+
+
+def open_stop_trigger(client, job_id, trigger_of):
+    """The trigger id a stop of ``job_id`` uses: the first of ``trigger_of(0..)`` under
+    which Flink remembers no failed stop. A failed stop of an earlier run is still
+    reported under its id for minutes; repeating it would only replay that failure."""
+    for attempt in range(STOP_ATTEMPTS):
+        status, operation = _stop_operation(client, job_id, trigger_of(attempt))
+        if status != "COMPLETED" or not operation.get("failure-cause"):
+            return trigger_of(attempt)
+    return trigger_of(STOP_ATTEMPTS)
+
+
+def stop_savepoint(client, job_id, trigger_of):
+    """The savepoint an ended job's stop wrote (a trigger of ``trigger_of(0..)``), or None.
+
+    The guard shares deterministic stop triggers among the runs that stop a job,
+    so a run that takes over from a run that died between the stop and the
+    submit learns the stop's own location here, instead of waiting for Flink's
+    /checkpoints to list it (seconds later, sometimes much later).
+    """
+    for attempt in range(STOP_ATTEMPTS + 1):
+        status, operation = _stop_operation(client, job_id, trigger_of(attempt))
+        if status is None:
+            return None
+        if status == "COMPLETED" and operation.get("location"):
+            return operation["location"]
+    return None
 
 
 def dispose_savepoint(client, path, timeout):

@@ -185,14 +185,16 @@ def _unpack(archive: Path, dest: Path) -> int:
 def _pip_download(version: str, dest: Path) -> list[Path]:
     """Download apache-flink-libraries and apache-flink (no deps) into dest.
 
-    pip picks a wheel when one fits (2.2+ libraries, apache-flink 1.19+ for cp311) and
-    falls back to the sdist otherwise (libraries <= 2.1, apache-flink 1.18).
+    Only the Java distribution inside is used, so any wheel will do: one for this Python,
+    else one for CPython 3.11 (apache-flink has no wheel for 3.13, the Python of
+    ansible-core 2.21), else the sdist (libraries <= 2.1, apache-flink 1.18).
     """
     base = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
             "-q", "-d", str(dest)]
     for pkg in ("apache-flink-libraries", "apache-flink"):
-        attempts = [base + [f"{pkg}=={version}"],
-                    base + ["--only-binary=:all:", f"{pkg}=={version}"]]
+        attempts = [base + ["--only-binary=:all:", f"{pkg}=={version}"],
+                    base + ["--only-binary=:all:", "--python-version", "3.11", f"{pkg}=={version}"],
+                    base + [f"{pkg}=={version}"]]
         last = None
         for cmd in attempts:
             last = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False)

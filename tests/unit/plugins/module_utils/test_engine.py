@@ -229,6 +229,11 @@ def test_resume_from_the_newest_run_that_ran(client, script, jar, sha, uploaded)
 
 
 STOP_TRIGGER = "5" * 32
+NEXT_TRIGGER = "6" * 32
+
+
+def trigger_of(attempt):
+    return STOP_TRIGGER if attempt == 0 else NEXT_TRIGGER if attempt == 1 else "7" * 32
 
 
 def resume_after_a_dead_stop(client, script, jar, sha, uploaded, stop_answer, status=200):
@@ -241,9 +246,13 @@ def resume_after_a_dead_stop(client, script, jar, sha, uploaded, stop_answer, st
         savepoint={"external_path": SP, "latest_ack_timestamp": 10}))
     script.on("GET", "/jobs/%s/savepoints/%s" % ("e" * 32, STOP_TRIGGER), stop_answer,
               status=status)
+    if status == 200 and not stop_answer["operation"].get("location"):
+        # A failed stop: a later attempt's trigger may hold the savepoint; Flink knows none.
+        script.on("GET", "/jobs/%s/savepoints/%s" % ("e" * 32, NEXT_TRIGGER),
+                  {"errors": ["Operation not found under key"]}, status=404)
     expect_run(script, spec_of(req, sha))
     run = engine(client, req)
-    run.stop_trigger_id = STOP_TRIGGER
+    run.stop_trigger_of = trigger_of
     return run.run()
 
 
@@ -313,6 +322,37 @@ def test_upgrade_by_savepoint_stops_atomically_and_starts_from_that_savepoint(
                                        "targetDirectory": "file:/c"}
     assert result.diff["before"]["args"] == ["--v1"] and result.diff["after"]["args"] == ["--v2"]
     assert "jar_id" not in result.diff["before"]
+
+
+def test_a_stop_after_a_failed_stop_takes_the_next_trigger(client, script, jar, sha, uploaded):
+    """An earlier run's stop failed (the job ran on); Flink still reports that failure
+    under its trigger id, so repeating that id would only replay it."""
+    req, current = upgrade_setup(script, jar, sha, uploaded, savepoint_dir="file:/c")
+    script.on("GET", "/jobs/%s/savepoints/%s" % (current["jid"], STOP_TRIGGER),
+              savepoint_done(failure="CheckpointException: Checkpoint Coordinator is suspending."))
+    script.on("GET", "/jobs/%s/savepoints/%s" % (current["jid"], NEXT_TRIGGER),
+              {"errors": ["Operation not found under key"]}, status=404)
+    script.on("POST", "/jobs/%s/stop" % current["jid"], {"request-id": NEXT_TRIGGER},
+              check=lambda body: body["triggerId"] == NEXT_TRIGGER)
+    script.on("GET", "/jobs/%s/savepoints/%s" % (current["jid"], NEXT_TRIGGER), savepoint_done(SP))
+    expect_run(script, spec_of(req, sha))
+    run = engine(client, req)
+    run.stop_trigger_of = trigger_of
+    result = run.run()
+    assert result.action == "upgraded" and result.restored_from == SP
+
+
+def test_a_stop_shares_a_trigger_in_progress(client, script, jar, sha, uploaded):
+    """Another run's stop of the same job for the same successor is under way: join it."""
+    req, current = upgrade_setup(script, jar, sha, uploaded, savepoint_dir="file:/c")
+    script.on("GET", "/jobs/%s/savepoints/%s" % (current["jid"], STOP_TRIGGER), IN_PROGRESS)
+    script.on("POST", "/jobs/%s/stop" % current["jid"], {"request-id": STOP_TRIGGER},
+              check=lambda body: body["triggerId"] == STOP_TRIGGER)
+    script.on("GET", "/jobs/%s/savepoints/%s" % (current["jid"], STOP_TRIGGER), savepoint_done(SP))
+    expect_run(script, spec_of(req, sha))
+    run = engine(client, req)
+    run.stop_trigger_of = trigger_of
+    assert run.run().restored_from == SP
 
 
 def test_upgrade_without_a_savepoint_directory_stops_nothing(client, script, jar, sha, uploaded):

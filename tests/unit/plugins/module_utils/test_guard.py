@@ -195,6 +195,17 @@ def test_abandoned_rules():
     assert abandoned(intent, {"end-time": now - GAP_GRACE_MS - 1}, False, now)
     assert abandoned(intent, None, False, intent.uploaded + 61 * 1000)  # past its ttl
     assert not abandoned(intent, None, True, intent.uploaded + 61 * 1000)  # successor runs
+    # Flink lists no such predecessor (a JobManager without HA restarted): past the grace.
+    assert not abandoned(intent, None, False, intent.uploaded + GAP_GRACE_MS)
+    assert abandoned(intent, None, False, intent.uploaded + GAP_GRACE_MS + 1)
+
+
+def test_a_first_deployments_claim_is_not_taken_over_within_its_ttl():
+    store = Store()
+    for name in intent_names("o", successor_id("o", GENESIS), "f" * 16, GENESIS, "a", 60, "1" * 8):
+        store.write(name)
+    intent = list(read_intents(store.jars()).values())[0][0]
+    assert not abandoned(intent, None, False, intent.uploaded + 59 * 1000)
 
 
 def test_clean_up_failures_are_warnings():

@@ -82,7 +82,7 @@ def run_of(store, current=None, runs=(), check=False, **request):
     return SimpleNamespace(client=None, request=DeployRequest(name="orders", **request),
                            jobs=list(runs), runs=runs, current=current, jars=store.jars(),
                            changes=Changes(check_mode=check), result=DeployResult(),
-                           stop_trigger_id=None)
+                           stop_trigger_of=None)
 
 
 @pytest.fixture
@@ -97,7 +97,8 @@ def test_a_claim_fixes_the_successor_id_and_the_stop_trigger(store, monkeypatch)
     hook.before_change(run, run.current, SPEC)
     successor = successor_id("orders", OLD)
     assert hook.job_id(run, SPEC) == successor
-    assert run.stop_trigger_id == stop_trigger_id(OLD, successor)
+    assert run.stop_trigger_of(0) == stop_trigger_id(OLD, successor)
+    assert run.stop_trigger_of(1) == stop_trigger_id(OLD, successor, 1) != run.stop_trigger_of(0)
     assert [i.fingerprint for i in read_intents(store.jars())[successor]] == [SPEC.fingerprint]
 
 
