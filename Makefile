@@ -50,14 +50,16 @@ export PY_COLORS := 0
 # Stages of `make test`, in order; each runs even when an earlier one failed.
 TEST_STAGES ?= changelog-lint lint docs examples sanity units sanity-2.18 units-2.18 $(CORE_TEST_STAGES)
 # Then these lanes run at the same time (the real-Flink stages mostly wait on
-# Flink, so two lanes roughly halve their wall time on two cores). The first
-# Flink version runs every suite; the others skip the slow fault and TLS suites,
-# which `make integration` and `make test-matrix` run on every version.
-# Integration runs on the newest ansible-core (2.21); sanity on 2.20/2.21 and the
-# EE image stage (owner: ee) ride in the lanes rather than adding to the serial part.
-TEST_LANES ?= "integration-first-2.21 sanity-2.20" "integration-others-2.21 molecule ee sanity-2.21 test-ee-image"
+# Flink, so three lanes cut their wall time even on two cores). The first Flink
+# version runs every suite, the slow ones (faults, TLS, races, drain/restore) in
+# a lane of their own; the other versions skip those, which `make integration`
+# and `make test-matrix` run on every version. Integration runs on the newest
+# ansible-core (2.21); sanity on 2.20/2.21 and the EE image stage (owner: ee)
+# ride in the lanes rather than adding to the serial part.
+TEST_LANES ?= "integration-first-2.21 sanity-2.20" "integration-slow-2.21 sanity-2.21" \
+              "integration-others-2.21 molecule ee test-ee-image"
 
-.PHONY: help venv collection sanity units integration integration-first integration-others test test-floor \
+.PHONY: help venv collection sanity units integration integration-first integration-others integration-slow test test-floor \
         sanity-2.18 units-2.18 integration-2.18 test-matrix test-core-matrix changelog-lint lint docs examples molecule bench demo demo-stop clean
 
 help: ## Show this help
@@ -103,16 +105,28 @@ OTHER_VERSIONS := $(subst $(eval) ,$(comma),$(wordlist 2,99,$(subst $(comma), ,$
 SLOW_SUITES    := tests/integration/test_faults.py tests/integration/test_security.py \
                   tests/integration/test_races.py tests/integration/test_drain_restore.py
 
-integration-first: venv collection system-deps ## every integration suite on the first Flink version only
+# The first and other versions' suites run on INTEGRATION_WORKERS pytest-xdist workers,
+# each with a cluster of its own (they mostly wait on Flink); a module with
+# module-scoped fixtures (a dedicated cluster, a proxy) stays on one worker
+# (xdist_group). The slow suites kill processes and measure timings: one worker.
+INTEGRATION_WORKERS ?= 2
+XDIST_ARGS := -n $(INTEGRATION_WORKERS) --dist loadgroup
+
+integration-first: venv collection ## integration on the first Flink version, without the slow suites
 	FLINKOPS_TEST_FLINK_VERSIONS=$(FIRST_VERSION) PYTHONPATH=$(CURDIR)/$(BUILD_DIR) \
 	  $(VENV_PY) hack/run_pytest.py $(REPORT_DIR)/integration-first.xml \
-	  tests/integration tests/flink -- $(PYTEST_ARGS)
+	  tests/integration tests/flink -- $(PYTEST_ARGS) $(XDIST_ARGS) $(addprefix --ignore=,$(SLOW_SUITES))
+
+integration-slow: venv collection system-deps ## the slow suites (faults, TLS, races, drain/restore) on the first Flink version
+	FLINKOPS_TEST_FLINK_VERSIONS=$(FIRST_VERSION) PYTHONPATH=$(CURDIR)/$(BUILD_DIR) \
+	  $(VENV_PY) hack/run_pytest.py $(REPORT_DIR)/integration-slow.xml \
+	  $(SLOW_SUITES) -- $(PYTEST_ARGS)
 
 integration-others: venv collection ## integration on the other Flink versions, without the slow fault and TLS suites
 	@if [ -z "$(OTHER_VERSIONS)" ]; then echo "integration-others: no other Flink version"; else \
 	  FLINKOPS_TEST_FLINK_VERSIONS=$(OTHER_VERSIONS) PYTHONPATH=$(CURDIR)/$(BUILD_DIR) \
 	  $(VENV_PY) hack/run_pytest.py $(REPORT_DIR)/integration-others.xml \
-	  tests/integration tests/flink -- $(PYTEST_ARGS) $(addprefix --ignore=,$(SLOW_SUITES)); fi
+	  tests/integration tests/flink -- $(PYTEST_ARGS) $(XDIST_ARGS) $(addprefix --ignore=,$(SLOW_SUITES)); fi
 
 # --- system dependencies (owner: reliability tests) ----------------------------
 # tests/integration/test_security.py runs Debian's nginx on loopback (basic auth,
@@ -165,8 +179,10 @@ integration-first-2.21: ## integration-first on ansible-core 2.21
 	$(MAKE) integration-first $(CORE_2.21)
 integration-others-2.21: ## integration-others on ansible-core 2.21
 	$(MAKE) integration-others $(CORE_2.21)
+integration-slow-2.21: ## integration-slow on ansible-core 2.21
+	$(MAKE) integration-slow $(CORE_2.21)
 .PHONY: sanity-2.20 units-2.20 integration-2.20 sanity-2.21 units-2.21 integration-2.21 \
-        integration-first-2.21 integration-others-2.21
+        integration-first-2.21 integration-others-2.21 integration-slow-2.21
 # --- end of ansible-core 2.20 and 2.21 block ------------------------------------
 
 # Every supported ansible-core (2.19 in $(VENV), 2.18 in $(FLOOR_VENV), 2.20 and 2.21

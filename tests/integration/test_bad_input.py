@@ -22,6 +22,10 @@ from modules import run_module
 from observer import Flink
 from test_security import make_ca, make_cert
 
+# Module-scoped fixtures (a cluster, a proxy, a started job): under pytest-xdist the whole
+# module runs on one worker, so they start once.
+pytestmark = pytest.mark.xdist_group("test_bad_input")
+
 ZEROS = "sha256:" + "0" * 64
 
 

@@ -16,6 +16,10 @@ import flinkctl
 from faultproxy import FaultProxy
 from pytest_plugin import configured_versions
 
+# Module-scoped fixtures (a cluster, a proxy, a started job): under pytest-xdist the whole
+# module runs on one worker, so they start once.
+pytestmark = pytest.mark.xdist_group("test_guard_cases")
+
 
 def test_a_job_named_otherwise_is_cancelled_and_named(flink, job_params, module):
     params = job_params()

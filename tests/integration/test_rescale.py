@@ -12,6 +12,10 @@ import flinkctl
 import pytest
 from pytest_plugin import configured_versions
 
+# Module-scoped fixtures (a cluster, a proxy, a started job): under pytest-xdist the whole
+# module runs on one worker, so they start once.
+pytestmark = pytest.mark.xdist_group("test_rescale")
+
 
 @pytest.fixture(scope="module", params=configured_versions(), ids=lambda v: "adaptive-flink-%s" % v)
 def adaptive_cluster(request):

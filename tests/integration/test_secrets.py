@@ -24,6 +24,10 @@ import yaml
 from playbooks import run_playbook
 from test_security import Nginx, _free_port, make_ca, make_cert
 
+# Module-scoped fixtures (a cluster, a proxy, a started job): under pytest-xdist the whole
+# module runs on one worker, so they start once.
+pytestmark = pytest.mark.xdist_group("test_secrets")
+
 DEPLOY = "flinkops.flink.deploy"
 
 

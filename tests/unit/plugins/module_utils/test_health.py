@@ -211,3 +211,23 @@ def test_health_gate_failure_keeps_what_was_seen(wire, make_client):
     with pytest.raises(FlinkError, match="checkpointing off"):
         health.health_gate(make_client(), _Request(), JOB_ID, 0, result)
     assert result.job["jid"] == JOB_ID
+
+
+def test_a_stuck_trigger_is_proven_by_a_checkpoint_the_job_completed(wire, make_client, monkeypatch):
+    """A trigger that reached tasks as a bounded input finished stayed IN_PROGRESS for good
+    (Flink 2.3, the zoo's side-input job): the job's own completed checkpoint proves it."""
+    monkeypatch.setattr(health, "HISTORY_EVERY_POLLS", 2)
+    history = (200, {"latest": {"completed": {"id": 42, "is_savepoint": False}}})
+    wire.expect((200, {"interval": 1000}), (202, {"request-id": TRIGGER}), IN_PROGRESS,
+                IN_PROGRESS, history)
+    proof = health.prove_checkpoint(make_client(), JOB_ID, timeout=30, trigger_id=TRIGGER)
+    assert proof["checkpoint_id"] == 42
+
+
+def test_a_savepoint_in_the_history_is_no_proof(wire, make_client, monkeypatch):
+    monkeypatch.setattr(health, "HISTORY_EVERY_POLLS", 1)
+    savepoint = (200, {"latest": {"completed": {"id": 7, "is_savepoint": True}}})
+    wire.expect((200, {"interval": 1000}), (202, {"request-id": TRIGGER}), IN_PROGRESS, savepoint,
+                load("2.3", "trigger_default_completed"))
+    proof = health.prove_checkpoint(make_client(), JOB_ID, timeout=30, trigger_id=TRIGGER)
+    assert proof["checkpoint_id"] == load("2.3", "trigger_default_completed")[1]["operation"]["checkpointId"]
