@@ -50,14 +50,15 @@ export PY_COLORS := 0
 # Stages of `make test`, in order; each runs even when an earlier one failed.
 TEST_STAGES ?= changelog-lint lint docs examples sanity units sanity-2.18 units-2.18 $(CORE_TEST_STAGES)
 # Then these lanes run at the same time (the real-Flink stages mostly wait on
-# Flink, so three lanes cut their wall time even on two cores). The first Flink
+# Flink, so four lanes cut their wall time even on two cores; the EE image, whose
+# base takes minutes to build on a fresh machine, has a lane of its own). The first Flink
 # version runs every suite, the slow ones (faults, TLS, races, drain/restore) in
 # a lane of their own; the other versions skip those, which `make integration`
 # and `make test-matrix` run on every version. Integration runs on the newest
 # ansible-core (2.21); sanity on 2.20/2.21 and the EE image stage (owner: ee)
 # ride in the lanes rather than adding to the serial part.
 TEST_LANES ?= "integration-first-2.21 sanity-2.20" "integration-slow-2.21 sanity-2.21" \
-              "integration-others-2.21 molecule ee test-ee-image"
+              "integration-others-2.21 molecule ee" "test-ee-image"
 
 .PHONY: help venv collection sanity units integration integration-first integration-others integration-slow test test-floor \
         sanity-2.18 units-2.18 integration-2.18 test-matrix test-core-matrix changelog-lint lint docs examples molecule bench demo demo-stop clean
