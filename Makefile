@@ -58,9 +58,9 @@ TEST_STAGES ?= changelog-lint lint docs examples sanity units sanity-2.18 units-
 # ansible-core (2.21); sanity on 2.20/2.21 and the EE image stage (owner: ee)
 # ride in the lanes rather than adding to the serial part.
 TEST_LANES ?= "integration-first-2.21 sanity-2.20" "integration-slow-2.21 sanity-2.21" \
-              "integration-others-2.21 molecule ee" "test-ee-image"
+              "integration-others-2.21 molecule ee" "functional test-ee-image"
 
-.PHONY: help venv collection sanity units integration integration-first integration-others integration-slow test test-floor \
+.PHONY: help venv collection sanity units functional integration integration-first integration-others integration-slow test test-floor \
         sanity-2.18 units-2.18 integration-2.18 test-matrix test-core-matrix changelog-lint lint docs examples molecule bench demo demo-stop clean
 
 help: ## Show this help
@@ -93,6 +93,10 @@ sanity: venv collection ## ansible-test sanity (all tests) on the collection tre
 units: venv collection ## pytest tests/unit (imports from build/)
 	PYTHONPATH=$(CURDIR)/$(BUILD_DIR) $(VENV_PY) hack/run_pytest.py \
 	  $(REPORT_DIR)/units$(STAGE_SUFFIX).xml tests/unit -- $(PYTEST_ARGS)
+
+functional: venv collection ## pytest tests/functional: each module as Ansible runs it (its own process) against loopback servers, no Flink
+	PYTHONPATH=$(CURDIR)/$(BUILD_DIR) $(VENV_PY) hack/run_pytest.py \
+	  $(REPORT_DIR)/functional$(STAGE_SUFFIX).xml tests/functional -- $(PYTEST_ARGS)
 
 integration: venv collection system-deps ## pytest tests/integration and tests/flink against real Flink (FLINKOPS_TEST_FLINK_VERSIONS, default 2.3,1.20)
 	PYTHONPATH=$(CURDIR)/$(BUILD_DIR) $(VENV_PY) hack/run_pytest.py \

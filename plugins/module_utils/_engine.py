@@ -234,8 +234,7 @@ class Engine:
         return spec_diff(before, after)
 
     def already_running(self, current, after):
-        """The spec asked for runs already: change nothing (wait for it if it is not
-        healthy yet)."""
+        """The spec asked for runs already: change nothing (wait for it if not healthy yet)."""
         restored = restored_from(job_checkpoints(self.client, current["jid"]))
         self.result.update(job_id=current["jid"], job=current,
                            restored_from=restored["path"] if restored else None)
@@ -260,8 +259,7 @@ class Engine:
         self.start(spec, jar_id, restore)
 
     def prune(self, spec):
-        """Drop this job's spec records that no run Flink still lists needs (rollback
-        needs only the running job's), so the JAR list does not fill up."""
+        """Drop the spec records no listed run needs, so the JAR list does not fill up."""
         keep = set(self.fingerprint_of(job["jid"]) for job in self.runs) | set([spec.fingerprint])
         stale = stale_spec_records(self.jars, self.request.name, keep)
         if stale:
@@ -344,21 +342,19 @@ class Engine:
                                              self.result))
 
     def roll_back(self, failure, previous, restore):
-        """The new version failed after the old one stopped: bring the old one back,
-        then fail saying what runs now."""
-        failed_id = self.result.job_id
+        """The new version failed after the old one stopped: restore it, fail saying so."""
+        failed_id, reason = self.result.job_id, None
         if not self.request.rollback or previous is None:
             reason = "rollback is off" if not self.request.rollback else \
                 "the previous job was not started by flinkops.flink, so its spec is unknown"
-            raise DeployFailure("start", failure, "not-rolled-back",
-                                previous_job_id=self.result.previous_job_id, state_at=restore,
-                                reason=reason)
-        try:
-            self._fire("before_rollback", failed_id, previous)
-        except FlinkError as refused:
-            raise DeployFailure("start", failure, "not-rolled-back",
-                                previous_job_id=self.result.previous_job_id, state_at=restore,
-                                reason=refused.msg)
+        else:
+            try:
+                self._fire("before_rollback", failed_id, previous)
+            except FlinkError as refused:  # a guard's: another run replaced our new job
+                reason = refused.msg
+        if reason:
+            raise DeployFailure("start", failure, "not-rolled-back", reason=reason,
+                                previous_job_id=self.result.previous_job_id, state_at=restore)
         if is_active(find_job(self.client, failed_id)):
             self.cancel(failed_id)
         old = JobSpec.from_record(previous, given=self.desired_spec())

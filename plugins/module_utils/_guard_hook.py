@@ -54,6 +54,7 @@ from ansible_collections.flinkops.flink.plugins.module_utils._oplog import (
     append_operation,
     last_known_state,
     read_operations,
+    started_by,
 )
 from ansible_collections.flinkops.flink.plugins.module_utils._hooks import Hooks
 from ansible_collections.flinkops.flink.plugins.module_utils._jobstate import (
@@ -301,16 +302,17 @@ class GuardHook(Hooks):
             raise FlinkError(self.refusal)
         try:
             jobs = list_jobs(run.client)
+            jars = list_jars(run.client)
             found = None if is_active(find_job(run.client, failed_job_id, jobs)) else \
-                superseded_by(failed_job_id, run.request.name, jobs,
-                              read_intents(list_jars(run.client)))
+                superseded_by(failed_job_id, run.request.name, jobs, read_intents(jars))
         except FlinkError:
             found = None
         if found:
             successor, intent = found
+            who = started_by(jars, run.request.name, successor)
             raise Superseded("job %s was superseded by another deployment (%s)" % (
-                failed_job_id, intent.describe() if intent else "its successor %s runs" %
-                successor))
+                failed_job_id, intent.describe() if intent else "its successor %s runs%s" % (
+                    successor, ", started by %s" % who if who else "")))
         # The rollback replaces the failed job: it gets that job's successor id.
         self.predecessor = failed_job_id
         self.successor = successor_id(run.request.name, failed_job_id)

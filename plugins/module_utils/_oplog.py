@@ -51,6 +51,14 @@ def read_operations(jars, name):
             for _key, payload, _entries in _operation_records(jars, name)]
 
 
+def started_by(jars, name, job_id):
+    """Who started ``job_id`` as job ``name``, by the operation log (None until logged)."""
+    for entry in read_operations(jars, name):
+        if entry.get("job_id") == job_id and entry.get("actor"):
+            return entry["actor"]
+    return None
+
+
 def stale_operations(jars, name, keep=OPERATIONS_KEPT):
     """Entry ids of the log records of ``name`` beyond the newest ``keep``."""
     stale = []

@@ -92,7 +92,8 @@ def new_salt():
     return os.urandom(16).hex()
 
 
-def seal_value(value, salt, iterations=ITERATIONS):
+def seal_value(value, salt, iterations=None):
+    iterations = iterations or ITERATIONS
     digest = hashlib.pbkdf2_hmac("sha256", str(value).encode("utf-8"), bytes.fromhex(salt), iterations)
     return "%s%d$%s" % (SEALED_PREFIX, iterations, digest.hex())
 

@@ -11,6 +11,22 @@ import pytest
 import requests
 from requests.adapters import BaseAdapter
 
+from ansible_collections.flinkops.flink.plugins.module_utils import _sealed
+
+PRODUCTION_SEAL_ITERATIONS = _sealed.ITERATIONS
+
+
+@pytest.fixture(autouse=True)
+def fast_sealing(monkeypatch):
+    """Seal secrets with few PBKDF2 rounds: the rounds' count is what makes sealing slow
+    on purpose, and no test depends on it (test_sealed checks the production count)."""
+    monkeypatch.setattr(_sealed, "ITERATIONS", 1000)
+
+
+@pytest.fixture
+def production_seal_iterations():
+    return PRODUCTION_SEAL_ITERATIONS
+
 
 class ScriptedAdapter(BaseAdapter):
     """Answers each request with the next scripted reply, and records what was sent.

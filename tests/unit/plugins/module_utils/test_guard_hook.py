@@ -250,6 +250,21 @@ def test_a_rollback_over_another_runs_job_is_refused(store, monkeypatch):
     assert refused.value.msg == hook.refusal
 
 
+def test_a_rollback_refusal_names_who_started_the_successor(store, monkeypatch):
+    new = "5" * 32
+    successor = successor_id("orders", new)
+    cluster = Cluster(monkeypatch, store, [job(new, state="FINISHED"), job(successor)])
+    hook = GuardHook(store)
+    with pytest.raises(Superseded) as replaced:
+        hook.before_rollback(run_of(store), new, {})
+    assert replaced.value.msg.endswith("(its successor %s runs)" % successor)
+    append_operation(store, "orders", "upgraded", "awx job 7", print, job_id=successor)
+    with pytest.raises(Superseded) as replaced:
+        hook.before_rollback(run_of(store), new, {})
+    assert "(its successor %s runs, started by awx job 7)" % successor in replaced.value.msg
+    assert cluster.jobs[1]["jid"] == successor
+
+
 def test_a_crash_looping_job_is_not_green(store, monkeypatch):
     cluster = Cluster(monkeypatch, store, [])
     looping = dict(job(OLD), state="RESTARTING")

@@ -17,6 +17,7 @@ from ansible_collections.flinkops.flink.plugins.module_utils._sealed import (
     masked,
     salt_of,
     seal,
+    seal_value,
     secret_arg_spans,
     unseal,
 )
@@ -115,3 +116,9 @@ def test_job_spec_records_and_fingerprints_hold_no_secret():
     assert old.fingerprint == spec.fingerprint
     with pytest.raises(SecretMismatch):
         JobSpec.from_record(dict(record, jar_id="j"), given=rotated)
+
+
+def test_production_sealing_is_slow_on_purpose(production_seal_iterations):
+    assert production_seal_iterations >= 100000
+    assert seal_value("x", "00" * 16, production_seal_iterations).startswith(
+        "pbkdf2$%d$" % production_seal_iterations)
