@@ -301,8 +301,9 @@ class GuardHook(Hooks):
         if self.refusal:
             raise FlinkError(self.refusal)
         try:
-            jobs = list_jobs(run.client)
+            # Claims first: a claim outlives its run's submit, so one of the reads sees it.
             jars = list_jars(run.client)
+            jobs = list_jobs(run.client)
             found = None if is_active(find_job(run.client, failed_job_id, jobs)) else \
                 superseded_by(failed_job_id, run.request.name, jobs, read_intents(jars))
         except FlinkError:
