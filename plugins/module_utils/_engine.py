@@ -258,9 +258,9 @@ class Engine:
                 self.result.update(action="resumed", previous_job_id=last_run["jid"])
         self.start(spec, jar_id, restore)
 
-    def prune(self, spec):
+    def prune(self, spec=None):
         """Drop the spec records no listed run needs, so the JAR list does not fill up."""
-        keep = set(self.fingerprint_of(job["jid"]) for job in self.runs) | set([spec.fingerprint])
+        keep = set(self.fingerprint_of(job["jid"]) for job in self.runs) | set([spec and spec.fingerprint])
         stale = stale_spec_records(self.jars, self.request.name, keep)
         if stale:
             self.changes.do("remove %d old spec record entries of %s" % (
@@ -382,8 +382,7 @@ class Engine:
         current = self.current
         if current is None:
             return spec_diff({"running": False}, {"running": False})
-        job_id = current["jid"]
-        self.result.previous_job_id = job_id
+        job_id = self.result.previous_job_id = current["jid"]
         mode = self.request.stop_mode
         try:
             self._fire("before_change", current, None)
@@ -393,6 +392,7 @@ class Engine:
             else:
                 self.stop_to_savepoint(job_id, self.request.drain or mode == "drain")
                 self.result.action = "stopped"
+            self.prune()  # the stopped job's record stays: Flink lists it (FINISHED)
         except FlinkError as failure:
             self._fire("after_change", failure)
             raise

@@ -302,3 +302,24 @@ def test_spec_records_of_unlisted_runs_are_pruned(flink, job_params, module):
     old, new = (flink.spec_fingerprint(r["job_id"]) for r in (started, upgraded))
     assert old in records and new in records
     assert records[new]["name"] == params["name"]
+
+
+def test_a_stop_prunes_the_spec_records_no_listed_run_needs(flink, job_params, module):
+    """Issue 14: a spec recorded by a deployment that never started it (its savepoint failed)
+    is dropped by the next stop; the stopped job's own record stays (Flink lists the job)."""
+    params = job_params()
+    started = module("flink_job", params)
+
+    def specs():
+        return set(name.split("-")[2] for name in flink.jar_names() if name.startswith("flinkops-spec-"))
+
+    running_spec = flink.spec_fingerprint(started["job_id"])
+    failed = module("flink_job", dict(params, jar=flink.jobs["stateful-v2"],
+                                      savepoint_dir="file:///proc/flinkops-not-writable"))
+    assert failed["failed"] and flink.the_running_job(params["name"])["jid"] == started["job_id"]
+    never_started = specs() - {running_spec} - set(
+        flink.spec_fingerprint(job["jid"]) for job in flink.get("/jobs/overview")["jobs"])
+    assert never_started, "the failed deployment recorded no spec"
+    stopped = module("flink_job", dict(params, state="stopped"))
+    assert stopped["action"] == "stopped", stopped
+    assert running_spec in specs() and not never_started & specs(), (never_started, specs())

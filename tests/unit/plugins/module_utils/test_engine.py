@@ -765,6 +765,7 @@ def test_stop_with_a_savepoint(client, script, jar):
     req = request(jar, state="stopped")
     script.on("GET", "/jobs/overview", overview(job(OLD_ID)))
     expect_stop(script)
+    script.on("GET", "/jars", {"files": []})
     result = engine(client, req).run()
     assert (result.action, result.savepoint, result.previous_job_id) == ("stopped", SP, OLD_ID)
     assert result.diff == {"before": {"running": True, "job_id": OLD_ID},
@@ -775,6 +776,7 @@ def test_stop_mode_drain_drains(client, script, jar):
     req = request(jar, state="stopped", stop_mode="drain")
     script.on("GET", "/jobs/overview", overview(job(OLD_ID)))
     expect_stop(script)
+    script.on("GET", "/jars", {"files": []})
     engine(client, req).run()
     assert script.body_of("/stop")["drain"] is True
 
@@ -784,7 +786,25 @@ def test_stop_mode_cancel(client, script, jar):
     script.on("GET", "/jobs/overview", overview(job(OLD_ID)))
     script.on("PATCH", "/jobs/%s" % OLD_ID, {})
     script.on("GET", "/jobs/overview", overview(job(OLD_ID, state="CANCELED", end=1)))
+    script.on("GET", "/jars", {"files": []})
     assert engine(client, req).run().action == "cancelled"
+
+
+def test_a_stop_prunes_the_records_of_specs_no_listed_run_needs(client, script, jar):
+    """Issue 14: the records of a job that is stopped for good must not pile up."""
+    req = request(jar, state="stopped")
+    stopped = job(running_id(OLD_SPEC))
+    script.on("GET", "/jobs/overview", overview(stopped))
+    expect_stop(script, job_id=stopped["jid"])
+    older = JobSpec("orders", "sha256:" + "9" * 64, "org.example.Job", ["--v0"], 1, {})
+    older_records = [{"id": "o%d_%s" % (i, name), "name": name, "uploaded": 1}
+                     for i, name in enumerate(spec_record_names(older, "u0_old.jar"))]
+    script.on("GET", "/jars", {"files": old_record_jars() + older_records})
+    for record in older_records:
+        script.on("DELETE", "/jars/%s" % record["id"], {})
+    assert engine(client, req).run().action == "stopped"
+    deleted = [call for call in script.calls() if call.startswith("DELETE")]
+    assert deleted == ["DELETE /jars/%s" % record["id"] for record in older_records]
 
 
 def test_stopped_when_nothing_runs_changes_nothing(client, script, jar):
