@@ -266,20 +266,18 @@ def elect(intents, now_ms):
     return min(live, key=lambda intent: intent.key) if live else None
 
 
-def abandoned(intent, predecessor_job, successor_listed, now_ms):
+def abandoned(intent, predecessor_job, successor_job, now_ms):
     """Whether a claim was left behind by a run that died.
 
-    Its successor never started and either the claim outlived its ttl, or the
-    predecessor ended more than GAP_GRACE_MS ago (the crashed run was between
-    the stop and the submit; a live run spends well under a second there), or
-    Flink lists no such predecessor at all and the claim is older than that (a
-    JobManager without HA restarted and forgot it: the run that claimed it lost
-    its connection; a live run with nothing to stop submits right after its
-    claim). Taking over is safe in each case: the takeover submits the same
-    successor id.
+    Its successor runs past the window its run watches it (``deploying``); or it
+    never started and the claim outlived its ttl, or the predecessor ended more
+    than GAP_GRACE_MS ago (a live run spends well under a second between stop
+    and submit), or Flink lists no such predecessor and the claim is older than
+    that (a JobManager without HA restarted and forgot it). Taking over is safe
+    in each case: the takeover submits the same successor id.
     """
-    if successor_listed:
-        return False
+    if successor_job:
+        return deploying(successor_job, {intent.successor: [intent]}) is None
     if intent.expired(now_ms):
         return True
     if predecessor_job is None and intent.predecessor not in (None, GENESIS):
@@ -356,7 +354,7 @@ class Guard:
             raise FlinkError("the intent record of job %s was written but is not listed by "
                              "GET /jars; nothing was changed" % self.name)
         now_ms = max(i.uploaded for i in intents)
-        listed = any(job.get("jid") == successor for job in jobs)
+        listed = next((job for job in jobs if job.get("jid") == successor), None)
         pred_job = next((job for job in jobs if job.get("jid") == predecessor), None)
         rivals = []
         for intent in intents:

@@ -242,7 +242,7 @@ class GuardHook(Hooks):
                 return deploying(listed, {winner.successor: [mine]}) is None
             pred = find_job(run.client, winner.predecessor, jobs)
             now_ms = max([j.get("start-time", 0) + j.get("duration", 0) for j in jobs] or [0])
-            return abandoned(mine, pred, False, now_ms) or elect([mine], now_ms) is None
+            return abandoned(mine, pred, None, now_ms) or elect([mine], now_ms) is None
         try:
             wait_for(run.client, over, timeout, 1.0, "the other deployment of job %s to end" %
                      run.request.name)

@@ -541,6 +541,8 @@ actions:
     - start job orders (3f9c1e0a7b2d4c55) from savepoint file:///var/flink/savepoints/savepoint-9a8b7c-5e6f7a8b9c0d
 """
 
+import time
+
 from ansible_collections.flinkops.flink.plugins.module_utils._client import FlinkError
 from ansible_collections.flinkops.flink.plugins.module_utils._engine import Engine
 from ansible_collections.flinkops.flink.plugins.module_utils._guard_hook import Replan
@@ -599,12 +601,19 @@ def deploy_request(params):
 
 def apply(module):
     request = deploy_request(module.params)
+    # Waiting for other deployments, re-plans included, is bounded as a whole.
+    deadline = time.monotonic() + request.concurrent_wait_timeout
     while True:
         engine = Engine(module.client, request, module.changes)
         try:
             result = engine.run()
-        except Replan:
-            continue  # another deployment ended while this run waited: plan again
+        except Replan as exc:
+            if time.monotonic() < deadline:
+                continue  # another deployment ended while this run waited: plan again
+            _warn(module, engine)
+            module.fail(FlinkError("%s; still in progress after waiting %ss (concurrent_wait_"
+                                   "timeout)" % (exc.msg, request.concurrent_wait_timeout)),
+                        **engine.result.to_dict())
         except FlinkError as exc:
             _warn(module, engine)
             # What already happened (a savepoint taken, a rollback) matters most on failure.

@@ -194,10 +194,23 @@ def test_abandoned_rules():
     assert not abandoned(intent, {"end-time": now - 1000}, False, now)  # in the gap, live
     assert abandoned(intent, {"end-time": now - GAP_GRACE_MS - 1}, False, now)
     assert abandoned(intent, None, False, intent.uploaded + 61 * 1000)  # past its ttl
-    assert not abandoned(intent, None, True, intent.uploaded + 61 * 1000)  # successor runs
     # Flink lists no such predecessor (a JobManager without HA restarted): past the grace.
     assert not abandoned(intent, None, False, intent.uploaded + GAP_GRACE_MS)
     assert abandoned(intent, None, False, intent.uploaded + GAP_GRACE_MS + 1)
+
+
+def test_a_claim_whose_successor_runs_is_abandoned_past_its_window():
+    """A run killed after its submit (a blue/green run before its promotion): its claim, valid
+    for minutes yet, is over once the job has run longer than the run would watch it."""
+    store = Store()
+    for name in intent_names("o", successor_id("o", JID), "f" * 16, JID, "a", 3600, "1" * 8,
+                             window=30):
+        store.write(name)
+    intent = list(read_intents(store.jars()).values())[0][0]
+    green = {"jid": intent.successor, "start-time": intent.uploaded, "duration": 89 * 1000}
+    assert not abandoned(intent, None, green, intent.uploaded + 89 * 1000)
+    assert abandoned(intent, None, dict(green, duration=91 * 1000), intent.uploaded + 91 * 1000)
+    assert not intent.expired(intent.uploaded + 91 * 1000)
 
 
 def test_a_first_deployments_claim_is_not_taken_over_within_its_ttl():
