@@ -335,6 +335,7 @@ class Guard:
         self.actor = who or actor()
         self.warn = warn or (lambda msg: None)
         self.intent = None
+        self.taken_over = []  # abandoned claims this run removed: who else may act
 
     def claim(self, successor, fingerprint, predecessor, ttl, jobs=(), window=0,
               health_window=0):
@@ -362,6 +363,7 @@ class Guard:
                 continue
             if intent.key < ours.key and abandoned(intent, pred_job, listed, now_ms):
                 self.drop(intent, "abandoned claim of %s" % intent.describe())
+                self.taken_over.append(intent)
                 continue
             rivals.append(intent)
         winner = elect(rivals + [ours], now_ms)

@@ -10,24 +10,21 @@
 
 Where each step of the protocol happens (the argument is in ``_engine``):
 
-- ``before_change``: pick the predecessor, refuse a start from empty state when
-  the job has history, write the intent and win the election, fix the stop's
-  trigger id.
-- ``job_id``: every submission (new version, resume, rollback) uses the
-  successor id of the job it replaces: the fence.
-- ``submit``: a fenced submission that Flink refuses as a duplicate is another
-  run's job: fail naming it, never roll back over it.
-- ``after_submit``: the job that started carries the name asked for; record
-  the confirmation.
-- ``start_failed``: a new job that another run stopped or replaced is
-  superseded: fail saying so, never roll back.
+- ``before_change``: pick the predecessor, refuse a start from empty state when the
+  job has history, write the intent and win the election, fix the stop's triggers.
+- ``job_id``: every submission (new version, resume, rollback) uses the successor
+  id of the job it replaces: the fence.
+- ``submit``: a fenced submission Flink refuses as a duplicate is another run's
+  job: fail naming it, never roll back over it.
+- ``after_submit``: the job started carries the name asked for; confirm it.
+- ``before_rollback``: a new job another run stopped or replaced is superseded:
+  fail saying so, never roll back.
 - ``after_change``: give the claim up and append to the operation log.
 """
 
 from __future__ import annotations
 
 import functools
-import time
 
 from ansible_collections.flinkops.flink.plugins.module_utils._client import (
     FlinkError,
@@ -56,6 +53,7 @@ from ansible_collections.flinkops.flink.plugins.module_utils._oplog import (
     read_operations,
     started_by,
 )
+from ansible_collections.flinkops.flink.plugins.module_utils._health import RECENT_S, recent_restarts
 from ansible_collections.flinkops.flink.plugins.module_utils._hooks import Hooks
 from ansible_collections.flinkops.flink.plugins.module_utils._jobstate import (
     describe_state,
@@ -73,7 +71,6 @@ from ansible_collections.flinkops.flink.plugins.module_utils._rest import (
     cancel_job,
     delete_jars,
     find_job,
-    job_exceptions,
     list_jars,
     list_jobs,
     upload_jar,
@@ -91,8 +88,6 @@ from ansible_collections.flinkops.flink.plugins.module_utils._submit import (
 CLAIM_MARGIN_S = 120
 # Logged actions after which a job of the name ran (and may have had state).
 RAN = ("started", "resumed", "upgraded", "rolled back", "stopped", "cancelled")
-# A restart this recent makes a running job unhealthy (an older one is history).
-RECENT_S = 600
 
 
 class NoRollback(FlinkError):
@@ -124,16 +119,6 @@ class RestStore:
 
     def delete(self, ids):
         delete_jars(self.client, ids)
-
-
-def recent_restarts(client, job_id, now_ms=None):
-    """How many failures the job recorded in the last RECENT_S seconds (1.x and 2.x)."""
-    data = job_exceptions(client, job_id)
-    entries = (data.get("exceptionHistory") or {}).get("entries")
-    if entries is None:
-        entries = data.get("all-exceptions") or []
-    now_ms = now_ms if now_ms is not None else time.time() * 1000
-    return len([e for e in entries if (e.get("timestamp") or 0) > now_ms - RECENT_S * 1000])
 
 
 def _is_duplicate(exc):
@@ -272,11 +257,15 @@ class GuardHook(Hooks):
         raise NoRollback(self.refusal)
 
     def _who(self, run, job_id):
+        """Who else claimed ``job_id``: a claim listed now, or one we took over as abandoned."""
+        guard = self._guard(run)
+        mine = guard.intent.nonce if guard.intent else None
         try:
-            intents = read_intents(list_jars(run.client)).get(job_id) or []
+            listed = read_intents(list_jars(run.client)).get(job_id) or []
         except FlinkError:
-            return ""
-        return " (%s)" % intents[0].describe() if intents else ""
+            listed = []
+        others = [i for i in listed + guard.taken_over if i.successor == job_id and i.nonce != mine]
+        return " (%s)" % others[0].describe() if others else ""
 
     def after_submit(self, run, job_id, spec):
         req = run.request

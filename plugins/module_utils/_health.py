@@ -24,6 +24,7 @@ FailureEnricher attaches) and ``/jobs/:id/execution-result``.
 
 from __future__ import annotations
 
+import time
 import uuid
 
 from ansible_collections.flinkops.flink.plugins.module_utils._client import (
@@ -36,6 +37,7 @@ from ansible_collections.flinkops.flink.plugins.module_utils._poll import (
     watch_health,
 )
 from ansible_collections.flinkops.flink.plugins.module_utils._request import is_planned
+from ansible_collections.flinkops.flink.plugins.module_utils._rest import job_exceptions
 
 # The interval /checkpoints/config reports for a job whose periodic checkpointing is
 # off (Long.MAX_VALUE), on 1.18 .. 2.3.
@@ -123,6 +125,20 @@ def prove_checkpoint(client, job_id, timeout, trigger_id=None):
 
 # ---------------------------------------------------------------------------
 # Why did it fail?
+
+# A restart this recent makes a running job unhealthy (an older one is history).
+RECENT_S = 600
+
+
+def recent_restarts(client, job_id, now_ms=None):
+    """How many failures the job recorded in the last RECENT_S seconds (1.x and 2.x)."""
+    data = job_exceptions(client, job_id)
+    entries = (data.get("exceptionHistory") or {}).get("entries")
+    if entries is None:
+        entries = data.get("all-exceptions") or []
+    now_ms = now_ms if now_ms is not None else time.time() * 1000
+    return len([e for e in entries if (e.get("timestamp") or 0) > now_ms - RECENT_S * 1000])
+
 
 def _labels(entry):
     labels = dict(entry.get("failureLabels") or {})
