@@ -48,19 +48,21 @@ export ANSIBLE_FORCE_COLOR := 0
 export PY_COLORS := 0
 
 # Stages of `make test`, in order; each runs even when an earlier one failed.
-TEST_STAGES ?= changelog-lint lint docs examples sanity units sanity-2.18 units-2.18 $(CORE_TEST_STAGES)
+TEST_STAGES ?= changelog-lint lint docs examples sanity units units-2.18 $(CORE_TEST_STAGES)
 # Then these lanes run at the same time (the real-Flink stages mostly wait on
 # Flink, so four lanes cut their wall time even on two cores; the EE image, whose
-# base takes minutes to build on a fresh machine, has a lane of its own). The first Flink
+# base takes minutes to build on a fresh machine, shares a lane with the
+# drain/restore suite, which starts clusters of its own versions). The first Flink
 # version runs every suite, the slow ones (faults, TLS, races, drain/restore) in
 # a lane of their own; the other versions skip those, which `make integration`
 # and `make test-matrix` run on every version. Integration runs on the newest
 # ansible-core (2.21); sanity on 2.20/2.21 and the EE image stage (owner: ee)
 # ride in the lanes rather than adding to the serial part.
 TEST_LANES ?= "integration-first-2.21 sanity-2.20" "integration-slow-2.21 sanity-2.21" \
-              "integration-others-2.21 molecule ee" "functional test-ee-image"
+              "integration-others-2.21 molecule ee sanity-2.18" \
+              "functional test-ee-image integration-drain-2.21"
 
-.PHONY: help venv collection sanity units functional integration integration-first integration-others integration-slow test test-floor \
+.PHONY: help venv collection sanity units functional integration integration-first integration-others integration-slow integration-drain test test-floor \
         sanity-2.18 units-2.18 integration-2.18 test-matrix test-core-matrix changelog-lint lint docs examples molecule bench demo demo-stop clean
 
 help: ## Show this help
@@ -107,8 +109,9 @@ FIRST_VERSION  := $(firstword $(subst $(comma), ,$(FLINKOPS_TEST_FLINK_VERSIONS)
 OTHER_VERSIONS := $(subst $(eval) ,$(comma),$(wordlist 2,99,$(subst $(comma), ,$(FLINKOPS_TEST_FLINK_VERSIONS))))
 # test_drain_restore.py moves jobs between clusters of fixed versions (2.2 -> 2.3, 1.19 -> 1.20)
 # that it starts itself: one lane runs it.
+DRAIN_SUITE    := tests/integration/test_drain_restore.py
 SLOW_SUITES    := tests/integration/test_faults.py tests/integration/test_security.py \
-                  tests/integration/test_races.py tests/integration/test_drain_restore.py
+                  tests/integration/test_races.py $(DRAIN_SUITE)
 
 # The first and other versions' suites run on INTEGRATION_WORKERS pytest-xdist workers,
 # each with a cluster of its own (they mostly wait on Flink); a module with
@@ -122,10 +125,14 @@ integration-first: venv collection ## integration on the first Flink version, wi
 	  $(VENV_PY) hack/run_pytest.py $(REPORT_DIR)/integration-first.xml \
 	  tests/integration tests/flink -- $(PYTEST_ARGS) $(XDIST_ARGS) $(addprefix --ignore=,$(SLOW_SUITES))
 
-integration-slow: venv collection system-deps ## the slow suites (faults, TLS, races, drain/restore) on the first Flink version
+integration-slow: venv collection system-deps ## the slow suites (faults, TLS, races) on the first Flink version
 	FLINKOPS_TEST_FLINK_VERSIONS=$(FIRST_VERSION) PYTHONPATH=$(CURDIR)/$(BUILD_DIR) \
 	  $(VENV_PY) hack/run_pytest.py $(REPORT_DIR)/integration-slow.xml \
-	  $(SLOW_SUITES) -- $(PYTEST_ARGS)
+	  $(filter-out $(DRAIN_SUITE),$(SLOW_SUITES)) -- $(PYTEST_ARGS)
+
+integration-drain: venv collection ## the drain/restore suite (its own clusters: 2.2 -> 2.3, 1.19 -> 1.20)
+	PYTHONPATH=$(CURDIR)/$(BUILD_DIR) $(VENV_PY) hack/run_pytest.py \
+	  $(REPORT_DIR)/integration-drain.xml $(DRAIN_SUITE) -- $(PYTEST_ARGS)
 
 integration-others: venv collection ## integration on the other Flink versions, without the slow fault and TLS suites
 	@if [ -z "$(OTHER_VERSIONS)" ]; then echo "integration-others: no other Flink version"; else \
@@ -186,8 +193,10 @@ integration-others-2.21: ## integration-others on ansible-core 2.21
 	$(MAKE) integration-others $(CORE_2.21)
 integration-slow-2.21: ## integration-slow on ansible-core 2.21
 	$(MAKE) integration-slow $(CORE_2.21)
+integration-drain-2.21: ## integration-drain on ansible-core 2.21
+	$(MAKE) integration-drain $(CORE_2.21)
 .PHONY: sanity-2.20 units-2.20 integration-2.20 sanity-2.21 units-2.21 integration-2.21 \
-        integration-first-2.21 integration-others-2.21 integration-slow-2.21
+        integration-first-2.21 integration-others-2.21 integration-slow-2.21 integration-drain-2.21
 # --- end of ansible-core 2.20 and 2.21 block ------------------------------------
 
 # Every supported ansible-core (2.19 in $(VENV), 2.18 in $(FLOOR_VENV), 2.20 and 2.21
