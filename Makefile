@@ -122,22 +122,22 @@ XDIST_ARGS := -n $(INTEGRATION_WORKERS) --dist loadgroup
 
 integration-first: venv collection ## integration on the first Flink version, without the slow suites
 	FLINKOPS_TEST_FLINK_VERSIONS=$(FIRST_VERSION) PYTHONPATH=$(CURDIR)/$(BUILD_DIR) \
-	  $(VENV_PY) hack/run_pytest.py $(REPORT_DIR)/integration-first.xml \
+	  $(VENV_PY) hack/run_pytest.py $(REPORT_DIR)/integration-first$(STAGE_SUFFIX).xml \
 	  tests/integration tests/flink -- $(PYTEST_ARGS) $(XDIST_ARGS) $(addprefix --ignore=,$(SLOW_SUITES))
 
 integration-slow: venv collection system-deps ## the slow suites (faults, TLS, races) on the first Flink version
 	FLINKOPS_TEST_FLINK_VERSIONS=$(FIRST_VERSION) PYTHONPATH=$(CURDIR)/$(BUILD_DIR) \
-	  $(VENV_PY) hack/run_pytest.py $(REPORT_DIR)/integration-slow.xml \
+	  $(VENV_PY) hack/run_pytest.py $(REPORT_DIR)/integration-slow$(STAGE_SUFFIX).xml \
 	  $(filter-out $(DRAIN_SUITE),$(SLOW_SUITES)) -- $(PYTEST_ARGS)
 
 integration-drain: venv collection ## the drain/restore suite (its own clusters: 2.2 -> 2.3, 1.19 -> 1.20)
 	PYTHONPATH=$(CURDIR)/$(BUILD_DIR) $(VENV_PY) hack/run_pytest.py \
-	  $(REPORT_DIR)/integration-drain.xml $(DRAIN_SUITE) -- $(PYTEST_ARGS)
+	  $(REPORT_DIR)/integration-drain$(STAGE_SUFFIX).xml $(DRAIN_SUITE) -- $(PYTEST_ARGS)
 
 integration-others: venv collection ## integration on the other Flink versions, without the slow fault and TLS suites
 	@if [ -z "$(OTHER_VERSIONS)" ]; then echo "integration-others: no other Flink version"; else \
 	  FLINKOPS_TEST_FLINK_VERSIONS=$(OTHER_VERSIONS) PYTHONPATH=$(CURDIR)/$(BUILD_DIR) \
-	  $(VENV_PY) hack/run_pytest.py $(REPORT_DIR)/integration-others.xml \
+	  $(VENV_PY) hack/run_pytest.py $(REPORT_DIR)/integration-others$(STAGE_SUFFIX).xml \
 	  tests/integration tests/flink -- $(PYTEST_ARGS) $(XDIST_ARGS) $(addprefix --ignore=,$(SLOW_SUITES)); fi
 
 # --- system dependencies (owner: reliability tests) ----------------------------
@@ -358,7 +358,7 @@ ee: $(EE_STAMP) collection ## pytest tests/ee without the image: introspection, 
 
 test-ee-image: ee-image ## Build the EE image, then run tests/ee/test_image_*.py with it against real Flink (first version)
 	EE_IMAGE=$(EE_IMAGE):$(EE_VERSION) FLINKOPS_TEST_FLINK_VERSIONS=$(FIRST_VERSION) PYTHONPATH=$(CURDIR)/$(BUILD_DIR) $(VENV_PY) hack/run_pytest.py \
-	  $(REPORT_DIR)/ee-image$(STAGE_SUFFIX).xml tests/ee/test_image_*.py -- $(PYTEST_ARGS)
+	  $(REPORT_DIR)/test-ee-image$(STAGE_SUFFIX).xml tests/ee/test_image_*.py -- $(PYTEST_ARGS)
 .PHONY: ee ee-context ee-image ee-base-image test-ee-image container-deps
 # --- end of execution environment block -------------------------------------
 
