@@ -132,10 +132,10 @@ def test_interrupted_blue_green_is_finished_by_a_rerun(flink, job_params, module
     params = job_params()
     blue = module("flink_job", params)
     flink.wait_counts(params["name"], "v1", minimum=2)
-    # A long health window keeps the run between green's start and the promotion.
-    # Its claim (the concurrency guard's) lasts through wait_timeout + health_window after
-    # green's start: a dead run cannot be told from a live one over REST.
-    proc = _module_process(blue_green(params, flink, health_window=40, wait_timeout=30))
+    # A health window keeps the run between green's start and the promotion until the kill.
+    # Its claim (the concurrency guard's) lasts through wait_timeout + health_window + 60 s
+    # after green's start: a dead run cannot be told from a live one over REST sooner.
+    proc = _module_process(blue_green(params, flink, health_window=20, wait_timeout=20))
     try:
         deadline = time.time() + 180
         while len(flink.active(params["name"])) < 2:
