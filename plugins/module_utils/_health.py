@@ -128,6 +128,8 @@ def prove_checkpoint(client, job_id, timeout, trigger_id=None):
 
 # A restart this recent makes a running job unhealthy (an older one is history).
 RECENT_S = 600
+# Reads of a failed job's history, 1 s apart, while it names no root cause yet.
+ROOT_CAUSE_RETRIES = 3
 
 
 def recent_restarts(client, job_id, now_ms=None):
@@ -253,4 +255,11 @@ class FailureClassifier(Hooks):
         job_id = result.failed_job_id or result.job_id
         if not job_id or is_planned(job_id) or job_id == result.previous_job_id:
             return
-        explain(failure, read_failure(run.client, job_id))
+        info = read_failure(run.client, job_id)
+        for _retry in range(ROOT_CAUSE_RETRIES):
+            if info.get("root_cause"):
+                break
+            # Flink 1.x files a task failure in the history only once it handled it.
+            run.client.sleep(1.0)
+            info = read_failure(run.client, job_id)
+        explain(failure, info)

@@ -171,6 +171,16 @@ def test_failure_classifier_names_a_root_cause_not_shown_yet(wire, make_client):
     assert str(failure).endswith("root cause: java.lang.OutOfMemoryError: Java heap space")
 
 
+def test_failure_classifier_reads_again_until_flink_filed_the_failure(wire, make_client):
+    """Flink 1.20 under load: the task failure reached the history a moment after the run saw it."""
+    empty = (200, {"exceptionHistory": {"entries": []}})
+    wire.expect(empty, (200, {}), (200, labelled_failure()), (200, {}))
+    failure = FlinkError("the new version failed and was rolled back")
+    health.FailureClassifier().after_change(_Run(make_client(), action="started", job_id=JOB_ID),
+                                            failure)
+    assert len(wire.sent) == 4 and "disk gone" in str(failure)
+
+
 @pytest.mark.parametrize("result", [
     dict(action="none"),                                   # a refusal before anything changed
     dict(action="upgraded", job_id=None),                  # failed before a submission
