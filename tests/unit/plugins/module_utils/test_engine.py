@@ -324,35 +324,37 @@ def test_upgrade_by_savepoint_stops_atomically_and_starts_from_that_savepoint(
     assert "jar_id" not in result.diff["before"]
 
 
-def test_a_stop_after_a_failed_stop_takes_the_next_trigger(client, script, jar, sha, uploaded):
-    """An earlier run's stop failed (the job ran on); Flink still reports that failure
-    under its trigger id, so repeating that id would only replay it."""
+def upgrade_stopping_with(client, script, jar, sha, uploaded, probes, trigger):
+    """An upgrade whose stop first asks Flink about the shared trigger ids (``probes``: the
+    answer per id, in order), then stops with ``trigger``; returns the result."""
     req, current = upgrade_setup(script, jar, sha, uploaded, savepoint_dir="file:/c")
-    script.on("GET", "/jobs/%s/savepoints/%s" % (current["jid"], STOP_TRIGGER),
-              savepoint_done(failure="CheckpointException: Checkpoint Coordinator is suspending."))
-    script.on("GET", "/jobs/%s/savepoints/%s" % (current["jid"], NEXT_TRIGGER),
-              {"errors": ["Operation not found under key"]}, status=404)
-    script.on("POST", "/jobs/%s/stop" % current["jid"], {"request-id": NEXT_TRIGGER},
-              check=lambda body: body["triggerId"] == NEXT_TRIGGER)
-    script.on("GET", "/jobs/%s/savepoints/%s" % (current["jid"], NEXT_TRIGGER), savepoint_done(SP))
+    status = "/jobs/%s/savepoints/%%s" % current["jid"]
+    for probed, (answer, code) in probes:
+        script.on("GET", status % probed, answer, status=code)
+    script.on("POST", "/jobs/%s/stop" % current["jid"], {"request-id": trigger},
+              check=lambda body: body["triggerId"] == trigger)
+    script.on("GET", status % trigger, savepoint_done(SP))
     expect_run(script, spec_of(req, sha))
     run = engine(client, req)
     run.stop_trigger_of = trigger_of
-    result = run.run()
+    return run.run()
+
+
+def test_a_stop_after_a_failed_stop_takes_the_next_trigger(client, script, jar, sha, uploaded):
+    """An earlier run's stop failed (the job ran on); Flink still reports that failure
+    under its trigger id, so repeating that id would only replay it."""
+    failed = savepoint_done(failure="CheckpointException: Checkpoint Coordinator is suspending.")
+    result = upgrade_stopping_with(client, script, jar, sha, uploaded, [
+        (STOP_TRIGGER, (failed, 200)),
+        (NEXT_TRIGGER, ({"errors": ["Operation not found under key"]}, 404))], NEXT_TRIGGER)
     assert result.action == "upgraded" and result.restored_from == SP
 
 
 def test_a_stop_shares_a_trigger_in_progress(client, script, jar, sha, uploaded):
     """Another run's stop of the same job for the same successor is under way: join it."""
-    req, current = upgrade_setup(script, jar, sha, uploaded, savepoint_dir="file:/c")
-    script.on("GET", "/jobs/%s/savepoints/%s" % (current["jid"], STOP_TRIGGER), IN_PROGRESS)
-    script.on("POST", "/jobs/%s/stop" % current["jid"], {"request-id": STOP_TRIGGER},
-              check=lambda body: body["triggerId"] == STOP_TRIGGER)
-    script.on("GET", "/jobs/%s/savepoints/%s" % (current["jid"], STOP_TRIGGER), savepoint_done(SP))
-    expect_run(script, spec_of(req, sha))
-    run = engine(client, req)
-    run.stop_trigger_of = trigger_of
-    assert run.run().restored_from == SP
+    result = upgrade_stopping_with(client, script, jar, sha, uploaded,
+                                   [(STOP_TRIGGER, (IN_PROGRESS, 200))], STOP_TRIGGER)
+    assert result.restored_from == SP
 
 
 def test_upgrade_without_a_savepoint_directory_stops_nothing(client, script, jar, sha, uploaded):
