@@ -43,7 +43,9 @@ def test_an_empty_name_is_rejected(flink, job_params, module):
 def test_a_retried_failure_stays_red(flink, job_params, module):
     """A fresh start that crash-loops fails; the same request again must fail too, with the
     root cause, in check mode (the role's fast path) as in a real run."""
-    params = job_params(extra_args=["--variant", "fail-on-start"], wait_timeout=20)
+    # The job throws on its first record: a health window sees that even when every task
+    # reached RUNNING before the first record flowed.
+    params = job_params(extra_args=["--variant", "fail-on-start"], wait_timeout=20, health_window=5)
     first = module("flink_job", params)
     assert first["failed"], first
     again = module("flink_job", params)
