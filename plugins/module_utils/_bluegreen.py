@@ -15,8 +15,10 @@ The order of steps is the safety argument:
 2. A savepoint of blue is taken WITHOUT stopping it (``cancel-job: false``): blue never pauses.
 3. Green is submitted from exactly that savepoint, once, with its own job id (the engine's
    exactly-once submit; the id carries the spec's fingerprint).
-4. Green is gated: every task running, a checkpoint completed after its start (forced), and
-   the health window (``health_window``) without a restart.
+4. Green is gated: every task running, a checkpoint completed after its start (forced), the
+   health window (``health_window``) without a restart, and, where its sources report FLIP-33's
+   ``pendingRecords``, caught up with blue (``_lag``): stopping blue earlier would stop progress
+   for the rest of green's catch-up.
 5. Promote: blue is stopped with a final savepoint (``savepoint`` in the result), so exactly one
    job of the name runs. Or abort: green is cancelled, blue is left untouched (same job id,
    never paused) and the task fails saying why. Nothing is rolled back: nothing was stopped.
@@ -35,6 +37,7 @@ import time
 import uuid
 
 from ansible_collections.flinkops.flink.plugins.module_utils._client import FlinkError
+from ansible_collections.flinkops.flink.plugins.module_utils._lag import wait_caught_up
 from ansible_collections.flinkops.flink.plugins.module_utils._jobstate import (
     default_savepoint_dir,
     is_active,
@@ -162,6 +165,7 @@ class BlueGreenStrategy:
                                       int(started * 1000))
                 run.result.update(job=health["job"],
                                   health={"window": req.health_window, "checkpoint": checkpoint})
+            run.result.update(catch_up=wait_caught_up(client, green_id, blue, req.wait_timeout))
         except FlinkError as exc:
             self.abort(run, blue, green_id, exc)
         run.stop_to_savepoint(blue, False)

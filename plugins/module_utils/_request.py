@@ -136,7 +136,7 @@ class DeployResult:
     ALWAYS = ("job_id", "previous_job_id", "action", "savepoint", "restored_from",
               "rolled_back")
     WHEN_SET = ("job", "health", "failed_job_id", "state_check", "strategy", "overlap_seconds",
-                "rescaled", "rescale_fallback", "healthy")
+                "catch_up", "rescaled", "rescale_fallback", "healthy")
 
     def __init__(self):
         self.job_id = None
@@ -154,6 +154,7 @@ class DeployResult:
         # blue-green and in-place rescale (``_bluegreen``, ``_rescale``)
         self.strategy = None
         self.overlap_seconds = None
+        self.catch_up = None
         self.rescaled = None
         self.rescale_fallback = None
         self.healthy = None

@@ -183,7 +183,8 @@ options:
       - V(stateless) cancels it and starts the new version without state (or from O(savepoint_path)).
       - V(blue-green) keeps the running job (blue) processing while the new version (green) starts
         beside it from a savepoint of blue taken B(without stopping it). Green must pass a gate (every
-        task running, a checkpoint completed, then O(health_window) without a restart); then blue is
+        task running, a checkpoint completed, then O(health_window) without a restart, and, where the
+        sources report C(pendingRecords), caught up with blue's input: RV(catch_up)); then blue is
         stopped with a final savepoint (RV(savepoint)) and only green runs. If green fails its gate,
         green is cancelled and blue is left untouched (same job id, never paused), and the task fails.
         Needs free task slots for both versions at once (checked before anything happens).
@@ -521,6 +522,16 @@ overlap_seconds:
   returned: when a blue/green upgrade promoted green
   type: float
   sample: 4.2
+catch_up:
+  description:
+    - Whether green had caught up with blue's input when blue was stopped (O(upgrade_mode=blue-green)).
+    - Where blue's sources report FLIP-33's C(pendingRecords) metric (Kafka, Pulsar, Kinesis and other
+      sources that set it), blue is stopped only once green reports at most 100 pending records more than
+      blue (within O(wait_timeout), else green is cancelled and the task fails). RV(catch_up.measured) is
+      V(false) where the sources do not report it.
+  returned: when a blue/green upgrade promoted green
+  type: dict
+  sample: {measured: true, pending_records: 12, running_job_pending_records: 15}
 rescaled:
   description: The parallelism the job was rescaled to in place, and the checkpoint taken just before.
   returned: when the job was rescaled in place

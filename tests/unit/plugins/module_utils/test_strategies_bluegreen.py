@@ -72,6 +72,28 @@ def expect_checkpoint(script, jid, failure=None):
     script.on("GET", "/jobs/%s/checkpoints/%s" % (jid, TRIGGER), done)
 
 
+def expect_no_lag_metrics(script, blue):
+    """Blue's sources report no pendingRecords: green's catch-up cannot be measured."""
+    script.on("GET", "/jobs/%s" % blue, {"vertices": [{"id": "src"}, {"id": "sink"}]})
+    script.on("GET", "/jobs/%s/vertices/src/subtasks/metrics" % blue, [{"id": "Source__in.numRecordsOut"}])
+    script.on("GET", "/jobs/%s/vertices/sink/subtasks/metrics" % blue, [{"id": "numRecordsIn"}])
+
+
+PENDING = "Source__orders.pendingRecords"
+
+
+def expect_lag_metrics(script, jid, listed=True):
+    script.on("GET", "/jobs/%s" % jid, {"vertices": [{"id": "src"}]})
+    script.on("GET", "/jobs/%s/vertices/src/subtasks/metrics" % jid,
+              [{"id": "Source__orders.numRecordsOut"}, {"id": PENDING}] if listed else [])
+
+
+def expect_pending(script, green, blue, green_pending, blue_pending):
+    """One reading of both jobs' pending records (aggregated over subtasks)."""
+    for jid, value in ((green, green_pending), (blue, blue_pending)):
+        script.on("GET", "/jobs/%s/vertices/src/subtasks/metrics" % jid, [{"id": PENDING, "sum": value}])
+
+
 def blue_green_setup(script, jar, sha, uploaded, free=4, **changes):
     req = request(jar, upgrade_mode="blue-green", **changes)
     current = job(running_id(OLD_SPEC))
@@ -90,6 +112,7 @@ def test_blue_green_keeps_blue_running_until_green_passed_its_gate(client, scrip
     jid = expect_run(script, spec_of(req, sha),
                      check=lambda body: body["savepointPath"] == HANDOVER or pytest.fail(body))
     expect_checkpoint(script, jid)
+    expect_no_lag_metrics(script, current["jid"])
     expect_stop(script, job_id=current["jid"])  # promote: blue stops last
     result = engine(client, req).run()
     assert (result.action, result.job_id, result.previous_job_id) == ("upgraded", jid, current["jid"])
@@ -98,6 +121,45 @@ def test_blue_green_keeps_blue_running_until_green_passed_its_gate(client, scrip
     assert [c for c in script.calls() if c.startswith(("POST", "PATCH"))][-4:] == [
         "POST /jobs/%s/savepoints" % current["jid"], "POST /jars/%s/run" % uploaded["id"],
         "POST /jobs/%s/checkpoints" % jid, "POST /jobs/%s/stop" % current["jid"]]
+
+
+def test_blue_is_stopped_only_once_green_caught_up_with_its_input(client, script, jar, sha, uploaded):
+    req, current = blue_green_setup(script, jar, sha, uploaded)
+    blue = current["jid"]
+    expect_savepoint_while_running(script, blue)
+    jid = expect_run(script, spec_of(req, sha))
+    expect_checkpoint(script, jid)
+    expect_lag_metrics(script, blue, listed=False)  # the JobManager's metrics cache, first fill
+    expect_lag_metrics(script, blue)
+    expect_lag_metrics(script, jid, listed=False)  # green's metrics: after the next refresh
+    expect_lag_metrics(script, jid)
+    expect_pending(script, jid, blue, 4000, 12)  # green reads again what blue read since the savepoint
+    expect_pending(script, jid, blue, 109, 12)
+    expect_stop(script, job_id=blue)
+    result = engine(client, req).run()
+    assert result.catch_up == {"measured": True, "pending_records": 109, "running_job_pending_records": 12}
+    assert result.to_dict()["catch_up"]["measured"] is True
+    assert script.calls()[-4].endswith("/subtasks/metrics") and script.calls()[-3] == "POST /jobs/%s/stop" % blue
+
+
+def test_green_that_does_not_catch_up_is_cancelled_and_blue_left_running(client, script, jar, sha, uploaded):
+    req, current = blue_green_setup(script, jar, sha, uploaded, wait_timeout=0)
+    blue = current["jid"]
+    expect_savepoint_while_running(script, blue)
+    jid = expect_run(script, spec_of(req, sha), healthy=False)
+    expect_healthy(script, jid, polls=1)
+    expect_checkpoint(script, jid)
+    expect_lag_metrics(script, blue)
+    expect_lag_metrics(script, jid)
+    expect_pending(script, jid, blue, 4000, 12)
+    script.on("GET", "/jobs/overview", overview(current, job(jid, start=2)))
+    script.on("PATCH", "/jobs/%s" % jid, None, status=202)
+    script.on("GET", "/jobs/overview", overview(current, job(jid, state="CANCELED", start=2)))
+    script.on("GET", "/jobs/overview", overview(current, job(jid, state="CANCELED", start=2)))
+    with pytest.raises(FlinkError, match="did not catch up with job %s within 0s: 4000 records pending for "
+                                         "the new job, 12 for the running one.*left untouched" % blue):
+        engine(client, req).run()
+    assert not any("/stop" in c or c == "PATCH /jobs/%s" % blue for c in script.calls())
 
 
 def test_blue_green_without_free_slots_changes_nothing(client, script, jar, sha, uploaded):
@@ -148,6 +210,7 @@ def test_an_interrupted_handover_is_finished_by_the_next_run(client, script, jar
     script.on("GET", "/jobs/overview", overview(green, blue))  # green's start time
     expect_healthy(script, green["jid"], polls=1)
     expect_checkpoint(script, green["jid"])
+    expect_no_lag_metrics(script, blue["jid"])
     expect_stop(script, job_id=blue["jid"])
     result = engine(client, req).run()
     assert (result.action, result.job_id, result.previous_job_id) == ("upgraded", green["jid"], blue["jid"])

@@ -1,6 +1,7 @@
 package org.flinkops.bench;
 
-import org.apache.flink.api.common.functions.MapFunction;
+import org.apache.flink.api.common.functions.RichMapFunction;
+import org.apache.flink.metrics.Gauge;
 import org.apache.flink.api.common.state.ListState;
 import org.apache.flink.api.common.state.ListStateDescriptor;
 import org.apache.flink.api.common.state.ValueState;
@@ -87,12 +88,14 @@ public class StateSizeJob {
      * restored from older state (a checkpoint, a blue/green savepoint) is behind schedule and
      * catches up at full speed, as a consumer of a log (Kafka) would.
      */
-    public static class Throttle implements MapFunction<Long, Long>, CheckpointedFunction {
+    public static class Throttle extends RichMapFunction<Long, Long> implements CheckpointedFunction {
         private static final long serialVersionUID = 1L;
         private final double rate;
         private final long fillUntil;
         private transient long anchorMillis = -1;
         private transient long first = -1;
+        private transient volatile long last = -1;
+        private transient boolean gaugeRegistered;
         private transient ListState<Long> saved;
 
         public Throttle(double rate, long fillUntil) {
@@ -100,8 +103,29 @@ public class StateSizeJob {
             this.fillUntil = fillUntil;
         }
 
+        /**
+         * FLIP-33's pendingRecords, as a log consumer (Kafka) reports it: the records due by now
+         * that were not processed yet. Registered on first use (open() differs across versions).
+         */
+        private void registerPendingRecords() {
+            gaugeRegistered = true;
+            getRuntimeContext().getMetricGroup().gauge("pendingRecords", (Gauge<Long>) () -> {
+                long anchor = anchorMillis;
+                long processed = last;
+                if (anchor < 0 || processed < 0 || rate <= 0) {
+                    return 0L;
+                }
+                long due = first + (long) ((System.currentTimeMillis() - anchor) * rate / 1000d);
+                return Math.max(0L, due - processed);
+            });
+        }
+
         @Override
         public Long map(Long value) throws Exception {
+            if (!gaugeRegistered) {
+                registerPendingRecords();
+            }
+            last = value;
             if (rate > 0 && value >= fillUntil) {
                 if (anchorMillis < 0) {
                     anchorMillis = System.currentTimeMillis();
