@@ -3,7 +3,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """`make bench-drain`: drain + restore of N jobs (playbooks drain.yml, restore.yml) against one job's.
 
-On one local Flink cluster (tests/flink/flinkctl.py):
+On one local Flink cluster (flinkops_devkit.flinkctl):
   baseline  one job: drain.yml then restore.yml (one stop with savepoint + one start from it,
             through the same playbooks), and the same with bare flink_job calls for reference;
   N jobs    N jobs drained and restored, cluster_drain_parallel / cluster_restore_parallel at once.
@@ -28,13 +28,11 @@ import time
 import uuid
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests" / "flink"))
-sys.path.insert(0, str(ROOT / "tests" / "integration"))
+from flinkops_devkit import flinkctl
+from flinkops_devkit.modules import collection_root, run_module
+from flinkops_devkit.playbooks import run_playbook
 
-import flinkctl  # noqa: E402  pylint: disable=wrong-import-position
-from modules import collection_root, run_module  # noqa: E402  pylint: disable=wrong-import-position
-from playbooks import run_playbook  # noqa: E402  pylint: disable=wrong-import-position
+ROOT = Path(__file__).resolve().parent.parent
 
 RATE = 200
 HB_EVERY = 2

@@ -3,7 +3,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """`make bench`: downtime and cost of a deployment against the floor and the Flink CLI.
 
-Runs on real local Flink clusters (tests/flink/flinkctl.py): cluster A for the
+Runs on real local Flink clusters (flinkops_devkit.flinkctl): cluster A for the
 downtime, no-op and upload measurements, cluster B joins for the scale test.
 Writes docs/benchmarks.md and docs/benchmarks-downtime.png (bench/report.py),
 and the raw data to build/bench/results.json.
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import http.client
 import json
 import os
 import platform
@@ -26,19 +25,20 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.parse
 import zipfile
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+
+from flinkops_devkit import flinkctl
+from flinkops_devkit.faultproxy import FaultProxy
+from flinkops_devkit.heartbeats import Heartbeats
+from flinkops_devkit.observer import RunningObserver, all_running, running_job, wait_running
+from flinkops_devkit.rest import Rest
+
+import report
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
 WORK = ROOT / "build" / "bench"
-sys.path.insert(0, str(ROOT / "tests" / "flink"))
-sys.path.insert(0, str(BENCH))
-
-import flinkctl  # noqa: E402  pylint: disable=wrong-import-position
-import report  # noqa: E402  pylint: disable=wrong-import-position
 
 FLINK_VERSION = "2.3"
 METHODS = ("floor", "cli", "flink_job", "role")
@@ -46,161 +46,13 @@ RATE = 200
 HB_EVERY = 2
 HEALTH_WINDOW = 1
 POLL = 0.02
-HB_RE = re.compile(r"FLINKOPS HB offset=(\d+) ts=(\d+) version=(\S+) tag=(\S*)")
 
 
 def log(msg):
     print("[bench %s] %s" % (time.strftime("%H:%M:%S"), msg), file=sys.stderr, flush=True)
 
 
-# --------------------------------------------------------------------------- REST
-
-
-class Rest:
-    """A keep-alive JSON client (http.client): what a minimal script would use."""
-
-    def __init__(self, url, timeout=60.0):
-        parts = urllib.parse.urlsplit(url)
-        self.host, self.port, self.timeout = parts.hostname, parts.port, timeout
-        self.conn = None
-
-    def call(self, method, path, body=None):
-        data = json.dumps(body).encode() if body is not None else None
-        headers = {"Content-Type": "application/json"} if data is not None else {}
-        for attempt in (1, 2):
-            if self.conn is None:
-                self.conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
-            try:
-                self.conn.request(method, path, body=data, headers=headers)
-                resp = self.conn.getresponse()
-                raw = resp.read()
-                break
-            except (OSError, http.client.HTTPException):
-                self.conn.close()
-                self.conn = None
-                if attempt == 2:
-                    raise
-        answer = json.loads(raw) if raw else None
-        if resp.status >= 300:
-            raise RuntimeError("%s %s -> %s %s" % (method, path, resp.status, str(answer)[:2000]))
-        return answer
-
-    def close(self):
-        if self.conn is not None:
-            self.conn.close()
-
-
-def all_running(job):
-    tasks = job.get("tasks") or {}
-    return job.get("state") == "RUNNING" and tasks.get("total", 0) > 0 and \
-        tasks.get("running") == tasks.get("total")
-
-
-def running_job(rest, name):
-    jobs = [j for j in rest.call("GET", "/jobs/overview")["jobs"] if j["name"] == name and
-            j["state"] not in ("FINISHED", "CANCELED", "FAILED")]
-    return jobs[0] if jobs else None
-
-
-def wait_running(rest, name, timeout=120.0):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        job = running_job(rest, name)
-        if job and all_running(job):
-            return job
-        time.sleep(0.1)
-    raise RuntimeError("job %s not running after %ss" % (name, timeout))
-
-
 # --------------------------------------------------------------------------- observers
-
-
-class Heartbeats:
-    """Tails the TaskManager .out files of a cluster; heartbeats per tag."""
-
-    def __init__(self, cluster):
-        self.cluster = cluster
-        self.pos = {}
-        self.by_tag = {}
-
-    def poll(self):
-        for path in sorted(self.cluster.log_dir.glob("*taskexecutor*.out*")):
-            with open(path, "rb") as handle:
-                handle.seek(self.pos.get(path, 0))
-                data = handle.read()
-            end = data.rfind(b"\n") + 1
-            self.pos[path] = self.pos.get(path, 0) + end
-            for match in HB_RE.finditer(data[:end].decode("utf-8", "replace")):
-                offset, ts, version, tag = match.groups()
-                self.by_tag.setdefault(tag, []).append((int(offset), int(ts), version))
-
-    def of(self, tag):
-        self.poll()
-        return self.by_tag.get(tag, [])
-
-    def wait(self, tag, span_ms=1000, timeout=120.0):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            beats = self.of(tag)
-            if beats and beats[-1][1] - beats[0][1] >= span_ms:
-                return beats
-            time.sleep(0.1)
-        raise RuntimeError("no heartbeats of tag %s for %s ms after %ss" % (tag, span_ms, timeout))
-
-
-class RunningObserver(threading.Thread):
-    """Polls /jobs/overview every 20 ms: is a job of this name all-tasks-RUNNING?"""
-
-    def __init__(self, url, name, interval=POLL):
-        super().__init__(daemon=True)
-        self.rest = Rest(url, timeout=10)
-        self.name_ = name
-        self.interval = interval
-        self.samples = []
-        self.halt = threading.Event()
-
-    def run(self):
-        while not self.halt.is_set():
-            sent = time.time()
-            try:
-                jobs = self.rest.call("GET", "/jobs/overview")["jobs"]
-                ok = any(j["name"] == self.name_ and all_running(j) for j in jobs)
-            except (OSError, RuntimeError, http.client.HTTPException, ValueError):
-                ok = None
-            got = time.time()
-            self.samples.append(((sent + got) / 2, ok))
-            time.sleep(max(0.0, self.interval - (time.time() - sent)))
-        self.rest.close()
-
-    def recovered(self):
-        seen_down = False
-        for _t, ok in self.samples:
-            if ok is False:
-                seen_down = True
-            elif ok and seen_down:
-                return True
-        return False
-
-    def gap(self):
-        """Seconds from the first sample without an all-RUNNING job to the last one
-        (each edge at the midpoint between the two samples around it)."""
-        samples = [s for s in self.samples if s[1] is not None]
-        down = [i for i, (_t, ok) in enumerate(samples) if not ok]
-        if not down:
-            return 0.0
-        first, last = down[0], down[-1]
-        start = (samples[first - 1][0] + samples[first][0]) / 2 if first > 0 else samples[first][0]
-        end = (samples[last][0] + samples[last + 1][0]) / 2 if last + 1 < len(samples) else samples[last][0]
-        return end - start
-
-    def mean_interval(self):
-        if len(self.samples) < 2:
-            return None
-        return (self.samples[-1][0] - self.samples[0][0]) / (len(self.samples) - 1)
-
-    def stop(self):
-        self.halt.set()
-        self.join(10)
 
 
 class LoadSampler(threading.Thread):
@@ -212,53 +64,6 @@ class LoadSampler(threading.Thread):
     def run(self):
         while not self.halt.wait(5.0):
             self.samples.append((time.time(), os.getloadavg()[0]))
-
-
-class CountingProxy:
-    """A loopback HTTP proxy in front of Flink that records every request it forwards."""
-
-    def __init__(self, upstream):
-        parts = urllib.parse.urlsplit(upstream)
-        proxy = self
-        self.seen = []
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):  # pylint: disable=arguments-differ
-                pass
-
-            def _forward(self):
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else None
-                proxy.seen.append((self.command, self.path.split("?")[0]))
-                conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=120)
-                headers = dict((k, v) for k, v in self.headers.items()
-                               if k.lower() not in ("host", "connection"))
-                conn.request(self.command, self.path, body=body, headers=headers)
-                resp = conn.getresponse()
-                payload = resp.read()
-                conn.close()
-                self.send_response(resp.status)
-                self.send_header("Content-Type", resp.getheader("Content-Type") or "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            do_GET = do_POST = do_PATCH = do_DELETE = do_PUT = _forward
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = "http://127.0.0.1:%d" % self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
 
 
 # --------------------------------------------------------------------------- ansible
@@ -585,9 +390,9 @@ class Bench:  # pylint: disable=too-many-instance-attributes
                 changed[key].append(recap["localhost"]["changed"])
         requests_seen = {}
         for key, func in runs.items():
-            with CountingProxy(url) as proxy:
+            with FaultProxy(url) as proxy:
                 _wall, recap = func(proxy.url)
-                requests_seen[key] = list(proxy.seen)
+                requests_seen[key] = [(method, path.split("?")[0]) for method, path in proxy.seen]
                 changed[key].append(recap["localhost"]["changed"])
         self.results["noop"] = {"walls": walls, "changed": changed, "requests": requests_seen}
         for key in runs:
@@ -648,7 +453,7 @@ class Bench:  # pylint: disable=too-many-instance-attributes
         big = self.make_big_jar(WORK / "bench-big.jar", self.args.upload_mb)
         small = self.make_big_jar(WORK / "bench-small.jar", 4)
         size_mb = os.path.getsize(big) / 1e6
-        sys.path.insert(0, str(ROOT / "build"))
+        # PYTHONPATH=build (make bench): the collection's own hashing function
         from ansible_collections.flinkops.flink.plugins.module_utils._spec import sha256_file  # pylint: disable=import-outside-toplevel
         out = {"size_bytes": os.path.getsize(big), "curl": [], "module": [], "module_noop": [],
                "hash_s": [], "small_module": []}

@@ -41,13 +41,12 @@ import time
 import uuid
 from pathlib import Path
 
+from flinkops_devkit import flinkctl
+from flinkops_devkit.heartbeats import Heartbeats
+from flinkops_devkit.rest import Rest
+
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / "build" / "bench-state"
-sys.path.insert(0, str(ROOT / "tests" / "flink"))
-sys.path.insert(0, str(ROOT / "bench"))
-
-import flinkctl  # noqa: E402  pylint: disable=wrong-import-position
-from run import Heartbeats, Rest  # noqa: E402  pylint: disable=wrong-import-position
 
 ENTRY = "org.flinkops.bench.StateSizeJob"
 STRATEGIES = ("savepoint-canonical", "savepoint-native", "last-state", "blue-green", "in-place-rescale")

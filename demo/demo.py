@@ -20,9 +20,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from flinkops_devkit import flinkctl
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests" / "flink"))
-import flinkctl  # noqa: E402  pylint: disable=wrong-import-position
 
 VERSION = os.environ.get("FLINKOPS_DEMO_FLINK_VERSION", "2.3")
 CLUSTER_DIR = Path(os.environ.get("FLINKOPS_DEMO_DIR", str(ROOT / "build" / "demo-cluster")))

@@ -20,19 +20,18 @@ import subprocess
 import sys
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.join(os.path.dirname(HERE), 'tests', 'flink'))
+# hack/ is on sys.path: this file runs as a script (`python hack/matrix.py`).
+from summarize import junit_counts
 
-from summarize import junit_counts  # noqa: E402  pylint: disable=wrong-import-position
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 ALL_VERSIONS = '1.18,1.19,1.20,2.0,2.1,2.2,2.3'
 
 
 def flink_exact(version):
     try:
-        import flinkctl  # pylint: disable=import-outside-toplevel
-        return flinkctl.resolve_version(version)
+        from flinkops_devkit.provision import resolve_version  # pylint: disable=import-outside-toplevel
+        return resolve_version(version)
     except Exception:  # pylint: disable=broad-except
         return version
 

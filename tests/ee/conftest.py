@@ -18,15 +18,14 @@ from pathlib import Path
 import pytest
 import yaml
 
+from flinkops_devkit import flinkctl
+
 ROOT = Path(__file__).resolve().parents[2]
 BUILD = ROOT / "build"
 COLLECTION = BUILD / "ansible_collections" / "flinkops" / "flink"
 EE_DEFINITION = ROOT / "execution-environment" / "execution-environment.yml"
 # Where execution-environment.yml's additional_build_files expects the tarball.
 EE_TARBALL = BUILD / "ee-collection" / "flinkops-flink.tar.gz"
-
-sys.path.insert(0, str(ROOT / "tests" / "flink"))
-import flinkctl  # noqa: E402  pylint: disable=wrong-import-position
 
 
 def tool(name):

@@ -23,23 +23,15 @@ import copy
 import json
 import os
 import shutil
-import sys
 import uuid
 
 import pytest
 import yaml
 
-from conftest import ROOT, flinkctl, run, tool
+from flinkops_devkit.observer import Flink
+from flinkops_devkit.playbooks import PlaybookRun
 
-sys.path.insert(0, str(ROOT / "tests" / "integration"))
-from observer import Flink  # noqa: E402  pylint: disable=wrong-import-position
-from playbooks import PlaybookRun  # noqa: E402  pylint: disable=wrong-import-position
-from pytest_plugin import (  # noqa: E402,F401 pylint: disable=unused-import,wrong-import-position
-    flink_cluster,
-    flink_cluster_pool,
-    flink_versions,
-    unique_job_name,
-)
+from conftest import ROOT, flinkctl, run, tool
 
 IMAGE = os.environ.get("EE_IMAGE", "localhost/flinkops-flink-ee:latest")
 ENGINE = os.environ.get("CONTAINER_ENGINE", "podman")

@@ -1,27 +1,18 @@
 # Copyright (c) flinkops.flink contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Fixtures for integration tests: real clusters (tests/flink) and independent REST checks."""
+"""Fixtures for integration tests: independent REST checks and the modules run as Ansible runs them.
+
+The real clusters (``flink_cluster``, ``flink_cluster_pool``, ``flink_versions``,
+``unique_job_name``) come from flinkops_devkit.pytest_plugin, which pytest.ini registers.
+"""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "flink"))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-# Fixtures are found by pytest through these names.
-from pytest_plugin import (  # noqa: E402,F401 pylint: disable=unused-import
-    flink_cluster,
-    flink_cluster_pool,
-    flink_versions,
-    unique_job_name,
-)
-from modules import run_module  # noqa: E402
-from observer import Flink  # noqa: E402
+from flinkops_devkit.modules import run_module
+from flinkops_devkit.observer import Flink
 
 
 @pytest.fixture

@@ -16,10 +16,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-import flinkctl
-from faultproxy import FaultProxy
-from modules import run_module
-from observer import Flink
+from flinkops_devkit import flinkctl
+from flinkops_devkit.faultproxy import FaultProxy
+from flinkops_devkit.modules import run_module
+from flinkops_devkit.observer import Flink
 from test_security import make_ca, make_cert
 
 # Module-scoped fixtures (a cluster, a proxy, a started job): under pytest-xdist the whole

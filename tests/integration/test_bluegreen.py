@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 
-from modules import collection_root
+from flinkops_devkit.modules import collection_root
 
 MAX_PAUSE_MS = 1000
 

@@ -20,10 +20,10 @@ import uuid
 
 import pytest
 
-import flinkctl
-from modules import collection_root, run_module
-from observer import Flink
-from playbooks import ansible_env, playbook_command, run_playbook
+from flinkops_devkit import flinkctl
+from flinkops_devkit.modules import collection_root, run_module
+from flinkops_devkit.observer import Flink
+from flinkops_devkit.playbooks import ansible_env, playbook_command, run_playbook
 
 KEYS = 4
 _COUNT = re.compile(r"FLINKOPS COUNT key=(\d+) count=(\d+) offset=(\d+) version=(\S+) tag=(\S*)")

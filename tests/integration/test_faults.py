@@ -21,10 +21,10 @@ from pathlib import Path
 import pytest
 import requests
 
-import flinkctl
-from faultproxy import FaultProxy
-from playbooks import ansible_env, playbook_command, run_playbook
-from pytest_plugin import configured_versions
+from flinkops_devkit import flinkctl
+from flinkops_devkit.faultproxy import FaultProxy
+from flinkops_devkit.playbooks import ansible_env, playbook_command, run_playbook
+from flinkops_devkit.pytest_plugin import configured_versions
 
 DEPLOY = "flinkops.flink.deploy"
 ACTIVE = ("INITIALIZING", "CREATED", "RUNNING", "FAILING", "CANCELLING", "RESTARTING",

@@ -9,7 +9,7 @@ import time
 
 import requests
 
-import flinkctl
+from flinkops_devkit import flinkctl
 
 
 def assert_state_carried_over(flink, tag, old_version, new_version):

@@ -12,7 +12,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from playbooks import ansible_env, run_playbook
+from flinkops_devkit.playbooks import ansible_env, run_playbook
 
 PLAYBOOK = str(Path(__file__).resolve().parents[2] / "docs" / "docsite" / "examples" /
                "getting-started.yml")
@@ -56,7 +56,7 @@ def guide_commands():
         joined = re.sub(r"\\\n\s*", "", textwrap.dedent(block))
         commands += [line[2:] for line in joined.splitlines() if line.startswith("$ ")]
     return [c for c in commands
-            if ("flinkctl.py" in c or "getting-started.yml" in c or "ANSIBLE_COLLECTIONS_PATH" in c)
+            if ("flinkctl " in c or "getting-started.yml" in c or "ANSIBLE_COLLECTIONS_PATH" in c)
             and "my-job" not in c]  # the own-job example needs a JAR of one's own
 
 
@@ -87,7 +87,7 @@ def test_guide_followed_literally_with_the_port_the_harness_chose(flink_versions
         assert "kept %s" % cluster_dir in output, output[-2000:]
         assert (cluster_dir / "log").is_dir() and (cluster_dir / "savepoints").is_dir()
     finally:
-        subprocess.run([sys.executable, str(REPO / "tests" / "flink" / "flinkctl.py"), "stop",
+        subprocess.run([sys.executable, "-m", "flinkops_devkit.flinkctl", "stop",
                         "--dir", str(cluster_dir), "--delete"], capture_output=True, check=False,
                        timeout=300)
     assert not cluster_dir.exists()

@@ -12,9 +12,9 @@ import uuid
 
 import pytest
 
-import flinkctl
-from faultproxy import FaultProxy
-from pytest_plugin import configured_versions
+from flinkops_devkit import flinkctl
+from flinkops_devkit.faultproxy import FaultProxy
+from flinkops_devkit.pytest_plugin import configured_versions
 
 # Module-scoped fixtures (a cluster, a proxy, a started job): under pytest-xdist the whole
 # module runs on one worker, so they start once.

@@ -13,7 +13,7 @@ import json
 import os
 import re
 
-from playbooks import run_playbook
+from flinkops_devkit.playbooks import run_playbook
 
 COUNTER = "flinkops-keyed-counter"
 

@@ -26,8 +26,8 @@ import time
 
 import pytest
 
-from faultproxy import FaultProxy
-from modules import collection_root
+from flinkops_devkit.faultproxy import FaultProxy
+from flinkops_devkit.modules import collection_root
 
 ROUNDS = int(os.environ.get("FLINKOPS_RACE_ROUNDS", "2"))
 RETRY_AFTER = 12  # > _guard.GAP_GRACE_MS

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import uuid
 
-import flinkctl
+from flinkops_devkit import flinkctl
 import pytest
-from pytest_plugin import configured_versions
+from flinkops_devkit.pytest_plugin import configured_versions
 
 # Module-scoped fixtures (a cluster, a proxy, a started job): under pytest-xdist the whole
 # module runs on one worker, so they start once.

@@ -12,8 +12,8 @@ import time
 
 import pytest
 
-from faultproxy import FaultProxy
-from playbooks import ansible_env, playbook_command, run_playbook
+from flinkops_devkit.faultproxy import FaultProxy
+from flinkops_devkit.playbooks import ansible_env, playbook_command, run_playbook
 
 DEPLOY = "flinkops.flink.deploy"
 

@@ -21,7 +21,7 @@ import pytest
 import requests
 import yaml
 
-from playbooks import run_playbook
+from flinkops_devkit.playbooks import run_playbook
 from test_security import Nginx, _free_port, make_ca, make_cert
 
 # Module-scoped fixtures (a cluster, a proxy, a started job): under pytest-xdist the whole

@@ -21,9 +21,9 @@ import uuid
 import pytest
 import requests
 
-import flinkctl
-from playbooks import run_playbook
-from pytest_plugin import configured_versions
+from flinkops_devkit import flinkctl
+from flinkops_devkit.playbooks import run_playbook
+from flinkops_devkit.pytest_plugin import configured_versions
 
 DEPLOY = "flinkops.flink.deploy"
 STORE_PASSWORD = "flinkops-test-store"

@@ -22,7 +22,7 @@ import traceback
 
 import pytest
 
-from observer import ACTIVE
+from flinkops_devkit.observer import ACTIVE
 
 ZOO_LINE = re.compile(r"ZOO COUNT job=(\S+) key=(\d+) count=(\d+) version=(\S+) tag=(\S+) run=(\w+)(.*)$")
 SQL_LINE = re.compile(r"ZOOSQL version=(\S+) tag=(\S+) run=(\w+?)(?::\d+)?> \+[IU]\[(\d+), (\d+)\]")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 
-from playbooks import PlaybookRun, ansible_env, playbook_command
+from flinkops_devkit.playbooks import PlaybookRun, ansible_env, playbook_command
 
 DEPLOY = "flinkops.flink.deploy"
 

@@ -1,14 +1,25 @@
 # Copyright (c) flinkops.flink contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""A Flink cluster seen from outside the collection: raw REST reads and the sample job's output."""
+"""A Flink cluster seen from outside the collection: raw REST reads and the sample job's output.
+
+    Flink(cluster)           the tests' view of a cluster (fixture ``flink``): jobs by name, the
+                             sample job's COUNT and HB lines, checkpoints, what a job restored from
+    RunningObserver(url, name)
+                             a thread polling /jobs/overview every 20 ms: when was no job of that
+                             name all-tasks-RUNNING (the benchmarks' RUNNING gap)
+    all_running(job), running_job(rest, name), wait_running(rest, name)
+                             one /jobs/overview entry, read with a flinkops_devkit.rest.Rest
+"""
 
 from __future__ import annotations
 
+import http.client
 import re
+import threading
 import time
 
-import requests
+from flinkops_devkit.rest import Rest, RestError, rest
 
 ACTIVE = ("INITIALIZING", "CREATED", "RUNNING", "FAILING", "CANCELLING", "RESTARTING",
           "RECONCILING", "SUSPENDED")
@@ -24,11 +35,13 @@ class Flink:
         self.url = cluster.url
         self.jobs = cluster.jobs
         self.entry_class = cluster.jobs["entry_class"]
+        self.context = getattr(cluster, "rest_ssl_context", None)
 
     def get(self, path):
-        response = requests.get(self.url + path, timeout=30)
-        response.raise_for_status()
-        return response.json()
+        status, answer = rest(self.url, "GET", path, timeout=30, context=self.context)
+        if status >= 300:
+            raise RestError("GET", path, status, answer)
+        return answer
 
     def jobs_named(self, name, states=None):
         return [job for job in self.get("/jobs/overview")["jobs"]
@@ -122,3 +135,88 @@ class Flink:
                 return completed
             assert time.time() < deadline, "no checkpoint of job %s after %s" % (job_id, after_ms)
             time.sleep(0.5)
+
+
+# --------------------------------------------------------------------------- the benchmarks' observers
+
+TERMINAL = ("FINISHED", "CANCELED", "FAILED")
+POLL = 0.02
+
+
+def all_running(job):
+    """Whether a /jobs/overview entry is RUNNING with every task running."""
+    tasks = job.get("tasks") or {}
+    return job.get("state") == "RUNNING" and tasks.get("total", 0) > 0 and \
+        tasks.get("running") == tasks.get("total")
+
+
+def running_job(client, name):
+    """The first job of that name that is not finished, canceled or failed (None: none)."""
+    jobs = [j for j in client.call("GET", "/jobs/overview")["jobs"] if j["name"] == name and
+            j["state"] not in TERMINAL]
+    return jobs[0] if jobs else None
+
+
+def wait_running(client, name, timeout=120.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        job = running_job(client, name)
+        if job and all_running(job):
+            return job
+        time.sleep(0.1)
+    raise RuntimeError("job %s not running after %ss" % (name, timeout))
+
+
+class RunningObserver(threading.Thread):
+    """Polls /jobs/overview every 20 ms: is a job of this name all-tasks-RUNNING?"""
+
+    def __init__(self, url, name, interval=POLL):
+        super().__init__(daemon=True)
+        self.rest = Rest(url, timeout=10)
+        self.name_ = name
+        self.interval = interval
+        self.samples = []
+        self.halt = threading.Event()
+
+    def run(self):
+        while not self.halt.is_set():
+            sent = time.time()
+            try:
+                jobs = self.rest.call("GET", "/jobs/overview")["jobs"]
+                ok = any(j["name"] == self.name_ and all_running(j) for j in jobs)
+            except (OSError, RuntimeError, http.client.HTTPException, ValueError):
+                ok = None
+            got = time.time()
+            self.samples.append(((sent + got) / 2, ok))
+            time.sleep(max(0.0, self.interval - (time.time() - sent)))
+        self.rest.close()
+
+    def recovered(self):
+        seen_down = False
+        for _t, ok in self.samples:
+            if ok is False:
+                seen_down = True
+            elif ok and seen_down:
+                return True
+        return False
+
+    def gap(self):
+        """Seconds from the first sample without an all-RUNNING job to the last one
+        (each edge at the midpoint between the two samples around it)."""
+        samples = [s for s in self.samples if s[1] is not None]
+        down = [i for i, (_t, ok) in enumerate(samples) if not ok]
+        if not down:
+            return 0.0
+        first, last = down[0], down[-1]
+        start = (samples[first - 1][0] + samples[first][0]) / 2 if first > 0 else samples[first][0]
+        end = (samples[last][0] + samples[last + 1][0]) / 2 if last + 1 < len(samples) else samples[last][0]
+        return end - start
+
+    def mean_interval(self):
+        if len(self.samples) < 2:
+            return None
+        return (self.samples[-1][0] - self.samples[0][0]) / (len(self.samples) - 1)
+
+    def stop(self):
+        self.halt.set()
+        self.join(10)

@@ -1,11 +1,10 @@
+# Copyright (c) flinkops.flink contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """pytest fixtures for tests against real Flink clusters (see flinkctl.py).
 
-Register from a conftest, e.g. in the repository's root ``conftest.py``::
-
-    pytest_plugins = ["tests.flink.pytest_plugin"]
-
-(``tests/flink/conftest.py`` also pulls these fixtures in for the tests under ``tests/flink``;
-both ways share one cluster pool per session.)
+The repository's pytest.ini registers it for every pytest run (``-p flinkops_devkit.pytest_plugin``);
+a test module that imports these fixtures by name as well shares the same cluster pool.
 
 Fixtures:
     flink_versions      list of minors from FLINKOPS_TEST_FLINK_VERSIONS (default "2.3,1.20")
@@ -29,15 +28,10 @@ import re
 import sys
 import threading
 import uuid
-from pathlib import Path
 
 import pytest
 
-try:  # imported as tests.flink.pytest_plugin
-    from . import flinkctl  # type: ignore
-except ImportError:  # imported as a top-level module (tests/flink on sys.path)
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    import flinkctl  # type: ignore  # noqa: E402
+from flinkops_devkit import flinkctl
 
 ENV_VERSIONS = "FLINKOPS_TEST_FLINK_VERSIONS"
 DEFAULT_VERSIONS = "2.3,1.20"

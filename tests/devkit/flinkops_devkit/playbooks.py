@@ -13,7 +13,7 @@ import sys
 
 import yaml
 
-from modules import collection_root
+from flinkops_devkit.modules import collection_root
 
 _RECAP = re.compile(r"^localhost\s+:\s+(.*)$", re.MULTILINE)
 
