@@ -184,7 +184,7 @@ options:
       - V(blue-green) keeps the running job (blue) processing while the new version (green) starts
         beside it from a savepoint of blue taken B(without stopping it). Green must pass a gate (every
         task running, a checkpoint completed, then O(health_window) without a restart, and, where the
-        sources report C(pendingRecords), caught up with blue's input: RV(catch_up)); then blue is
+        sources report C(pendingRecords), caught up with blue's input, see RV(catch_up)); then blue is
         stopped with a final savepoint (RV(savepoint)) and only green runs. If green fails its gate,
         green is cancelled and blue is left untouched (same job id, never paused), and the task fails.
         Needs free task slots for both versions at once (checked before anything happens).
