@@ -1,0 +1,186 @@
+# Copyright (c) flinkops.flink contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Part 1 of `make bench`: the downtime of an update, per method, against the floor and the Flink CLI.
+
+Each method has its own job on cluster A and updates it (v1 <-> v2, from a stop-with-savepoint)
+once per round; the methods take turns, the order rotating every round. Observers independent of
+the method measure each update: the job's heartbeats (records stopped) and a 20 ms poll of
+/jobs/overview (RUNNING gap).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import time
+
+from flinkops_devkit.observer import RunningObserver, all_running, running_job, wait_running
+from flinkops_devkit.rest import Rest
+
+from lab import HB_EVERY, POLL, WORK, log
+
+METHODS = ("floor", "cli", "flink_job", "role")
+
+
+class Downtime:
+    """The update methods, and the rounds that measure them on one Lab."""
+
+    def __init__(self, lab):
+        self.lab = lab
+
+    # -- the update methods: (name, version, tag, id of the old job) -> wall seconds --------
+    def floor(self, name, version, tag, job_id):
+        """Raw REST, JAR already uploaded, 20 ms polls, one keep-alive connection."""
+        lab = self.lab
+        jar_id = lab.upload_raw(version)
+        rest = Rest(lab.cluster_a.url)
+        started = time.monotonic()
+        trigger = rest.call("POST", "/jobs/%s/stop" % job_id,
+                            {"targetDirectory": lab.cluster_a.savepoint_dir.as_uri(), "drain": False})
+        while True:
+            answer = rest.call("GET", "/jobs/%s/savepoints/%s" % (job_id, trigger["request-id"]))
+            if answer["status"]["id"] == "COMPLETED":
+                operation = answer["operation"]
+                if "location" not in operation:
+                    raise RuntimeError("savepoint failed: %s" % operation)
+                break
+            time.sleep(POLL)
+        run = rest.call("POST", "/jars/%s/run" % jar_id,
+                        {"entryClass": lab.entry, "programArgsList": lab.job_args(name, tag),
+                         "savepointPath": operation["location"]})
+        while True:
+            job = next((j for j in rest.call("GET", "/jobs/overview")["jobs"] if j["jid"] == run["jobid"]), None)
+            if job and all_running(job):
+                break
+            time.sleep(POLL)
+        wall = time.monotonic() - started
+        rest.close()
+        return wall
+
+    def cli_env(self):
+        cluster = self.lab.cluster_a
+        env = dict(os.environ)
+        env.update({"FLINK_CONF_DIR": str(cluster.conf_dir), "FLINK_HOME": str(cluster.home),
+                    "FLINK_LOG_DIR": str(WORK / "cli-log")})
+        for key in ("FLINK_ENV_JAVA_OPTS", "JVM_ARGS"):
+            env.pop(key, None)
+        return env
+
+    def cli(self, name, version, tag, job_id):
+        lab = self.lab
+        flink = str(lab.cluster_a.home / "bin" / "flink")
+        env = self.cli_env()
+        started = time.monotonic()
+        stop = subprocess.run([flink, "stop", "--savepointPath", lab.cluster_a.savepoint_dir.as_uri(), job_id],
+                              capture_output=True, text=True, env=env, timeout=300, check=False)
+        match = re.search(r"Savepoint completed\. Path: (\S+)", stop.stdout)
+        if stop.returncode != 0 or not match:
+            raise RuntimeError("flink stop failed:\n%s\n%s" % (stop.stdout[-3000:], stop.stderr[-3000:]))
+        run = subprocess.run([flink, "run", "-d", "-s", match.group(1), "-c", lab.entry, lab.jar(version)]
+                             + lab.job_args(name, tag),
+                             capture_output=True, text=True, env=env, timeout=300, check=False)
+        if run.returncode != 0 or "JobID" not in run.stdout:
+            raise RuntimeError("flink run failed:\n%s\n%s" % (run.stdout[-3000:], run.stderr[-3000:]))
+        return time.monotonic() - started
+
+    def flink_job(self, name, version, tag, job_id):  # pylint: disable=unused-argument
+        wall, recap = self.lab.run_flink_job(self.lab.cluster_a.url, name, version, tag)
+        if recap["localhost"]["changed"] != 1:
+            raise RuntimeError("flink_job did not change: %s" % recap)
+        return wall
+
+    def role(self, name, version, tag, job_id):  # pylint: disable=unused-argument
+        wall, recap = self.lab.run_role(self.lab.cluster_a.url, name, version, tag)
+        if recap["localhost"]["changed"] < 1:
+            raise RuntimeError("the role did not change: %s" % recap)
+        return wall
+
+    # -- the rounds ------------------------------------------------------------
+    def deploy_initial(self, method):
+        lab = self.lab
+        name = "bench-%s" % method.replace("_", "-")
+        tag = "%s-0" % name
+        if method in ("floor", "cli"):
+            lab.rest.call("POST", "/jars/%s/run" % lab.upload_raw("v1"),
+                          {"entryClass": lab.entry, "programArgsList": lab.job_args(name, tag)})
+        elif method == "flink_job":
+            lab.run_flink_job(lab.cluster_a.url, name, "v1", tag)
+        else:
+            lab.run_role(lab.cluster_a.url, name, "v1", tag)
+        lab.state[method] = {"name": name, "version": "v1", "tag": tag, "round": 0}
+
+    def run(self):
+        lab = self.lab
+        log("downtime: initial deployments")
+        lab.upload_raw("v2")
+        for method in METHODS:
+            self.deploy_initial(method)
+        for method in METHODS:
+            wait_running(lab.rest, lab.state[method]["name"])
+            lab.hb.wait(lab.state[method]["tag"])
+        for rnd in range(1, lab.n + 1):
+            order = METHODS[(rnd - 1) % len(METHODS):] + METHODS[:(rnd - 1) % len(METHODS)]
+            for method in order:
+                result = self.measure_update(method, rnd)
+                lab.results["downtime"].append(result)
+                log("round %d %-9s records stopped %6.0f ms, RUNNING gap %6.0f ms, wall %5.2f s, exactly-once %s" % (
+                    rnd, method, result["records_stopped_ms"], result["running_gap_ms"], result["wall_s"],
+                    result["exactly_once"]))
+
+    def measure_update(self, method, rnd):
+        lab = self.lab
+        state = lab.state[method]
+        name, old_tag = state["name"], state["tag"]
+        new_version = "v2" if state["version"] == "v1" else "v1"
+        new_tag = "%s-%d" % (name, rnd)
+        old_job = wait_running(lab.rest, name)
+        lab.hb.wait(old_tag)
+        time.sleep(1.0)  # let the old job run a little; a checkpoint may be in flight, as in real life
+        observer = RunningObserver(lab.cluster_a.url, name)
+        observer.start()
+        time.sleep(0.2)
+        started = time.time()
+        wall = getattr(self, method)(name, new_version, new_tag, old_job["jid"])
+        new_beats = lab.hb.wait(new_tag, span_ms=1000)
+        deadline = time.time() + 60
+        while not observer.recovered() and time.time() < deadline:
+            time.sleep(0.05)
+        observer.stop()
+        old_beats = lab.hb.of(old_tag)
+        state.update(version=new_version, tag=new_tag, round=rnd)
+        jobs = dict((j["jid"], j) for j in lab.rest.call("GET", "/jobs/overview")["jobs"])
+        new_job = running_job(lab.rest, name)
+        old_end = jobs[old_job["jid"]].get("end-time")
+        new_start = new_job.get("start-time")
+        return downtime_result(method, rnd, started, wall, observer, old_beats, new_beats,
+                               old_end, new_start, old_job["jid"], new_job["jid"])
+
+
+def downtime_result(method, rnd, started, wall, observer, old_beats, new_beats,  # pylint: disable=too-many-arguments
+                    old_end, new_start, old_id, new_id):
+    """One update's numbers, from the heartbeats around it and Flink's own timestamps."""
+    last_old, first_new = old_beats[-1], new_beats[0]
+    # records stopped: the longest pause between consecutive heartbeats around the update
+    window = [b for b in old_beats if b[1] >= started * 1000 - 2000] + \
+        [b for b in new_beats if b[1] <= first_new[1] + 2000]
+    longest = max(b[1] - a[1] for a, b in zip(window, window[1:]))
+    contiguous = all(b[0] - a[0] == HB_EVERY for a, b in zip(old_beats, old_beats[1:])) and \
+        all(b[0] - a[0] == HB_EVERY for a, b in zip(new_beats, new_beats[1:]))
+    handover = first_new[0] - last_old[0]
+    return {
+        "method": method, "round": rnd, "wall_s": wall,
+        "records_stopped_ms": longest,
+        "cross_gap_ms": first_new[1] - last_old[1],
+        "running_gap_ms": observer.gap() * 1000,
+        "observer_interval_ms": (observer.mean_interval() or 0) * 1000,
+        "exactly_once": contiguous and handover == HB_EVERY,
+        "last_old_offset": last_old[0], "first_new_offset": first_new[0],
+        "before_stop_ms": last_old[1] - started * 1000,
+        "stop_phase_ms": (old_end - last_old[1]) if old_end and old_end > 0 else None,
+        "handover_ms": (new_start - old_end) if old_end and old_end > 0 and new_start else None,
+        "start_phase_ms": (first_new[1] - new_start) if new_start else None,
+        "after_start_ms": started * 1000 + wall * 1000 - first_new[1],
+        "old_job": old_id, "new_job": new_id,
+    }
