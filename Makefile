@@ -365,8 +365,9 @@ test-ee-image: ee-image ## Build the EE image, then run tests/ee/test_image_*.py
 
 # --- benchmarks (owner: bench) ------------------------------------------------
 # Downtime and cost of a deployment on real local Flink 2.3 clusters (bench/run.py):
-# the floor (raw REST), the Flink CLI, flink_job and the job_deploy role; no-op cost,
-# upload, scale. Writes docs/benchmarks.md + docs/benchmarks-downtime.png. Not part of
+# the floor (raw REST), the Flink CLI, flink_job with and without its state pre-check and
+# the job_deploy role; no-op cost, upload, scale (bench/downtime.py, noop.py, upload.py,
+# scale.py). Writes docs/benchmarks.md + docs/benchmarks-downtime.png. Not part of
 # `make test`. BENCH_N updates per method (>= 5 for the published numbers).
 BENCH_STAMP := $(VENV)/.installed-bench
 BENCH_N     ?= 5

@@ -7,6 +7,11 @@ Each method has its own job on cluster A and updates it (v1 <-> v2, from a stop-
 once per round; the methods take turns, the order rotating every round. Observers independent of
 the method measure each update: the job's heartbeats (records stopped) and a 20 ms poll of
 /jobs/overview (RUNNING gap).
+
+flink_job runs twice over: with its state-compatibility pre-check (state_check: strict, the
+default) and without it (state_check: off). The check runs before the stop, so it must not add
+to the records stopped (issue 17). After the rounds, one more update of each goes through a
+recording proxy: the REST requests each sends before the stop show what the check costs.
 """
 
 from __future__ import annotations
@@ -16,12 +21,15 @@ import re
 import subprocess
 import time
 
+from flinkops_devkit.faultproxy import FaultProxy
 from flinkops_devkit.observer import RunningObserver, all_running, running_job, wait_running
 from flinkops_devkit.rest import Rest
 
 from lab import HB_EVERY, POLL, WORK, log
 
-METHODS = ("floor", "cli", "flink_job", "role")
+METHODS = ("floor", "cli", "flink_job", "flink_job_check_off", "role")
+# flink_job's state_check per method (None: the module's default, strict)
+STATE_CHECK = {"flink_job": None, "flink_job_check_off": "off"}
 
 
 class Downtime:
@@ -85,11 +93,15 @@ class Downtime:
             raise RuntimeError("flink run failed:\n%s\n%s" % (run.stdout[-3000:], run.stderr[-3000:]))
         return time.monotonic() - started
 
-    def flink_job(self, name, version, tag, job_id):  # pylint: disable=unused-argument
-        wall, recap = self.lab.run_flink_job(self.lab.cluster_a.url, name, version, tag)
+    def flink_job(self, name, version, tag, job_id, state_check=None):  # pylint: disable=unused-argument
+        wall, recap = self.lab.run_flink_job(self.lab.cluster_a.url, name, version, tag, state_check)
         if recap["localhost"]["changed"] != 1:
             raise RuntimeError("flink_job did not change: %s" % recap)
         return wall
+
+    def flink_job_check_off(self, name, version, tag, job_id):
+        """flink_job without the state-compatibility pre-check (state_check: off)."""
+        return self.flink_job(name, version, tag, job_id, state_check=STATE_CHECK["flink_job_check_off"])
 
     def role(self, name, version, tag, job_id):  # pylint: disable=unused-argument
         wall, recap = self.lab.run_role(self.lab.cluster_a.url, name, version, tag)
@@ -105,8 +117,8 @@ class Downtime:
         if method in ("floor", "cli"):
             lab.rest.call("POST", "/jars/%s/run" % lab.upload_raw("v1"),
                           {"entryClass": lab.entry, "programArgsList": lab.job_args(name, tag)})
-        elif method == "flink_job":
-            lab.run_flink_job(lab.cluster_a.url, name, "v1", tag)
+        elif method in STATE_CHECK:
+            lab.run_flink_job(lab.cluster_a.url, name, "v1", tag, STATE_CHECK[method])
         else:
             lab.run_role(lab.cluster_a.url, name, "v1", tag)
         lab.state[method] = {"name": name, "version": "v1", "tag": tag, "round": 0}
@@ -125,9 +137,31 @@ class Downtime:
             for method in order:
                 result = self.measure_update(method, rnd)
                 lab.results["downtime"].append(result)
-                log("round %d %-9s records stopped %6.0f ms, RUNNING gap %6.0f ms, wall %5.2f s, exactly-once %s" % (
+                log("round %d %-19s records stopped %6.0f ms, RUNNING gap %6.0f ms, wall %5.2f s, exactly-once %s" % (
                     rnd, method, result["records_stopped_ms"], result["running_gap_ms"], result["wall_s"],
                     result["exactly_once"]))
+        self.count_precheck_requests()
+
+    def count_precheck_requests(self):
+        """One more update by each flink_job method, through a proxy that records every request
+        (not measured for downtime): results["precheck"]["requests"][method] = [(method, path)]."""
+        lab = self.lab
+        seen = {}
+        for method, state_check in STATE_CHECK.items():
+            state = lab.state[method]
+            wait_running(lab.rest, state["name"])
+            lab.hb.wait(state["tag"], span_ms=3000)  # checkpoints every second: the check has one to read
+            version = "v2" if state["version"] == "v1" else "v1"
+            tag = "%s-counted" % state["name"]
+            with FaultProxy(lab.cluster_a.url) as proxy:
+                _wall, recap = lab.run_flink_job(proxy.url, state["name"], version, tag, state_check)
+                seen[method] = [(verb, path.split("?")[0]) for verb, path in proxy.seen]
+            if recap["localhost"]["changed"] != 1:
+                raise RuntimeError("%s did not change: %s" % (method, recap))
+            lab.hb.wait(tag)
+            state.update(version=version, tag=tag)
+            log("pre-check cost: %s sent %d requests in its update" % (method, len(seen[method])))
+        lab.results["precheck"] = {"requests": seen}
 
     def measure_update(self, method, rnd):
         lab = self.lab

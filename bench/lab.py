@@ -196,9 +196,13 @@ class Lab:  # pylint: disable=too-many-instance-attributes
             self.jar_ids[version] = answer["filename"].rsplit("/", 1)[-1]
         return self.jar_ids[version]
 
-    def flink_job_vars(self, url, name, version, tag):
-        return {"bench_url": url, "bench_name": name, "bench_jar": self.jar(version),
-                "bench_entry_class": self.entry, "bench_args": self.job_args(name, tag)}
+    def flink_job_vars(self, url, name, version, tag, state_check=None):
+        """The flink_job.yml playbook's vars; state_check None: the module's default (strict)."""
+        variables = {"bench_url": url, "bench_name": name, "bench_jar": self.jar(version),
+                     "bench_entry_class": self.entry, "bench_args": self.job_args(name, tag)}
+        if state_check is not None:
+            variables["bench_state_check"] = state_check
+        return variables
 
     def role_vars(self, url, name, version, tag):
         return {"job_deploy_url": url, "job_deploy_name": name, "job_deploy_jar": self.jar(version),
@@ -206,9 +210,9 @@ class Lab:  # pylint: disable=too-many-instance-attributes
                 "job_deploy_health_window": HEALTH_WINDOW,
                 "job_deploy_health_require_checkpoint": False}
 
-    def run_flink_job(self, url, name, version, tag):
+    def run_flink_job(self, url, name, version, tag, state_check=None):
         inventory = write_inventory(WORK / "inventory-one.yml",
-                                    {"localhost": self.flink_job_vars(url, name, version, tag)})
+                                    {"localhost": self.flink_job_vars(url, name, version, tag, state_check)})
         return run_playbook(BENCH / "playbooks" / "flink_job.yml", inventory)
 
     def run_role(self, url, name, version, tag):

@@ -5,20 +5,26 @@
 
 from __future__ import annotations
 
+import collections
 import re
 import statistics
 from pathlib import Path
 
-METHODS = ("floor", "cli", "flink_job", "role")
+METHODS = ("floor", "cli", "flink_job", "flink_job_check_off", "role")
 LABELS = {
     "floor": "floor (raw REST, 20 ms polls)",
     "cli": "Flink CLI (flink stop + flink run -d)",
     "flink_job": "flink_job (one task, ansible-playbook)",
+    "flink_job_check_off": "flink_job with `state_check: off` (no pre-check)",
     "role": "job_deploy role (ansible-playbook flinkops.flink.deploy)",
 }
-SHORT = {"floor": "floor", "cli": "Flink CLI", "flink_job": "flink_job", "role": "role"}
+SHORT = {"floor": "floor", "cli": "Flink CLI", "flink_job": "flink_job", "flink_job_check_off": "flink_job,\ncheck off",
+         "role": "role"}
 PNG = "benchmarks-downtime.png"
 ID_RE = re.compile(r"[0-9a-f]{32}")
+STOP_RE = re.compile(r"^/jobs/[0-9a-f]{32}/stop$")
+JAR_ID_RE = re.compile(r"/jars/[^/]+\.jar")
+NUMBER_RE = re.compile(r"/\d+(?=/|$)")
 
 
 def med(values):
@@ -49,8 +55,13 @@ def verdict(ok):
     return "**PASS**" if ok else "**MISS**"
 
 
+def methods_measured(results):
+    """The methods of METHODS that results.json has updates of (older runs lack some)."""
+    return [m for m in METHODS if any(r["method"] == m for r in results["downtime"])]
+
+
 def by_method(results, key):
-    return dict((m, [r[key] for r in results["downtime"] if r["method"] == m]) for m in METHODS)
+    return dict((m, [r[key] for r in results["downtime"] if r["method"] == m]) for m in methods_measured(results))
 
 
 # --------------------------------------------------------------------------- plot
@@ -65,11 +76,12 @@ def plot(results, path):
     panels = (("records_stopped_ms", "records stopped (heartbeat gap), s"),
               ("running_gap_ms", "no job all-tasks-RUNNING (20 ms polls), s"),
               ("wall_s", "total wall time of the method, s"))
+    methods = methods_measured(results)
     fig, axes = plt.subplots(1, 3, figsize=(15, 5.2))
     for ax, (key, title) in zip(axes, panels):
         data = by_method(results, key)
         scale = 1.0 if key == "wall_s" else 1000.0
-        values = [[v / scale for v in data[m]] for m in METHODS]
+        values = [[v / scale for v in data[m]] for m in methods]
         ax.boxplot(values, showfliers=False, widths=0.5)
         for i, vals in enumerate(values, start=1):
             xs = [i + (j - (len(vals) - 1) / 2) * 0.05 for j in range(len(vals))]
@@ -77,8 +89,8 @@ def plot(results, path):
             if vals:
                 ax.annotate("%.2f" % statistics.median(vals), (i + 0.28, statistics.median(vals)), fontsize=9,
                             va="center")
-        ax.set_xticks(range(1, len(METHODS) + 1))
-        ax.set_xticklabels([SHORT[m] for m in METHODS])
+        ax.set_xticks(range(1, len(methods) + 1))
+        ax.set_xticklabels([SHORT[m] for m in methods])
         ax.set_title(title + " (log scale)", fontsize=11)
         ax.set_yscale("log")
         ax.yaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
@@ -102,7 +114,8 @@ def core_version(meta):
 # --------------------------------------------------------------------------- markdown
 
 
-def downtime_section(results, lines, targets):
+def downtime_section(results, lines, targets):  # pylint: disable=too-many-locals
+    methods = methods_measured(results)
     stopped = by_method(results, "records_stopped_ms")
     gap = by_method(results, "running_gap_ms")
     wall = by_method(results, "wall_s")
@@ -127,7 +140,7 @@ def downtime_section(results, lines, targets):
               "Times: median (min–max), IQR when N >= 4. Ratios are medians over the floor's median.", "",
               "| method | records stopped, ms | ratio | RUNNING gap, ms | ratio | wall, s | ratio | exactly-once |",
               "|---|---|---|---|---|---|---|---|"]
-    for m in METHODS:
+    for m in methods:
         runs = [r for r in results["downtime"] if r["method"] == m]
         lines.append("| %s | %s | %s | %s | %s | %s | %s | %d/%d |" % (
             LABELS[m], spread(stopped[m]), fx(ratio(med(stopped[m]), floor_s)), spread(gap[m]),
@@ -146,12 +159,12 @@ def downtime_section(results, lines, targets):
               "| method | before stop | stop | handover | start | records stopped | after start |",
               "|---|---|---|---|---|---|---|"]
     phases = {}
-    for m in METHODS:
+    for m in methods:
         runs = [r for r in results["downtime"] if r["method"] == m]
         phases[m] = dict((k, med([r[k] for r in runs])) for k in (
             "before_stop_ms", "stop_phase_ms", "handover_ms", "start_phase_ms", "records_stopped_ms",
             "after_start_ms"))
-        lines.append("| %s | %s |" % (SHORT[m], " | ".join(
+        lines.append("| %s | %s |" % (SHORT[m].replace("\n", " "), " | ".join(
             "n/a" if phases[m][k] is None else "%.0f" % phases[m][k] for k in (
                 "before_stop_ms", "stop_phase_ms", "handover_ms", "start_phase_ms", "records_stopped_ms",
                 "after_start_ms"))))
@@ -161,7 +174,7 @@ def downtime_section(results, lines, targets):
               "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in sorted(results["downtime"], key=lambda r: (r["round"], METHODS.index(r["method"]))):
         lines.append("| %d | %s | %.0f | %.0f | %.2f | %s | %s | %s | %d | %d | %s |" % (
-            r["round"], SHORT[r["method"]], r["records_stopped_ms"], r["running_gap_ms"], r["wall_s"],
+            r["round"], SHORT[r["method"]].replace("\n", " "), r["records_stopped_ms"], r["running_gap_ms"], r["wall_s"],
             *["n/a" if r[k] is None else "%.0f" % r[k] for k in ("stop_phase_ms", "handover_ms", "start_phase_ms")],
             r["last_old_offset"], r["first_new_offset"], "yes" if r["exactly_once"] else "**NO**"))
     lines += ["", "</details>", ""]
@@ -204,6 +217,61 @@ def downtime_section(results, lines, targets):
                     "%d/%d updates" % (sum(1 for r in results["downtime"] if r["exactly_once"]),
                                        len(results["downtime"])), eo, None, None,
                     "see the per-update table for the offsets."))
+
+
+def before_stop(requests):
+    """The requests an update sent before its stop (``POST /jobs/:id/stop``), ids as ``:id``,
+    ``:jarid`` and ``:n``; and whether it sent a stop at all."""
+    names = []
+    for method, path in requests:
+        if method == "POST" and STOP_RE.match(path):
+            return names, True
+        names.append("%s %s" % (method, NUMBER_RE.sub("/:n", JAR_ID_RE.sub("/jars/:jarid", ID_RE.sub(":id", path)))))
+    return names, False
+
+
+def precheck_section(results, lines, targets):
+    """flink_job with its state pre-check (state_check: strict, the default) against without (off)."""
+    stopped = by_method(results, "records_stopped_ms")
+    with_check, without = med(stopped["flink_job"]), med(stopped["flink_job_check_off"])
+    r = ratio(with_check, without)
+    lines += ["### The state-compatibility pre-check (issue 17)", "",
+              "`flink_job` compares the running job's stateful vertices with the new program's plan before "
+              "it stops anything (`state_check`, default `strict`). The same updates without the check "
+              "(`state_check: off`) ran in the same rounds: records stopped, median, %s ms with the check "
+              "and %s ms without (%s)." % ("n/a" if with_check is None else "%.0f" % with_check,
+                                          "n/a" if without is None else "%.0f" % without, fx(r)), ""]
+    targets.append(("flink_job update: records stopped with the state pre-check <= 1.1x without it (issue 17: "
+                    "the check runs before the stop)", fx(r), r is not None and r <= 1.1, r, 1.1,
+                    "the check's reads happen before the stop, so a difference in records stopped is the "
+                    "spread between runs of the same stop, savepoint and start (see the per-update table); "
+                    "more rounds (BENCH_N) on a quieter machine narrow it."))
+    requests = (results.get("precheck") or {}).get("requests") or {}
+    if not all(requests.get(m) for m in ("flink_job", "flink_job_check_off")):
+        return
+    on, on_stopped = before_stop(requests["flink_job"])
+    off, off_stopped = before_stop(requests["flink_job_check_off"])
+    added = collections.Counter(on) - collections.Counter(off)
+    dropped = collections.Counter(off) - collections.Counter(on)
+    count = sum(added.values())
+    only_reads = all(name.startswith("GET ") for name in added)
+    lines += ["One more update of each, through a counting HTTP proxy after the rounds: the REST requests "
+              "each sent before its stop (`POST /jobs/:id/stop`)%s." % (
+                  "" if on_stopped and off_stopped else " (**no stop request seen**: all requests counted)"), "",
+              "| flink_job | requests before the stop | of them |", "|---|---|---|"]
+    for label, names in (("with the pre-check", on), ("`state_check: off`", off)):
+        counts = collections.Counter(names)
+        lines.append("| %s | %d | %s |" % (label, len(names), ", ".join(
+            "`%s` x%d" % (name, n) for name, n in counts.items())))
+    lines += ["", "The pre-check added %d request(s): %s%s." % (
+        count, ", ".join("`%s` x%d" % (name, n) for name, n in added.items()) or "none",
+        "; without it these were sent instead: %s" % ", ".join(
+            "`%s` x%d" % (name, n) for name, n in dropped.items()) if dropped else ""), ""]
+    targets.append(("the pre-check adds at most 2 REST reads to an upgrade, besides the plan (issue 17)",
+                    "%d %s" % (count, "reads" if only_reads else "requests, not all reads"),
+                    count <= 2 and only_reads, count, 2,
+                    "the requests it added before the stop: %s." % ", ".join(
+                        "`%s` x%d" % (name, n) for name, n in added.items())))
 
 
 def noop_section(results, lines, targets):
@@ -397,6 +465,8 @@ def write(results, docs):
     body = []
     if results.get("downtime"):
         downtime_section(results, body, targets)
+        if {"flink_job", "flink_job_check_off"} <= set(methods_measured(results)):
+            precheck_section(results, body, targets)
         plot(results, docs / PNG)
     if results.get("noop"):
         noop_section(results, body, targets)
@@ -404,7 +474,8 @@ def write(results, docs):
         upload_section(results, body, targets)
     if results.get("scale"):
         scale_section(results, body, targets)
-    lines += ["## Targets (issue 8)", "", "| target | measured | result |", "|---|---|---|"]
+    issues = "issue 8" if not any("(issue 17" in t[0] for t in targets) else "issue 8; the pre-check's: issue 17"
+    lines += ["## Targets (%s)" % issues, "", "| target | measured | result |", "|---|---|---|"]
     for name, measured, ok, _value, _limit, _why in targets:
         lines.append("| %s | %s | %s |" % (name, measured, verdict(ok)))
     missed = [t for t in targets if not t[2]]
