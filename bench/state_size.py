@@ -13,7 +13,7 @@ once by Flink's own floor (raw REST, JAR already uploaded, 20 ms polls) and once
     savepoint-native     POST /stop (NATIVE) -> run from it                      savepoint_format=native
     last-state           PATCH cancel -> run from the latest checkpoint          upgrade_mode=last-state
     blue-green           POST /savepoints (job keeps running) -> run green ->    upgrade_mode=blue-green
-                         all RUNNING -> POST /stop blue
+                         all RUNNING -> caught up (pendingRecords) -> POST /stop blue
     in-place-rescale     PUT /resource-requirements 1 -> 2, wait                 rescale_mode=in-place
 
 Measured from the job's own heartbeats (bench job org.flinkops.bench.StateSizeJob, one line every
@@ -154,10 +154,35 @@ def floor_blue_green(rest, ctx):
     run = rest.call("POST", "/jars/%s/run" % ctx["jar_v2"], run_body(ctx["args"], location))
     green_started = time.time()
     wait_all_running(rest, run["jobid"])
+    wait_caught_up(rest, run["jobid"], blue)
     stop = rest.call("POST", "/jobs/%s/stop" % blue, {"targetDirectory": ctx["savepoint_dir"], "drain": False})
     final = wait_operation(rest, "/jobs/%s/savepoints/%s" % (blue, stop["request-id"]))["location"]
     return {"new_job": run["jobid"], "savepoint": location, "final_savepoint": final,
             "overlap_s": time.time() - green_started}
+
+
+def pending_records(rest, job_id):
+    """The job's FLIP-33 pendingRecords, summed over its vertices (None until Flink lists it)."""
+    total, found = 0.0, False
+    for vertex in rest.call("GET", "/jobs/%s" % job_id)["vertices"]:
+        path = "/jobs/%s/vertices/%s/subtasks/metrics" % (job_id, vertex["id"])
+        names = [m["id"] for m in rest.call("GET", path) if m["id"].endswith(".pendingRecords")]
+        if names:
+            found = True
+            total += sum(float(v["sum"]) for v in rest.call("GET", "%s?get=%s&agg=sum" % (path, ",".join(names))))
+    return total if found else None
+
+
+def wait_caught_up(rest, green, blue, timeout=600):
+    """The same step as flink_job's: green within 100 pending records of blue (the bench job
+    reports pendingRecords), else blue would stop while green still catches up."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        green_pending, blue_pending = pending_records(rest, green), pending_records(rest, blue)
+        if green_pending is not None and blue_pending is not None and green_pending <= blue_pending + 100:
+            return
+        time.sleep(0.5)
+    raise RuntimeError("green %s did not catch up with blue %s" % (green, blue))
 
 
 def vertex_parallelism(rest, job_id):
@@ -327,7 +352,7 @@ class StateBench:  # pylint: disable=too-many-instance-attributes
             }[strategy]()
         else:
             jar = self.jobs["stateful-v1" if strategy == "in-place-rescale" else "stateful-v2"]
-            result = run_module(dict(dict(base, jar=jar, parallelism=1), **MODULE_OPTIONS[strategy]))
+            result = run_module({**base, "jar": jar, "parallelism": 1, **MODULE_OPTIONS[strategy]})
             detail = {k: result.get(k) for k in ("action", "job_id", "previous_job_id", "savepoint", "restored_from",
                                                  "overlap_seconds", "rescaled", "fallback") if k in result}
         wall = time.monotonic() - t0
