@@ -151,6 +151,11 @@ public class StateSizeJob {
         @Override
         public void initializeState(FunctionInitializationContext context) throws Exception {
             // union state: after a rescale every subtask gets the one schedule
+            // Transient fields come back as 0 from deserialization, not as their initializers:
+            // without this the schedule began at the epoch and the job never slept.
+            anchorMillis = -1;
+            first = -1;
+            last = -1;
             saved = context.getOperatorStateStore().getUnionListState(
                     new ListStateDescriptor<>("schedule", Types.LONG));
             java.util.Iterator<Long> it = saved.get().iterator();
