@@ -235,12 +235,12 @@ def precheck_section(results, lines, targets):
     stopped = by_method(results, "records_stopped_ms")
     with_check, without = med(stopped["flink_job"]), med(stopped["flink_job_check_off"])
     r = ratio(with_check, without)
+    medians = tuple("n/a" if value is None else "%.0f" % value for value in (with_check, without))
     lines += ["### The state-compatibility pre-check (issue 17)", "",
               "`flink_job` compares the running job's stateful vertices with the new program's plan before "
               "it stops anything (`state_check`, default `strict`). The same updates without the check "
               "(`state_check: off`) ran in the same rounds: records stopped, median, %s ms with the check "
-              "and %s ms without (%s)." % ("n/a" if with_check is None else "%.0f" % with_check,
-                                          "n/a" if without is None else "%.0f" % without, fx(r)), ""]
+              "and %s ms without (%s)." % (medians + (fx(r),)), ""]
     targets.append(("flink_job update: records stopped with the state pre-check <= 1.1x without it (issue 17: "
                     "the check runs before the stop)", fx(r), r is not None and r <= 1.1, r, 1.1,
                     "the check's reads happen before the stop, so a difference in records stopped is the "

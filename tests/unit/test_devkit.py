@@ -59,8 +59,8 @@ def url():
 
 
 def test_rest_returns_status_and_json_and_never_raises_on_an_error_status(url):
-    assert rest(url, "POST", "/jars/x/run", {"a": 1}) == (200, {"method": "POST", "path": "/jars/x/run",
-                                                              "body": {"a": 1}})
+    echoed = {"method": "POST", "path": "/jars/x/run", "body": {"a": 1}}
+    assert rest(url, "POST", "/jars/x/run", {"a": 1}) == (200, echoed)
     status, answer = rest(url, "GET", "/missing")
     assert status == 404 and answer["errors"]
 
