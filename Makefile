@@ -307,11 +307,11 @@ EE_VERSION        := $(shell sed -n 's/^version: *//p' galaxy.yml)
 EE_IMAGE          ?= localhost/flinkops-flink-ee
 CONTAINER_ENGINE  ?= podman
 # Empty: the project's own Debian base (hack/ee_base_image.sh, cached by a hash of
-# its inputs). Or an official EE base, with its Python and package manager:
-#   make ee-image BASE_IMAGE=quay.io/ansible/awx-ee:24.6.1 EE_PYCMD=/usr/bin/python3.11 EE_PKGMGR=/usr/bin/dnf
+# its inputs). Or an EE base of your own, with its Python (3.12+) and package manager:
+#   make ee-image BASE_IMAGE=<an EE base with Python 3.12+> EE_PYCMD=<its python3> EE_PKGMGR=/usr/bin/dnf
 BASE_IMAGE        ?=
 EE_BASE_REPO      ?= localhost/flinkops-ee-base
-EE_PYCMD          ?= /opt/ee/bin/python3.11
+EE_PYCMD          ?= /opt/ee/bin/python3.13
 EE_PKGMGR         ?= /usr/bin/dnf
 # pip inside the build reaches the package index through the host's network and CAs.
 EE_BUILD_ARGS     ?= --network host -v /etc/ssl/certs:/etc/ssl/certs:ro
@@ -353,14 +353,17 @@ ee-image: container-deps ## Build the EE image: $(EE_IMAGE):latest and :$(EE_VER
 	  "(base $$((t1 - t0)) s, context $$((t2 - t1)) s, podman build $$((t3 - t2)) s;" \
 	  "$$($(CONTAINER_ENGINE) image inspect --format '{{.Size}}' $(EE_IMAGE):latest) bytes)"
 
-ee: $(EE_STAMP) collection ## pytest tests/ee without the image: introspection, EE-only venv via ansible-runner, k8s manifests, AWX credential type
+# In the 2.21 venv: the EE holds ansible-core 2.21, so its EE-only venv needs Python 3.13.
+ee: ## pytest tests/ee without the image: introspection, EE-only venv via ansible-runner, k8s manifests, AWX credential type
+	$(MAKE) ee-tests $(CORE_2.21) STAGE_SUFFIX=
+ee-tests: $(EE_STAMP) collection
 	PYTHONPATH=$(CURDIR)/$(BUILD_DIR) $(VENV_PY) hack/run_pytest.py \
 	  $(REPORT_DIR)/ee$(STAGE_SUFFIX).xml tests/ee -- $(PYTEST_ARGS) --ignore-glob='tests/ee/test_image_*.py'
 
 test-ee-image: ee-image ## Build the EE image, then run tests/ee/test_image_*.py with it against real Flink (first version)
 	EE_IMAGE=$(EE_IMAGE):$(EE_VERSION) FLINKOPS_TEST_FLINK_VERSIONS=$(FIRST_VERSION) PYTHONPATH=$(CURDIR)/$(BUILD_DIR) $(VENV_PY) hack/run_pytest.py \
 	  $(REPORT_DIR)/test-ee-image$(STAGE_SUFFIX).xml tests/ee/test_image_*.py -- $(PYTEST_ARGS)
-.PHONY: ee ee-context ee-image ee-base-image test-ee-image container-deps
+.PHONY: ee ee-tests ee-context ee-image ee-base-image test-ee-image container-deps
 # --- end of execution environment block -------------------------------------
 
 # --- benchmarks (owner: bench) ------------------------------------------------

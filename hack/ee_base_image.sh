@@ -5,7 +5,8 @@
 #
 # No public image registry is reachable from the machines this project is
 # built on, so the base comes from Debian's own mirror (the one apt's sources
-# name): debootstrap --variant=minbase bookworm with python3, python3-venv,
+# name): debootstrap --variant=minbase trixie (Debian 13, Python 3.13: what
+# ansible-core 2.21 needs) with python3, python3-venv,
 # python3-pip and ca-certificates, then `podman import`. Two additions make
 # ansible-builder's scripts work on Debian:
 #   /usr/bin/dnf   a stand-in mapping `install -y`/`clean all` to apt-get
@@ -19,11 +20,11 @@ set -euo pipefail
 
 repo=${1:?usage: $0 IMAGE_REPO}
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-suite=bookworm
+suite=trixie
 packages=python3,python3-venv,python3-pip,ca-certificates
 standin=$root/execution-environment/base/dnf
 engine=${CONTAINER_ENGINE:-podman}
-RECIPE=1
+RECIPE=2
 
 # The first http(s) Debian mirror in apt's sources (deb822 or one-line format).
 mirror=$(

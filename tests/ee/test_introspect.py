@@ -82,9 +82,9 @@ def test_ee_definition_pins_what_the_project_tests():
     definition = ee_definition()
     assert definition["version"] == 3
     deps = definition["dependencies"]
-    assert deps["ansible_core"]["package_pip"] == pinned("test.txt", "ansible-core")
+    assert deps["ansible_core"]["package_pip"] == pinned("ansible-2.21.txt", "ansible-core")
     assert deps["ansible_runner"]["package_pip"] == pinned("ee.txt", "ansible-runner")
-    assert deps["python_interpreter"]["python_path"].endswith("python3.11")
+    assert deps["python_interpreter"]["python_path"].endswith("python3.13")
     assert str(definition["options"]["user"]) != "0"
     # Python and system dependencies come from the collection's own metadata.
     assert "python" not in deps and "system" not in deps
