@@ -5,7 +5,7 @@
 runs (or the task failed clearly and the old job still runs), its state comes from the newest
 completed savepoint (the counter never goes back past it) and nothing was submitted twice.
 
-REST faults go through tests/integration/faultproxy.py on the shared cluster; the process
+REST faults go through flinkops_devkit.faultproxy on the shared cluster; the process
 kills (TaskManager, JobManager) use a dedicated cluster so the shared one stays intact."""
 
 from __future__ import annotations

@@ -11,8 +11,8 @@ uses 10), each on a fresh job name, and after each round checks the three promis
   round (all versions) are 50, 100, 150, ... with none twice and none missing;
 - no run is green whose job is not the one running (or replaced by a later green run).
 
-Runs are real module processes (tests/integration/modules.py), started at the same moment
-or at a chosen step of another run (through tests/integration/faultproxy.py).
+Runs are real module processes (flinkops_devkit.modules), started at the same moment
+or at a chosen step of another run (through flinkops_devkit.faultproxy).
 """
 
 from __future__ import annotations
