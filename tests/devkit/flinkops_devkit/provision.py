@@ -13,8 +13,9 @@ Stdlib only.
                                    "stateful-incompatible": path, "entry_class": "...",
                                    "zoo": {job: {"entry_class", "jar", "jars"}}}
 
-The Java sources of the test jobs live in the checkout, in tests/flink/jobs/ (the package is
-installed editable from tests/devkit, see its pyproject.toml); FLINKOPS_JOBS_SRC points elsewhere.
+The Java sources of the test jobs live in the checkout, in tests/flink/jobs/: those of the checkout
+the current directory is in, else those of the checkout the package was installed (editable) from;
+FLINKOPS_JOBS_SRC points elsewhere.
 """
 
 from __future__ import annotations
@@ -46,8 +47,22 @@ VERSIONS = {
 }
 
 DIST_DIRS = ("bin", "lib", "opt", "conf", "plugins")
-# tests/devkit/flinkops_devkit/provision.py -> tests/flink/jobs
-JOBS_SRC = Path(os.environ.get("FLINKOPS_JOBS_SRC") or Path(__file__).resolve().parents[2] / "flink" / "jobs")
+
+
+def _jobs_src() -> Path:
+    """The test jobs' Java sources: $FLINKOPS_JOBS_SRC, else those of the checkout the current
+    directory is in (a git worktree of the project uses its own), else those of the checkout
+    this package was installed (editable) from."""
+    if os.environ.get("FLINKOPS_JOBS_SRC"):
+        return Path(os.environ["FLINKOPS_JOBS_SRC"])
+    for folder in (Path.cwd(), *Path.cwd().parents):
+        if (folder / "galaxy.yml").is_file() and (folder / "tests" / "flink" / "jobs").is_dir():
+            return folder / "tests" / "flink" / "jobs"
+    # tests/devkit/flinkops_devkit/provision.py -> tests/flink/jobs
+    return Path(__file__).resolve().parents[2] / "flink" / "jobs"
+
+
+JOBS_SRC = _jobs_src()
 ENTRY_CLASS = "org.flinkops.testjob.StatefulJob"
 # name -> content of the resource flinkops-test-version.txt inside the JAR
 JOB_VARIANTS = {
