@@ -532,6 +532,19 @@ catch_up:
   returned: when a blue/green upgrade promoted green
   type: dict
   sample: {measured: true, pending_records: 12, running_job_pending_records: 15}
+  contains:
+    measured:
+      description: Whether blue's sources report C(pendingRecords), so that green's catch-up was waited for.
+      type: bool
+      returned: always
+    pending_records:
+      description: The records green had not read yet when blue was stopped.
+      type: int
+      returned: when RV(catch_up.measured)
+    running_job_pending_records:
+      description: The records blue had not read yet at the same moment.
+      type: int
+      returned: when RV(catch_up.measured)
 rescaled:
   description: The parallelism the job was rescaled to in place, and the checkpoint taken just before.
   returned: when the job was rescaled in place
