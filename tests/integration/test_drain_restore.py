@@ -240,3 +240,63 @@ def test_interrupted_drain_is_finished_and_a_missing_jar_is_named(tmp_path):
             job = flink.the_running_job(name)
             origin = flink.wait_restored(job["jid"])
             assert origin["external_path"] == written[name]["savepoint"]
+
+
+def submit_unmanaged(flink, name, jar):
+    """A job started without this collection (raw REST, like `flink run`): Flink knows no spec."""
+    status, uploaded = flinkctl.upload_jar(flink.url, str(jar))
+    assert status == 200, uploaded
+    jar_id = uploaded["filename"].rsplit("/", 1)[-1]
+    status, answer = flinkctl.rest(flink.url, "POST", "/jars/%s/run" % jar_id, dict(
+        entryClass=flink.entry_class,
+        programArgsList=["--name", name, "--tag", name, "--rate", "400", "--keys", str(KEYS)]))
+    assert status == 200, answer
+    return answer["jobid"]
+
+
+def test_jobs_not_started_by_the_collection(tmp_path):
+    """Listed as left running with what Flink tells about them; stopped with cluster_drain_all_jobs;
+    restored with the spec the user gives in cluster_restore_specs."""
+    version = os.environ.get("FLINKOPS_TEST_FLINK_VERSIONS", "2.3").split(",")[0].strip()
+    savepoints = tmp_path / "savepoints"
+    manifest = tmp_path / "manifest.json"
+    prefix = "unmanaged-%s" % uuid.uuid4().hex[:6]
+    managed, foreign = prefix + "-ours", prefix + "-theirs"
+
+    with cluster(version, savepoints) as flink_cluster:
+        flink = Flink(flink_cluster)
+        jar = tmp_path / "stateful-job.jar"
+        shutil.copy(flink.jobs["stateful-v1"], jar)
+        start_job(flink, managed, jar)
+        foreign_id = submit_unmanaged(flink, foreign, jar)
+        wait_ledger(flink, foreign, minimum=1)
+
+        variables = dict(flink_manifest=str(manifest), cluster_drain_url=flink.url)
+        drained = run_playbook(playbook("drain.yml"), variables, tmp_path)
+        assert drained.rc == 0, drained.output[-4000:]
+        written = by_name(read_manifest(manifest))
+        assert written[managed]["status"] == "drained", written[managed]
+        entry = written[foreign]
+        assert entry["status"] == "left_running" and not entry["managed"] and entry["spec"] is None, entry
+        assert entry["job_id"] == foreign_id and entry["flink"]["state"] == "RUNNING", entry
+        assert "Left running (not started by flinkops.flink" in drained.output, drained.output[-3000:]
+        assert flink.state(foreign_id) == "RUNNING"
+
+        everything = run_playbook(playbook("drain.yml"), dict(variables, cluster_drain_all_jobs=True), tmp_path)
+        assert everything.rc == 0, everything.output[-4000:]
+        written = by_name(read_manifest(manifest))
+        assert written[foreign]["status"] == "drained" and written[foreign]["savepoint"], written[foreign]
+        assert flink.state(foreign_id) == "FINISHED"
+        before = ledger(flink, foreign)
+
+        restored = run_playbook(playbook("restore.yml"), dict(
+            flink_manifest=str(manifest), cluster_restore_url=flink.url, flink_jar_dirs=[str(tmp_path)],
+            cluster_restore_health_window=1,
+            cluster_restore_specs={foreign: dict(
+                jar=str(jar), entry_class=flink.entry_class,
+                args=["--name", foreign, "--tag", foreign, "--rate", "400", "--keys", str(KEYS)])}), tmp_path)
+        assert restored.rc == 0, restored.output[-4000:]
+        job = flink.the_running_job(foreign)
+        assert flink.wait_restored(job["jid"])["external_path"] == written[foreign]["savepoint"]
+        after = [line for line in wait_ledger(flink, foreign, minimum=len(before) // KEYS + 2) if line not in before]
+        assert_exactly_once(foreign, before, after)
