@@ -354,7 +354,7 @@ class StateBench:  # pylint: disable=too-many-instance-attributes
             jar = self.jobs["stateful-v1" if strategy == "in-place-rescale" else "stateful-v2"]
             result = run_module({**base, "jar": jar, "parallelism": 1, **MODULE_OPTIONS[strategy]})
             detail = {k: result.get(k) for k in ("action", "job_id", "previous_job_id", "savepoint", "restored_from",
-                                                 "overlap_seconds", "rescaled", "fallback") if k in result}
+                                                 "overlap_seconds", "catch_up", "rescaled", "rescale_fallback") if k in result}
         wall = time.monotonic() - t0
         # Wait until the stream makes progress again (a restored job first replays what was
         # processed already), then a little more, so the stall ends inside the window.
