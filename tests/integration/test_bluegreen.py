@@ -84,6 +84,43 @@ def test_blue_green_upgrade_never_pauses_and_ends_with_one_job(flink, job_params
     assert not again["changed"] and again["job_id"] == green["jid"], again
 
 
+def progress_stall(beats):
+    """The longest time in which no new offset was processed (ms): a replay of offsets
+    processed already, as green's catch-up, is not progress."""
+    newest, since, stall = -1, None, 0
+    for offset, ts, _version in sorted(beats, key=lambda beat: beat[1]):
+        if offset > newest:
+            if since is not None:
+                stall = max(stall, ts - since)
+            newest, since = offset, ts
+    return stall
+
+
+def test_blue_is_stopped_only_once_green_caught_up_with_its_input(flink, unique_job_name, module):
+    """The bench job reads like a log consumer (a restored job catches up at full speed) and
+    reports FLIP-33's pendingRecords: blue keeps running until green caught up, so the stream's
+    progress never stops."""
+    name = unique_job_name
+    params = dict(url=flink.url, name=name, jar=flink.jobs["stateful-v1"],
+                  entry_class="org.flinkops.bench.StateSizeJob",
+                  args=["--name", name, "--tag", name, "--rate", "200", "--keys", "100",
+                        "--bytes-per-key", "64", "--heartbeat-every", "2", "--checkpoint-interval", "1000"])
+    blue = module("flink_job", params)
+    assert blue["action"] == "started", blue
+    time.sleep(10)
+    before_ms = time.time() * 1000
+    result = module("flink_job", dict(params, jar=flink.jobs["stateful-v2"], upgrade_mode="blue-green"))
+    assert result["action"] == "upgraded" and result["strategy"] == "blue-green", result
+    catch_up = result["catch_up"]
+    assert catch_up["measured"], result
+    assert catch_up["pending_records"] <= catch_up["running_job_pending_records"] + 100, catch_up
+    assert flink.the_running_job(name)["jid"] == result["job_id"]
+    time.sleep(3)
+    beats = [beat for beat in flink.heartbeats(name) if beat[1] >= before_ms]
+    assert {version for _offset, _ts, version in beats} == {"v1", "v2"}, beats[-3:]
+    assert progress_stall(beats) <= MAX_PAUSE_MS, progress_stall(beats)
+
+
 def test_green_failing_at_runtime_leaves_blue_untouched(flink, job_params, module):
     params = job_params()
     blue = module("flink_job", params)
