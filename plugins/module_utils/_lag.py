@@ -31,8 +31,10 @@ LAG_POLL_INTERVAL = 0.5
 # Green counts as caught up within this many records of blue: processing them takes
 # milliseconds, whatever the input's rate, and both readings jitter by a few records.
 CATCH_UP_SLACK = 100
-# How long a running job's metrics may take to be listed at all (the cache's first fill).
-METRICS_APPEAR = 3
+# How long a running job's metrics may take to be listed at all: the JobManager's metrics
+# cache is refreshed every metrics.fetcher.update-interval (10 s by default), and a job started
+# after the last refresh has no metrics in it until the next (seen on a busy shared cluster).
+METRICS_APPEAR = 15
 
 
 def _metrics_path(job_id, vertex_id):
