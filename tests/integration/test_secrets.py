@@ -21,8 +21,9 @@ import pytest
 import requests
 import yaml
 
+from flinkops_devkit import flinkctl
 from flinkops_devkit.playbooks import run_playbook
-from test_security import Nginx, _free_port, make_ca, make_cert
+from test_security import Nginx, make_ca, make_cert
 
 # Module-scoped fixtures (a cluster, a proxy, a started job): under pytest-xdist the whole
 # module runs on one worker, so they start once.
@@ -237,7 +238,7 @@ def tls_token_proxy(flink_cluster, tmp_path_factory, secrets):
     make_ca(d, "ca")
     make_cert(d, "server", "ca", server=True)
     token = secrets.new("awxtoken")
-    port = _free_port()
+    port = flinkctl.free_port()
     for sub in ("logs", "tmp"):
         (d / sub).mkdir()
     (d / "nginx.conf").write_text("""

@@ -181,19 +181,13 @@ def test_plain_http_to_a_tls_endpoint_fails_clearly(tls_cluster, certs, module):
 
 # --------------------------------------------------------------------------- nginx
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class Nginx:
     """Debian's nginx as a child of the test, with its own prefix and config, on loopback."""
 
     def __init__(self, prefix, upstream, user, password, token, api_key, repo_token):
         self.prefix = prefix
-        self.ports = dict(basic=_free_port(), bearer=_free_port(), header=_free_port(),
-                          collector=_free_port())
+        self.ports = dict(basic=flinkctl.free_port(), bearer=flinkctl.free_port(), header=flinkctl.free_port(),
+                          collector=flinkctl.free_port())
         self.user, self.password, self.token = user, password, token
         self.api_key, self.repo_token = api_key, repo_token
         self.artifacts = prefix / "artifacts"

@@ -33,6 +33,7 @@ import contextlib
 import glob
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -69,10 +70,26 @@ START_TIMEOUT = float(os.environ.get("FLINKOPS_START_TIMEOUT") or 300.0)
 # --------------------------------------------------------------------------- cluster
 
 
+# Listening ports come from below Linux's ephemeral range (32768-60999). A port from that range
+# can be taken, while its JobManager is down, by a client's own connection: a TaskManager (or a
+# module's retry) reconnecting to 127.0.0.1:port may be given that very port as its source and
+# connect to itself (TCP simultaneous open), and the restarted JobManager then fails with "Could
+# not create actor system". Seen once in CI in the JobManager-kill fault test.
+_LISTEN_PORTS = range(20000, 32000)
+
+
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A loopback port nobody listens on, outside the kernel's ephemeral range."""
+    rng = random.SystemRandom()
+    for _ in range(200):
+        port = rng.choice(_LISTEN_PORTS)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise ClusterError("no free port in %d-%d" % (_LISTEN_PORTS[0], _LISTEN_PORTS[-1]))
 
 
 def _flatten_yaml(text: str) -> dict:
