@@ -159,6 +159,7 @@ class BlueGreenStrategy:
             started = (green.get("start-time") or time.time() * 1000) / 1000.0
         try:
             run.result.job = wait_until_running(client, green_id, req.wait_timeout)
+            run.fire("after_running", green_id)
             checkpoint = force_checkpoint(client, green_id)
             if req.health_window:
                 health = watch_health(client, green_id, req.health_window, False,

@@ -23,8 +23,8 @@ The order of steps is the safety argument, so it is spelled out once, here:
    old job running. A stop whose outcome is unknown says so.
 3. The new job is submitted exactly once (client-chosen job id [hook
    ``job_id``], ``_submit.submit_once`` [hook ``submit``]), from exactly that
-   savepoint, [hook ``after_submit``] and waited for until it is healthy
-   (and, if asked, stays healthy through the health window).
+   savepoint, [hook ``after_submit``] and waited for until every task runs
+   [hook ``after_running``] and, if asked, through the health window.
 4. If the new job cannot start or is unhealthy, [hook ``before_rollback``] the
    previous spec is started again from the same savepoint, and the task fails
    saying what runs now.
@@ -114,7 +114,7 @@ class Engine:
 
     # -- hooks ------------------------------------------------------------------
 
-    def _fire(self, point, *args):
+    def fire(self, point, *args):
         for hook in self.hooks:
             getattr(hook, point)(self, *args)
 
@@ -216,11 +216,11 @@ class Engine:
             before = dict(previous or {"note": "job not started by flinkops.flink: spec unknown"},
                           fingerprint=self.fingerprint_of(current["jid"]), job_id=current["jid"])
             before.pop("jar_id", None)
-        self._fire("pre_check", current, spec, jar_id)
+        self.fire("pre_check", current, spec, jar_id)
         self.changes.do("record the spec %s" % spec.fingerprint, record_spec, self.client,
                         spec, jar_id, self.jars)
         try:
-            self._fire("before_change", current, spec)
+            self.fire("before_change", current, spec)
             if current:
                 select_strategy(self.request, current, spec, previous).upgrade(
                     self, current, spec, jar_id, previous)
@@ -228,9 +228,9 @@ class Engine:
                 self.start_fresh(spec, jar_id)
             self.prune(spec)
         except FlinkError as failure:
-            self._fire("after_change", failure)
+            self.fire("after_change", failure)
             raise
-        self._fire("after_change", None)
+        self.fire("after_change", None)
         return spec_diff(before, after)
 
     def already_running(self, current, after):
@@ -238,7 +238,7 @@ class Engine:
         restored = restored_from(job_checkpoints(self.client, current["jid"]))
         self.result.update(job_id=current["jid"], job=current,
                            restored_from=restored["path"] if restored else None)
-        self._fire("already_running", current)
+        self.fire("already_running", current)
         # The overview just read already tells whether it runs; ask again only if not.
         if self.request.wait and not self.changes.check_mode and not is_healthy(current):
             self.result.job = wait_until_running(self.client, current["jid"],
@@ -298,9 +298,7 @@ class Engine:
                                   timeout_leaves_job=False)
         except OperationFailed:
             raise  # Flink's verdict: the savepoint failed and the job runs on.
-        except FlinkError as exc:
-            # The stop was accepted and its outcome is unknown (no answer, a
-            # timeout): Flink may still stop the job.
+        except FlinkError as exc:  # accepted, outcome unknown (no answer, a timeout): it may still stop
             raise DeployFailure("stop", exc, "stop-unknown", job_id=job_id, trigger_id=trigger)
 
     def cancel(self, job_id):
@@ -332,14 +330,14 @@ class Engine:
     def submit(self, spec, jar_id, body):
         """One submission of ``body``: through a hook, or ``submit_once``."""
         job_id = self._first("submit", jar_id, body) or submit_once(self.client, jar_id, body)
-        self._fire("after_submit", job_id, spec)
+        self.fire("after_submit", job_id, spec)
         return job_id
 
     def await_healthy(self, job_id, started_ms):
         """Wait until every task runs, then the checkpoint and health gates (_health)."""
         if self.request.wait:
-            self.result.update(**health_gate(self.client, self.request, job_id, started_ms,
-                                             self.result))
+            self.result.update(**health_gate(self.client, self.request, job_id, started_ms, self.result,
+                                             on_running=lambda job: self.fire("after_running", job)))
 
     def roll_back(self, failure, previous, restore):
         """The new version failed after the old one stopped: restore it, fail saying so."""
@@ -349,7 +347,7 @@ class Engine:
                 "the previous job was not started by flinkops.flink, so its spec is unknown"
         else:
             try:
-                self._fire("before_rollback", failed_id, previous)
+                self.fire("before_rollback", failed_id, previous)
             except FlinkError as refused:  # a guard's: another run replaced our new job
                 reason = refused.msg
         if reason:
@@ -375,6 +373,7 @@ class Engine:
         self.submit(old, jar_id, self.body(old, jar_id, restore, job_id, False))
         self.result.update(job_id=job_id, restored_from=restore)
         self.result.job = wait_until_running(self.client, job_id, self.request.wait_timeout)
+        self.fire("after_running", job_id)
 
     # -- state: stopped -----------------------------------------------------------
 
@@ -385,7 +384,7 @@ class Engine:
         job_id = self.result.previous_job_id = current["jid"]
         mode = self.request.stop_mode
         try:
-            self._fire("before_change", current, None)
+            self.fire("before_change", current, None)
             if mode == "cancel":
                 self.changes.do("cancel job %s" % job_id, self.cancel, job_id)
                 self.result.action = "cancelled"
@@ -394,7 +393,7 @@ class Engine:
                 self.result.action = "stopped"
             self.prune()  # the stopped job's record stays: Flink lists it (FINISHED)
         except FlinkError as failure:
-            self._fire("after_change", failure)
+            self.fire("after_change", failure)
             raise
-        self._fire("after_change", None)
+        self.fire("after_change", None)
         return spec_diff({"running": True, "job_id": job_id}, {"running": False})

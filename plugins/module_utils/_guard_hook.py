@@ -16,7 +16,9 @@ Where each step of the protocol happens (the argument is in ``_engine``):
   id of the job it replaces: the fence.
 - ``submit``: a fenced submission Flink refuses as a duplicate is another run's
   job: fail naming it, never roll back over it.
-- ``after_submit``: the job started carries the name asked for; confirm it.
+- ``after_submit``: the job started carries the name asked for. ``after_running``: confirm
+  it (not before: the upload would compete with its restore for the JobManager); a job
+  that never ran is confirmed before a rollback or at the end.
 - ``before_rollback``: a new job another run stopped or replaced is superseded:
   fail saying so, never roll back.
 - ``after_change``: give the claim up and append to the operation log.
@@ -62,11 +64,7 @@ from ansible_collections.flinkops.flink.plugins.module_utils._jobstate import (
     is_healthy,
     root_exception,
 )
-from ansible_collections.flinkops.flink.plugins.module_utils._poll import (
-    wait_for,
-    wait_until_running,
-    watch_health,
-)
+from ansible_collections.flinkops.flink.plugins.module_utils._poll import wait_for, wait_until_running, watch_health
 from ansible_collections.flinkops.flink.plugins.module_utils._rest import (
     cancel_job,
     delete_jars,
@@ -136,6 +134,7 @@ class GuardHook(Hooks):
         self.warnings = []
         self.fingerprint = None
         self.refusal = None  # why a rollback must not happen
+        self.unconfirmed = []  # (job id, fingerprint) submitted, not yet confirmed
 
     def _guard(self, run):
         if self.guard is None:
@@ -282,13 +281,23 @@ class GuardHook(Hooks):
                 "the program" % (name, req.name, req.name_match, job_id))
         if spec is not None:
             self.fingerprint = spec.fingerprint
-            self._guard(run).confirm(job_id, spec.fingerprint)
+            self.unconfirmed.append((job_id, spec.fingerprint))
+
+    def after_running(self, run, job_id):
+        self._confirm(run)
+
+    def _confirm(self, run):
+        """Confirm every job this run submitted (the first confirmation drops the claim)."""
+        for job_id, fingerprint in self.unconfirmed:
+            self._guard(run).confirm(job_id, fingerprint)
+        self.unconfirmed = []
 
     def before_rollback(self, run, failed_job_id, previous):
         """Never start the previous version over another run's job: refuse the rollback when
         the submission lost the fence, or when another run stopped or replaced our new job."""
         if self.refusal:
             raise FlinkError(self.refusal)
+        self._confirm(run)
         try:
             # Claims first: a claim outlives its run's submit, so one of the reads sees it.
             jars = list_jars(run.client)
@@ -373,6 +382,7 @@ class GuardHook(Hooks):
     def after_change(self, run, failure):
         if run.changes.check_mode or self.guard is None:
             return
+        self._confirm(run)
         self.guard.release()
         if isinstance(failure, (DeploymentInProgress, Replan)):
             return  # logged as refused already

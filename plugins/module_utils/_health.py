@@ -203,9 +203,10 @@ def read_failure(client, job_id):
 # ---------------------------------------------------------------------------
 # The gate the engine runs after a submission
 
-def health_gate(client, request, job_id, started_ms, result=None):
-    """Wait until the new job runs, prove a checkpoint (``health_require_checkpoint``),
-    then watch ``health_window``. Returns the result fields to set (job, health).
+def health_gate(client, request, job_id, started_ms, result=None, on_running=None):
+    """Wait until the new job runs (then call ``on_running(job_id)``), prove a checkpoint
+    (``health_require_checkpoint``), then watch ``health_window``. Returns the result
+    fields to set (job, health).
 
     ``result`` (the engine's DeployResult) gets the fields seen so far when a later
     step fails, so a failure still reports what was proven.
@@ -213,6 +214,8 @@ def health_gate(client, request, job_id, started_ms, result=None):
     fields = {}
     try:
         fields["job"] = wait_until_running(client, job_id, request.wait_timeout)
+        if on_running is not None:
+            on_running(job_id)
         proof = None
         if request.health_require_checkpoint:
             # A triggered checkpoint proves it in seconds, whatever the job's interval.

@@ -51,7 +51,15 @@ class Hooks:
     def after_submit(self, run, job_id, spec):
         """Right after a submission was accepted, before waiting for the job.
 
-        For confirming the job that started is the one asked for (issue 13).
+        For checking the job that started is the one asked for (issue 13).
+        """
+
+    def after_running(self, run, job_id):
+        """Once every task of a job this run submitted runs, before its health window.
+
+        For records of the submission that can wait until the JobManager has scheduled
+        and restored the job (the guard's confirmation): a request in that window
+        competes with the restore for the JobManager.
         """
 
     def fingerprint_of_job(self, run, job_id):

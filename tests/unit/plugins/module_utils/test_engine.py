@@ -841,6 +841,9 @@ class Recorder(Hooks):
     def after_submit(self, run, job_id, spec):
         self.calls.append("after_submit %s" % job_id[16:])
 
+    def after_running(self, run, job_id):
+        self.calls.append("after_running %s" % job_id[16:])
+
     def after_change(self, run, failure):
         self.calls.append("after_change %s" % (failure is not None))
 
@@ -858,7 +861,8 @@ def test_hooks_are_called_at_their_points_in_order(client, script, jar, sha, upl
     result = engine(client, req, hooks=[hook]).run()
     assert result.job_id == jid
     assert hook.calls == ["pre_check", "before_change", "job_id", "submit",
-                          "after_submit " + "8" * 16, "after_change False"]
+                          "after_submit " + "8" * 16, "after_running " + "8" * 16,
+                          "after_change False"]
 
 
 def test_a_pre_check_refusal_stops_nothing_and_records_nothing(client, script, jar, uploaded):

@@ -228,8 +228,44 @@ def test_the_started_job_must_carry_the_name(store, monkeypatch):
     assert "'Orders Job', not 'orders'" in caught.value.msg and cluster.cancelled == ["3" * 32]
     cluster.jobs.append(job("4" * 32))
     hook.after_submit(run, "4" * 32, SPEC)
-    assert read_confirmations(store.jars(), "orders") == {"4" * 32: SPEC.fingerprint}
     assert hook.job_id(run, SPEC) == successor_id("orders", "4" * 32)  # a rollback's id
+
+
+def test_a_submission_is_confirmed_once_its_job_runs_and_the_claim_held_until_then(
+        store, monkeypatch):
+    """No upload while the JobManager schedules and restores the new job: the claim (the
+    intent, which names the fingerprint) covers it until every task runs."""
+    cluster = Cluster(monkeypatch, store, [job(OLD)])
+    hook = GuardHook(store)
+    run = run_of(store, job(OLD))
+    hook.before_change(run, run.current, SPEC)
+    successor = successor_id("orders", OLD)
+    cluster.jobs.append(job(successor, state="INITIALIZING"))
+    writes = len(store.files)
+    hook.after_submit(run, successor, SPEC)
+    assert len(store.files) == writes and read_confirmations(store.jars(), "orders") == {}
+    assert hook.fingerprint_of_job(run_of(store), successor) == SPEC.fingerprint  # from the claim
+    hook.after_running(run, successor)
+    assert read_confirmations(store.jars(), "orders") == {successor: SPEC.fingerprint}
+    assert read_intents(store.jars()) == {}
+
+
+@pytest.mark.parametrize("ending", ["rollback", "end"])
+def test_a_job_that_never_ran_is_confirmed_before_a_rollback_or_at_the_end(
+        store, monkeypatch, ending):
+    cluster = Cluster(monkeypatch, store, [job(OLD, state="FINISHED")])
+    hook = GuardHook(store)
+    run = run_of(store, job(OLD))
+    hook.before_change(run, run.current, SPEC)
+    failed = successor_id("orders", OLD)
+    cluster.jobs.append(job(failed, state="FAILED"))
+    hook.after_submit(run, failed, SPEC)
+    if ending == "rollback":
+        hook.before_rollback(run, failed, {})
+    else:
+        hook.after_change(run, FlinkError("boom"))
+    assert read_confirmations(store.jars(), "orders") == {failed: SPEC.fingerprint}
+    assert read_intents(store.jars()) == {}
 
 
 def test_a_rollback_over_another_runs_job_is_refused(store, monkeypatch):
