@@ -22,6 +22,9 @@ description:
     other means still exists.
   - With O(state=absent), disposes of the savepoint at O(path) through Flink's REST API; a savepoint
     that is already gone is not a change; a path that exists but holds no savepoint fails.
+  - With O(job_ids), several jobs at once: every savepoint (or stop) is triggered first, then each
+    is waited for, so the cluster takes them at the same time in one module run. Each job's outcome
+    is in RV(savepoints); when any failed, the module fails naming each, after the others completed.
 author:
   - Flinkops Contributors (@flinkops)
 extends_documentation_fragment:
@@ -55,6 +58,12 @@ options:
     description:
       - The running job with this exact name; it is an error if more than one job of that name is active.
     type: str
+  job_ids:
+    description:
+      - Several jobs, by id, each handled as O(job_id) would be, at the same time (see the description).
+      - O(wait_timeout) bounds the wait for all of them together.
+    type: list
+    elements: str
   target_directory:
     description:
       - Where to write the savepoint; defaults to the cluster's configured savepoint directory.
@@ -119,6 +128,14 @@ EXAMPLES = r"""
     format: native
     wait_timeout: 3600
 
+- name: Stop three jobs with a savepoint each, at the same time
+  flinkops.flink.flink_savepoint:
+    url: http://flink-jobmanager:8081
+    job_ids: "{{ jobs_to_stop }}"
+    stop: true
+  register: stopped
+  # stopped.savepoints: one {job_id, location, trigger_id, error} per job
+
 - name: Dispose of an old savepoint
   flinkops.flink.flink_savepoint:
     url: http://flink-jobmanager:8081
@@ -139,9 +156,31 @@ trigger_id:
   sample: 5b1e0a7b2d4c55e1f2a3b4c5d6e7f8a9
 job_id:
   description: The job the savepoint belongs to.
-  returned: state=present
+  returned: state=present and not O(job_ids)
   type: str
   sample: 3f9c1e0a7b2d4c55e1f2a3b4c5d6e7f8
+savepoints:
+  description:
+    - With O(job_ids), one entry per job, in the order given, also when the module fails.
+  returned: state=present and O(job_ids)
+  type: list
+  elements: dict
+  contains:
+    job_id:
+      description: The job.
+      type: str
+    location:
+      description: Where its savepoint is (V(null) when it failed, in check mode or with O(wait=false)).
+      type: str
+    trigger_id:
+      description: The request id Flink tracks its savepoint under (V(null) when none was triggered).
+      type: str
+    error:
+      description: Why this job's savepoint failed, or V(null). A stop that failed leaves its job running.
+      type: str
+  sample:
+    - {job_id: 3f9c1e0a7b2d4c55e1f2a3b4c5d6e7f8, location: "file:/var/flink/savepoints/savepoint-3f9c1e-6bdc59010a32",
+       trigger_id: 5b1e0a7b2d4c55e1f2a3b4c5d6e7f8a9, error: null}
 disposed:
   description: Whether the savepoint was disposed of (V(false) when it was already gone).
   returned: state=absent
@@ -187,13 +226,24 @@ from ansible_collections.flinkops.flink.plugins.module_utils._rest import (
 )
 
 
+def job_by_id(client, job_id, jobs=None):
+    job = find_job(client, job_id, jobs)
+    if job is None:
+        raise FlinkError("no job with id %s on the cluster" % job_id)
+    return must_run(job)
+
+
+def must_run(job):
+    if job.get("state") != "RUNNING":
+        raise FlinkError("job %s (%s) is %s; a savepoint needs a RUNNING job" % (
+            job["jid"], job.get("name"), job.get("state")))
+    return job
+
+
 def running_job(module):
     client, params = module.client, module.params
     if params["job_id"]:
-        job = find_job(client, params["job_id"])
-        if job is None:
-            raise FlinkError("no job with id %s on the cluster" % params["job_id"])
-        jobs = [job]
+        return job_by_id(client, params["job_id"])
     else:
         jobs = matching_jobs(list_jobs(client), params["job_name"], states=ACTIVE_STATES)
         if len(jobs) > 1:
@@ -201,37 +251,80 @@ def running_job(module):
                 len(jobs), params["job_name"], ", ".join(j["jid"] for j in jobs)))
         if not jobs:
             raise FlinkError("no running job named %r" % params["job_name"])
-    job = jobs[0]
-    if job.get("state") != "RUNNING":
-        raise FlinkError("job %s (%s) is %s; a savepoint needs a RUNNING job" % (
-            job["jid"], job.get("name"), job.get("state")))
-    return job
+    return must_run(jobs[0])
 
 
-def take(module):
+def recent_savepoint(module, job_id):
+    """With max_age: the job's completed savepoint younger than that (not disposed of), else None."""
+    if module.params["max_age"] is None:
+        return None
+    recent = savepoint_info(job_checkpoints(module.client, job_id))
+    if recent and recent["timestamp"] and \
+            time.time() * 1000 - recent["timestamp"] <= module.params["max_age"] * 1000 and \
+            not was_disposed(list_jars(module.client), recent["path"]):
+        return recent["path"]
+    return None
+
+
+def trigger(module, job_id):
+    """Trigger the savepoint (or the stop with one) of ``job_id``; returns its trigger id."""
     client, params = module.client, module.params
-    job = running_job(module)
-    job_id = job["jid"]
-    if params["max_age"] is not None:
-        recent = savepoint_info(job_checkpoints(client, job_id))
-        if recent and recent["timestamp"] and \
-                time.time() * 1000 - recent["timestamp"] <= params["max_age"] * 1000 and \
-                not was_disposed(list_jars(client), recent["path"]):
-            module.exit(location=recent["path"], job_id=job_id, trigger_id=None)
     trigger_id = uuid.uuid4().hex
     if params["stop"]:
         what = "stop job %s with a %s savepoint" % (job_id, params["format"])
-        trigger_id = module.change(what, stop_with_savepoint, client, job_id,
-                                   params["target_directory"], params["drain"], params["format"])
-    else:
-        what = "trigger a %s savepoint of job %s" % (params["format"], job_id)
-        module.change(what, trigger_savepoint, client, job_id, params["target_directory"],
-                      params["format"], False, trigger_id)
+        return module.change(what, stop_with_savepoint, client, job_id,
+                             params["target_directory"], params["drain"], params["format"])
+    what = "trigger a %s savepoint of job %s" % (params["format"], job_id)
+    module.change(what, trigger_savepoint, client, job_id, params["target_directory"],
+                  params["format"], False, trigger_id)
+    return trigger_id
+
+
+def take(module):
+    if module.params["job_ids"]:
+        take_many(module)
+        return
+    job_id = running_job(module)["jid"]
+    recent = recent_savepoint(module, job_id)
+    if recent:
+        module.exit(location=recent, job_id=job_id, trigger_id=None)
+    trigger_id = trigger(module, job_id)
     location = None
-    if params["wait"] and not module.check_mode:
-        location = wait_savepoint(client, job_id, trigger_id, params["wait_timeout"])
+    if module.params["wait"] and not module.check_mode:
+        location = wait_savepoint(module.client, job_id, trigger_id, module.params["wait_timeout"])
     module.exit(location=location, job_id=job_id,
                 trigger_id=None if module.check_mode else trigger_id)
+
+
+def take_many(module):
+    """Trigger every job's savepoint, then wait for each: Flink takes them at the same time, and
+    a batch of a drain costs one module run. One job's failure does not stop the others'."""
+    client, params = module.client, module.params
+    deadline = time.monotonic() + params["wait_timeout"]
+    jobs, outcomes = list_jobs(client), []
+    for job_id in params["job_ids"]:
+        outcome = dict(job_id=job_id, location=None, trigger_id=None, error=None)
+        try:
+            outcome["location"] = recent_savepoint(module, job_by_id(client, job_id, jobs)["jid"])
+            if not outcome["location"]:
+                outcome["trigger_id"] = trigger(module, job_id)
+        except FlinkError as exc:
+            outcome["error"] = str(exc)
+        outcomes.append(outcome)
+    for outcome in outcomes:
+        if module.check_mode:
+            outcome["trigger_id"] = None
+        elif outcome["trigger_id"] and params["wait"]:
+            try:
+                outcome["location"] = wait_savepoint(client, outcome["job_id"], outcome["trigger_id"],
+                                                     max(deadline - time.monotonic(), 1.0))
+            except FlinkError as exc:
+                outcome["error"] = str(exc)
+    failed = ["job %s: %s" % (o["job_id"], o["error"]) for o in outcomes if o["error"]]
+    if failed:
+        module.fail("%d of %d savepoints failed: %s" % (len(failed), len(outcomes), "; ".join(failed)),
+                    savepoints=outcomes)
+    module.exit(savepoints=outcomes)
 
 
 def dispose(module):
@@ -253,6 +346,7 @@ def main():
             state=dict(type="str", choices=["present", "absent"], default="present"),
             job_id=dict(type="str"),
             job_name=dict(type="str"),
+            job_ids=dict(type="list", elements="str"),
             target_directory=dict(type="str"),
             format=dict(type="str", choices=["canonical", "native"], default="canonical"),
             stop=dict(type="bool", default=False),
@@ -262,13 +356,15 @@ def main():
             wait_timeout=dict(type="float", default=1800, aliases=["timeout"]),
             path=dict(type="str"),
         ),
-        mutually_exclusive=[("job_id", "job_name"), ("stop", "max_age")],
-        required_if=[("state", "present", ("job_id", "job_name"), True),
+        mutually_exclusive=[("job_id", "job_name", "job_ids"), ("stop", "max_age")],
+        required_if=[("state", "present", ("job_id", "job_name", "job_ids"), True),
                      ("state", "absent", ("path",))],
     )
     if not 1 <= module.params["wait_timeout"] <= 86400:
         module.fail("wait_timeout must be between 1 and 86400 seconds, got %s"
                     % module.params["wait_timeout"])
+    if module.params["job_ids"] == []:
+        module.fail("job_ids is empty: name at least one job")
     if module.params["drain"] and not module.params["stop"]:
         module.fail("drain needs stop=true: only a stop with savepoint drains the job (emits the "
                     "final watermark); a savepoint of a job that keeps running never does")

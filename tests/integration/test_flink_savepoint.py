@@ -99,3 +99,37 @@ def test_stop_dispose_and_restore_from_the_location(flink, module, job_params, r
 def test_no_running_job_is_a_clear_error(flink, module, unique_job_name):
     result = module("flink_savepoint", dict(url=flink.url, job_name=unique_job_name))
     assert result["failed"] and "no running job named %r" % unique_job_name in result["msg"]
+
+
+def test_several_jobs_are_stopped_at_once_and_a_failure_is_named(flink, module, job_params):
+    """job_ids: both running jobs stop with a savepoint each in one module run; a job that is not
+    running fails by name, after the others completed."""
+    names, ids = [], []
+    for suffix in ("a", "b"):
+        params = job_params(name=None)
+        params["name"] = "%s-%s" % (params["name"], suffix)
+        params["args"] = ["--name", params["name"], "--tag", params["name"], "--rate", "400"]
+        started = module("flink_job", params)
+        assert started["action"] == "started", started
+        names.append(params["name"])
+        ids.append(started["job_id"])
+    for name in names:
+        flink.wait_counts(name, "v1", minimum=2)
+    gone = "0" * 32
+    planned = module("flink_savepoint", dict(url=flink.url, job_ids=ids, stop=True), check=True)
+    assert planned["changed"] and [s["location"] for s in planned["savepoints"]] == [None, None]
+    assert [flink.state(i) for i in ids] == ["RUNNING", "RUNNING"]
+
+    result = module("flink_savepoint", dict(url=flink.url, job_ids=ids + [gone], stop=True))
+    assert result["failed"] and result["changed"], result
+    assert result["msg"].startswith("1 of 3 savepoints failed: job %s: no job with id %s" % (gone, gone))
+    by_id = dict((s["job_id"], s) for s in result["savepoints"])
+    for job_id in ids:
+        assert by_id[job_id]["error"] is None and by_id[job_id]["trigger_id"], by_id[job_id]
+        assert os.path.isfile(os.path.join(local_path(by_id[job_id]["location"]), "_metadata"))
+        assert flink.state(job_id) == "FINISHED"
+        status = flink.get("/jobs/%s/savepoints/%s" % (job_id, by_id[job_id]["trigger_id"]))
+        assert status["operation"]["location"] == by_id[job_id]["location"]
+    assert by_id[gone]["location"] is None
+    for name in names:
+        assert flink.active(name) == []

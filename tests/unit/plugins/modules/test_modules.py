@@ -29,6 +29,7 @@ from ansible_collections.flinkops.flink.tests.unit.plugins.module_utils.conftest
 from ansible_collections.flinkops.flink.tests.unit.plugins.module_utils.flinkfake import (
     checkpoints,
     job,
+    IN_PROGRESS,
     overview,
     savepoint_done,
 )
@@ -140,6 +141,42 @@ def test_flink_savepoint_triggers_and_waits(script, capsys):
     script.on("GET", "/jobs/%s/savepoints/[0-9a-f]{32}" % JID, savepoint_done("file:/sp/2"))
     result = run(flink_savepoint, dict(job_name="orders"), capsys)
     assert result["location"] == "file:/sp/2" and result["changed"]
+
+
+def test_flink_savepoint_of_several_jobs_triggers_every_stop_before_waiting(script, capsys):
+    other = "c" * 32
+    script.on("GET", "/jobs/overview", overview(job(JID), job(other, name="payments")))
+    script.on("POST", "/jobs/%s/stop" % JID, {"request-id": "t1"})
+    script.on("POST", "/jobs/%s/stop" % other, {"request-id": "t2"})
+    script.on("GET", "/jobs/%s/savepoints/t1" % JID, IN_PROGRESS)
+    script.on("GET", "/jobs/%s/savepoints/t1" % JID, savepoint_done("file:/sp/b"))
+    script.on("GET", "/jobs/%s/savepoints/t2" % other, savepoint_done("file:/sp/c"))
+    result = run(flink_savepoint, dict(job_ids=[JID, other], stop=True), capsys)
+    assert result["changed"] and not result.get("failed")
+    assert result["savepoints"] == [
+        dict(job_id=JID, location="file:/sp/b", trigger_id="t1", error=None),
+        dict(job_id=other, location="file:/sp/c", trigger_id="t2", error=None)]
+
+
+def test_flink_savepoint_of_several_jobs_fails_naming_each_failure_after_the_others(script, capsys):
+    gone, finished = "d" * 32, "e" * 32
+    script.on("GET", "/jobs/overview", overview(job(JID), job(finished, state="FINISHED")))
+    script.on("POST", "/jobs/%s/stop" % JID, {"request-id": "t1"})
+    script.on("GET", "/jobs/%s/savepoints/t1" % JID, savepoint_done("file:/sp/b"))
+    result = run(flink_savepoint, dict(job_ids=[gone, JID, finished], stop=True), capsys)
+    assert result["failed"] and result["changed"]
+    assert result["msg"].startswith("2 of 3 savepoints failed: job %s: no job with id %s" % (gone, gone))
+    assert "job %s (orders) is FINISHED; a savepoint needs a RUNNING job" % finished in result["msg"]
+    assert [(s["job_id"], s["location"]) for s in result["savepoints"]] == [
+        (gone, None), (JID, "file:/sp/b"), (finished, None)]
+
+
+def test_flink_savepoint_of_several_jobs_in_check_mode_only_reads(script, capsys):
+    script.on("GET", "/jobs/overview", overview(job(JID)))
+    result = run(flink_savepoint, dict(job_ids=[JID], stop=True, _ansible_check_mode=True), capsys)
+    assert result["changed"] and result["savepoints"] == [
+        dict(job_id=JID, location=None, trigger_id=None, error=None)]
+    assert result["actions"] == ["stop job %s with a canonical savepoint" % JID]
 
 
 def test_flink_savepoint_dispose_of_a_missing_path_changes_nothing(script, capsys):
