@@ -22,7 +22,7 @@ description:
     other means still exists.
   - With O(state=absent), disposes of the savepoint at O(path) through Flink's REST API; a savepoint
     that is already gone is not a change; a path that exists but holds no savepoint fails.
-  - With O(job_ids), several jobs at once: every savepoint (or stop) is triggered first, then each
+  - With O(job_ids), several jobs at once. Every savepoint (or stop) is triggered first, then each
     is waited for, so the cluster takes them at the same time in one module run. Each job's outcome
     is in RV(savepoints); when any failed, the module fails naming each, after the others completed.
 author:

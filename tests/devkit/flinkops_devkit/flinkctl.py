@@ -81,7 +81,7 @@ _LISTEN_PORTS = range(20000, 32000)
 def free_port() -> int:
     """A loopback port nobody listens on, outside the kernel's ephemeral range."""
     rng = random.SystemRandom()
-    for _ in range(200):
+    for _attempt in range(200):
         port = rng.choice(_LISTEN_PORTS)
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
             try:
