@@ -202,8 +202,9 @@ def downtime_section(results, lines, targets):  # pylint: disable=too-many-local
     ratio_fj = ratio(med(stopped["flink_job"]), floor_s)
     ratio_role = ratio(med(stopped["role"]), floor_s)
     ratio_cli = ratio(med(stopped["flink_job"]), med(stopped["cli"]))
-    targets.append(("flink_job update: records stopped <= 1.3x the floor", fx(ratio_fj),
-                    ratio_fj is not None and ratio_fj <= 1.3, ratio_fj, 1.3, explain("flink_job")))
+    targets.append(("flink_job update: records stopped <= 1.1x the floor (issue 16's held-out bar)",
+                    fx(ratio_fj), ratio_fj is not None and ratio_fj <= 1.1, ratio_fj, 1.1,
+                    explain("flink_job")))
     targets.append(("flink_job update: far below the Flink CLI's records stopped (taken as <= 0.75x the CLI's "
                     "median)", fx(ratio_cli) + " of the CLI", ratio_cli is not None and ratio_cli <= 0.75,
                     ratio_cli, 0.75,
