@@ -537,6 +537,14 @@ catch_up:
       description: Whether blue's sources report C(pendingRecords), so that green's catch-up was waited for.
       type: bool
       returned: always
+    reason:
+      description:
+        - Why the catch-up was not measured, when it was not. Either blue's sources report no
+          C(pendingRecords), or Flink listed no metric of blue within 30 seconds (its JobManager
+          refreshes a metrics cache every C(metrics.fetcher.update-interval); a TaskManager busy
+          enough to starve its metrics thread answers late).
+      type: str
+      returned: when not RV(catch_up.measured)
     pending_records:
       description: The records green had not read yet when blue was stopped.
       type: int

@@ -112,7 +112,7 @@ def test_blue_is_stopped_only_once_green_caught_up_with_its_input(flink, unique_
     result = module("flink_job", dict(params, jar=flink.jobs["stateful-v2"], upgrade_mode="blue-green"))
     assert result["action"] == "upgraded" and result["strategy"] == "blue-green", result
     catch_up = result["catch_up"]
-    assert catch_up["measured"], result
+    assert catch_up["measured"], catch_up
     assert catch_up["pending_records"] <= catch_up["running_job_pending_records"] + 100, catch_up
     assert flink.the_running_job(name)["jid"] == result["job_id"]
     time.sleep(3)

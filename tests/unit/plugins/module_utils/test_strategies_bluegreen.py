@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.flinkops.flink.plugins.module_utils import _bluegreen
+from ansible_collections.flinkops.flink.plugins.module_utils import _bluegreen, _lag
 from ansible_collections.flinkops.flink.plugins.module_utils._client import FlinkError
 from ansible_collections.flinkops.flink.plugins.module_utils._store import spec_record_names
 
@@ -118,6 +118,8 @@ def test_blue_green_keeps_blue_running_until_green_passed_its_gate(client, scrip
     assert (result.action, result.job_id, result.previous_job_id) == ("upgraded", jid, current["jid"])
     assert result.restored_from == HANDOVER and result.savepoint == SP
     assert result.strategy == "blue-green" and result.overlap_seconds >= 0
+    assert result.catch_up == {"measured": False,
+                               "reason": "the sources of job %s report no pendingRecords" % current["jid"]}
     assert [c for c in script.calls() if c.startswith(("POST", "PATCH"))][-4:] == [
         "POST /jobs/%s/savepoints" % current["jid"], "POST /jars/%s/run" % uploaded["id"],
         "POST /jobs/%s/checkpoints" % jid, "POST /jobs/%s/stop" % current["jid"]]
@@ -140,6 +142,25 @@ def test_blue_is_stopped_only_once_green_caught_up_with_its_input(client, script
     assert result.catch_up == {"measured": True, "pending_records": 109, "running_job_pending_records": 12}
     assert result.to_dict()["catch_up"]["measured"] is True
     assert script.calls()[-4].endswith("/subtasks/metrics") and script.calls()[-3] == "POST /jobs/%s/stop" % blue
+
+
+def test_a_metrics_cache_that_stays_empty_is_waited_for_30_s_then_named(
+        client, script, jar, sha, uploaded, clock, monkeypatch):
+    """A TaskManager too busy to answer the JobManager's metrics refresh: promote without the
+    catch-up measured, saying why, after METRICS_APPEAR seconds (of the fake clock)."""
+    req, current = blue_green_setup(script, jar, sha, uploaded, wait_timeout=120)
+    blue = current["jid"]
+    expect_savepoint_while_running(script, blue)
+    jid = expect_run(script, spec_of(req, sha))
+    expect_checkpoint(script, jid)
+    polls = []
+    monkeypatch.setattr(_lag, "pending_metrics", lambda client, job_id: polls.append(clock.now))
+    expect_stop(script, job_id=blue)
+    result = engine(client, req).run()
+    assert result.catch_up == {"measured": False,
+                               "reason": "Flink listed no metric of job %s within 30s" % blue}
+    assert result.action == "upgraded" and result.job_id == jid
+    assert polls[-1] - polls[0] >= _lag.METRICS_APPEAR - _lag.LAG_POLL_INTERVAL
 
 
 def test_green_that_does_not_catch_up_is_cancelled_and_blue_left_running(client, script, jar, sha, uploaded):
