@@ -43,6 +43,10 @@ from ansible_collections.flinkops.flink.plugins.module_utils._transport import (
 )
 
 RETRY_STATUSES = frozenset((502, 503, 504))
+# Requests that read one JAR at the same time (plans, runs): the JDK shares an open JarFile
+# between the class loaders of one path, and the first request done closes it under the others,
+# which Flink answers with a 500 naming a closed zip file. The same request again succeeds.
+_JAR_CLOSED = re.compile(r"zip ?file closed", re.IGNORECASE)
 _CAUSED_BY = re.compile(r"^Caused by: (.+)$", re.MULTILINE)
 _MAX_ERROR_TEXT = 2000
 _UNREADABLE_SAVEPOINT = re.compile(r"EOFException|magic number|StreamCorruptedException|"
@@ -255,7 +259,8 @@ class FlinkClient:
                 raise self.error("cannot send the request (%s)" % type(exc).__name__,
                                  method=method, url=shown, cause=str(exc))
             self.last = (method, shown, response.status_code)
-            if response.status_code in RETRY_STATUSES and idempotent and attempt <= self.retries:
+            if idempotent and attempt <= self.retries and (
+                    response.status_code in RETRY_STATUSES or jar_closed(response.status_code, response.text)):
                 self._backoff(attempt)
                 continue
             if response.status_code in allow_status:
@@ -348,6 +353,11 @@ class FlinkClient:
             if time.monotonic() >= deadline:
                 raise FlinkTimeout("timed out after %ss waiting for %s" % (timeout, what))
             self.sleep(interval)
+
+
+def jar_closed(status, text):
+    """Whether Flink failed a request because another request closed the JAR it read."""
+    return status == 500 and bool(_JAR_CLOSED.search(str(text or "")))
 
 
 def _rewinds_impossible(data):

@@ -15,7 +15,7 @@ reported as started when it is not.
 
 from __future__ import annotations
 
-from ansible_collections.flinkops.flink.plugins.module_utils._client import FlinkError
+from ansible_collections.flinkops.flink.plugins.module_utils._client import FlinkError, jar_closed
 from ansible_collections.flinkops.flink.plugins.module_utils._rest import find_job, post_run
 
 DUPLICATE_SUBMISSION = ("DuplicateJobSubmission", "DuplicateApplicationSubmission")
@@ -27,13 +27,15 @@ def submit_once(client, jar_id, body, timeout=None):
     The body carries a job id chosen by us. If the answer is lost (timeout,
     reset connection), the job may or may not exist: ask Flink, and only when it
     does not, send the same request again; Flink rejects a job id it has
-    already seen, so even that repeat cannot start a second job.
+    already seen, so even that repeat cannot start a second job. A run that
+    failed because another request closed the JAR it read (``jar_closed``)
+    is sent again the same way.
     """
     job_id = body["jobId"]
     try:
         return post_run(client, jar_id, body, timeout)
     except FlinkError as exc:
-        if exc.status is not None:
+        if exc.status is not None and not jar_closed(exc.status, exc.errors):
             raise
         lost = exc
     if find_job(client, job_id) is not None:
@@ -43,6 +45,7 @@ def submit_once(client, jar_id, body, timeout=None):
     except FlinkError as exc:
         if any(name in str(exc.errors) for name in DUPLICATE_SUBMISSION):
             return job_id
-        raise FlinkError("%s (after a first attempt was lost: %s)" % (exc.msg, lost.cause),
+        raise FlinkError("%s (after a first attempt %s: %s)" % (
+            exc.msg, "was lost" if lost.status is None else "failed", lost.cause),
                          method=exc.method, url=exc.url, status=exc.status, errors=exc.errors,
                          cause=exc.cause)

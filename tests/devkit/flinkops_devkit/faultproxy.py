@@ -7,7 +7,8 @@ Rules match ``METHOD path-regex`` and say what to do: ``hold`` (never answer,
 never forward), ``status:503``, ``reset`` (close the connection), ``stall:S``
 (wait S seconds, then forward), ``lose`` (forward, then close the connection
 without answering: the request took effect but its answer is lost), ``forward``
-(forward unchanged). ``times`` limits how often a rule fires; ``hook`` (a callable)
+(forward unchanged), ``zip-closed`` (answer 500 as Flink does when another request closed the
+JAR this one read). ``times`` limits how often a rule fires; ``hook`` (a callable)
 runs when the rule fires, after the request was forwarded (``lose``/``forward``)
 or before anything else.
 
@@ -17,6 +18,7 @@ only counts (the benchmarks' REST request counts).
 
 from __future__ import annotations
 
+import json
 import re
 import socket
 import threading
@@ -24,6 +26,15 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import requests
+
+
+# Flink's answer (2.3) to a plan or run whose JAR another request's class loader closed.
+ZIP_CLOSED = json.dumps({"errors": [
+    "Internal server error.",
+    "<Exception on server side:\norg.apache.flink.client.program.ProgramInvocationException: The main "
+    "method caused an error: ZipFile closed\n\tat org.apache.flink.client.program.PackagedProgram."
+    "callMainMethod(PackagedProgram.java:376)\nCaused by: java.util.zip.ZipException: ZipFile closed\n"
+    "\nEnd of exception on server side>"]}).encode()
 
 
 class Rule:
@@ -87,6 +98,9 @@ class FaultProxy:
                             self.end_headers()
                             self.wfile.write(payload)
                             return
+                        if rule.action == "zip-closed":
+                            self._answer(500, ZIP_CLOSED)
+                            return
                         if rule.action.startswith("stall:"):
                             time.sleep(float(rule.action.split(":")[1]))
                         break
@@ -107,6 +121,13 @@ class FaultProxy:
                 self.send_header("Content-Length", str(len(answer.content)))
                 self.end_headers()
                 self.wfile.write(answer.content)
+
+            def _answer(self, status, payload):
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
 
             do_GET = do_POST = do_PATCH = do_DELETE = do_PUT = _handle
 

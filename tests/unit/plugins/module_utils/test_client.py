@@ -64,6 +64,29 @@ def test_post_is_not_retried_after_a_reset_or_a_503(make_client, wire):
     assert len(wire.sent) == 1
 
 
+ZIP_CLOSED = {"errors": ["Internal server error.", "<Exception on server side:\norg.apache.flink.client."
+                         "program.ProgramInvocationException: The main method caused an error: ZipFile "
+                         "closed\n...\nCaused by: java.util.zip.ZipException: ZipFile closed\n>"]}
+
+
+def test_a_jar_closed_by_another_request_is_read_again_by_an_idempotent_post(make_client, wire):
+    wire.expect((500, ZIP_CLOSED), (200, {"plan": {}}))
+    client = make_client()
+    assert client.post("/jars/abc/plan", json={}, idempotent=True) == {"plan": {}}
+    assert len(wire.sent) == 2
+    wire.sent.clear()
+    wire.expect((500, ZIP_CLOSED))  # a run is not repeated here: submit_once decides
+    with pytest.raises(FlinkError) as info:
+        client.post("/jars/abc/run", json={})
+    assert info.value.status == 500 and "ZipFile closed" in str(info.value)
+    assert len(wire.sent) == 1
+    wire.sent.clear()
+    wire.expect((500, {"errors": ["java.lang.ClassNotFoundException: X"]}))  # any other 500: no
+    with pytest.raises(FlinkError):
+        client.post("/jars/abc/plan", json={}, idempotent=True)
+    assert len(wire.sent) == 1
+
+
 def test_post_that_never_reached_the_server_is_retried(make_client, wire):
     wire.expect(refused(), (200, {"jobid": "a" * 32}))
     client = make_client()

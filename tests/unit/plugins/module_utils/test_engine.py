@@ -612,6 +612,17 @@ def test_lost_answer_and_no_job_is_sent_again_with_the_same_id(client, script, j
     assert engine(client, req).run().job_id == jid
 
 
+def test_a_run_failed_by_a_jar_another_request_closed_is_sent_again_once_no_job_has_the_id(
+        client, script, jar, sha, uploaded):
+    req, jid = fresh(script, jar, sha, uploaded)
+    script.on("POST", "/jars/.*/run", {"errors": ["java.util.zip.ZipException: ZipFile closed"]},
+              status=500)
+    script.on("GET", "/jobs/overview", overview())
+    script.on("POST", "/jars/.*/run", {"jobid": jid}, check=lambda b: b["jobId"] == jid or 1 / 0)
+    expect_healthy(script, jid, polls=1)
+    assert engine(client, req).run().job_id == jid
+
+
 @pytest.mark.parametrize("duplicate", ["DuplicateJobSubmissionException",
                                        "DuplicateApplicationSubmissionException"])
 def test_repeat_rejected_as_duplicate_means_the_first_one_started(client, script, jar, sha,
