@@ -45,7 +45,7 @@ def submit_once(client, jar_id, body, timeout=None):
     except FlinkError as exc:
         if any(name in str(exc.errors) for name in DUPLICATE_SUBMISSION):
             return job_id
-        raise FlinkError("%s (after a first attempt %s: %s)" % (
-            exc.msg, "was lost" if lost.status is None else "failed", lost.cause),
+        first = "was lost" if lost.status is None else "failed"
+        raise FlinkError("%s (after a first attempt %s: %s)" % (exc.msg, first, lost.cause),
                          method=exc.method, url=exc.url, status=exc.status, errors=exc.errors,
                          cause=exc.cause)
