@@ -254,14 +254,15 @@ def running_job(module):
     return must_run(jobs[0])
 
 
-def recent_savepoint(module, job_id):
-    """With max_age: the job's completed savepoint younger than that (not disposed of), else None."""
+def recent_savepoint(module, job_id, jars=None):
+    """With max_age: the job's completed savepoint younger than that (not disposed of, by the
+    cluster's JAR list ``jars``, read here when not given), else None."""
     if module.params["max_age"] is None:
         return None
     recent = savepoint_info(job_checkpoints(module.client, job_id))
     if recent and recent["timestamp"] and \
             time.time() * 1000 - recent["timestamp"] <= module.params["max_age"] * 1000 and \
-            not was_disposed(list_jars(module.client), recent["path"]):
+            not was_disposed(list_jars(module.client) if jars is None else jars, recent["path"]):
         return recent["path"]
     return None
 
@@ -302,10 +303,12 @@ def take_many(module):
     client, params = module.client, module.params
     deadline = time.monotonic() + params["wait_timeout"]
     jobs, outcomes = list_jobs(client), []
+    jars = list_jars(client) if params["max_age"] is not None else None  # read once, not per job
     for job_id in params["job_ids"]:
         outcome = dict(job_id=job_id, location=None, trigger_id=None, error=None)
         try:
-            outcome["location"] = recent_savepoint(module, job_by_id(client, job_id, jobs)["jid"])
+            job_by_id(client, job_id, jobs)
+            outcome["location"] = recent_savepoint(module, job_id, jars)
             if not outcome["location"]:
                 outcome["trigger_id"] = trigger(module, job_id)
         except FlinkError as exc:

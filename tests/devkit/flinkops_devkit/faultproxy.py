@@ -91,12 +91,8 @@ class FaultProxy:
                             self.close_connection = True
                             return
                         if rule.action.startswith("status:"):
-                            payload = b'{"errors": ["injected by flinkops fault proxy"]}'
-                            self.send_response(int(rule.action.split(":")[1]))
-                            self.send_header("Content-Type", "application/json")
-                            self.send_header("Content-Length", str(len(payload)))
-                            self.end_headers()
-                            self.wfile.write(payload)
+                            self._answer(int(rule.action.split(":")[1]),
+                                         b'{"errors": ["injected by flinkops fault proxy"]}')
                             return
                         if rule.action == "zip-closed":
                             self._answer(500, ZIP_CLOSED)

@@ -158,6 +158,23 @@ def test_flink_savepoint_of_several_jobs_triggers_every_stop_before_waiting(scri
         dict(job_id=other, location="file:/sp/c", trigger_id="t2", error=None)]
 
 
+def test_flink_savepoint_of_several_jobs_with_max_age_reads_the_jar_list_once(script, capsys):
+    import time
+    other = "c" * 32
+    script.on("GET", "/jobs/overview", overview(job(JID), job(other, name="payments")))
+    script.on("GET", "/jars", {"files": []})  # no disposal recorded; read once for both jobs
+    script.on("GET", "/jobs/%s/checkpoints" % JID, checkpoints(
+        savepoint={"external_path": "file:/sp/recent", "latest_ack_timestamp": int(time.time() * 1000)}))
+    script.on("GET", "/jobs/%s/checkpoints" % other, checkpoints(
+        savepoint={"external_path": "file:/sp/old", "latest_ack_timestamp": 1}))
+    script.on("POST", "/jobs/%s/savepoints" % other, {"request-id": "any"})
+    script.on("GET", "/jobs/%s/savepoints/[0-9a-f]{32}" % other, savepoint_done("file:/sp/new"))
+    result = run(flink_savepoint, dict(job_ids=[JID, other], max_age=600), capsys)
+    assert [(s["location"], bool(s["trigger_id"])) for s in result["savepoints"]] == [
+        ("file:/sp/recent", False), ("file:/sp/new", True)]
+    assert script.calls().count("GET /jars") == 1
+
+
 def test_flink_savepoint_of_several_jobs_fails_naming_each_failure_after_the_others(script, capsys):
     gone, finished = "d" * 32, "e" * 32
     script.on("GET", "/jobs/overview", overview(job(JID), job(finished, state="FINISHED")))
