@@ -53,7 +53,7 @@ from ansible_collections.flinkops.flink.plugins.module_utils._poll import (
     OperationFailed,
     open_stop_trigger,
     stop_savepoint,
-    wait_savepoint,
+    wait_stop,
     wait_until_running,
     wait_until_terminal,
 )
@@ -294,8 +294,8 @@ class Engine:
                 raise  # Flink refused the stop (or we cannot poll it): nothing stopped.
             raise DeployFailure("stop", exc, "stop-unknown", job_id=job_id, trigger_id=trigger)
         try:
-            return wait_savepoint(self.client, job_id, trigger, self.request.savepoint_timeout,
-                                  timeout_leaves_job=False)
+            return wait_stop(self.client, job_id, trigger, self.request.savepoint_timeout,
+                             self.request.wait_timeout, self.result.warnings.append)
         except OperationFailed:
             raise  # Flink's verdict: the savepoint failed and the job runs on.
         except FlinkError as exc:  # accepted, outcome unknown (no answer, a timeout): it may still stop

@@ -15,6 +15,7 @@ operation (savepoint, stop, disposal) through ``poll_operation``.
 
 from __future__ import annotations
 
+import re
 import time
 
 from ansible_collections.flinkops.flink.plugins.module_utils._client import (
@@ -73,7 +74,8 @@ def poll_operation(client, path, timeout, what, interval=POLL_INTERVAL, on_failu
     COMPLETED is not success: Flink reports a failed operation as COMPLETED
     with a ``failure-cause``, raised here as OperationFailed, so no caller can
     go on as if it succeeded. ``on_failure`` says what such a failure leaves
-    behind (e.g. "the job was left as it is"); ``on_timeout`` is appended to
+    behind (e.g. "the job was left as it is"), or a function of Flink's cause that says it;
+    ``on_timeout`` is appended to
     the timeout's message. Returns the ``operation`` dict.
     """
     def check():
@@ -88,14 +90,33 @@ def poll_operation(client, path, timeout, what, interval=POLL_INTERVAL, on_failu
         raise FlinkTimeout("%s did not complete within %ss%s" % (what, timeout, on_timeout))
     failure = operation.get("failure-cause")
     if failure:
-        raise OperationFailed("%s failed%s" % (what, "; " + on_failure if on_failure else ""),
+        cause = failure.get("stack-trace") or failure.get("class") or str(failure)
+        left = on_failure(cause) if callable(on_failure) else on_failure
+        raise OperationFailed("%s failed%s" % (what, "; " + left if left else ""),
                               method="GET", url=client.public_url(path), status=200,
-                              errors=[failure.get("stack-trace") or failure.get("class")
-                                      or str(failure)])
+                              errors=[cause])
     return operation
 
 
 LEFT_AS_IT_IS = "the job was left as it is"
+# A stop that wrote its savepoint, then lost a task before the job finished (a TaskManager died):
+# Flink names the savepoint and calls it consistent. It holds the job's final state when Flink
+# ends the job there (FAILED); a job Flink fails over instead runs on from its latest checkpoint.
+_WRITTEN = re.compile(r"StopWithSavepointStoppingException: A savepoint has been created at: "
+                      r"(.+?), but the corresponding job")
+
+
+def written_before_failure(cause):
+    """The savepoint a stop wrote before the job failed while stopping, or None."""
+    match = _WRITTEN.search(cause or "")
+    return match.group(1) if match else None
+
+
+def _savepoint_left(cause):
+    if written_before_failure(cause):
+        return ("the savepoint was written, but the job failed while stopping and Flink restarted it "
+                "from its latest checkpoint; nothing was started: run the task again once the job runs")
+    return LEFT_AS_IT_IS
 
 
 def wait_savepoint(client, job_id, trigger_id, timeout, interval=SAVEPOINT_POLL_INTERVAL,
@@ -107,10 +128,43 @@ def wait_savepoint(client, job_id, trigger_id, timeout, interval=SAVEPOINT_POLL_
     """
     operation = poll_operation(
         client, savepoint_status_path(job_id, trigger_id), timeout,
-        "the savepoint of job %s" % job_id, interval, on_failure=LEFT_AS_IT_IS,
+        "the savepoint of job %s" % job_id, interval, on_failure=_savepoint_left,
         on_timeout=" (trigger %s)%s" % (trigger_id, "; " + LEFT_AS_IT_IS
                                         if timeout_leaves_job else ""))
     return operation["location"]
+
+
+def _ended(client, job_id, timeout):
+    """Whether the job ended (True) or runs again (False) after a failed stop. Raising when
+    in doubt is safe: a re-run resumes from the ended job's savepoint (``stop_savepoint``)."""
+    def check():
+        job = find_job(client, job_id)
+        if job is None or job.get("state") in TERMINAL_STATES:
+            return True
+        return False if job.get("state") == "RUNNING" else None
+    try:
+        return wait_for(client, check, timeout, POLL_INTERVAL * 4, "")
+    except FlinkTimeout:
+        return False
+
+
+def wait_stop(client, job_id, trigger_id, timeout, end_timeout, warn):
+    """Wait for a stop-with-savepoint; return the savepoint that holds the job's final state.
+
+    A stop that failed after writing its savepoint stopped the job all the same when Flink
+    ends the job rather than failing it over: as Flink's message says, that savepoint is where
+    to start from (the Kubernetes operator does the same, FLINK-33522). Otherwise the failure
+    is raised. A timeout raises FlinkTimeout: the stop may still happen.
+    """
+    try:
+        return wait_savepoint(client, job_id, trigger_id, timeout, timeout_leaves_job=False)
+    except OperationFailed as failed:
+        written = written_before_failure("\n".join(str(e) for e in failed.errors or []))
+        if written is None or not _ended(client, job_id, end_timeout):
+            raise
+        warn("the stop of job %s wrote its savepoint %s, then a task failed before the job "
+             "finished and Flink ended the job: that savepoint holds its final state" % (job_id, written))
+        return written
 
 
 STOP_ATTEMPTS = 8
@@ -153,6 +207,10 @@ def stop_savepoint(client, job_id, trigger_of):
             return None
         if status == "COMPLETED" and operation.get("location"):
             return operation["location"]
+        failure = (operation or {}).get("failure-cause") or {}
+        written = written_before_failure(failure.get("stack-trace") or failure.get("class"))
+        if status == "COMPLETED" and written:
+            return written  # the job has ended: its stop's savepoint holds its final state
     return None
 
 

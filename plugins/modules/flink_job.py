@@ -540,7 +540,8 @@ catch_up:
     reason:
       description:
         - Why the catch-up was not measured, when it was not. Either blue's sources report no
-          C(pendingRecords), or Flink listed no metric of blue within 30 seconds (its JobManager
+          C(pendingRecords) (in every listing for 12 seconds, as sources may register it late), or
+          Flink listed no metric of blue within 30 seconds (its JobManager
           refreshes a metrics cache every C(metrics.fetcher.update-interval); a TaskManager busy
           enough to starve its metrics thread answers late).
       type: str

@@ -271,19 +271,60 @@ def _wait_one_active(flink, name, timeout=180):
         (job["jid"], job["state"], job.get("end-time")) for job in flink.jobs_named(name)]))
 
 
-def test_taskmanager_killed_during_the_savepoint(dedicated, module):
+def _savepoint_written(cluster, job_id, timeout=60):
+    deadline = time.time() + timeout
+    while not any((path / "_metadata").exists()
+                  for path in Path(cluster.savepoint_dir).glob("savepoint-%s-*" % job_id[:6])):
+        assert time.time() < deadline, "no savepoint of job %s within %ss" % (job_id, timeout)
+        time.sleep(0.01)
+
+
+def _finished(flink, job_id, timeout=60):
+    deadline = time.time() + timeout
+    while flink.state(job_id) != "FINISHED":
+        assert time.time() < deadline, "job %s did not finish within %ss" % (job_id, timeout)
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("kill_when", ["stop-accepted", "savepoint-written", "job-finished"])
+def test_taskmanager_killed_during_the_savepoint(dedicated, module, kill_when):
+    """The TaskManager dies once Flink accepted the stop-with-savepoint (the stop may fail, before
+    or after the savepoint was written, or complete: each outcome is valid), once the savepoint
+    is on disk (the job may or may not have finished) or once the old job finished (the new
+    version must wait for a TaskManager and start from the savepoint). Its supervisor (systemd,
+    Kubernetes) starts a new one seconds later, while the module runs."""
     name = "tmkill-%s" % uuid.uuid4().hex[:6]
     params, old_id = _start_v1(dedicated, module, name)
     cluster = dedicated.cluster
+    supervisor = threading.Timer(5, cluster.restart_taskmanager)
+
+    def kill_and_supervise():
+        if kill_when == "savepoint-written":
+            _savepoint_written(cluster, old_id)
+        if kill_when == "job-finished":
+            _finished(dedicated, old_id)
+        cluster.kill_taskmanager()
+        supervisor.start()
+
     with FaultProxy(dedicated.url) as proxy:
-        # The TaskManager dies right after Flink accepted the stop-with-savepoint.
-        proxy.add("POST", r"/jobs/[0-9a-f]+/stop$", "forward", 1, hook=cluster.kill_taskmanager)
+        proxy.add("POST", r"/jobs/[0-9a-f]+/stop$", "forward", 1, hook=kill_and_supervise)
         result = module("flink_job", dict(params, url=proxy.url, jar=dedicated.jobs["stateful-v2"],
                                           savepoint_timeout=120))
-    cluster.restart_taskmanager()
+    assert supervisor.is_alive() or supervisor.finished.is_set(), "the TaskManager was never killed"
+    supervisor.join()
+    print("TaskManager killed (%s): first run %s: %s %s" % (
+        kill_when, "failed" if result.get("failed") else "succeeded", result.get("msg"),
+        result.get("warnings")))
+    if kill_when == "job-finished":
+        assert not result.get("failed"), result["msg"]
+    if kill_when == "savepoint-written" and result.get("failed"):
+        # Flink failed the job over rather than ending it: it runs on from its latest checkpoint.
+        assert "the savepoint was written, but the job failed while stopping and Flink restarted it" \
+            in result["msg"], result["msg"]
     if result.get("failed"):
-        # The savepoint failed: the old job fails over and runs again once a TaskManager is back.
-        assert "savepoint of job %s" % old_id in result["msg"], result["msg"]
+        # The stop failed: the old job fails over and runs again once a TaskManager is back.
+        assert "savepoint of job %s failed" % old_id in result["msg"], result["msg"]
+        assert "nothing was started" in result["msg"] or "left as it is" in result["msg"], result["msg"]
         assert not result["savepoint"]
         job = _wait_one_active(dedicated, name)
         assert job["jid"] == old_id
@@ -293,12 +334,12 @@ def test_taskmanager_killed_during_the_savepoint(dedicated, module):
         assert rerun["action"] == "upgraded", rerun.get("msg") or rerun
         final = rerun
     else:
+        assert result["action"] == "upgraded" and result["previous_job_id"] == old_id, result
+        assert result["restored_from"] == result["savepoint"], result
         final = result
     assert _wait_one_active(dedicated, name)["jid"] == final["job_id"]
     carried_over(dedicated, name)
     assert_no_double_submission(dedicated, name, 3)
-    print("TaskManager killed during the savepoint: first run %s: %s" % (
-        "failed" if result.get("failed") else "succeeded", result.get("msg")))
 
 
 def test_jobmanager_killed_during_the_savepoint(dedicated, module):

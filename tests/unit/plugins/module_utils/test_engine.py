@@ -357,6 +357,54 @@ def test_a_stop_shares_a_trigger_in_progress(client, script, jar, sha, uploaded)
     assert result.restored_from == SP
 
 
+STOPPING_FAILED = (
+    "java.util.concurrent.CompletionException: org.apache.flink.runtime.scheduler.stopwithsavepoint."
+    "StopWithSavepointStoppingException: A savepoint has been created at: file:/c/savepoint-written, "
+    "but the corresponding job %s failed during stopping. The savepoint is consistent, but might "
+    "have uncommitted transactions. If you want to commit the transaction please restart a job "
+    "from this savepoint.\nCaused by: java.lang.Exception: TaskManager lost")
+
+
+def stop_failing_after_its_savepoint(script, current, then):
+    """A TaskManager lost after the stop's savepoint was written (real Flink 2.3, fault suite);
+    ``then``: the job's state as Flink reports it next."""
+    script.on("POST", "/jobs/%s/stop" % current["jid"], {"request-id": "t1"})
+    script.on("GET", "/jobs/%s/savepoints/t1" % current["jid"],
+              savepoint_done(failure=STOPPING_FAILED % current["jid"]))
+    script.on("GET", "/jobs/overview", overview(dict(current, state="RESTARTING")))
+    script.on("GET", "/jobs/overview", overview(dict(current, state=then)))
+
+
+def test_a_stop_that_wrote_its_savepoint_before_the_job_failed_carries_on_from_it(
+        client, script, jar, sha, uploaded):
+    """Flink ended the job (FAILED) right after its savepoint: that savepoint is its final state."""
+    req, current = upgrade_setup(script, jar, sha, uploaded)
+    stop_failing_after_its_savepoint(script, current, "FAILED")
+    jid = expect_run(script, spec_of(req, sha))
+    run = engine(client, req)
+    result = run.run()
+    assert (result.action, result.job_id) == ("upgraded", jid)
+    assert result.savepoint == result.restored_from == "file:/c/savepoint-written"
+    assert script.body_of("/run")["savepointPath"] == "file:/c/savepoint-written"
+    assert run.result.warnings == [
+        "the stop of job %s wrote its savepoint file:/c/savepoint-written, then a task failed before "
+        "the job finished and Flink ended the job: that savepoint holds its final state" % current["jid"]]
+
+
+def test_a_stop_that_failed_after_its_savepoint_leaves_a_job_flink_restarted(
+        client, script, jar, sha, uploaded):
+    """Flink failed the job over instead: it runs on from its latest checkpoint, so the
+    savepoint is not where its state ends; starting from it would process records twice."""
+    req, current = upgrade_setup(script, jar, sha, uploaded)
+    stop_failing_after_its_savepoint(script, current, "RUNNING")
+    with pytest.raises(FlinkError) as failed:
+        engine(client, req).run()
+    msg = str(failed.value)
+    assert "the savepoint of job %s failed; the savepoint was written, but the job failed while " \
+           "stopping and Flink restarted it" % current["jid"] in msg and "nothing was started" in msg
+    assert not any("/run" in call for call in script.calls())
+
+
 def test_upgrade_without_a_savepoint_directory_stops_nothing(client, script, jar, sha, uploaded):
     req, _current = upgrade_setup(script, jar, sha, uploaded, savepoint_dir=None)
     script.on("GET", "/jobmanager/config", [])

@@ -24,6 +24,7 @@ from ansible_collections.flinkops.flink.plugins.module_utils._poll import (
     OperationFailed,
     dispose_savepoint,
     poll_operation,
+    stop_savepoint,
     wait_savepoint,
     wait_until_terminal,
 )
@@ -180,6 +181,17 @@ def test_disposal_that_really_failed_says_so(client, script):
         dispose_savepoint(client, "file:/sp", 10)
     assert "the disposal of savepoint file:/sp failed" in str(failed.value)
     assert "EACCES" in str(failed.value)
+
+
+def test_an_ended_jobs_stop_that_failed_after_its_savepoint_names_that_savepoint(client, script):
+    """A re-run after the stop failed while the job was ending (and Flink ended it) resumes
+    from the savepoint the stop wrote, not from an older checkpoint."""
+    script.on("GET", "/jobs/%s/savepoints/s0" % JID, savepoint_done(failure="java.io.IOException: disk full"))
+    script.on("GET", "/jobs/%s/savepoints/s1" % JID, savepoint_done(failure=(
+        "org.apache.flink.runtime.scheduler.stopwithsavepoint.StopWithSavepointStoppingException: "
+        "A savepoint has been created at: file:/sp/savepoint-x, but the corresponding job %s failed "
+        "during stopping." % JID)))
+    assert stop_savepoint(client, JID, lambda attempt: "s%d" % attempt) == "file:/sp/savepoint-x"
 
 
 def test_plain_savepoint_timeout_leaves_the_job(client, script):
