@@ -100,8 +100,9 @@ def poll_operation(client, path, timeout, what, interval=POLL_INTERVAL, on_failu
 
 LEFT_AS_IT_IS = "the job was left as it is"
 # A stop that wrote its savepoint, then lost a task before the job finished (a TaskManager died):
-# Flink names the savepoint and calls it consistent. It holds the job's final state when Flink
-# ends the job there (FAILED); a job Flink fails over instead runs on from its latest checkpoint.
+# Flink names the savepoint, calls it consistent and marks the exception non-recoverable, so the
+# job ends FAILED there (seen on 1.18, 1.20, 2.3) and the savepoint holds its final state. Should
+# a Flink fail such a job over instead, it runs on from its latest checkpoint: checked, not assumed.
 _WRITTEN = re.compile(r"StopWithSavepointStoppingException: A savepoint has been created at: "
                       r"(.+?), but the corresponding job")
 
