@@ -334,10 +334,6 @@ class Cluster:
         if proc.returncode != 0 and action == "start":
             raise ClusterError(f"{script} {action} failed ({proc.returncode}):\n{proc.stdout}")
 
-    def _daemon_quiet(self, script: str, action: str) -> None:
-        with contextlib.suppress(Exception):
-            self._daemon(script, action, timeout=30)
-
     # ---- lifecycle
     def start(self, timeout: float = START_TIMEOUT) -> "Cluster":
         if self.started:
@@ -474,16 +470,11 @@ class Cluster:
         keep = self.keep if keep is None else keep
         if self.base_dir is None:
             return
+        # SIGTERM (Flink's shutdown hooks run), then SIGKILL: what Flink's stop scripts do, without
+        # the JVM each of them starts to read the configuration (tens of seconds on a loaded
+        # machine, longer than pytest-xdist waits for a finished worker before killing it).
         pids = self._own_pids()
-        if pids and self.home is not None:
-            # both daemon scripts at once (on 2.x each one runs a JVM to read the config)
-            threads = [threading.Thread(target=self._daemon_quiet, args=(script, "stop"))
-                       for script in ("taskmanager.sh", "jobmanager.sh")]
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join(timeout=40)
-        self._kill(self._own_pids() or pids)
+        self._kill(pids)
         alive = [p for p in pids if _pid_alive(p)]
         with _RUNNING_LOCK:
             if self in _RUNNING:

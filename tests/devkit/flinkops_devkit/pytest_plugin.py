@@ -109,6 +109,9 @@ def flink_cluster_pool(request) -> ClusterPool:
         pool = ClusterPool()
         request.config._flinkops_cluster_pool = pool
         request.config.add_cleanup(pool.stop_all)
+    # Stopped at the session's teardown too: a pytest-xdist worker runs that before it reports
+    # done, while the config's clean-up runs after, when the controller may kill it (10 s).
+    request.addfinalizer(pool.stop_all)
     return pool
 
 
