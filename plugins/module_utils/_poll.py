@@ -74,9 +74,9 @@ def poll_operation(client, path, timeout, what, interval=POLL_INTERVAL, on_failu
     COMPLETED is not success: Flink reports a failed operation as COMPLETED
     with a ``failure-cause``, raised here as OperationFailed, so no caller can
     go on as if it succeeded. ``on_failure`` says what such a failure leaves
-    behind (e.g. "the job was left as it is"), or a function of Flink's cause that says it;
-    ``on_timeout`` is appended to
-    the timeout's message. Returns the ``operation`` dict.
+    behind (e.g. "the job was left as it is"), or is a function of Flink's cause
+    that says it; ``on_timeout`` is appended to the timeout's message. Returns
+    the ``operation`` dict.
     """
     def check():
         answer = client.get(path)
