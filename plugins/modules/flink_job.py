@@ -658,10 +658,10 @@ def apply(module):
 
 def _warn(module, engine):
     for warning in engine.result.warnings:
-        module.ansible.warn(warning)
+        module.warn(warning)
     for hook in engine.hooks:
         for warning in getattr(hook, "warnings", ()):
-            module.ansible.warn(warning)
+            module.warn(warning)
 
 
 def main():
