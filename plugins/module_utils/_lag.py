@@ -90,7 +90,8 @@ def wait_caught_up(client, green_id, blue_id, timeout, interval=LAG_POLL_INTERVA
         metrics = pending_metrics(client, blue_id)
         if metrics or metrics is None:
             return metrics
-        listed_without[:1] = listed_without[:1] or [_poll._now()]
+        if not listed_without:
+            listed_without.append(_poll._now())
         return metrics if _poll._now() - listed_without[0] >= METRICS_REFRESH else None
 
     try:

@@ -90,12 +90,17 @@ def poll_operation(client, path, timeout, what, interval=POLL_INTERVAL, on_failu
         raise FlinkTimeout("%s did not complete within %ss%s" % (what, timeout, on_timeout))
     failure = operation.get("failure-cause")
     if failure:
-        cause = failure.get("stack-trace") or failure.get("class") or str(failure)
+        cause = _cause_text(failure)
         left = on_failure(cause) if callable(on_failure) else on_failure
         raise OperationFailed("%s failed%s" % (what, "; " + left if left else ""),
                               method="GET", url=client.public_url(path), status=200,
                               errors=[cause])
     return operation
+
+
+def _cause_text(failure):
+    """Flink's text of an operation's ``failure-cause``."""
+    return failure.get("stack-trace") or failure.get("class") or str(failure)
 
 
 LEFT_AS_IT_IS = "the job was left as it is"
@@ -206,12 +211,13 @@ def stop_savepoint(client, job_id, trigger_of):
         status, operation = _stop_operation(client, job_id, trigger_of(attempt))
         if status is None:
             return None
-        if status == "COMPLETED" and operation.get("location"):
-            return operation["location"]
-        failure = (operation or {}).get("failure-cause") or {}
-        written = written_before_failure(failure.get("stack-trace") or failure.get("class"))
-        if status == "COMPLETED" and written:
-            return written  # the job has ended: its stop's savepoint holds its final state
+        if status == "COMPLETED":
+            # A stop that failed after writing its savepoint: the job has ended, so that
+            # savepoint holds its final state.
+            written = operation.get("location") or written_before_failure(
+                _cause_text(operation.get("failure-cause") or {}))
+            if written:
+                return written
     return None
 
 
