@@ -32,12 +32,12 @@ from ansible_collections.flinkops.flink.plugins.module_utils._client import (
     root_cause,
 )
 from ansible_collections.flinkops.flink.plugins.module_utils._hooks import Hooks
+from ansible_collections.flinkops.flink.plugins.module_utils._jobstate import restart_count
 from ansible_collections.flinkops.flink.plugins.module_utils._poll import (
     wait_until_running,
     watch_health,
 )
 from ansible_collections.flinkops.flink.plugins.module_utils._request import is_planned
-from ansible_collections.flinkops.flink.plugins.module_utils._rest import job_exceptions
 
 # The interval /checkpoints/config reports for a job whose periodic checkpointing is
 # off (Long.MAX_VALUE), on 1.18 .. 2.3.
@@ -133,13 +133,10 @@ ROOT_CAUSE_RETRIES = 3
 
 
 def recent_restarts(client, job_id, now_ms=None):
-    """How many failures the job recorded in the last RECENT_S seconds (1.x and 2.x)."""
-    data = job_exceptions(client, job_id)
-    entries = (data.get("exceptionHistory") or {}).get("entries")
-    if entries is None:
-        entries = data.get("all-exceptions") or []
+    """How many failures the job recorded in the last RECENT_S seconds, not counting
+    waits for slots (``_jobstate.SLOT_WAIT``)."""
     now_ms = now_ms if now_ms is not None else time.time() * 1000
-    return len([e for e in entries if (e.get("timestamp") or 0) > now_ms - RECENT_S * 1000])
+    return restart_count(client, job_id, since_ms=now_ms - RECENT_S * 1000)
 
 
 def _labels(entry):

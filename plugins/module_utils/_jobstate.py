@@ -138,13 +138,41 @@ def root_exception(client, job_id):
     return root_cause([text]) if "Caused by:" in text else text.strip().splitlines()[0]
 
 
-def restart_count(client, job_id):
-    """How many failures the job recorded (its exception history)."""
-    data = job_exceptions(client, job_id)
-    history = (data.get("exceptionHistory") or {}).get("entries")
-    if history is not None:
-        return len(history)
-    return len(data.get("all-exceptions") or []) + (1 if data.get("root-exception") else 0)
+# What Flink records while a job asks for slots no TaskManager offers (one was lost and
+# is not back yet, or the cluster is short of slots): the job restarts until slots come.
+# That says nothing about the program, so health checks neither count it as a restart
+# nor fail a job for it; a job that never gets slots fails on its wait's timeout.
+SLOT_WAIT = "NoResourceAvailableException"
+
+
+def failures(data):
+    """A job's recorded failures, newest first, as (timestamp ms, text), from its
+    /exceptions answer (``exceptionHistory`` on 1.18+, the older fields otherwise)."""
+    entries = (data.get("exceptionHistory") or {}).get("entries")
+    if entries is not None:
+        return [(e.get("timestamp") or 0, e.get("stacktrace") or e.get("exceptionName") or "")
+                for e in entries]
+    found = [(data.get("timestamp") or 0, data["root-exception"])] if data.get(
+        "root-exception") else []
+    return found + [(e.get("timestamp") or 0, e.get("exception") or "")
+                    for e in data.get("all-exceptions") or []]
+
+
+def is_slot_wait(text):
+    return SLOT_WAIT in (text or "")
+
+
+def restart_count(client, job_id, since_ms=None):
+    """How many failures the job recorded (since ``since_ms``), not counting waits for slots."""
+    return len([text for stamp, text in failures(job_exceptions(client, job_id))
+                if not is_slot_wait(text) and (since_ms is None or stamp > since_ms)])
+
+
+def waiting_for_slots(client, job_id):
+    """Whether a restarting job is only waiting for slots: its newest failure is a slot
+    wait, or none is recorded yet (Flink's cached /exceptions can lag the job's state)."""
+    recorded = failures(job_exceptions(client, job_id))
+    return not recorded or is_slot_wait(recorded[0][1])
 
 
 # ---------------------------------------------------------------------------

@@ -27,9 +27,11 @@ from ansible_collections.flinkops.flink.plugins.module_utils._jobstate import (
     UNHEALTHY_STATES,
     completed_checkpoint_after,
     describe_state,
+    is_slot_wait,
     restart_count,
     root_exception,
     unhealthy_reason,
+    waiting_for_slots,
 )
 from ansible_collections.flinkops.flink.plugins.module_utils._rest import (
     find_job,
@@ -118,40 +120,37 @@ def written_before_failure(cause):
     return match.group(1) if match else None
 
 
-def _savepoint_left(cause):
-    if written_before_failure(cause):
-        return ("the savepoint was written, but the job failed while stopping and Flink restarted it "
-                "from its latest checkpoint; nothing was started: run the task again once the job runs")
-    return LEFT_AS_IT_IS
-
-
 def wait_savepoint(client, job_id, trigger_id, timeout, interval=SAVEPOINT_POLL_INTERVAL,
-                   timeout_leaves_job=True):
+                   timeout_leaves_job=True, on_failure=LEFT_AS_IT_IS):
     """Wait for a savepoint (or a stop-with-savepoint); return its location.
 
-    A failed savepoint leaves the job as it is. After a timeout that is known
-    only for a plain savepoint (``timeout_leaves_job``): a stop may still happen.
+    A failed savepoint leaves the job as it is (``on_failure`` may say otherwise).
+    After a timeout that is known only for a plain savepoint (``timeout_leaves_job``):
+    a stop may still happen.
     """
     operation = poll_operation(
         client, savepoint_status_path(job_id, trigger_id), timeout,
-        "the savepoint of job %s" % job_id, interval, on_failure=_savepoint_left,
+        "the savepoint of job %s" % job_id, interval, on_failure=on_failure,
         on_timeout=" (trigger %s)%s" % (trigger_id, "; " + LEFT_AS_IT_IS
                                         if timeout_leaves_job else ""))
     return operation["location"]
 
 
-def _ended(client, job_id, timeout):
-    """Whether the job ended (True) or runs again (False) after a failed stop. Raising when
-    in doubt is safe: a re-run resumes from the ended job's savepoint (``stop_savepoint``)."""
+def _after_failed_stop(client, job_id, timeout):
+    """"ended" or "running" once the job shows which, after a stop that failed once its
+    savepoint was written; its last state seen when it showed neither within ``timeout``."""
+    seen = {}
+
     def check():
         job = find_job(client, job_id)
+        seen["state"] = (job or {}).get("state")
         if job is None or job.get("state") in TERMINAL_STATES:
-            return True
-        return False if job.get("state") == "RUNNING" else None
+            return "ended"
+        return "running" if job.get("state") == "RUNNING" else None
     try:
         return wait_for(client, check, timeout, POLL_INTERVAL * 4, "")
     except FlinkTimeout:
-        return False
+        return seen.get("state") or "unknown"
 
 
 def wait_stop(client, job_id, trigger_id, timeout, end_timeout, warn):
@@ -160,17 +159,35 @@ def wait_stop(client, job_id, trigger_id, timeout, end_timeout, warn):
     A stop that failed after writing its savepoint stopped the job all the same when Flink
     ends the job rather than failing it over: as Flink's message says, that savepoint is where
     to start from (the Kubernetes operator does the same, FLINK-33522). Otherwise the failure
-    is raised. A timeout raises FlinkTimeout: the stop may still happen.
+    is raised, saying whether the job runs again or was seen doing neither (then a re-run
+    decides: ``stop_savepoint`` resumes an ended job from that savepoint). A timeout raises
+    FlinkTimeout: the stop may still happen.
     """
+    after = {}
+
+    def left_by(cause):
+        written = written_before_failure(cause)
+        if written is None:
+            return LEFT_AS_IT_IS
+        after.update(written=written, job=_after_failed_stop(client, job_id, end_timeout))
+        if after["job"] == "running":
+            return ("the savepoint was written, but the job failed while stopping and Flink "
+                    "restarted it from its latest checkpoint; nothing was started: run the task "
+                    "again once the job runs")
+        return ("the savepoint %s was written, but the job failed while stopping and within %ss "
+                "it neither ended nor ran again (last seen %s); nothing was started: run the task "
+                "again, which goes on from that savepoint if the job has ended and takes a fresh "
+                "one if it runs" % (written, end_timeout, after["job"]))
     try:
-        return wait_savepoint(client, job_id, trigger_id, timeout, timeout_leaves_job=False)
-    except OperationFailed as failed:
-        written = written_before_failure("\n".join(str(e) for e in failed.errors or []))
-        if written is None or not _ended(client, job_id, end_timeout):
+        return wait_savepoint(client, job_id, trigger_id, timeout, timeout_leaves_job=False,
+                              on_failure=left_by)
+    except OperationFailed:
+        if after.get("job") != "ended":
             raise
         warn("the stop of job %s wrote its savepoint %s, then a task failed before the job "
-             "finished and Flink ended the job: that savepoint holds its final state" % (job_id, written))
-        return written
+             "finished and Flink ended the job: that savepoint holds its final state" % (
+                 job_id, after["written"]))
+        return after["written"]
 
 
 STOP_ATTEMPTS = 8
@@ -257,13 +274,17 @@ def wait_until_running(client, job_id, timeout, interval=POLL_INTERVAL, new=True
     A job that fails, restarts or ends while we wait raises FlinkError with
     Flink's root cause; a timeout says what state the job is in. A job that
     was running before this run (``new=False``) is not held to failures it
-    recovered from long ago.
+    recovered from long ago. A job restarting only because no TaskManager offers it
+    slots yet (``_jobstate.SLOT_WAIT``) is waited for, not failed: a lost TaskManager
+    that its supervisor brings back must not fail, nor roll back, a good version.
     """
     def check():
         job = find_job(client, job_id)
         if job is None:
             return None
         state = job.get("state")
+        if state == "RESTARTING" and waiting_for_slots(client, job_id):
+            return None
         if state in UNHEALTHY_STATES:
             raise FlinkError("job %s (%s) went %s instead of running" % (
                 job_id, job.get("name"), state), cause=root_exception(client, job_id))
@@ -279,8 +300,10 @@ def wait_until_running(client, job_id, timeout, interval=POLL_INTERVAL, new=True
         return wait_for(client, check, timeout, interval, "every task of job %s to run" % job_id)
     except FlinkTimeout as exc:
         job = find_job(client, job_id) or {}
-        raise FlinkTimeout(exc.msg, cause="%s; last failure: %s" % (
-            describe_state(job), root_exception(client, job_id)))
+        last = root_exception(client, job_id)
+        raise FlinkTimeout(exc.msg, cause="%s; last failure: %s%s" % (
+            describe_state(job), last, " (it waited for task slots no TaskManager offered: "
+            "one was lost, or the cluster has too few slots)" if is_slot_wait(last) else ""))
 
 
 def watch_health(client, job_id, window, require_checkpoint, started_at_ms,

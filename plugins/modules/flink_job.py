@@ -258,6 +258,8 @@ options:
   wait_timeout:
     description:
       - Seconds to wait for the job to run, and for a cancelled job to end.
+      - A job that restarts only because no TaskManager offers it slots yet (C(NoResourceAvailableException),
+        for example a TaskManager lost and being replaced) is waited for within this time, not failed.
     type: float
     default: 300
   health_window:

@@ -405,6 +405,23 @@ def test_a_stop_that_failed_after_its_savepoint_leaves_a_job_flink_restarted(
     assert not any("/run" in call for call in script.calls())
 
 
+def test_a_stop_that_failed_after_its_savepoint_and_showed_no_outcome_says_so(
+        client, script, jar, sha, uploaded, clock):
+    """The job neither ended nor ran again within wait_timeout: nothing is started, and the
+    message names the written savepoint without claiming Flink restarted the job."""
+    req, current = upgrade_setup(script, jar, sha, uploaded, wait_timeout=0.3)
+    stop_failing_after_its_savepoint(script, current, "RESTARTING")  # polls at 0 and 0.2 s
+    script.on("GET", "/jobs/overview", overview(dict(current, state="RESTARTING")))  # at 0.4 s
+    with pytest.raises(FlinkError) as failed:
+        engine(client, req).run()
+    msg = str(failed.value)
+    assert "the savepoint file:/c/savepoint-written was written, but the job failed while stopping " \
+           "and within 0.3s it neither ended nor ran again (last seen RESTARTING); nothing was " \
+           "started" in msg, msg
+    assert "Flink restarted it" not in msg
+    assert not any("/run" in call for call in script.calls())
+
+
 def test_upgrade_without_a_savepoint_directory_stops_nothing(client, script, jar, sha, uploaded):
     req, _current = upgrade_setup(script, jar, sha, uploaded, savepoint_dir=None)
     script.on("GET", "/jobmanager/config", [])
@@ -559,8 +576,9 @@ def test_main_that_throws_fails_at_the_plan_before_anything_stops(client, script
 def expect_failing_start(script, spec):
     jid = expect_run(script, spec, healthy=False)
     script.on("GET", "/jobs/overview", overview(job(jid, state="RESTARTING")))
-    script.on("GET", "/jobs/%s/exceptions" % jid, {"root-exception": "java.lang.Exception: "
-                                                   "fail-on-start variant fails on purpose"})
+    failed = {"root-exception": "java.lang.Exception: fail-on-start variant fails on purpose"}
+    script.on("GET", "/jobs/%s/exceptions" % jid, failed)  # not a wait for slots
+    script.on("GET", "/jobs/%s/exceptions" % jid, failed)  # its root cause
     return jid
 
 

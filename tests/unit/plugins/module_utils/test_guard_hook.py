@@ -10,7 +10,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from ansible_collections.flinkops.flink.plugins.module_utils import _guard_hook, _health
+from ansible_collections.flinkops.flink.plugins.module_utils import _guard_hook, _jobstate
 from ansible_collections.flinkops.flink.plugins.module_utils._client import FlinkError
 from ansible_collections.flinkops.flink.plugins.module_utils._guard import (
     DeploymentInProgress,
@@ -59,8 +59,9 @@ class Cluster:
                            ("submit_once", self.submit),
                            ("root_exception", lambda client, jid: "java.lang.RuntimeException: boom")):
             monkeypatch.setattr(_guard_hook, name, fake)
-        # The restart count of a running job is read by _health (recent_restarts).
-        monkeypatch.setattr(_health, "job_exceptions", lambda client, jid: self.exceptions.get(jid, {}))
+        # The restart count of a running job is read by _jobstate (recent_restarts).
+        monkeypatch.setattr(_jobstate, "job_exceptions",
+                            lambda client, jid: self.exceptions.get(jid, {}))
 
     def find_job(self, client, job_id, jobs=None):
         return next((j for j in (self.jobs if jobs is None else jobs) if j["jid"] == job_id), None)

@@ -11,11 +11,13 @@ from ansible_collections.flinkops.flink.plugins.module_utils._client import (
     FlinkError,
     FlinkTimeout,
 )
+from ansible_collections.flinkops.flink.plugins.module_utils._health import recent_restarts
 from ansible_collections.flinkops.flink.plugins.module_utils._jobstate import (
     cluster_info,
     describe_job,
     is_healthy,
     last_state,
+    restart_count,
     resume_point,
     root_exception,
     unhealthy_reason,
@@ -26,6 +28,7 @@ from ansible_collections.flinkops.flink.plugins.module_utils._poll import (
     poll_operation,
     stop_savepoint,
     wait_savepoint,
+    wait_until_running,
     wait_until_terminal,
 )
 from ansible_collections.flinkops.flink.plugins.module_utils._request import (
@@ -69,6 +72,79 @@ def test_unhealthy_reason(entry, restarts, reason):
     found = unhealthy_reason(entry, restarts)
     assert (found is None) if reason is None else (reason in found), found
     assert is_healthy(entry, restarts) == (reason is None)
+
+
+# A new job's slot requests failed: its TaskManager was lost and is not back yet (the
+# history entry's shape as real Flink 2.3 recorded it in the TaskManager-kill fault test).
+SLOT_WAIT = {"exceptionName": "org.apache.flink.runtime.jobmanager.scheduler."
+                              "NoResourceAvailableException",
+             "stacktrace": "org.apache.flink.runtime.jobmanager.scheduler."
+                           "NoResourceAvailableException: Could not acquire the minimum "
+                           "required resources.\n\tat org.apache.flink...",
+             "timestamp": 10 ** 13}
+PROGRAM_FAILED = {"exceptionName": "java.lang.IllegalStateException",
+                  "stacktrace": "java.lang.IllegalStateException: boom", "timestamp": 10 ** 13}
+
+
+def history(*entries):
+    return {"exceptionHistory": {"entries": list(entries)}}
+
+
+def test_a_new_job_waiting_for_slots_is_waited_for_not_failed(client, script):
+    script.on("GET", "/jobs/overview", overview(job(JID, state="RESTARTING")))
+    script.on("GET", "/jobs/%s/exceptions" % JID, history(SLOT_WAIT))
+    script.on("GET", "/jobs/overview", overview(job(JID, state="RUNNING", running=0)))
+    script.on("GET", "/jobs/overview", overview(job(JID)))
+    script.on("GET", "/jobs/%s/exceptions" % JID, history(SLOT_WAIT, SLOT_WAIT))
+    assert wait_until_running(client, JID, 60)["state"] == "RUNNING"
+
+
+def test_a_restarting_job_whose_history_is_not_read_yet_is_waited_for(client, script):
+    """Flink's cached /exceptions can lag the job's state by a refresh interval."""
+    script.on("GET", "/jobs/overview", overview(job(JID, state="RESTARTING")))
+    script.on("GET", "/jobs/%s/exceptions" % JID, history())
+    script.on("GET", "/jobs/overview", overview(job(JID, state="RESTARTING")))
+    script.on("GET", "/jobs/%s/exceptions" % JID, history(PROGRAM_FAILED))
+    script.on("GET", "/jobs/%s/exceptions" % JID, history(PROGRAM_FAILED))
+    with pytest.raises(FlinkError) as failed:
+        wait_until_running(client, JID, 60)
+    assert "went RESTARTING instead of running" in str(failed.value)
+    assert "IllegalStateException: boom" in str(failed.value)
+
+
+@pytest.mark.parametrize("newest, older", [(PROGRAM_FAILED, SLOT_WAIT), (SLOT_WAIT, PROGRAM_FAILED)])
+def test_a_program_failure_fails_a_new_job_even_beside_slot_waits(client, script, newest, older):
+    if newest is PROGRAM_FAILED:
+        script.on("GET", "/jobs/overview", overview(job(JID, state="RESTARTING")))
+        script.on("GET", "/jobs/%s/exceptions" % JID, history(newest, older))
+    else:  # it got its slots back, but it had failed before: a restart all the same
+        script.on("GET", "/jobs/overview", overview(job(JID)))
+        script.on("GET", "/jobs/%s/exceptions" % JID, history(newest, older))
+    script.on("GET", "/jobs/%s/exceptions" % JID, history(newest, older))
+    with pytest.raises(FlinkError) as failed:
+        wait_until_running(client, JID, 60)
+    assert ("went RESTARTING" if newest is PROGRAM_FAILED else "restarted 1 time") in str(
+        failed.value)
+
+
+def test_a_job_that_never_gets_slots_times_out_saying_so(client, script, clock):
+    for _poll in range(3):
+        script.on("GET", "/jobs/overview", overview(job(JID, state="RESTARTING")))
+        script.on("GET", "/jobs/%s/exceptions" % JID, history(SLOT_WAIT))
+    script.on("GET", "/jobs/overview", overview(job(JID, state="RESTARTING")))
+    script.on("GET", "/jobs/%s/exceptions" % JID, history(SLOT_WAIT))
+    with pytest.raises(FlinkTimeout) as failed:
+        wait_until_running(client, JID, 1.0, interval=0.5)
+    assert "NoResourceAvailableException" in str(failed.value)
+    assert "waited for task slots no TaskManager offered" in str(failed.value)
+
+
+def test_slot_waits_are_not_restarts(client, script):
+    script.on("GET", "/jobs/%s/exceptions" % JID, history(SLOT_WAIT, PROGRAM_FAILED, SLOT_WAIT))
+    assert restart_count(client, JID) == 1
+    old = dict(PROGRAM_FAILED, timestamp=1)
+    script.on("GET", "/jobs/%s/exceptions" % JID, history(SLOT_WAIT, PROGRAM_FAILED, old))
+    assert recent_restarts(client, JID, now_ms=10 ** 13 + 1) == 1
 
 
 # --- failures and state -------------------------------------------------------------------------

@@ -215,9 +215,10 @@ def test_green_failing_is_cancelled_and_blue_left_untouched(client, script, jar,
     expect_savepoint_while_running(script, current["jid"])
     jid = expect_run(script, spec_of(req, sha), healthy=False)
     script.on("GET", "/jobs/overview", overview(current, job(jid, state="RESTARTING", start=2)))
-    script.on("GET", "/jobs/%s/exceptions" % jid,
-              {"exceptionHistory": {"entries": [{"exceptionName": "java.lang.RuntimeException",
-                                                 "stacktrace": "RuntimeException: boom"}]}})
+    failed = {"exceptionHistory": {"entries": [{"exceptionName": "java.lang.RuntimeException",
+                                                "stacktrace": "RuntimeException: boom"}]}}
+    script.on("GET", "/jobs/%s/exceptions" % jid, failed)  # not a wait for slots
+    script.on("GET", "/jobs/%s/exceptions" % jid, failed)  # its root cause
     script.on("GET", "/jobs/overview", overview(current, job(jid, state="RESTARTING", start=2)))
     script.on("PATCH", "/jobs/%s" % jid, None, status=202)
     script.on("GET", "/jobs/overview", overview(current, job(jid, state="CANCELED", start=2)))
