@@ -302,8 +302,21 @@ def wait_until_running(client, job_id, timeout, interval=POLL_INTERVAL, new=True
         job = find_job(client, job_id) or {}
         last = root_exception(client, job_id)
         raise FlinkTimeout(exc.msg, cause="%s; last failure: %s%s" % (
-            describe_state(job), last, " (it waited for task slots no TaskManager offered: "
-            "one was lost, or the cluster has too few slots)" if is_slot_wait(last) else ""))
+            describe_state(job), last, _slot_wait_hint(job, last)))
+
+
+def _slot_wait_hint(job, last_failure):
+    """Why a job whose last failure was a slot wait is not running yet."""
+    if not is_slot_wait(last_failure):
+        return ""
+    tasks = job.get("tasks") or {}
+    if tasks.get("initializing") or tasks.get("deploying"):
+        # The slots came, late: the tasks were restoring state when the time ran out.
+        return (" (it waited for task slots, got them and was still restoring its state: a "
+                "longer wait_timeout covers a TaskManager that comes back late, plus Flink's "
+                "restart delay)")
+    return (" (it waited for task slots no TaskManager offered: one was lost, or the cluster "
+            "has too few slots)")
 
 
 def watch_health(client, job_id, window, require_checkpoint, started_at_ms,

@@ -260,6 +260,8 @@ options:
       - Seconds to wait for the job to run, and for a cancelled job to end.
       - A job that restarts only because no TaskManager offers it slots yet (C(NoResourceAvailableException),
         for example a TaskManager lost and being replaced) is waited for within this time, not failed.
+        Once the TaskManager is back, Flink's restart delay (exponential, up to a minute by default)
+        passes before the job asks again, so allow for both.
     type: float
     default: 300
   health_window:

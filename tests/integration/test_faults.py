@@ -23,10 +23,13 @@ import requests
 
 from flinkops_devkit import flinkctl
 from flinkops_devkit.faultproxy import FaultProxy
+from flinkops_devkit.modules import ModuleRun, at_once
 from flinkops_devkit.playbooks import ansible_env, playbook_command, run_playbook
 from flinkops_devkit.pytest_plugin import configured_versions
 
 DEPLOY = "flinkops.flink.deploy"
+# A CI retry's delay: longer than the guard's grace (_guard.GAP_GRACE_MS) for a dead run's claim.
+RERUN_AFTER = 12
 ACTIVE = ("INITIALIZING", "CREATED", "RUNNING", "FAILING", "CANCELLING", "RESTARTING",
           "RECONCILING", "SUSPENDED")
 
@@ -316,8 +319,10 @@ def test_taskmanager_killed_during_the_savepoint(dedicated, module, kill_when):
 
     with FaultProxy(dedicated.url) as proxy:
         proxy.add("POST", r"/jobs/[0-9a-f]+/stop$", "forward", 1, hook=kill_and_supervise)
+        # wait_timeout at its default (300 s): under CI load a TaskManager back after 30 s plus
+        # Flink's restart backoff (exponential, up to a minute) outlasted 120 s.
         result = module("flink_job", dict(params, url=proxy.url, jar=dedicated.jobs["stateful-v2"],
-                                          savepoint_timeout=120))
+                                          savepoint_timeout=120, wait_timeout=300))
     assert supervisor.is_alive() or supervisor.finished.is_set(), "the TaskManager was never killed"
     supervisor.join()
     print("TaskManager killed (%s): first run %s: %s %s" % (
@@ -349,6 +354,65 @@ def test_taskmanager_killed_during_the_savepoint(dedicated, module, kill_when):
     assert _wait_one_active(dedicated, name)["jid"] == final["job_id"]
     carried_over(dedicated, name)
     assert_no_double_submission(dedicated, name, 3)
+
+
+def test_run_killed_after_its_stop_failed_past_the_savepoint_then_two_reruns(dedicated, module):
+    """The TaskManager dies once the stop's savepoint is on disk, so the stop may fail after
+    writing it (Flink's StopWithSavepointStoppingException ends the job there); the run goes on
+    from that savepoint and is killed as it submits the new version. A CI retry then lands twice
+    at once: exactly one re-run starts the new version, from that very savepoint (the re-runs
+    read it back from Flink's record of the stop), and the counts carry over exactly once."""
+    name = "tmkill-rerun-%s" % uuid.uuid4().hex[:6]
+    params, old_id = _start_v1(dedicated, module, name)
+    cluster = dedicated.cluster
+    supervisor = threading.Timer(5, cluster.restart_taskmanager)
+
+    def kill_and_supervise():
+        _savepoint_written(cluster, old_id)
+        cluster.kill_taskmanager()
+        supervisor.start()
+
+    v2 = dict(params, jar=dedicated.jobs["stateful-v2"], savepoint_timeout=120)
+    held = threading.Event()
+    with FaultProxy(dedicated.url) as proxy:
+        proxy.add("POST", r"/jobs/[0-9a-f]+/stop$", "forward", 1, hook=kill_and_supervise)
+        proxy.add("POST", r"^/jars/.+/run$", "hold", hook=held.set)
+        killed = ModuleRun(dict(v2, url=proxy.url), "run-killed")
+        while not held.wait(1) and killed.proc.poll() is None:
+            pass
+        killed.kill()
+    supervisor.join()
+    written = [path.name for path in Path(cluster.savepoint_dir).glob("savepoint-%s-*" % old_id[:6])]
+    assert len(written) == 1, written
+    if not held.is_set():
+        # Flink failed the old job over instead of ending it (the other valid outcome): the run
+        # started nothing, and the re-runs must upgrade from a fresh savepoint.
+        first = killed.result()
+        assert "nothing was started" in first["msg"], first
+        if dedicated.active(name):
+            assert _wait_one_active(dedicated, name)["jid"] == old_id
+            written = []
+    else:
+        assert dedicated.state(old_id) in ("FAILED", "FINISHED") and dedicated.active(name) == []
+    print("old job %s: %s; the run %s its submit" % (
+        old_id, dedicated.state(old_id), "was killed at" if held.is_set() else "ended before"))
+    time.sleep(RERUN_AFTER)
+    results = at_once(v2, v2)
+    for result in results:
+        print("re-run %s: %s" % (result["_label"], result.get("msg") or result.get("action")))
+    started = [r for r in results if not r.get("failed") and r.get("action") != "none"]
+    assert len(started) == 1, results
+    running = _wait_one_active(dedicated, name)["jid"]
+    assert running == started[0]["job_id"] != old_id
+    for result in results:
+        assert result.get("failed") or result["job_id"] == running, result
+        assert "Traceback" not in str(result), result
+    restored = dedicated.wait_restored(running)
+    assert restored["is_savepoint"], restored
+    if written:
+        assert restored["external_path"].endswith("/" + written[0]), (restored, written)
+    carried_over(dedicated, name)
+    assert_no_double_submission(dedicated, name, 2)
 
 
 def test_jobmanager_killed_during_the_savepoint(dedicated, module):

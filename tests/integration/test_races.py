@@ -19,65 +19,17 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import threading
 import time
 
 import pytest
 
 from flinkops_devkit.faultproxy import FaultProxy
-from flinkops_devkit.modules import collection_root
+from flinkops_devkit.modules import ModuleRun, at_once
 
 ROUNDS = int(os.environ.get("FLINKOPS_RACE_ROUNDS", "2"))
 RETRY_AFTER = 12  # > _guard.GAP_GRACE_MS
 ROUND_IDS = ["round-%d" % (i + 1) for i in range(ROUNDS)]
-
-
-# --------------------------------------------------------------------------- running modules
-
-class Run:
-    """A flink_job module process, started at once; ``result()`` waits for its JSON."""
-
-    def __init__(self, params, label):
-        self.label = label
-        env = dict(os.environ)
-        env["PYTHONPATH"] = collection_root() + os.pathsep + env.get("PYTHONPATH", "")
-        env["AWX_JOB_ID"] = label  # the actor the guard names in its messages
-        stdin = json.dumps({"ANSIBLE_MODULE_ARGS": dict(
-            params, _ansible_check_mode=False, _ansible_diff=False)})
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "ansible_collections.flinkops.flink.plugins.modules.flink_job"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            env=env)
-        self._out = ("", "")
-        # communicate() in a thread: several runs proceed at once.
-        self._thread = threading.Thread(target=self._communicate, args=(stdin,), daemon=True)
-        self._thread.start()
-
-    def _communicate(self, stdin):
-        self._out = self.proc.communicate(stdin, timeout=900)
-
-    def kill(self):
-        self.proc.kill()
-        self._thread.join(30)
-
-    def result(self):
-        self._thread.join(900)
-        stdout, stderr = self._out
-        try:
-            result = json.loads(stdout)
-        except ValueError:
-            raise AssertionError("run %s printed no JSON (rc %s):\n%s\n%s" % (
-                self.label, self.proc.returncode, stdout[-3000:], stderr[-3000:]))
-        result["_label"] = self.label
-        return result
-
-
-def at_once(*param_sets):
-    """Start every run within a few milliseconds; return their results in order."""
-    runs = [Run(params, "run-%d" % (i + 1)) for i, params in enumerate(param_sets)]
-    return [run.result() for run in runs]
 
 
 # --------------------------------------------------------------------------- the promises
@@ -208,8 +160,8 @@ def test_run_entering_the_stop_to_submit_gap(flink, params, module, round_id):
         # Run A's submit waits 3 s at the proxy: its old job is stopped, its new one not yet
         # submitted. Run B starts right then, directly against Flink.
         proxy.add("POST", r"^/jars/.+/run$", "stall:3", 1,
-                  hook=lambda: others.append(Run(another_spec(v1, flink), "run-b")))
-        a = Run(dict(v1, url=proxy.url, jar=flink.jobs["stateful-v2"]), "run-a").result()
+                  hook=lambda: others.append(ModuleRun(another_spec(v1, flink), "run-b")))
+        a = ModuleRun(dict(v1, url=proxy.url, jar=flink.jobs["stateful-v2"]), "run-a").result()
     assert others, "run A never reached its submit"
     b = others[0].result()
     promises(flink, v1["name"], [a, b])
@@ -222,13 +174,13 @@ def test_run_entering_the_stop_to_submit_gap(flink, params, module, round_id):
 def test_run_entering_the_health_window(flink, params, module, round_id):
     v1 = params(round_id)
     old = started(flink, module, v1)
-    a = Run(dict(v1, jar=flink.jobs["stateful-v2"], health_window=8), "run-a")
+    a = ModuleRun(dict(v1, jar=flink.jobs["stateful-v2"], health_window=8), "run-a")
     deadline = time.time() + 120
     while not [j for j in flink.active(v1["name"]) if j["jid"] != old and
                j["tasks"]["running"] == j["tasks"]["total"]]:
         assert time.time() < deadline, "run A's new job never ran"
         time.sleep(0.2)
-    b = Run(another_spec(v1, flink), "run-b").result()
+    b = ModuleRun(another_spec(v1, flink), "run-b").result()
     a = a.result()
     promises(flink, v1["name"], [a, b])
     if not b.get("failed"):
@@ -248,7 +200,7 @@ def test_run_killed_between_stop_and_submit_then_two_reruns(flink, params, modul
     held = threading.Event()
     with FaultProxy(flink.url) as proxy:
         proxy.add("POST", r"^/jars/.+/run$", "hold", hook=held.set)
-        killed = Run(dict(v2, url=proxy.url), "run-killed")
+        killed = ModuleRun(dict(v2, url=proxy.url), "run-killed")
         assert held.wait(120), "the killed run never reached its submit"
         killed.kill()
     assert flink.state(old) == "FINISHED" and flink.active(v1["name"]) == []

@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 
 
 def collection_root():
@@ -35,3 +36,48 @@ def run_module(name, params, check=False, diff=False, timeout=900):
             name, proc.returncode, proc.stdout[-3000:], proc.stderr[-3000:]))
     result["_rc"] = proc.returncode
     return result
+
+
+class ModuleRun:
+    """A flink_job module process, started at once; ``result()`` waits for its JSON.
+    ``label`` is the actor the guard names in its messages (as AWX's job id)."""
+
+    def __init__(self, params, label, module="flink_job"):
+        self.label = label
+        env = dict(os.environ)
+        env["PYTHONPATH"] = collection_root() + os.pathsep + env.get("PYTHONPATH", "")
+        env["AWX_JOB_ID"] = label
+        stdin = json.dumps({"ANSIBLE_MODULE_ARGS": dict(
+            params, _ansible_check_mode=False, _ansible_diff=False)})
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "ansible_collections.flinkops.flink.plugins.modules." + module],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env=env)
+        self._out = ("", "")
+        # communicate() in a thread: several runs proceed at once.
+        self._thread = threading.Thread(target=self._communicate, args=(stdin,), daemon=True)
+        self._thread.start()
+
+    def _communicate(self, stdin):
+        self._out = self.proc.communicate(stdin, timeout=900)
+
+    def kill(self):
+        self.proc.kill()
+        self._thread.join(30)
+
+    def result(self):
+        self._thread.join(900)
+        stdout, stderr = self._out
+        try:
+            result = json.loads(stdout)
+        except ValueError:
+            raise AssertionError("run %s printed no JSON (rc %s):\n%s\n%s" % (
+                self.label, self.proc.returncode, stdout[-3000:], stderr[-3000:]))
+        result["_label"] = self.label
+        return result
+
+
+def at_once(*param_sets):
+    """Start a flink_job run per parameter set within milliseconds; their results in order."""
+    runs = [ModuleRun(params, "run-%d" % (i + 1)) for i, params in enumerate(param_sets)]
+    return [run.result() for run in runs]

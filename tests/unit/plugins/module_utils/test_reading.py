@@ -139,6 +139,18 @@ def test_a_job_that_never_gets_slots_times_out_saying_so(client, script, clock):
     assert "waited for task slots no TaskManager offered" in str(failed.value)
 
 
+def test_a_job_that_got_its_slots_late_times_out_saying_it_was_restoring(client, script, clock):
+    """As CI saw it on a loaded machine: the TaskManager came back, the tasks were restoring."""
+    restoring = dict(job(JID, running=0), tasks={"total": 2, "running": 0, "initializing": 2})
+    for _poll in range(4):
+        script.on("GET", "/jobs/overview", overview(restoring))
+    script.on("GET", "/jobs/%s/exceptions" % JID, history(SLOT_WAIT))
+    with pytest.raises(FlinkTimeout) as failed:
+        wait_until_running(client, JID, 1.0, interval=0.5)
+    assert "got them and was still restoring its state" in str(failed.value)
+    assert "no TaskManager offered" not in str(failed.value)
+
+
 def test_slot_waits_are_not_restarts(client, script):
     script.on("GET", "/jobs/%s/exceptions" % JID, history(SLOT_WAIT, PROGRAM_FAILED, SLOT_WAIT))
     assert restart_count(client, JID) == 1
