@@ -372,7 +372,7 @@ def test_run_killed_after_its_stop_failed_past_the_savepoint_then_two_reruns(ded
         cluster.kill_taskmanager()
         supervisor.start()
 
-    v2 = dict(params, jar=dedicated.jobs["stateful-v2"], savepoint_timeout=120)
+    v2 = dict(params, jar=dedicated.jobs["stateful-v2"], savepoint_timeout=120, wait_timeout=300)
     held = threading.Event()
     with FaultProxy(dedicated.url) as proxy:
         proxy.add("POST", r"/jobs/[0-9a-f]+/stop$", "forward", 1, hook=kill_and_supervise)
