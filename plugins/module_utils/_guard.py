@@ -57,10 +57,9 @@ from ansible_collections.flinkops.flink.plugins.module_utils._client import Flin
 
 GENESIS = "genesis"
 # A claim whose predecessor ended longer ago than this (on the JobManager's clock)
-# with its successor not started is abandoned: its run crashed or was killed. A
-# live run submits well within it once its stop completed; a takeover inside it
-# would still be safe (same successor id, the stop's own savepoint via the shared
-# stop trigger), it would only make the live run lose.
+# with its successor not started is abandoned: its run crashed or was killed. A live
+# run submits well within it once its stop completed; a takeover inside it would still
+# be safe (same successor id, the stop's savepoint via the shared stop trigger).
 GAP_GRACE_MS = 2 * 1000
 _CHUNK = 140
 _INTENT = re.compile(r"^flinkops-intent-([0-9a-f]{32})-([0-9a-f]{8})-(\d+)-(\d+)-"
@@ -274,8 +273,9 @@ def abandoned(intent, predecessor_job, successor_job, now_ms):
     than GAP_GRACE_MS ago (a live run spends well under a second between stop
     and submit), or Flink lists no such predecessor and the claim is older than
     that (a JobManager without HA restarted and forgot it). Taking over is safe
-    in each case: the takeover submits the same successor id.
-    """
+    in each case: the takeover submits the same successor id. A claim made after the
+    predecessor ended (a re-run resuming) has its grace from its making: two such
+    re-runs elect one rather than take each other's claims over."""
     if successor_job:
         return deploying(successor_job, {intent.successor: [intent]}) is None
     if intent.expired(now_ms):
@@ -283,7 +283,7 @@ def abandoned(intent, predecessor_job, successor_job, now_ms):
     if predecessor_job is None and intent.predecessor not in (None, GENESIS):
         return intent.uploaded + GAP_GRACE_MS < now_ms
     ended = (predecessor_job or {}).get("end-time") or -1
-    return ended > 0 and ended + GAP_GRACE_MS < now_ms
+    return ended > 0 and max(ended, intent.uploaded) + GAP_GRACE_MS < now_ms
 
 
 def deploying(job, intents):

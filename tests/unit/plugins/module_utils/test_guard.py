@@ -177,11 +177,43 @@ def test_an_abandoned_claim_is_taken_over():
     successor = successor_id("orders", JID)
     Guard(store, "orders", who="killed").claim(successor, "a" * 16, JID, 600)
     # The crashed run stopped the predecessor long ago and never submitted.
-    ended = {"jid": JID, "state": "FINISHED", "end-time": 1_600_000_000_000}
+    ended = {"jid": JID, "state": "FINISHED", "end-time": next(store.clock)}
+    for _waited in range(1000):  # 7 s of the JobManager's clock
+        next(store.clock)
     rerun = Guard(store, "orders", who="rerun", warn=print)
     intent = rerun.claim(successor, "a" * 16, JID, 600, jobs=[ended])
     assert intent.actor == "rerun"
     assert [i.actor for i in read_intents(store.jars())[successor]] == ["rerun"]
+
+
+def test_two_reruns_after_a_dead_run_elect_one():
+    """A run died after its stop; two re-runs claim at once, long after the job ended. Each
+    takes the dead claim over, and they elect one of themselves: the other's fresh claim is
+    not abandoned (it was made after the predecessor ended), so exactly one wins the claim."""
+    store = Store()
+    successor = successor_id("orders", JID)
+    Guard(store, "orders", who="killed").claim(successor, "a" * 16, JID, 600)
+    ended = {"jid": JID, "state": "FAILED", "end-time": next(store.clock)}
+    for _waited in range(2000):  # 14 s of the JobManager's clock
+        next(store.clock)
+    b = Guard(store, "orders", who="b")
+    outcome = {}
+
+    def b_claims():
+        store.after_write = None
+        try:
+            outcome["b"] = b.claim(successor, "a" * 16, JID, 600, jobs=[ended])
+        except DeploymentInProgress as exc:
+            outcome["b"] = exc
+    store.after_write = b_claims
+    try:
+        outcome["a"] = Guard(store, "orders", who="a").claim(successor, "a" * 16, JID, 600,
+                                                             jobs=[ended])
+    except DeploymentInProgress as exc:
+        outcome["a"] = exc
+    won = [who for who, got in outcome.items() if not isinstance(got, DeploymentInProgress)]
+    assert len(won) == 1, outcome
+    assert [i.actor for i in read_intents(store.jars())[successor]] == won
 
 
 def test_abandoned_rules():
@@ -189,10 +221,14 @@ def test_abandoned_rules():
     for name in intent_names("o", successor_id("o", JID), "f" * 16, JID, "a", 60, "12345678"):
         store.write(name)
     intent = list(read_intents(store.jars()).values())[0][0]
-    now = intent.uploaded + 1000
+    now = intent.uploaded + 10 * 1000  # its run stopped the predecessor after claiming
     assert not abandoned(intent, {"jid": JID, "state": "RUNNING", "end-time": -1}, False, now)
     assert not abandoned(intent, {"end-time": now - 1000}, False, now)  # in the gap, live
     assert abandoned(intent, {"end-time": now - GAP_GRACE_MS - 1}, False, now)
+    # Made after its predecessor ended (a re-run resuming): the grace runs from the claim.
+    ended_before = {"end-time": intent.uploaded - 60 * 1000}
+    assert not abandoned(intent, ended_before, False, intent.uploaded + GAP_GRACE_MS)
+    assert abandoned(intent, ended_before, False, intent.uploaded + GAP_GRACE_MS + 1)
     assert abandoned(intent, None, False, intent.uploaded + 61 * 1000)  # past its ttl
     # Flink lists no such predecessor (a JobManager without HA restarted): past the grace.
     assert not abandoned(intent, None, False, intent.uploaded + GAP_GRACE_MS)
