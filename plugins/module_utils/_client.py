@@ -45,7 +45,8 @@ from ansible_collections.flinkops.flink.plugins.module_utils._transport import (
 RETRY_STATUSES = frozenset((502, 503, 504))
 # Requests that read one JAR at the same time (plans, runs): the JDK shares an open JarFile
 # between the class loaders of one path, and the first request done closes it under the others,
-# which Flink answers with a 500 naming a closed zip file. The same request again succeeds.
+# which Flink answers with a 500 naming a closed zip file (a 400 when it closed while Flink
+# read the program's manifest, before any job existed). The same request again succeeds.
 _JAR_CLOSED = re.compile(r"zip ?file closed", re.IGNORECASE)
 _CAUSED_BY = re.compile(r"^Caused by: (.+)$", re.MULTILINE)
 _MAX_ERROR_TEXT = 2000
@@ -357,7 +358,7 @@ class FlinkClient:
 
 def jar_closed(status, text):
     """Whether Flink failed a request because another request closed the JAR it read."""
-    return status == 500 and bool(_JAR_CLOSED.search(str(text or "")))
+    return status in (400, 500) and bool(_JAR_CLOSED.search(str(text or "")))
 
 
 def _rewinds_impossible(data):

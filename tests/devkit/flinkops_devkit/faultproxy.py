@@ -7,8 +7,8 @@ Rules match ``METHOD path-regex`` and say what to do: ``hold`` (never answer,
 never forward), ``status:503``, ``reset`` (close the connection), ``stall:S``
 (wait S seconds, then forward), ``lose`` (forward, then close the connection
 without answering: the request took effect but its answer is lost), ``forward``
-(forward unchanged), ``zip-closed`` (answer 500 as Flink does when another request closed the
-JAR this one read). ``times`` limits how often a rule fires; ``hook`` (a callable)
+(forward unchanged), ``zip-closed[:status]`` (answer 500, or the status given, as Flink does
+when another request closed the JAR this one read). ``times`` limits how often a rule fires; ``hook`` (a callable)
 runs when the rule fires, after the request was forwarded (``lose``/``forward``)
 or before anything else.
 
@@ -94,8 +94,8 @@ class FaultProxy:
                             self._answer(int(rule.action.split(":")[1]),
                                          b'{"errors": ["injected by flinkops fault proxy"]}')
                             return
-                        if rule.action == "zip-closed":
-                            self._answer(500, ZIP_CLOSED)
+                        if rule.action.startswith("zip-closed"):  # "zip-closed[:status]"
+                            self._answer(int((rule.action.split(":") + ["500"])[1]), ZIP_CLOSED)
                             return
                         if rule.action.startswith("stall:"):
                             time.sleep(float(rule.action.split(":")[1]))

@@ -678,11 +678,12 @@ def test_lost_answer_and_no_job_is_sent_again_with_the_same_id(client, script, j
     assert engine(client, req).run().job_id == jid
 
 
+@pytest.mark.parametrize("status", [500, 400])  # 400: seen on 2.3 with two runs of one JAR
 def test_a_run_failed_by_a_jar_another_request_closed_is_sent_again_once_no_job_has_the_id(
-        client, script, jar, sha, uploaded):
+        client, script, jar, sha, uploaded, status):
     req, jid = fresh(script, jar, sha, uploaded)
     script.on("POST", "/jars/.*/run", {"errors": ["java.util.zip.ZipException: ZipFile closed"]},
-              status=500)
+              status=status)
     script.on("GET", "/jobs/overview", overview())
     script.on("POST", "/jars/.*/run", {"jobid": jid}, check=lambda b: b["jobId"] == jid or 1 / 0)
     expect_healthy(script, jid, polls=1)
