@@ -172,14 +172,19 @@ def test_two_claims_interleaved_agree_on_one_winner():
     assert a.actor == "a" and isinstance(outcome["b"], DeploymentInProgress)
 
 
+def dead_run(store, successor, seconds_ago):
+    """A run claimed, stopped the predecessor and died before its submit, ``seconds_ago`` on
+    the JobManager's clock; returns the predecessor as Flink lists it."""
+    Guard(store, "orders", who="killed").claim(successor, "a" * 16, JID, 600)
+    ended = next(store.clock)
+    store.clock = itertools.count(ended + seconds_ago * 1000, 7)
+    return {"jid": JID, "state": "FAILED", "end-time": ended}
+
+
 def test_an_abandoned_claim_is_taken_over():
     store = Store()
     successor = successor_id("orders", JID)
-    Guard(store, "orders", who="killed").claim(successor, "a" * 16, JID, 600)
-    # The crashed run stopped the predecessor long ago and never submitted.
-    ended = {"jid": JID, "state": "FINISHED", "end-time": next(store.clock)}
-    for _waited in range(1000):  # 7 s of the JobManager's clock
-        next(store.clock)
+    ended = dead_run(store, successor, seconds_ago=7)
     rerun = Guard(store, "orders", who="rerun", warn=print)
     intent = rerun.claim(successor, "a" * 16, JID, 600, jobs=[ended])
     assert intent.actor == "rerun"
@@ -192,10 +197,7 @@ def test_two_reruns_after_a_dead_run_elect_one():
     not abandoned (it was made after the predecessor ended), so exactly one wins the claim."""
     store = Store()
     successor = successor_id("orders", JID)
-    Guard(store, "orders", who="killed").claim(successor, "a" * 16, JID, 600)
-    ended = {"jid": JID, "state": "FAILED", "end-time": next(store.clock)}
-    for _waited in range(2000):  # 14 s of the JobManager's clock
-        next(store.clock)
+    ended = dead_run(store, successor, seconds_ago=14)
     b = Guard(store, "orders", who="b")
     outcome = {}
 
