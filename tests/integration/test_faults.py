@@ -26,6 +26,7 @@ from flinkops_devkit.faultproxy import FaultProxy
 from flinkops_devkit.modules import ModuleRun, at_once
 from flinkops_devkit.playbooks import ansible_env, playbook_command, run_playbook
 from flinkops_devkit.pytest_plugin import configured_versions
+from test_zoo import ZOO, Lifecycle
 
 DEPLOY = "flinkops.flink.deploy"
 # A CI retry's delay: longer than the guard's grace (_guard.GAP_GRACE_MS) for a dead run's claim.
@@ -426,6 +427,55 @@ def test_run_killed_after_its_stop_failed_past_the_savepoint_then_two_reruns(ded
         assert restored["external_path"].endswith("/" + written[0]), (restored, written)
     carried_over(dedicated, name)
     assert_no_double_submission(dedicated, name, 2)
+
+
+def test_taskmanager_killed_after_the_savepoint_of_a_job_with_a_finished_subtask(dedicated, module):
+    """The zoo's few-splits job (one split for two source subtasks: one subtask FINISHED) meets
+    the stop that fails after writing its savepoint P: the new version starts from P, every
+    task that should runs again, and the per-key counts go on from where v1 stopped, each
+    printed once."""
+    life = Lifecycle(dedicated, module, ZOO["few-splits"], "tmkill-fs-%s" % uuid.uuid4().hex[:6])
+    started = life.run()
+    assert not started.get("failed") and started["action"] == "started", started
+    old_id = started["job_id"]
+    tasks = dedicated.the_running_job(life.name)["tasks"]
+    assert tasks["finished"] >= 1 and tasks["running"] >= 1, tasks
+    life.wait_progress({}, "v1")
+    cluster = dedicated.cluster
+    supervisor = threading.Timer(5, cluster.restart_taskmanager)
+
+    def kill_and_supervise():
+        _savepoint_written(cluster, old_id)
+        cluster.kill_taskmanager()
+        supervisor.start()
+
+    with FaultProxy(dedicated.url) as proxy:
+        proxy.add("POST", r"/jobs/[0-9a-f]+/stop$", "forward", 1, hook=kill_and_supervise)
+        result = life.run(version="v2", url=proxy.url, savepoint_timeout=120, wait_timeout=300)
+    supervisor.join()
+    print("few-splits, TaskManager killed once the savepoint was written: %s %s" % (
+        result.get("msg") or result.get("action"), result.get("warnings")))
+    ended_at_savepoint = not result.get("failed")
+    if ended_at_savepoint:
+        assert result["action"] == "upgraded" and result["restored_from"] == result["savepoint"], \
+            result
+        assert dedicated.state(old_id) == "FAILED"
+        # The old job ended at P, so its output ends there: v1's and v2's counts are one sequence.
+        new_id = result["job_id"]
+        life.runs = lambda: {old_id, new_id}
+    else:
+        # Flink failed the job over instead of ending it: nothing started, a re-run upgrades.
+        assert "nothing was started" in result["msg"], result["msg"]
+        result = life.run(version="v2", wait_timeout=300)
+        assert not result.get("failed") and result["action"] == "upgraded", result
+    new = dedicated.the_running_job(life.name)
+    assert new["jid"] == result["job_id"] and new["tasks"]["running"] >= 1, new
+    assert dedicated.wait_restored(result["job_id"])["is_savepoint"]
+    before = {key: max(c for v, c in values if v == "v1") for key, values in life.counts().items()
+              if any(v == "v1" for v, _c in values)}
+    life.wait_progress(before, "v2")
+    if ended_at_savepoint:  # a fail-over replays output since its checkpoint: not comparable
+        life.assert_state_continuous()
 
 
 def test_jobmanager_killed_during_the_savepoint(dedicated, module):
