@@ -177,9 +177,9 @@ class GuardHook(Hooks):
         if run.changes.check_mode:
             return
         ttl = req.savepoint_timeout + 2 * req.wait_timeout + req.health_window + CLAIM_MARGIN_S
-        try:
-            self._guard(run).claim(self.successor, self.fingerprint, predecessor, ttl, run.jobs,
-                                   window=req.wait_timeout + req.health_window,
+        try:  # jobs read now: the run's list predates its plan, a twin may have submitted since
+            self._guard(run).claim(self.successor, self.fingerprint, predecessor, ttl,
+                                   list_jobs(run.client), window=req.wait_timeout + req.health_window,
                                    health_window=req.health_window)
         except DeploymentInProgress as exc:
             self._lost(run, exc.winner, predecessor, "it replaces job %s" % predecessor)

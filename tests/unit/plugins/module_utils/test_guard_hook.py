@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 from types import SimpleNamespace
 
@@ -173,6 +174,23 @@ def test_a_run_still_watching_its_new_job_blocks_others(store, monkeypatch):
     checked = run_of(store, current, check=True)
     GuardHook(store).already_running(checked, current)
     assert checked.result.healthy is False
+
+
+def test_a_takeover_is_decided_on_the_jobs_running_now(store, monkeypatch):
+    """Two re-runs resume an ended job. The twin claimed 3 s before us (our plan was slow) and
+    submitted after our run read its job list: our claim must see the twin's job running and
+    lose to it, not take its claim over as abandoned on that stale list."""
+    ended = job(OLD, state="FAILED", end=1)
+    new = successor_id("orders", OLD)
+    Guard(store, "orders", who="pipeline-a").claim(new, "f" * 16, OLD, 600, window=60)
+    uploaded = read_intents(store.jars())[new][0].uploaded
+    store.clock = itertools.count(uploaded + 3000, 7)
+    Cluster(monkeypatch, store, [ended, job(new, started=uploaded + 100, duration=2900)])
+    run = run_of(store, None, runs=[ended])  # read before the twin submitted
+    with pytest.raises(DeploymentInProgress) as caught:
+        GuardHook(store).before_change(run, None, SPEC)
+    assert "pipeline-a since" in caught.value.msg
+    assert [i.actor for i in read_intents(store.jars())[new]] == ["pipeline-a"]
 
 
 def test_history_without_a_listed_run_refuses_an_empty_start(store, monkeypatch):
