@@ -56,11 +56,13 @@ import zlib
 from ansible_collections.flinkops.flink.plugins.module_utils._client import FlinkError
 
 GENESIS = "genesis"
-# A claim whose predecessor ended longer ago than this (on the JobManager's clock)
-# with its successor not started is abandoned: its run crashed or was killed. A live
-# run submits well within it once its stop completed; a takeover inside it would still
-# be safe (same successor id, the stop's savepoint via the shared stop trigger).
+# A claim whose predecessor ended longer ago than this (on the JobManager's clock) with
+# its successor not started is abandoned: its run crashed or was killed. A live run submits
+# well within it once its stop completed; a re-run that resumes (its claim made after the
+# end) reads the stop's savepoint first, so its claim has the longer grace. A takeover
+# inside either would still be safe (same successor id), it would only make a live run lose.
 GAP_GRACE_MS = 2 * 1000
+RESUME_GRACE_MS = 10 * 1000
 _CHUNK = 140
 _INTENT = re.compile(r"^flinkops-intent-([0-9a-f]{32})-([0-9a-f]{8})-(\d+)-(\d+)-"
                      r"([A-Za-z0-9_-]*)\.jar$")
@@ -266,16 +268,12 @@ def elect(intents, now_ms):
 
 
 def abandoned(intent, predecessor_job, successor_job, now_ms):
-    """Whether a claim was left behind by a run that died.
-
-    Its successor runs past the window its run watches it (``deploying``); or it
-    never started and the claim outlived its ttl, or the predecessor ended more
-    than GAP_GRACE_MS ago (a live run spends well under a second between stop
-    and submit), or Flink lists no such predecessor and the claim is older than
-    that (a JobManager without HA restarted and forgot it). Taking over is safe
-    in each case: the takeover submits the same successor id. A claim made after the
-    predecessor ended (a re-run resuming) has its grace from its making: two such
-    re-runs elect one rather than take each other's claims over."""
+    """Whether a claim was left behind by a run that died: its successor runs past the
+    window its run watches it (``deploying``); or it never started and the claim outlived
+    its ttl, or the predecessor ended more than GAP_GRACE_MS ago (RESUME_GRACE_MS after the
+    claim, for a claim made after that end), or Flink lists no such predecessor and the
+    claim is older than GAP_GRACE_MS (a JobManager without HA restarted and forgot it).
+    Taking over is safe in each case: the takeover submits the same successor id."""
     if successor_job:
         return deploying(successor_job, {intent.successor: [intent]}) is None
     if intent.expired(now_ms):
@@ -283,7 +281,9 @@ def abandoned(intent, predecessor_job, successor_job, now_ms):
     if predecessor_job is None and intent.predecessor not in (None, GENESIS):
         return intent.uploaded + GAP_GRACE_MS < now_ms
     ended = (predecessor_job or {}).get("end-time") or -1
-    return ended > 0 and max(ended, intent.uploaded) + GAP_GRACE_MS < now_ms
+    if intent.uploaded > ended > 0:
+        return intent.uploaded + RESUME_GRACE_MS < now_ms
+    return ended > 0 and ended + GAP_GRACE_MS < now_ms
 
 
 def deploying(job, intents):

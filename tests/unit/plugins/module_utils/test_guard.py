@@ -13,6 +13,7 @@ from ansible_collections.flinkops.flink.plugins.module_utils._client import Flin
 from ansible_collections.flinkops.flink.plugins.module_utils._guard import (
     GENESIS,
     GAP_GRACE_MS,
+    RESUME_GRACE_MS,
     DeploymentInProgress,
     Guard,
     abandoned,
@@ -229,8 +230,8 @@ def test_abandoned_rules():
     assert abandoned(intent, {"end-time": now - GAP_GRACE_MS - 1}, False, now)
     # Made after its predecessor ended (a re-run resuming): the grace runs from the claim.
     ended_before = {"end-time": intent.uploaded - 60 * 1000}
-    assert not abandoned(intent, ended_before, False, intent.uploaded + GAP_GRACE_MS)
-    assert abandoned(intent, ended_before, False, intent.uploaded + GAP_GRACE_MS + 1)
+    assert not abandoned(intent, ended_before, False, intent.uploaded + RESUME_GRACE_MS)
+    assert abandoned(intent, ended_before, False, intent.uploaded + RESUME_GRACE_MS + 1)
     assert abandoned(intent, None, False, intent.uploaded + 61 * 1000)  # past its ttl
     # Flink lists no such predecessor (a JobManager without HA restarted): past the grace.
     assert not abandoned(intent, None, False, intent.uploaded + GAP_GRACE_MS)
