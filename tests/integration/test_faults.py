@@ -292,10 +292,25 @@ def _wait_one_active(flink, name, timeout=180):
         (job["jid"], job["state"], job.get("end-time")) for job in flink.jobs_named(name)]))
 
 
-def _savepoint_written(cluster, job_id, timeout=60):
+def _taskmanager_killer(dedicated, job_id, wait_for=None, back_after=5):
+    """A hook for the stop: once ``wait_for(dedicated, job_id)`` returns (if given), SIGKILL the
+    TaskManager; its supervisor (systemd, Kubernetes) starts a new one ``back_after`` s later.
+    Returns the hook and the supervisor's timer (join it before checking the outcome)."""
+    cluster = dedicated.cluster
+    supervisor = threading.Timer(back_after, cluster.restart_taskmanager)
+
+    def kill_and_supervise():
+        if wait_for is not None:
+            wait_for(dedicated, job_id)
+        cluster.kill_taskmanager()
+        supervisor.start()
+    return kill_and_supervise, supervisor
+
+
+def _savepoint_written(flink, job_id, timeout=60):
     deadline = time.time() + timeout
-    while not any((path / "_metadata").exists()
-                  for path in Path(cluster.savepoint_dir).glob("savepoint-%s-*" % job_id[:6])):
+    while not any((path / "_metadata").exists() for path in
+                  Path(flink.cluster.savepoint_dir).glob("savepoint-%s-*" % job_id[:6])):
         assert time.time() < deadline, "no savepoint of job %s within %ss" % (job_id, timeout)
         time.sleep(0.01)
 
@@ -319,17 +334,10 @@ def test_taskmanager_killed_during_the_savepoint(dedicated, module, kill_when):
     (NoResourceAvailableException), which must neither fail nor roll back the new version."""
     name = "tmkill-%s" % uuid.uuid4().hex[:6]
     params, old_id = _start_v1(dedicated, module, name)
-    cluster = dedicated.cluster
-    supervisor = threading.Timer(30 if kill_when.endswith("slow-supervisor") else 5,
-                                 cluster.restart_taskmanager)
-
-    def kill_and_supervise():
-        if kill_when == "savepoint-written":
-            _savepoint_written(cluster, old_id)
-        if kill_when.startswith("job-finished"):
-            _finished(dedicated, old_id)
-        cluster.kill_taskmanager()
-        supervisor.start()
+    wait_for = {"savepoint-written": _savepoint_written, "job-finished": _finished,
+                "job-finished-slow-supervisor": _finished}.get(kill_when)
+    kill_and_supervise, supervisor = _taskmanager_killer(
+        dedicated, old_id, wait_for, back_after=30 if kill_when.endswith("slow-supervisor") else 5)
 
     with FaultProxy(dedicated.url) as proxy:
         proxy.add("POST", r"/jobs/[0-9a-f]+/stop$", "forward", 1, hook=kill_and_supervise)
@@ -378,14 +386,7 @@ def test_run_killed_after_its_stop_failed_past_the_savepoint_then_two_reruns(ded
     read it back from Flink's record of the stop), and the counts carry over exactly once."""
     name = "tmkill-rerun-%s" % uuid.uuid4().hex[:6]
     params, old_id = _start_v1(dedicated, module, name)
-    cluster = dedicated.cluster
-    supervisor = threading.Timer(5, cluster.restart_taskmanager)
-
-    def kill_and_supervise():
-        _savepoint_written(cluster, old_id)
-        cluster.kill_taskmanager()
-        supervisor.start()
-
+    kill_and_supervise, supervisor = _taskmanager_killer(dedicated, old_id, _savepoint_written)
     v2 = dict(params, jar=dedicated.jobs["stateful-v2"], savepoint_timeout=120, wait_timeout=300)
     held = threading.Event()
     with FaultProxy(dedicated.url) as proxy:
@@ -396,7 +397,8 @@ def test_run_killed_after_its_stop_failed_past_the_savepoint_then_two_reruns(ded
             pass
         killed.kill()
     supervisor.join()
-    written = [path.name for path in Path(cluster.savepoint_dir).glob("savepoint-%s-*" % old_id[:6])]
+    written = [path.name for path in
+               Path(dedicated.cluster.savepoint_dir).glob("savepoint-%s-*" % old_id[:6])]
     assert len(written) == 1, written
     if not held.is_set():
         # Flink failed the old job over instead of ending it (the other valid outcome): the run
@@ -441,14 +443,7 @@ def test_taskmanager_killed_after_the_savepoint_of_a_job_with_a_finished_subtask
     tasks = dedicated.the_running_job(life.name)["tasks"]
     assert tasks["finished"] >= 1 and tasks["running"] >= 1, tasks
     life.wait_progress({}, "v1")
-    cluster = dedicated.cluster
-    supervisor = threading.Timer(5, cluster.restart_taskmanager)
-
-    def kill_and_supervise():
-        _savepoint_written(cluster, old_id)
-        cluster.kill_taskmanager()
-        supervisor.start()
-
+    kill_and_supervise, supervisor = _taskmanager_killer(dedicated, old_id, _savepoint_written)
     with FaultProxy(dedicated.url) as proxy:
         proxy.add("POST", r"/jobs/[0-9a-f]+/stop$", "forward", 1, hook=kill_and_supervise)
         result = life.run(version="v2", url=proxy.url, savepoint_timeout=120, wait_timeout=300)
