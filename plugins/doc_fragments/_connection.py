@@ -87,8 +87,36 @@ options:
       - TLS failures and invalid local input are never repeated, as they fail the same way every time.
     type: int
     default: 3
+  state_store:
+    description:
+      - Where the collection keeps what it remembers about each job (the spec each version ran, the job-id chain
+        that fences duplicate submissions, deployment claims, the operation log, the savepoint a stop left,
+        disposal marks).
+      - Unset, these records live in the answering JobManager's JAR upload directory (C(web.upload.dir)): no
+        set-up, right for one JobManager whose upload directory outlives it. On a cluster whose configuration
+        shows high availability (a standby JobManager keeps its own upload directory, and a restarted one
+        starts with an empty one) every run that would change something then fails, naming this option.
+      - V(jobmanager) keeps the records there, declaring that the upload directory is durable and shared by
+        every JobManager (for example one persistent volume mounted by all of them).
+      - V(s3://bucket/prefix) uses S3-compatible object storage with conditional writes; query parameters
+        C(endpoint) (for example V(s3://flink/flinkops?endpoint=http://minio:9000)), C(region) and
+        C(addressing) (V(path) or V(virtual)). Credentials come from the standard AWS environment variables,
+        profile or instance role, never from the URL. Needs C(boto3) where the module runs.
+      - V(zookeeper://host:port[,host:port...]/chroot) uses ZooKeeper (for example the quorum Flink's own high
+        availability uses, under its own chroot); V(user:password@) before the hosts enables digest
+        authentication. A deployment's claim is an ephemeral node, freed by ZooKeeper as soon as the run that
+        holds it dies. Needs C(kazoo) where the module runs.
+      - V(postgresql://user:password@host:port/database) uses PostgreSQL (table C(flinkops_records), created
+        when missing); libpq parameters such as C(sslmode) go in the query. Needs C(psycopg) 3 where the module
+        runs.
+      - Credentials written into the URL are removed from every message and result.
+      - The first run of a job against a durable store imports that job's records from the JAR store, so the
+        history of earlier releases is kept.
+      - If not set, the environment variable E(FLINK_STATE_STORE) is used.
+    type: str
 requirements:
   - requests
+  - boto3, kazoo or psycopg (3) for a durable O(state_store) of the matching kind
 notes:
   - Everything goes through Flink's REST API; neither the Flink CLI nor access to the savepoint file system is needed.
 """

@@ -53,7 +53,6 @@ from ansible_collections.flinkops.flink.plugins.module_utils._store import new_j
 from ansible_collections.flinkops.flink.plugins.module_utils._rest import (
     cluster_overview,
     find_job,
-    jobmanager_config,
     trigger_savepoint,
 )
 
@@ -74,11 +73,11 @@ def force_checkpoint(client, job_id, timeout=CHECKPOINT_TIMEOUT):
     return operation.get("checkpointId")
 
 
-def slots_needed(client, spec):
+def slots_needed(config, spec):
     """Slots the new version takes: its parallelism, else the cluster's default (slot sharing)."""
     if spec.parallelism:
         return spec.parallelism
-    return int(jobmanager_config(client).get("parallelism.default") or 1)
+    return int(config.get("parallelism.default") or 1)
 
 
 class BlueGreenStrategy:
@@ -94,12 +93,12 @@ class BlueGreenStrategy:
             return self.finish_handover(run, spec)
         blue = current["jid"]
         client, req = run.client, run.request
-        target = req.savepoint_dir or default_savepoint_dir(jobmanager_config(client))
+        target = req.savepoint_dir or default_savepoint_dir(run.cluster_config)
         if not target:
             raise FlinkError("no savepoint directory: set savepoint_dir, or configure "
                              "execution.checkpointing.savepoint-dir (state.savepoints.dir on "
                              "1.x) on the cluster; job %s was left running" % blue)
-        needed = slots_needed(client, spec)
+        needed = slots_needed(run.cluster_config, spec)
         free = int(cluster_overview(client).get("slots-available", 0))
         if free < needed:
             raise FlinkError("upgrade_mode=blue-green needs %d free task slots for the new version "

@@ -41,6 +41,7 @@ from ansible_collections.flinkops.flink.plugins.module_utils._health import heal
 from ansible_collections.flinkops.flink.plugins.module_utils._hooks import default_hooks
 from ansible_collections.flinkops.flink.plugins.module_utils._jobstate import (
     default_savepoint_dir,
+    high_availability,
     is_active,
     is_healthy,
     matching_jobs,
@@ -75,6 +76,12 @@ from ansible_collections.flinkops.flink.plugins.module_utils._rest import (
     run_body,
     stop_with_savepoint,
 )
+from ansible_collections.flinkops.flink.plugins.module_utils._migrate import legacy_records
+from ansible_collections.flinkops.flink.plugins.module_utils._records._state import (
+    StateStore,
+    is_migrated,
+    migrate,
+)
 from ansible_collections.flinkops.flink.plugins.module_utils._rescale import runs_desired, rescaled_to
 from ansible_collections.flinkops.flink.plugins.module_utils._spec import JobSpec, spec_diff
 from ansible_collections.flinkops.flink.plugins.module_utils._store import (
@@ -86,7 +93,6 @@ from ansible_collections.flinkops.flink.plugins.module_utils._store import (
     jar_upload_name,
     local_jar,
     new_job_id,
-    prune_spec_records,
     record_spec,
     spec_records,
     stale_spec_records,
@@ -99,11 +105,17 @@ from ansible_collections.flinkops.flink.plugins.module_utils._submit import subm
 class Engine:
     """One flink_job run: the desired spec against what the cluster runs."""
 
-    def __init__(self, client, request, changes, hooks=None):
+    def __init__(self, client, request, changes, hooks=None, state=None):
         self.client = client
         self.request = request
         self.changes = changes
         self.hooks = default_hooks() if hooks is None else list(hooks)
+        # Where the records live (_records): the JAR store unless a durable store is set.
+        self.state = state or StateStore(None, client)
+        self.record_store = self.state.job(request.name)
+        self._records = None
+        self._config = None
+        self.resume_from = None  # (job id, savepoint) the records say a lost job stopped with
         self.result = DeployResult()
         self.jobs = []
         self.runs = []
@@ -153,6 +165,43 @@ class Engine:
             self._jars = list_jars(self.client)
         return self._jars
 
+    @property
+    def cluster_config(self):
+        if self._config is None:
+            self._config = jobmanager_config(self.client)
+        return self._config
+
+    def check_records_durable(self):
+        """Before the first change: refuse to act on a high-availability cluster while the
+        records would live in one JobManager's upload directory (another JobManager, or this
+        one restarted, would not see them: a no-op restarts the job, history and the stop's
+        savepoint are forgotten)."""
+        if self.state.durable or self.state.jar_store.declared_shared:
+            return
+        kind = high_availability(self.cluster_config)
+        if kind:
+            raise DeployFailure("records", FlinkError(
+                "the cluster runs with high availability (%s): each JobManager keeps its own "
+                "JAR upload directory, where flinkops.flink would keep job %s's records, and a "
+                "restarted JobManager starts with an empty one" % (kind, self.request.name)),
+                "records-not-durable")
+
+    @property
+    def records(self):
+        """This job name's record entries (read once): the JAR list itself by default, else the
+        durable store's scope, with the JAR store's records imported on its first use."""
+        if self._records is None:
+            if not self.state.durable:
+                self._records = self.jars
+            else:
+                entries = self.record_store.jars()
+                if not is_migrated(entries):
+                    entries = migrate(self.record_store, entries,
+                                      legacy_records(self.jars, self.request.name),
+                                      self.changes.check_mode)
+                self._records = entries
+        return self._records
+
     # -- the spec -----------------------------------------------------------------
 
     def desired_spec(self):
@@ -174,7 +223,7 @@ class Engine:
         """The active run's spec record (found through fingerprint_of), or None."""
         if not self.current:
             return None
-        return spec_records(self.jars).get(self.fingerprint_of(self.current["jid"]))
+        return spec_records(self.records).get(self.fingerprint_of(self.current["jid"]))
 
     def resolve_jar_id(self):
         req = self.request
@@ -209,7 +258,7 @@ class Engine:
         if not is_planned(jar_id):
             # A program that throws in main() fails here, while the old job still runs.
             self.plan = plan_jar(self.client, jar_id, self.body(spec, jar_id, None, None))
-        records = spec_records(self.jars)
+        records = spec_records(self.records)
         previous = records.get(rescaled_to(self, current)) if current else None
         before = {}
         if current:
@@ -217,8 +266,9 @@ class Engine:
                           fingerprint=self.fingerprint_of(current["jid"]), job_id=current["jid"])
             before.pop("jar_id", None)
         self.fire("pre_check", current, spec, jar_id)
-        self.changes.do("record the spec %s" % spec.fingerprint, record_spec, self.client,
-                        spec, jar_id, self.jars)
+        self.check_records_durable()
+        self.changes.do("record the spec %s" % spec.fingerprint, record_spec, self.record_store,
+                        spec, jar_id, self.records)
         try:
             self.fire("before_change", current, spec)
             if current:
@@ -256,22 +306,29 @@ class Engine:
                 restore = stop_savepoint(self.client, last_run["jid"], self.stop_trigger_of) or restore
             if restore:
                 self.result.update(action="resumed", previous_job_id=last_run["jid"])
+            elif self.resume_from:
+                previous_job_id, restore = self.resume_from
+                self.result.update(action="resumed", previous_job_id=previous_job_id)
+                self.result.warnings.append(
+                    "Flink lists no run of job %s (a JobManager lost its finished jobs); "
+                    "resuming from %s, the savepoint the records say its last run stopped "
+                    "with (job %s)" % (self.request.name, restore, previous_job_id))
         self.start(spec, jar_id, restore)
 
     def prune(self, spec=None):
         """Drop the spec records no listed run needs, so the JAR list does not fill up."""
         keep = set(self.fingerprint_of(job["jid"]) for job in self.runs) | set([spec and spec.fingerprint])
-        stale = stale_spec_records(self.jars, self.request.name, keep)
+        stale = stale_spec_records(self.records, self.request.name, keep)
         if stale:
             self.changes.do("remove %d old spec record entries of %s" % (
-                len(stale), self.request.name), prune_spec_records, self.client, stale)
+                len(stale), self.request.name), self.record_store.delete, stale)
 
     # -- steps the strategies use -------------------------------------------------
 
     def stop_to_savepoint(self, job_id, drain):
         """Atomic stop-with-savepoint; returns the savepoint (Planned in check mode)."""
         req = self.request
-        target = req.savepoint_dir or default_savepoint_dir(jobmanager_config(self.client))
+        target = req.savepoint_dir or default_savepoint_dir(self.cluster_config)
         if not target:
             raise FlinkError("no savepoint directory: set savepoint_dir, or configure "
                              "execution.checkpointing.savepoint-dir (state.savepoints.dir "
@@ -383,6 +440,7 @@ class Engine:
             return spec_diff({"running": False}, {"running": False})
         job_id = self.result.previous_job_id = current["jid"]
         mode = self.request.stop_mode
+        self.check_records_durable()
         try:
             self.fire("before_change", current, None)
             if mode == "cancel":

@@ -37,8 +37,9 @@ What is not covered: a JobManager without HA that restarts forgets the ids it
 accepted (the engine then refuses to start a job with history from empty
 state), and a run that acts after its own claim expired (only the fence holds).
 
-Records are the names of empty JAR-store entries (like the spec records). Pure
-logic over /jars and /jobs/overview; Flink is reached only through ``store``.
+Records are the names of empty entries (like the spec records) in the job's record
+storage (``_records``: the JAR store, or a durable state store). Pure logic over
+those entries and /jobs/overview; records are reached only through ``store``.
 """
 
 from __future__ import annotations
@@ -347,7 +348,9 @@ class Guard:
         nonce = os.urandom(4).hex()
         for entry in intent_names(self.name, successor, fingerprint, predecessor, self.actor,
                                   ttl, nonce, window=window, health_window=health_window):
-            self.store.write(entry)
+            # Ephemeral where the store can tell a dead writer (a ZooKeeper session):
+            # a killed run's claim is then freed by the store itself.
+            self.store.write(entry, ephemeral=True)
         jars = self.store.jars()
         intents = read_intents(jars).get(successor, [])
         ours = next((i for i in intents if i.nonce == nonce), None)

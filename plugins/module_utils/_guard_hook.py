@@ -53,6 +53,7 @@ from ansible_collections.flinkops.flink.plugins.module_utils._oplog import (
     append_operation,
     last_known_state,
     read_operations,
+    resumable_state,
     started_by,
 )
 from ansible_collections.flinkops.flink.plugins.module_utils._health import RECENT_S, recent_restarts
@@ -67,16 +68,10 @@ from ansible_collections.flinkops.flink.plugins.module_utils._jobstate import (
 from ansible_collections.flinkops.flink.plugins.module_utils._poll import wait_for, wait_until_running, watch_health
 from ansible_collections.flinkops.flink.plugins.module_utils._rest import (
     cancel_job,
-    delete_jars,
     find_job,
-    list_jars,
     list_jobs,
-    upload_jar,
 )
-from ansible_collections.flinkops.flink.plugins.module_utils._store import (
-    EMPTY_ZIP,
-    spec_records,
-)
+from ansible_collections.flinkops.flink.plugins.module_utils._store import spec_records
 from ansible_collections.flinkops.flink.plugins.module_utils._submit import (
     DUPLICATE_SUBMISSION,
     submit_once,
@@ -103,22 +98,6 @@ class Replan(NoRollback):
     """Another deployment ended while this run waited for it: plan again from scratch."""
 
 
-class RestStore:
-    """The JAR store as the guard's ``store``."""
-
-    def __init__(self, client):
-        self.client = client
-
-    def jars(self):
-        return list_jars(self.client)
-
-    def write(self, name):
-        return upload_jar(self.client, EMPTY_ZIP, name)
-
-    def delete(self, ids):
-        delete_jars(self.client, ids)
-
-
 def _is_duplicate(exc):
     return exc.status == 400 and any(name in str(exc.errors) for name in DUPLICATE_SUBMISSION)
 
@@ -138,7 +117,7 @@ class GuardHook(Hooks):
 
     def _guard(self, run):
         if self.guard is None:
-            self.guard = Guard(self.store or RestStore(run.client), run.request.name,
+            self.guard = Guard(self.store or run.record_store, run.request.name,
                                warn=self.warnings.append)
         return self.guard
 
@@ -146,7 +125,7 @@ class GuardHook(Hooks):
 
     def fingerprint_of_job(self, run, job_id):
         """The spec fingerprint of ``job_id`` (confirmation, intent, legacy id), or None."""
-        jars = run.jars
+        jars = run.records
         return spec_of(job_id, read_confirmations(jars), read_intents(jars),
                        spec_records(jars).keys())
 
@@ -154,8 +133,8 @@ class GuardHook(Hooks):
 
     def before_change(self, run, current, spec):
         req = run.request
-        operations = read_operations(run.jars, req.name)
-        ours = read_confirmations(run.jars, req.name)
+        operations = read_operations(run.records, req.name)
+        ours = read_confirmations(run.records, req.name)
         exact_runs = [job for job in run.runs
                       if job.get("name") == req.name or job.get("jid") in ours]
         if req.name_match == "prefix":
@@ -166,8 +145,11 @@ class GuardHook(Hooks):
         ran = [op for op in operations if op.get("action") in RAN]
         if current is None and spec is not None and not exact_runs and ran and \
                 not req.savepoint_path and not getattr(req, "allow_start_empty", False):
-            self._refuse_empty_start(run, ran, predecessor)
-        intents = read_intents(run.jars)
+            resumable = resumable_state(operations, ours) if req.resume else None
+            if resumable is None:
+                self._refuse_empty_start(run, ran, predecessor)
+            run.resume_from = resumable
+        intents = read_intents(run.records)
         busy = deploying(current, intents) if current else None
         if busy is not None:
             self._lost(run, busy, predecessor, "it deploys job %s" % current["jid"])
@@ -217,7 +199,7 @@ class GuardHook(Hooks):
 
         def over():
             jobs = list_jobs(run.client)
-            claims = read_intents(list_jars(run.client)).get(winner.successor) or []
+            claims = read_intents(run.record_store.jars()).get(winner.successor) or []
             mine = next((i for i in claims if i.nonce == winner.nonce), None)
             if mine is None:
                 return True
@@ -260,7 +242,7 @@ class GuardHook(Hooks):
         guard = self._guard(run)
         mine = guard.intent.nonce if guard.intent else None
         try:
-            listed = read_intents(list_jars(run.client)).get(job_id) or []
+            listed = read_intents(run.record_store.jars()).get(job_id) or []
         except FlinkError:
             listed = []
         others = [i for i in listed + guard.taken_over if i.successor == job_id and i.nonce != mine]
@@ -300,7 +282,7 @@ class GuardHook(Hooks):
         self._confirm(run)
         try:
             # Claims first: a claim outlives its run's submit, so one of the reads sees it.
-            jars = list_jars(run.client)
+            jars = run.record_store.jars()
             jobs = list_jobs(run.client)
             found = None if is_active(find_job(run.client, failed_job_id, jobs)) else \
                 superseded_by(failed_job_id, run.request.name, jobs, read_intents(jars))
@@ -319,7 +301,7 @@ class GuardHook(Hooks):
     def already_running(self, run, current):
         """Green means healthy: the job asked for must not be failing or restarting."""
         job_id = current["jid"]
-        busy = deploying(current, read_intents(run.jars))
+        busy = deploying(current, read_intents(run.records))
         if busy is not None:
             # Another run deploys this very spec and still watches it: green only once the
             # job passed that run's health window too.
@@ -363,7 +345,7 @@ class GuardHook(Hooks):
         """Drop this name's records that no listed job needs; a failure is only a warning."""
         try:
             jobs = list_jobs(run.client)
-            store = self.store or RestStore(run.client)
+            store = self.store or run.record_store
             stale = stale_records(store.jars(), run.request.name,
                                   set(j["jid"] for j in jobs) | set([job_id]))
             if stale:
@@ -375,7 +357,7 @@ class GuardHook(Hooks):
     def _log(self, run, action, **facts):
         if run.changes.check_mode:
             return
-        append_operation(self.store or RestStore(run.client), run.request.name, action,
+        append_operation(self.store or run.record_store, run.request.name, action,
                          self.guard.actor if self.guard else actor(), self.warnings.append,
                          fingerprint=getattr(self, "fingerprint", None), **facts)
 

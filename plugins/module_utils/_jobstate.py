@@ -275,6 +275,19 @@ def resume_point(client, runs):
 # ---------------------------------------------------------------------------
 # Descriptions for the info modules
 
+# 2.x: high-availability.type; 1.x also the older high-availability (and .mode before 1.15).
+HA_KEYS = ("high-availability.type", "high-availability", "high-availability.mode")
+
+
+def high_availability(config):
+    """The high-availability kind the JobManager configuration ``config`` shows, or None."""
+    for key in HA_KEYS:
+        value = str(config.get(key) or "").strip()
+        if value and value.upper() != "NONE":
+            return "%s: %s" % (key, value)
+    return None
+
+
 def default_savepoint_dir(config):
     for key in SAVEPOINT_DIR_KEYS:
         if config.get(key):

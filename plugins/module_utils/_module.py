@@ -19,6 +19,7 @@ from ansible_collections.flinkops.flink.plugins.module_utils._client import (
     FlinkClient,
     FlinkError,
 )
+from ansible_collections.flinkops.flink.plugins.module_utils._records._state import open_state_store
 from ansible_collections.flinkops.flink.plugins.module_utils._request import Changes, real
 from ansible_collections.flinkops.flink.plugins.module_utils._secrets import (
     collect,
@@ -58,6 +59,7 @@ def connection_argument_spec():
         client_key=dict(type="path", no_log=False, fallback=(env_fallback, ["FLINK_CLIENT_KEY"])),
         request_timeout=dict(type="float", default=30),
         request_retries=dict(type="int", default=3),
+        state_store=dict(type="str", fallback=(env_fallback, ["FLINK_STATE_STORE"])),
     )
 
 
@@ -150,6 +152,22 @@ class FlinkModule:
     def warn(self, msg):
         self._warn(self.redactor.text(msg))
 
+    _state = None
+
+    @property
+    def state(self):
+        """The records' storage the option ``state_store`` names (opened on first use)."""
+        if self._state is None:
+            self._state = open_state_store(self.params.get("state_store"), self.client,
+                                           self.params["request_timeout"])
+        return self._state
+
+    def close(self):
+        """Release the state store's connections (and with them its ephemeral claims)."""
+        if self._state is not None:
+            state, self._state = self._state, None
+            state.close()
+
     @property
     def check_mode(self):
         return self.ansible.check_mode
@@ -176,6 +194,7 @@ class FlinkModule:
         return real(self.changes.do(description, operation, *args, **kwargs))
 
     def fail(self, error, **result):
+        self.close()
         if isinstance(error, FlinkError):
             result.setdefault("error", error.to_dict())
             msg = str(error)
@@ -186,6 +205,7 @@ class FlinkModule:
         self.ansible.fail_json(msg=msg, **result)
 
     def exit(self, diff=None, **result):
+        self.close()
         result["changed"] = self.changed
         result["actions"] = self.actions
         # A diff is only computed for the user when asked for with --diff.

@@ -8,8 +8,8 @@
 
 """The operation log of a job: who changed it, when, how, from which state.
 
-Kept on the cluster next to the spec records (names of empty JAR-store entries,
-see ``_guard``), bounded to the newest OPERATIONS_KEPT entries per job name.
+Kept next to the spec records (names of empty entries in the job's record storage,
+see ``_records``), bounded to the newest OPERATIONS_KEPT entries per job name.
 """
 
 from __future__ import annotations
@@ -59,6 +59,11 @@ def started_by(jars, name, job_id):
     return None
 
 
+def operation_entries(jars, name):
+    """Every entry holding a part of ``name``'s operation log."""
+    return [jar for _key, _payload, entries in _operation_records(jars, name) for jar in entries]
+
+
 def stale_operations(jars, name, keep=OPERATIONS_KEPT):
     """Entry ids of the log records of ``name`` beyond the newest ``keep``."""
     stale = []
@@ -72,6 +77,28 @@ def last_known_state(operations):
     for entry in operations:
         if entry.get("savepoint"):
             return entry["savepoint"]
+    return None
+
+
+def resumable_state(operations, confirmed):
+    """(job id, savepoint) to resume from when Flink lists no run of the job any more, or None.
+
+    Only when nothing can have run since that savepoint: the newest logged change is a stop
+    that left it, or an upgrade that failed after its stop whose new job never ran every task
+    (never confirmed: it took no checkpoint). ``operations`` newest first; ``confirmed`` the
+    ids of confirmed jobs.
+    """
+    for entry in operations:
+        if entry.get("action") in ("refused", "none"):
+            continue
+        savepoint = entry.get("savepoint")
+        if not savepoint:
+            return None
+        if entry.get("action") == "stopped":
+            return entry.get("previous_job_id"), savepoint
+        if entry.get("action") == "failed" and entry.get("job_id") not in confirmed:
+            return entry.get("previous_job_id"), savepoint
+        return None
     return None
 
 

@@ -203,6 +203,11 @@ class DeployFailure(FlinkError):
                     "outcome is unknown: Flink may still stop the job. Run the task again: if "
                     "the job stopped, it resumes from that savepoint" % (
                         error.msg, facts["job_id"], facts["trigger_id"]))
+        if outcome == "records-not-durable":
+            return ("%s. Set state_store to a durable store (s3://bucket/prefix, "
+                    "zookeeper://host:port/chroot or postgresql://user@host:port/database), or to "
+                    "'jobmanager' if that upload directory is durable and shared by every "
+                    "JobManager. Nothing was changed: every job runs on as it was" % error.msg)
         where = ("its state is in %s" % facts["state_at"]) if facts.get("state_at") else \
             "it had no saved state"
         if outcome == "not-rolled-back":

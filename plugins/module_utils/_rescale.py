@@ -51,7 +51,7 @@ def only_parallelism_differs(previous, spec):
 def rescaled_to(run, job):
     """The fingerprint of the spec ``job`` runs: its id's, or the newer one an in-place rescale
     recorded (``_store.record_rescale``)."""
-    return rescaled_fingerprint(run.jars, job["jid"]) or run.fingerprint_of(job["jid"])
+    return rescaled_fingerprint(run.records, job["jid"]) or run.fingerprint_of(job["jid"])
 
 
 def runs_desired(run, job, spec):
@@ -143,7 +143,7 @@ class RescaleStrategy:
             return self.fall_back(run, current, spec, jar_id, previous,
                                   "the in-place rescale did not finish: %s" % exc)
         run.changes.do("record that job %s now runs spec %s" % (job_id, spec.fingerprint),
-                       record_rescale, client, job_id, spec, run.jars)
+                       record_rescale, run.record_store, job_id, spec, run.records)
         run.result.update(rescaled={"parallelism": target, "checkpoint_before": checkpoint})
         if not run.changes.check_mode:
             run.result.job = job

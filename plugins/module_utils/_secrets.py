@@ -36,7 +36,7 @@ from ansible_collections.flinkops.flink.plugins.module_utils._sealed import (
 )
 
 NO_LOG_SHOWN = "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"
-URL_OPTIONS = ("url", "src_url")
+URL_OPTIONS = ("url", "src_url", "state_store")
 HEADER_OPTIONS = ("headers", "src_headers")
 PEM_CERT = "-----BEGIN CERTIFICATE-----"
 

@@ -32,10 +32,7 @@ import re
 import zlib
 
 from ansible_collections.flinkops.flink.plugins.module_utils._client import FlinkError
-from ansible_collections.flinkops.flink.plugins.module_utils._rest import (
-    delete_jars,
-    upload_jar,
-)
+from ansible_collections.flinkops.flink.plugins.module_utils._rest import upload_jar
 from ansible_collections.flinkops.flink.plugins.module_utils._spec import (
     FINGERPRINT_CHARS,
     sha256_file,
@@ -179,8 +176,6 @@ def spec_of_job(records, job_id):
 SPEC_RECORD_PREFIX = "flinkops-spec-"
 _SPEC_RECORD = re.compile(r"^flinkops-spec-([0-9a-f]{16})-(\d+)-(\d+)-([A-Za-z0-9_-]*)\.jar$")
 _CHUNK = 160
-# The smallest valid ZIP (an empty end-of-central-directory record).
-EMPTY_ZIP = b"PK\x05\x06" + b"\x00" * 18
 
 
 def encode(payload):
@@ -235,12 +230,19 @@ def is_spec_record(name):
     return bool(_SPEC_RECORD.match(name or ""))
 
 
-def record_spec(client, spec, jar_id, jars):
-    """Store the spec's record in the JAR store unless it is there already."""
-    present = set(jar.get("name") for jar in jars)
+def spec_record_fingerprint(name):
+    """The fingerprint a spec record entry's name belongs to, or None for any other name."""
+    match = _SPEC_RECORD.match(name or "")
+    return match.group(1) if match else None
+
+
+def record_spec(records, spec, jar_id, entries):
+    """Store the spec's record (``records``: the job's record storage, ``_records``) unless
+    ``entries`` hold it already."""
+    present = set(entry.get("name") for entry in entries)
     for name in spec_record_names(spec, jar_id):
         if name not in present:
-            upload_jar(client, EMPTY_ZIP, name)
+            records.write(name)
 
 
 def stale_spec_records(jars, job_name, keep_fingerprints):
@@ -272,18 +274,19 @@ def rescaled_fingerprint(jars, job_id):
     return max(found)[1] if found else None
 
 
-def record_rescale(client, job_id, spec, jars):
+def record_rescale(records, job_id, spec, entries):
     """Record that job ``job_id`` now runs ``spec`` (whose record the engine wrote before the
     change); drop the job's older entries."""
-    upload_jar(client, EMPTY_ZIP, "flinkops-rescaled-%s-%s.jar" % (job_id, spec.fingerprint))
-    older = [jar["id"] for jar in jars for match in [_RESCALED.match(jar.get("name") or "")]
+    records.write("flinkops-rescaled-%s-%s.jar" % (job_id, spec.fingerprint))
+    older = [entry["id"] for entry in entries for match in [_RESCALED.match(entry.get("name") or "")]
              if match and match.group(1) == job_id]
-    if older:
-        delete_jars(client, older)
+    records.delete(older)
 
 
-def prune_spec_records(client, jar_ids):
-    delete_jars(client, jar_ids)
+def rescale_marks_of(entries, job_ids):
+    """The rescale marks among ``entries`` of the jobs ``job_ids``."""
+    return [entry for entry in entries for match in [_RESCALED.match(entry.get("name") or "")]
+            if match and match.group(1) in job_ids]
 
 
 # ---------------------------------------------------------------------------
@@ -313,6 +316,10 @@ def was_disposed(jars, path):
     return disposal_record_name(path) in set(jar.get("name") for jar in jars)
 
 
-def record_disposal(client, path, jars):
-    if not was_disposed(jars, path):
-        upload_jar(client, EMPTY_ZIP, disposal_record_name(path))
+def record_disposal(records, path, entries):
+    if not was_disposed(entries, path):
+        records.write(disposal_record_name(path))
+
+
+def disposal_marks(entries):
+    return [entry for entry in entries if (entry.get("name") or "").startswith(DISPOSAL_RECORD_PREFIX)]

@@ -641,7 +641,7 @@ def apply(module):
     # Waiting for other deployments, re-plans included, is bounded as a whole.
     deadline = time.monotonic() + request.concurrent_wait_timeout
     while True:
-        engine = Engine(module.client, request, module.changes)
+        engine = Engine(module.client, request, module.changes, state=module.state)
         try:
             result = engine.run()
         except Replan as exc:

@@ -188,8 +188,10 @@ from ansible_collections.flinkops.flink.plugins.module_utils._jobstate import (
     name_matches,
 )
 from ansible_collections.flinkops.flink.plugins.module_utils._rest import list_jars, list_jobs
+from ansible_collections.flinkops.flink.plugins.module_utils._migrate import legacy_records
 from ansible_collections.flinkops.flink.plugins.module_utils._store import (
     fingerprint_of,
+    rescaled_fingerprint,
     spec_records,
 )
 from ansible_collections.flinkops.flink.plugins.module_utils._guard import (
@@ -207,20 +209,33 @@ def read_jobs(module):
             if (not params["name"] or name_matches(job, params["name"], params["name_match"]))
             and (not params["job_id"] or job["jid"] == params["job_id"])
             and (not states or job.get("state") in states)]
-    jars = list_jars(module.client) if jobs or params["name"] else []
-    records = spec_records(jars)
-    confirmations, intents = read_confirmations(jars), read_intents(jars)
-    described = [describe_job(module.client, job, records.get(
-        spec_of(job["jid"], confirmations, intents, records) or fingerprint_of(job["jid"])))
-        for job in jobs]
+    jars = []
+
+    def jar_list():
+        if not jars:
+            jars.append(list_jars(module.client))
+        return jars[0]
+
+    names = set(job["name"] for job in jobs) | set([params["name"]] if params["name"] else [])
+    entries = dict((name, module.state.read_job(name, jar_list, legacy_records)) for name in names)
+    described = [describe_job(module.client, job, runs_spec(entries[job["name"]], job["jid"]))
+                 for job in jobs]
     for job in described:
-        job["operations"] = read_operations(jars, job["name"])
+        job["operations"] = read_operations(entries[job["name"]], job["name"])
     savepoints = [dict(job["latest_savepoint"], job_id=job["job_id"])
                   for job in described if job["latest_savepoint"]]
     latest = max(savepoints, key=lambda sp: sp.get("timestamp") or 0) if savepoints else None
     # The log outlives the jobs Flink lists (e.g. after a JobManager without HA restarted).
-    operations = read_operations(jars, params["name"]) if params["name"] else None
+    operations = read_operations(entries[params["name"]], params["name"]) if params["name"] else None
     module.exit(jobs=described, latest_savepoint=latest, operations=operations)
+
+
+def runs_spec(entries, job_id):
+    """The spec record of the spec job ``job_id`` runs (after an in-place rescale, the new one)."""
+    records = spec_records(entries)
+    fingerprint = rescaled_fingerprint(entries, job_id) or spec_of(
+        job_id, read_confirmations(entries), read_intents(entries), records) or fingerprint_of(job_id)
+    return records.get(fingerprint)
 
 
 def main():

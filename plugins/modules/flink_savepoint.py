@@ -213,6 +213,7 @@ from ansible_collections.flinkops.flink.plugins.module_utils._poll import (
     wait_savepoint,
 )
 from ansible_collections.flinkops.flink.plugins.module_utils._store import (
+    disposal_marks,
     record_disposal,
     was_disposed,
 )
@@ -254,15 +255,20 @@ def running_job(module):
     return must_run(jobs[0])
 
 
-def recent_savepoint(module, job_id, jars=None):
+def disposals(module):
+    """The disposal marks' entries (``state_store``), read once per run."""
+    return module.state.read_savepoints(lambda: list_jars(module.client), disposal_marks)
+
+
+def recent_savepoint(module, job_id, marks=None):
     """With max_age: the job's completed savepoint younger than that (not disposed of, by the
-    cluster's JAR list ``jars``, read here when not given), else None."""
+    disposal marks ``marks``, read here when not given), else None."""
     if module.params["max_age"] is None:
         return None
     recent = savepoint_info(job_checkpoints(module.client, job_id))
     if recent and recent["timestamp"] and \
             time.time() * 1000 - recent["timestamp"] <= module.params["max_age"] * 1000 and \
-            not was_disposed(list_jars(module.client) if jars is None else jars, recent["path"]):
+            not was_disposed(disposals(module) if marks is None else marks, recent["path"]):
         return recent["path"]
     return None
 
@@ -303,12 +309,12 @@ def take_many(module):
     client, params = module.client, module.params
     deadline = time.monotonic() + params["wait_timeout"]
     jobs, outcomes = list_jobs(client), []
-    jars = list_jars(client) if params["max_age"] is not None else None  # read once, not per job
+    marks = disposals(module) if params["max_age"] is not None else None  # read once, not per job
     for job_id in params["job_ids"]:
         outcome = dict(job_id=job_id, location=None, trigger_id=None, error=None)
         try:
             job_by_id(client, job_id, jobs)
-            outcome["location"] = recent_savepoint(module, job_id, jars)
+            outcome["location"] = recent_savepoint(module, job_id, marks)
             if not outcome["location"]:
                 outcome["trigger_id"] = trigger(module, job_id)
         except FlinkError as exc:
@@ -336,7 +342,9 @@ def dispose(module):
                              module.client, params["path"], params["wait_timeout"])
     if not module.check_mode:
         # Flink keeps listing it in the job's checkpoint statistics: remember it is gone.
-        record_disposal(module.client, params["path"], list_jars(module.client))
+        state = module.state
+        record_disposal(state.savepoints(), params["path"], state.read_savepoints(
+            lambda: list_jars(module.client), disposal_marks, check_mode=False))
     if disposed is False:
         module.changed = False
         module.actions = []

@@ -282,8 +282,8 @@ def test_stop_with_drain(flink, job_params, module):
 
 def test_spec_records_of_unlisted_runs_are_pruned(flink, job_params, module):
     from ansible_collections.flinkops.flink.plugins.module_utils._spec import JobSpec
-    from ansible_collections.flinkops.flink.plugins.module_utils._store import (
-        EMPTY_ZIP, read_spec_records, spec_record_names)
+    from ansible_collections.flinkops.flink.plugins.module_utils._records._jarstore import EMPTY_ZIP
+    from ansible_collections.flinkops.flink.plugins.module_utils._store import read_spec_records, spec_record_names
 
     params = job_params()
     started = module("flink_job", params)

@@ -21,8 +21,8 @@ from ansible_collections.flinkops.flink.plugins.module_utils._request import (
     DeployRequest,
 )
 from ansible_collections.flinkops.flink.plugins.module_utils._spec import JobSpec
+from ansible_collections.flinkops.flink.plugins.module_utils._records._jarstore import EMPTY_ZIP
 from ansible_collections.flinkops.flink.plugins.module_utils._store import (
-    EMPTY_ZIP,
     content_key,
     spec_record_names,
 )

@@ -57,7 +57,7 @@ class Store:
         self.fail_deletes = False
         self.after_write = None
 
-    def write(self, name):
+    def write(self, name, ephemeral=False):
         if self.fail_writes:
             raise FlinkError("upload failed", method="POST", url="http://jm/jars/upload",
                              status=500)

@@ -55,7 +55,6 @@ class Cluster:
         self.submit_error = None
         for name, fake in (("list_jobs", lambda client: list(self.jobs)),
                            ("find_job", self.find_job),
-                           ("list_jars", lambda client: store.jars()),
                            ("cancel_job", lambda client, jid: self.cancelled.append(jid)),
                            ("submit_once", self.submit),
                            ("root_exception", lambda client, jid: "java.lang.RuntimeException: boom")):
@@ -84,6 +83,7 @@ def run_of(store, current=None, runs=(), check=False, **request):
     runs = list(runs) or ([current] if current else [])
     return SimpleNamespace(client=None, request=DeployRequest(name="orders", **request),
                            jobs=list(runs), runs=runs, current=current, jars=store.jars(),
+                           records=store.jars(), record_store=store,
                            changes=Changes(check_mode=check), result=DeployResult(),
                            stop_trigger_of=None)
 
