@@ -95,18 +95,40 @@ def stop_trigger_id(predecessor, successor, attempt=0):
     return _hex("flinkops-stop:%s:%s%s" % (predecessor, successor, suffix))
 
 
+# CI systems, by the variable that names the running job best (a URL where they set one).
+CI_JOB_VARIABLES = (
+    ("CI_JOB_URL", "ci job %s"),  # GitLab
+    ("BUILD_URL", "ci build %s"),  # Jenkins
+    ("GITHUB_RUN_ID", "github run %s"),
+    ("BUILDKITE_BUILD_URL", "ci build %s"),
+    ("CIRCLE_BUILD_URL", "ci build %s"),
+)
+
+
 def actor(env=None):
-    """Who acts: the AWX job (id and template) when run by AWX, else user@host."""
+    """Who acts: the AWX job (id and template) when run by AWX, a CI job, else user@host.
+
+    AWX sets JOB_ID (with INVENTORY_ID and AWX_HOST) in the environment; the job
+    template's name comes only as an extra variable, which the roles pass on as
+    AWX_JOB_TEMPLATE_NAME. Short, so it fits a record.
+    """
     env = os.environ if env is None else env
-    awx_id = env.get("AWX_JOB_ID") or env.get("tower_job_id") or env.get("TOWER_JOB_ID")
+    awx_id = env.get("AWX_JOB_ID") or env.get("tower_job_id") or env.get("TOWER_JOB_ID") or \
+        (env.get("JOB_ID") if env.get("AWX_HOST") or env.get("INVENTORY_ID") else None)
     if awx_id:
         template = env.get("AWX_JOB_TEMPLATE_NAME") or env.get("tower_job_template_name") or ""
-        return ("awx job %s (%s)" % (awx_id, template) if template else "awx job %s" % awx_id)[:80]
+        return ("awx job %s (%s)" % (awx_id, template) if template else "awx job %s" % awx_id)[:120]
+    for variable, form in CI_JOB_VARIABLES:
+        if env.get(variable):
+            value = env[variable]
+            if variable == "GITHUB_RUN_ID" and env.get("GITHUB_REPOSITORY"):
+                value = "%s/%s" % (env["GITHUB_REPOSITORY"], value)
+            return (form % value)[:120]
     try:
         user = getpass.getuser()
     except Exception:  # pylint: disable=broad-except
         user = "unknown"
-    return ("%s@%s" % (user, socket.gethostname()))[:80]
+    return ("%s@%s" % (user, socket.gethostname()))[:120]
 
 
 # ---------------------------------------------------------------------------

@@ -90,9 +90,9 @@ def test_credential_type_is_well_formed(credential_type):
     assert credential_type["kind"] == "cloud"
     fields = dict((f["id"], f) for f in credential_type["inputs"]["fields"])
     assert set(fields) == {"url", "username", "password", "token", "ca_cert", "client_cert",
-                           "client_key", "validate_certs"}
+                           "client_key", "validate_certs", "state_store"}
     assert all(f["type"] in ("string", "boolean") for f in fields.values())
-    for secret in ("password", "token", "client_key"):
+    for secret in ("password", "token", "client_key", "state_store"):
         assert fields[secret].get("secret") is True, secret
     for multiline in ("ca_cert", "client_cert", "client_key"):
         assert fields[multiline].get("multiline") is True, multiline
@@ -114,7 +114,7 @@ def test_injected_env_is_exactly_what_the_modules_read(credential_type, tmp_path
     assert env["FLINK_URL"] == "https://flink:8081" and env["FLINK_TOKEN"] == TOKEN
     # Unset inputs render empty; the modules treat empty as not set.
     assert env["FLINK_USERNAME"] == env["FLINK_PASSWORD"] == ""
-    assert env["FLINK_CLIENT_CERT"] == env["FLINK_CLIENT_KEY"] == ""
+    assert env["FLINK_CLIENT_CERT"] == env["FLINK_CLIENT_KEY"] == env["FLINK_STATE_STORE"] == ""
     # An unset "verify" means verify.
     assert env["FLINK_VALIDATE_CERTS"] == "true"
     with open(env["FLINK_CA_PATH"]) as ca_file:

@@ -95,6 +95,13 @@ def test_actor_names_the_awx_job_or_user_and_host():
         "awx job 42 (deploy orders)"
     assert actor({"tower_job_id": "7"}) == "awx job 7"
     assert "@" in actor({})
+    assert actor({"CI_JOB_URL": "https://gitlab.example/p/-/jobs/9"}) == \
+        "ci job https://gitlab.example/p/-/jobs/9"
+    assert actor({"GITHUB_RUN_ID": "77", "GITHUB_REPOSITORY": "acme/orders"}) == \
+        "github run acme/orders/77"
+    # AWX sets JOB_ID beside INVENTORY_ID and AWX_HOST; alone, a JOB_ID is any program's variable.
+    assert actor({"JOB_ID": "12", "INVENTORY_ID": "3", "AWX_HOST": "https://awx"}) == "awx job 12"
+    assert "@" in actor({"JOB_ID": "12"})
 
 
 def test_intent_round_trip_fits_flinks_name_limit_even_with_a_long_name():
