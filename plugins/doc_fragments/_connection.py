@@ -92,8 +92,8 @@ options:
       - Where the collection keeps what it remembers about each job (the spec each version ran, the job-id chain
         that fences duplicate submissions, deployment claims, the operation log, the savepoint a stop left,
         disposal marks).
-      - Unset, these records live in the answering JobManager's JAR upload directory (C(web.upload.dir)): no
-        set-up, right for one JobManager whose upload directory outlives it. On a cluster whose configuration
+      - Unset, these records live in the answering JobManager's JAR upload directory (C(web.upload.dir)). That
+        needs no set-up and is right for one JobManager whose upload directory outlives it. On a cluster whose configuration
         shows high availability (a standby JobManager keeps its own upload directory, and a restarted one
         starts with an empty one) every run that would change something then fails, naming this option.
       - V(jobmanager) keeps the records there, declaring that the upload directory is durable and shared by

@@ -254,6 +254,7 @@ class Engine:
         if current and runs_desired(self, current, spec):
             return self.already_running(current, after)
 
+        self.check_records_durable()  # before anything is uploaded
         jar_id = self.resolve_jar_id()
         if not is_planned(jar_id):
             # A program that throws in main() fails here, while the old job still runs.
@@ -266,7 +267,6 @@ class Engine:
                           fingerprint=self.fingerprint_of(current["jid"]), job_id=current["jid"])
             before.pop("jar_id", None)
         self.fire("pre_check", current, spec, jar_id)
-        self.check_records_durable()
         self.changes.do("record the spec %s" % spec.fingerprint, record_spec, self.record_store,
                         spec, jar_id, self.records)
         try:
@@ -307,7 +307,7 @@ class Engine:
             if restore:
                 self.result.update(action="resumed", previous_job_id=last_run["jid"])
             elif self.resume_from:
-                previous_job_id, restore = self.resume_from
+                previous_job_id, restore = self.resume_from[0], self.resume_from[1]
                 self.result.update(action="resumed", previous_job_id=previous_job_id)
                 self.result.warnings.append(
                     "Flink lists no run of job %s (a JobManager lost its finished jobs); "

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import os
+from urllib.parse import parse_qsl, urlsplit
 
 from ansible_collections.flinkops.flink.plugins.module_utils._redact import (
     MASK,
@@ -61,6 +62,10 @@ def collect(params, argument_spec):
         if isinstance(value, str):
             _url, user, password = split_url_credentials(value)
             redactor.add(password, user=user)
+            # A credential passed as a query parameter (?password=, ?secret_key=, ?token=).
+            for key, item in parse_qsl(urlsplit(value).query if "://" in value else ""):
+                if is_sensitive_key(key):
+                    redactor.add(item)
             if _looks_like_key_material(value):
                 redactor.add(value)
     if params.get("url_password") is not None:

@@ -14,7 +14,8 @@ import yaml
 from conftest import BUILD, COLLECTION, EE_DEFINITION, ROOT, ee_definition, introspect, run, tool
 
 # Import name -> PyPI distribution, for every third-party module plugins/ may import.
-DISTRIBUTIONS = {"requests": "requests"}
+DISTRIBUTIONS = {"requests": "requests", "boto3": "boto3", "botocore": "botocore",
+                 "kazoo": "kazoo", "psycopg": "psycopg"}
 # Provided by ansible-core itself (and its own dependencies are its business).
 ANSIBLE_PROVIDED = {"ansible", "ansible_collections", "__future__"}
 
@@ -50,7 +51,9 @@ def test_introspected_python_requirements_equal_the_plugins_imports():
     assert not unknown, ("plugins/ import %s: add them to DISTRIBUTIONS here and to "
                          "meta/ee-requirements.txt" % {name: imports[name] for name in unknown})
     expected = sorted(DISTRIBUTIONS[name] for name in imports)
-    assert expected == ["requests"]  # what the modules need today (module_utils/_client.py)
+    # What the modules need today: requests (module_utils/_client.py) and the state stores'
+    # clients (module_utils/_records/: _s3, _zookeeper, _postgresql).
+    assert expected == ["boto3", "botocore", "kazoo", "psycopg", "requests"]
 
     data = introspect()
     assert sorted(requirement_name(line) for line in data["python"]) == expected

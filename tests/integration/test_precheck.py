@@ -13,14 +13,10 @@ import json
 import os
 import re
 
+from flinkops_devkit.modules import warnings_of
 from flinkops_devkit.playbooks import run_playbook
 
 COUNTER = "flinkops-keyed-counter"
-
-
-def warnings_of(result):
-    """The module's warnings as text: strings up to ansible-core 2.18, summaries from 2.19."""
-    return [w["event"]["msg"] if isinstance(w, dict) else w for w in result.get("warnings", [])]
 
 
 def started_with_a_checkpoint(flink, module, params):

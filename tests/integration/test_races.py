@@ -34,20 +34,6 @@ ROUND_IDS = ["round-%d" % (i + 1) for i in range(ROUNDS)]
 
 # --------------------------------------------------------------------------- the promises
 
-def exactly_once(flink, tag):
-    """Per key, the counts of every job of this tag: 50, 100, ... none twice, none missing."""
-    seen = {}
-    for (_version, key), counts in flink.counts(tag).items():
-        seen.setdefault(key, []).extend(counts)
-    assert seen, "the job printed no counts"
-    for key, counts in seen.items():
-        twice = sorted(set(c for c in counts if counts.count(c) > 1))
-        assert not twice, "key %s: counts printed twice (state replayed): %s" % (key, twice[:5])
-        expected = list(range(50, max(counts) + 1, 50))
-        assert sorted(counts) == expected, "key %s: counts missing (state lost): %s" % (
-            key, sorted(set(expected) - set(counts))[:5])
-
-
 def green_runs_hold(flink, name, results):
     """Every green run's job runs, or a later green run replaced it: a chain ending there."""
     running = flink.the_running_job(name)["jid"]
@@ -70,7 +56,7 @@ def promises(flink, name, results):
     while sum(len(c) for c in flink.counts(name).values()) < printed + 8:
         assert time.time() < deadline, "the running job %s prints no counts" % running
         time.sleep(0.5)
-    exactly_once(flink, name)
+    flink.assert_exactly_once(name)
     for result in results:
         assert "Traceback" not in json.dumps(result), result
     return running

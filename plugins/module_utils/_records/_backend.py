@@ -39,6 +39,8 @@ import re
 from ansible_collections.flinkops.flink.plugins.module_utils._client import FlinkError
 
 SCOPE = re.compile(r"^[0-9a-z][0-9a-z-]{0,62}$")
+# What a record's name may hold: safe as a file name, an object key part and a znode name.
+NAME = re.compile(r"^[A-Za-z0-9._-]{1,250}$")
 
 
 class StoreError(FlinkError):
@@ -47,6 +49,12 @@ class StoreError(FlinkError):
 
 class StoreUnavailable(StoreError):
     """The store could not be reached (or answered too late): nothing is known of the write."""
+
+
+def check_name(name):
+    if not isinstance(name, str) or not NAME.match(name) or name in (".", ".."):
+        raise ValueError("invalid record name %r" % (name,))
+    return name
 
 
 def check_scope(scope):

@@ -38,6 +38,11 @@ def run_module(name, params, check=False, diff=False, timeout=900):
     return result
 
 
+def warnings_of(result):
+    """The module's warnings as text: strings up to ansible-core 2.18, summaries from 2.19."""
+    return [w["event"]["msg"] if isinstance(w, dict) else w for w in result.get("warnings", [])]
+
+
 class ModuleRun:
     """A flink_job module process, started at once; ``result()`` waits for its JSON.
     ``label`` is the actor the guard names in its messages (as AWX's job id)."""

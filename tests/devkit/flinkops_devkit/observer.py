@@ -90,6 +90,19 @@ class Flink:
                 seen.setdefault(key, []).append(int(match.group(2)))
         return seen
 
+    def assert_exactly_once(self, tag):
+        """Per key, the counts of every job of this tag: 50, 100, ... none twice, none missing."""
+        seen = {}
+        for (_version, key), counts in self.counts(tag).items():
+            seen.setdefault(key, []).extend(counts)
+        assert seen, "the job printed no counts"
+        for key, counts in seen.items():
+            twice = sorted(set(c for c in counts if counts.count(c) > 1))
+            assert not twice, "key %s: counts printed twice (state replayed): %s" % (key, twice[:5])
+            expected = list(range(50, max(counts) + 1, 50))
+            assert sorted(counts) == expected, "key %s: counts missing (state lost): %s" % (
+                key, sorted(set(expected) - set(counts))[:5])
+
     def heartbeats(self, tag):
         beats = []
         for line in self.cluster.taskmanager_stdout().splitlines():

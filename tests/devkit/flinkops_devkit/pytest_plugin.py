@@ -115,6 +115,29 @@ def flink_cluster_pool(request) -> ClusterPool:
     return pool
 
 
+@pytest.fixture(scope="session")
+def store_servers(request, tmp_path_factory):
+    """The real state stores (SeaweedFS, ZooKeeper, PostgreSQL), each started on first use and
+    stopped at the session's end; their credentials are put into this process's environment,
+    which module processes inherit."""
+    from flinkops_devkit.stores import StoreServers
+
+    servers = StoreServers(tmp_path_factory.mktemp("stores"))
+    request.addfinalizer(servers.stop_all)
+    return servers
+
+
+@pytest.fixture
+def state_store_of(store_servers, unique_job_name, monkeypatch):
+    """``state_store_of(kind)``: a state_store URL of its own for this test (its environment set)."""
+    def make(kind):
+        url = store_servers.url(kind, unique_job_name[-12:])
+        for key, value in store_servers.env.items():
+            monkeypatch.setenv(key, value)
+        return url
+    return make
+
+
 @pytest.fixture(scope="session", params=configured_versions(), ids=lambda v: f"flink-{v}")
 def flink_cluster(request, flink_cluster_pool):
     return flink_cluster_pool.get(request.param)

@@ -199,7 +199,8 @@ def test_fresh_start_uploads_a_missing_jar_under_its_content_name(client, script
     expect_run(script, spec_of(req, sha))
     result = engine(client, req).run()
     assert result.action == "started"
-    assert b"orders-job-sha256-%s.jar" % sha[:16].encode() in script.sent[2][1]
+    first_upload = next(body for call, body in script.sent if call == "POST /jars/upload")
+    assert b"orders-job-sha256-%s.jar" % sha[:16].encode() in first_upload
 
 
 def test_start_from_savepoint_path(client, script, jar, sha, uploaded):

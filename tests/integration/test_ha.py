@@ -1,0 +1,150 @@
+# Copyright (c) flinkops.flink contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""flink_job on a ZooKeeper-HA session cluster (flinkops_devkit.hacluster: two JobManagers, each
+serving REST with its own upload directory, one TaskManager), the way production runs Flink.
+
+Without a durable state store every change is refused (the records would live in one
+JobManager's upload directory); with one (each real backend) the same spec through either
+JobManager is a no-op, flink_job_info answers the same through both, a stopped job resumes from
+its stop's savepoint after the leader restarted with an empty upload directory, and two versions
+deployed at once through the two JobManagers leave one job with its state carried exactly once.
+
+One HA cluster per Flink version of the run, shared by this module's tests (one worker).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import pytest
+
+from flinkops_devkit.flinkctl import build_jobs
+from flinkops_devkit.hacluster import HaCluster
+from flinkops_devkit.modules import ModuleRun, warnings_of
+from flinkops_devkit.observer import ACTIVE, Flink
+from flinkops_devkit.pytest_plugin import configured_versions
+from flinkops_devkit.rest import rest
+
+# One worker for every HA-cluster and state-store suite: their clusters and stores are started once.
+pytestmark = pytest.mark.xdist_group("state-store")
+
+KINDS = ("s3", "zookeeper", "postgresql")
+ROUNDS = int(os.environ.get("FLINKOPS_RACE_ROUNDS", "2"))
+
+
+@pytest.fixture(scope="module", params=configured_versions(), ids=lambda v: "flink-%s" % v)
+def ha(request):
+    cluster = HaCluster(request.param, slots=8)
+    cluster.start()
+    cluster.jobs = build_jobs(request.param)
+    cluster.url = cluster.url_of(0)
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture
+def flink(ha):
+    return Flink(ha)
+
+
+@pytest.fixture
+def job(ha, flink, unique_job_name):
+    """Parameters of the sample stateful job through JobManager ``via``; its jobs are cancelled after."""
+    def make(via=0, jar="stateful-v1", **overrides):
+        params = dict(url=ha.url_of(via), name=unique_job_name, jar=ha.jobs[jar],
+                      entry_class=ha.jobs["entry_class"],
+                      args=["--name", unique_job_name, "--tag", unique_job_name, "--rate", "400"])
+        params.update(overrides)
+        return params
+    yield make
+    for found in flink.get("/jobs/overview")["jobs"]:
+        if found["name"] == unique_job_name and found["state"] in ACTIVE:
+            rest(ha.url_of(0), "PATCH", "/jobs/%s?mode=cancel" % found["jid"], timeout=30)
+
+
+def test_without_a_durable_store_every_change_is_refused(flink, job, module):
+    params = job()
+    before = flink.snapshot(params["name"])
+    result = module("flink_job", params)
+    assert result.get("failed"), result
+    assert "high availability (high-availability" in result["msg"], result["msg"]
+    assert "state_store" in result["msg"] and "Nothing was changed" in result["msg"]
+    assert flink.snapshot(params["name"]) == before
+    # Reading is not refused.
+    info = module("flink_job_info", dict(url=params["url"], name=params["name"]))
+    assert not info.get("failed") and info["jobs"] == [], info
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_either_jobmanager_sees_the_same_records(flink, job, module, state_store_of, kind):
+    store = state_store_of(kind)
+    started = module("flink_job", job(via=0, state_store=store))
+    assert started["action"] == "started", started
+    through_b = module("flink_job", job(via=1, state_store=store))
+    assert through_b["action"] == "none" and not through_b["changed"], through_b
+    assert through_b["job_id"] == started["job_id"]
+    infos = [module("flink_job_info", dict(url=job(via=via)["url"], name=job()["name"],
+                                           state_store=store))
+             for via in (0, 1)]
+    for info in infos:
+        assert [op["action"] for op in info["operations"]] == ["started"], info
+    assert infos[0]["operations"] == infos[1]["operations"]
+    assert [j["spec"] for j in infos[0]["jobs"]] == [j["spec"] for j in infos[1]["jobs"]]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_stopped_job_resumes_after_the_leader_restarted_empty(ha, flink, job, module,
+                                                                state_store_of, kind):
+    store = state_store_of(kind)
+    params = job(via=0, state_store=store)
+    assert module("flink_job", params)["action"] == "started"
+    flink.wait_counts(params["name"], "v1", minimum=2)
+    stopped = module("flink_job", dict(params, state="stopped"))
+    assert stopped["action"] == "stopped" and stopped["savepoint"], stopped
+
+    leader = ha.wait_leader()
+    ha.restart_jobmanager_of(leader, wipe_upload_dir=True)
+    other = ha.wait_leader(timeout=180)
+    # Flink lists no run of the job any more (finished jobs are not recovered).
+    deadline = time.time() + 60
+    while flink.jobs_named(params["name"]):
+        assert time.time() < deadline, "the leader change kept the finished job listed"
+        time.sleep(1)
+
+    resumed = module("flink_job", job(via=other, jar="stateful-v2", state_store=store))
+    assert resumed["action"] == "resumed", resumed
+    assert resumed["restored_from"] == stopped["savepoint"]
+    assert any(stopped["savepoint"] in warning for warning in warnings_of(resumed)), json.dumps(resumed)
+    flink.wait_counts(params["name"], "v2", minimum=2)
+    flink.assert_exactly_once(params["name"])
+
+
+@pytest.mark.parametrize("round_id", ["round-%d" % (i + 1) for i in range(ROUNDS)])
+def test_two_versions_at_once_through_the_two_jobmanagers(flink, job, module, state_store_of,
+                                                          round_id):
+    store = state_store_of("zookeeper")
+    first = module("flink_job", job(via=0, state_store=store))
+    assert first["action"] == "started", first
+    flink.wait_counts(job()["name"], "v1", minimum=2)
+    # Two different specs of one program (a configuration change): state-compatible.
+    runs = [ModuleRun(job(via=0, jar="stateful-v2", state_store=store), "via-a"),
+            ModuleRun(job(via=1, jar="stateful-v2", configuration={"pipeline.object-reuse": "true"},
+                          state_store=store), "via-b")]
+    results = [run.result() for run in runs]
+    for result in results:
+        assert "Traceback" not in json.dumps(result), result
+    green = [r for r in results if not r.get("failed")]
+    assert green, results
+    deadline = time.time() + 120
+    while len(flink.active(job()["name"])) != 1 or \
+            flink.the_running_job(job()["name"])["tasks"]["running"] == 0:
+        assert time.time() < deadline, flink.active(job()["name"])
+        time.sleep(1)
+    running = flink.the_running_job(job()["name"])["jid"]
+    replaced = set(r.get("previous_job_id") for r in green)
+    assert all(r["job_id"] == running or r["job_id"] in replaced for r in green), results
+    flink.wait_counts(job()["name"], "v2", minimum=2)
+    flink.assert_exactly_once(job()["name"])
