@@ -53,6 +53,7 @@ from ansible_collections.flinkops.flink.plugins.module_utils._jobstate import (
 from ansible_collections.flinkops.flink.plugins.module_utils._poll import (
     OperationFailed,
     open_stop_trigger,
+    settle_stop,
     stop_savepoint,
     wait_stop,
     wait_until_running,
@@ -76,7 +77,7 @@ from ansible_collections.flinkops.flink.plugins.module_utils._rest import (
     run_body,
     stop_with_savepoint,
 )
-from ansible_collections.flinkops.flink.plugins.module_utils._migrate import legacy_records
+from ansible_collections.flinkops.flink.plugins.module_utils._migrate import legacy_records, malformed_records
 from ansible_collections.flinkops.flink.plugins.module_utils._records._state import (
     StateStore,
     is_migrated,
@@ -200,6 +201,9 @@ class Engine:
                                       legacy_records(self.jars, self.request.name),
                                       self.changes.check_mode)
                 self._records = entries
+            malformed = malformed_records(self._records, self.request.name)
+            if malformed:
+                self.result.warnings.append(malformed)
         return self._records
 
     # -- the spec -----------------------------------------------------------------
@@ -343,6 +347,7 @@ class Engine:
 
     def _stop_with_savepoint(self, job_id, target, drain):
         trigger = self.stop_trigger_of and open_stop_trigger(self.client, job_id, self.stop_trigger_of)
+        requested_ms = int(time.time() * 1000)
         try:
             trigger = stop_with_savepoint(self.client, job_id, target, drain,
                                           self.request.savepoint_format, trigger)
@@ -355,8 +360,15 @@ class Engine:
                              self.request.wait_timeout, self.result.warnings.append)
         except OperationFailed:
             raise  # Flink's verdict: the savepoint failed and the job runs on.
-        except FlinkError as exc:  # accepted, outcome unknown (no answer, a timeout): it may still stop
-            raise DeployFailure("stop", exc, "stop-unknown", job_id=job_id, trigger_id=trigger)
+        except FlinkError as exc:  # accepted, outcome unread (no answer, a timeout): ask the job
+            settled = settle_stop(self.client, job_id, requested_ms, self.request.wait_timeout)
+            if settled is None:
+                raise DeployFailure("stop", exc, "stop-unknown", job_id=job_id, trigger_id=trigger)
+            self.result.warnings.append(
+                "the outcome of the stop of job %s could not be read (%s); the job ended and its "
+                "latest savepoint, %s, was completed after the stop was requested: going on "
+                "from it" % (job_id, exc.msg, settled))
+            return settled
 
     def cancel(self, job_id):
         """Cancel and wait until the job has ended; returns its final overview entry."""

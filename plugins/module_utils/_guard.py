@@ -55,8 +55,10 @@ import time
 import zlib
 
 from ansible_collections.flinkops.flink.plugins.module_utils._client import FlinkError
+from ansible_collections.flinkops.flink.plugins.module_utils._records._schema import INTENT, conforms
 
 GENESIS = "genesis"
+TERMINAL_STATES = ("FINISHED", "CANCELED", "FAILED")
 # A claim whose predecessor ended longer ago than this (on the JobManager's clock) with
 # its successor not started is abandoned: its run crashed or was killed. A live run submits
 # well within it once its stop completed; a re-run that resumes (its claim made after the
@@ -79,9 +81,54 @@ def name_hash(name):
     return _hex("flinkops-name:" + name, 12)
 
 
-def successor_id(name, predecessor):
-    """The id of the job that replaces ``predecessor`` (a job id or GENESIS) as job ``name``."""
-    return _hex("flinkops:%s:%s" % (name, predecessor or GENESIS))
+def successor_id(name, predecessor, attempt=0, lineage=""):
+    """The id of the job that replaces ``predecessor`` (a job id or GENESIS) as job ``name``.
+
+    ``lineage`` tells clusters apart (``_jobstate.cluster_lineage``): the first job of a name,
+    or a job restored from another cluster's savepoint, never gets the id it has elsewhere
+    (clusters that share checkpoint storage keep checkpoints under the job id). ``attempt``
+    counts the attempts to replace ``predecessor`` that ended (``next_successor``).
+    """
+    key = "flinkops:%s:%s" % (name, predecessor or GENESIS)
+    if lineage:
+        key += ":lineage=" + lineage
+    if attempt:
+        key += ":attempt=%d" % attempt
+    return _hex(key)
+
+
+MAX_ATTEMPTS = 32
+
+
+def ended_attempts(jobs, operations):
+    """Ids of submissions that ended without replacing their predecessor for good: the ended
+    jobs Flink lists (an aborted blue/green's green, a failed start) and the failed ones the
+    operation log names (Flink forgets ended jobs after an hour or a leader change)."""
+    active = set(job.get("jid") for job in jobs if job.get("state") not in TERMINAL_STATES)
+    ended = set(job.get("jid") for job in jobs if job.get("state") in TERMINAL_STATES)
+    for entry in operations:
+        ended.add(entry.get("failed_job_id"))
+        if entry.get("action") == "failed":
+            ended.add(entry.get("job_id"))
+    ended.discard(None)
+    return ended - active
+
+
+def next_successor(name, predecessor, ended, lineage=""):
+    """The successor id of ``predecessor`` that no ended attempt consumed.
+
+    Every run that replaces ``predecessor`` computes it from the same ended attempts, so runs
+    that compete still compete for one id (Flink admits it once); an attempt that ended
+    (aborted, failed) does not block the next one at Flink's duplicate-id check after the
+    old job was already stopped.
+    """
+    for attempt in range(MAX_ATTEMPTS):
+        candidate = successor_id(name, predecessor, attempt, lineage)
+        if candidate not in ended:
+            return candidate
+    raise FlinkError("job %s: %d attempts to replace job %s ended without success; nothing was "
+                     "changed. Start the job under a new name, or from savepoint_path after "
+                     "cancelling job %s" % (name, MAX_ATTEMPTS, predecessor, predecessor))
 
 
 def stop_trigger_id(predecessor, successor, attempt=0):
@@ -109,15 +156,17 @@ def actor(env=None):
     """Who acts: the AWX job (id and template) when run by AWX, a CI job, else user@host.
 
     AWX sets JOB_ID (with INVENTORY_ID and AWX_HOST) in the environment; the job
-    template's name comes only as an extra variable, which the roles pass on as
-    AWX_JOB_TEMPLATE_NAME. Short, so it fits a record.
+    template's name and the launching user come only as extra variables, which the roles pass
+    on as AWX_JOB_TEMPLATE_NAME and AWX_USER_NAME. Short, so it fits a record.
     """
     env = os.environ if env is None else env
     awx_id = env.get("AWX_JOB_ID") or env.get("tower_job_id") or env.get("TOWER_JOB_ID") or \
         (env.get("JOB_ID") if env.get("AWX_HOST") or env.get("INVENTORY_ID") else None)
     if awx_id:
         template = env.get("AWX_JOB_TEMPLATE_NAME") or env.get("tower_job_template_name") or ""
-        return ("awx job %s (%s)" % (awx_id, template) if template else "awx job %s" % awx_id)[:120]
+        user = env.get("AWX_USER_NAME")
+        return ("awx job %s%s%s" % (awx_id, " (%s)" % template if template else "",
+                                    " by %s" % user if user else ""))[:120]
     for variable, form in CI_JOB_VARIABLES:
         if env.get(variable):
             value = env[variable]
@@ -197,8 +246,21 @@ class Intent:
         return self.uploaded + self.ttl * 1000 < now_ms
 
     def describe(self):
-        return "%s since %s" % (self.actor or "an unknown run", time.strftime(
-            "%Y-%m-%d %H:%M:%S UTC", time.gmtime((self.uploaded or 0) / 1000.0)))
+        return "%s since %s" % (self.actor or "an unknown run", _utc(self.uploaded))
+
+    def release_hint(self, store):
+        """How long the claim holds, and how to release it when its run is known dead."""
+        return ("its claim lasts until that run ends, at the latest until %s (a run killed "
+                "with its claim is taken over sooner: a ZooKeeper store frees it with the run's "
+                "session, any store once the job it replaces is seen ended and the claim is "
+                "older than %d s). If that run is known dead, delete %s from %s" % (
+                    _utc(self.uploaded + self.ttl * 1000), RESUME_GRACE_MS // 1000,
+                    "the entries %s" % ", ".join(self.entry_ids[:2]) + (
+                        " ..." if len(self.entry_ids) > 2 else ""), store))
+
+
+def _utc(epoch_ms):
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime((epoch_ms or 0) / 1000.0))
 
 
 def intent_names(name, successor, fingerprint, predecessor, who, ttl, nonce, now=None,
@@ -211,10 +273,23 @@ def intent_names(name, successor, fingerprint, predecessor, who, ttl, nonce, now
             for i, chunk in enumerate(chunks)]
 
 
-def read_intents(jars):
-    """{successor id: [Intent, earliest first]} of the complete intents in the store."""
-    found = {}
+def _intent_records(jars):
+    """(well-formed, malformed) complete intent records: [(successor, payload, entries)]."""
+    good, bad = [], []
     for (successor, _nonce), (payload, entries) in assemble_records(jars, _INTENT, (0, 1)).items():
+        (good if conforms(payload, INTENT) else bad).append((successor, payload, entries))
+    return good, bad
+
+
+def malformed_intents(jars):
+    """Entry names of intent records that decode but do not have an intent's shape."""
+    return [entry.get("name") for _s, _p, entries in _intent_records(jars)[1] for entry in entries]
+
+
+def read_intents(jars):
+    """{successor id: [Intent, earliest first]} of the complete, well-formed intents in the store."""
+    found = {}
+    for successor, payload, entries in _intent_records(jars)[0]:
         found.setdefault(successor, []).append(Intent(successor, payload, entries))
     for intents in found.values():
         intents.sort(key=lambda intent: intent.key)
@@ -324,14 +399,16 @@ def deploying(job, intents):
     return None
 
 
-def superseded_by(job_id, name, jobs, intents):
+def superseded_by(job_id, name, jobs, intents, lineage=""):
     """The successor id (or intent) of ``job_id`` if another run is replacing it, else None."""
-    successor = successor_id(name, job_id)
-    if any(job.get("jid") == successor for job in jobs):
-        return successor, None
-    claims = intents.get(successor) or []
-    if claims:
-        return successor, claims[0]
+    listed = set(job.get("jid") for job in jobs)
+    for attempt in range(MAX_ATTEMPTS):
+        successor = successor_id(name, job_id, attempt, lineage)
+        if successor in listed:
+            return successor, None
+        claims = intents.get(successor) or []
+        if claims:
+            return successor, claims[0]
     return None
 
 

@@ -40,6 +40,8 @@ from ansible_collections.flinkops.flink.plugins.module_utils._guard import (
     actor,
     deploying,
     elect,
+    ended_attempts,
+    next_successor,
     predecessor_of,
     read_confirmations,
     read_intents,
@@ -59,6 +61,7 @@ from ansible_collections.flinkops.flink.plugins.module_utils._oplog import (
 from ansible_collections.flinkops.flink.plugins.module_utils._health import RECENT_S, recent_restarts
 from ansible_collections.flinkops.flink.plugins.module_utils._hooks import Hooks
 from ansible_collections.flinkops.flink.plugins.module_utils._jobstate import (
+    cluster_lineage,
     describe_state,
     is_active,
     restart_count,
@@ -114,6 +117,7 @@ class GuardHook(Hooks):
         self.fingerprint = None
         self.refusal = None  # why a rollback must not happen
         self.unconfirmed = []  # (job id, fingerprint) submitted, not yet confirmed
+        self.lineage = ""  # what tells this cluster apart in job ids (_jobstate.cluster_lineage)
 
     def _guard(self, run):
         if self.guard is None:
@@ -154,7 +158,9 @@ class GuardHook(Hooks):
         if busy is not None:
             self._lost(run, busy, predecessor, "it deploys job %s" % current["jid"])
         self.predecessor = predecessor
-        self.successor = successor_id(req.name, predecessor)
+        self.lineage = cluster_lineage(run.cluster_config)
+        self.successor = next_successor(req.name, predecessor, ended_attempts(run.jobs, operations),
+                                        self.lineage)
         run.stop_trigger_of = functools.partial(stop_trigger_id, predecessor, self.successor)
         if run.changes.check_mode:
             return
@@ -189,6 +195,7 @@ class GuardHook(Hooks):
                 not run.changes.check_mode:
             self._wait_for(run, winner, message)
             raise Replan(message)
+        message += ". %s" % winner.release_hint(run.state.describe())
         self._log(run, "refused", previous_job_id=None if predecessor == GENESIS else predecessor,
                   message=message)
         raise DeploymentInProgress(message)
@@ -230,6 +237,8 @@ class GuardHook(Hooks):
             if not _is_duplicate(exc):
                 raise
         job = find_job(run.client, body["jobId"]) or {}
+        # This run started nothing: its result says so, and names the winner apart.
+        run.result.update(action="none", job_id=None, winner_job_id=body["jobId"])
         self.refusal = (
             "another deployment of job %s is in progress or has finished: it started job %s "
             "(%s) in place of job %s, so this run started nothing%s" % (
@@ -254,7 +263,7 @@ class GuardHook(Hooks):
         name = job.get("name")
         expected = name == req.name if req.name_match == "exact" else \
             (name or "").startswith(req.name)
-        self.predecessor, self.successor = job_id, successor_id(req.name, job_id)
+        self.predecessor, self.successor = job_id, successor_id(req.name, job_id, lineage=self.lineage)
         if name is not None and not expected:
             cancel_job(run.client, job_id)
             raise FlinkError(
@@ -285,7 +294,7 @@ class GuardHook(Hooks):
             jars = run.record_store.jars()
             jobs = list_jobs(run.client)
             found = None if is_active(find_job(run.client, failed_job_id, jobs)) else \
-                superseded_by(failed_job_id, run.request.name, jobs, read_intents(jars))
+                superseded_by(failed_job_id, run.request.name, jobs, read_intents(jars), self.lineage)
         except FlinkError:
             found = None
         if found:
@@ -296,7 +305,7 @@ class GuardHook(Hooks):
                     successor, ", started by %s" % who if who else "")))
         # The rollback replaces the failed job: it gets that job's successor id.
         self.predecessor = failed_job_id
-        self.successor = successor_id(run.request.name, failed_job_id)
+        self.successor = successor_id(run.request.name, failed_job_id, lineage=self.lineage)
 
     def already_running(self, run, current):
         """Green means healthy: the job asked for must not be failing or restarting."""
@@ -377,5 +386,5 @@ class GuardHook(Hooks):
             return
         restored = result.restored_from if isinstance(result.restored_from, str) else None
         self._log(run, action, job_id=result.job_id, previous_job_id=result.previous_job_id,
-                  savepoint=result.savepoint or restored,
+                  failed_job_id=result.failed_job_id, savepoint=result.savepoint or restored,
                   message=failure.msg if failure is not None else None)

@@ -15,6 +15,8 @@ answers. Pure functions of answers, plus the few reads they need.
 
 from __future__ import annotations
 
+import hashlib
+
 import time
 
 from ansible_collections.flinkops.flink.plugins.module_utils._client import FlinkError, root_cause
@@ -259,17 +261,19 @@ def settled_checkpoints(client, job):
 
 
 def resume_point(client, runs):
-    """The state to resume a job from after it stopped: the newest run's last state.
+    """The state to resume a job from after it stopped: the last state of the run that
+    ended last.
 
-    Only the newest run that really ran counts (a submission that failed
-    leaves a FAILED job with no tasks): an older savepoint would silently
-    roll the state back. ``runs`` is newest first. Returns (job, path or None).
+    Only a run that really ran counts (a submission that failed leaves a FAILED job with
+    no tasks), and the one that ended last holds the newest state: an aborted blue/green's
+    green started after its blue but ended before it, and its state is older. Any other
+    choice would silently roll the state back. Returns (job, path or None).
     """
-    for job in runs:
-        if not is_terminal(job) or not job.get("tasks", {}).get("total"):
-            continue
-        return job, last_state(client, job["jid"], settled_checkpoints(client, job))
-    return None, None
+    ended = [job for job in runs if is_terminal(job) and job.get("tasks", {}).get("total")]
+    if not ended:
+        return None, None
+    job = max(ended, key=lambda run: run.get("end-time") or 0)
+    return job, last_state(client, job["jid"], settled_checkpoints(client, job))
 
 
 # ---------------------------------------------------------------------------
@@ -286,6 +290,23 @@ def high_availability(config):
         if value and value.upper() != "NONE":
             return "%s: %s" % (key, value)
     return None
+
+
+# Settings every JobManager of one cluster shares and other clusters do not: what tells
+# clusters apart in job ids (_guard.successor_id). Without high availability the one
+# JobManager's RPC address joins them.
+LINEAGE_KEYS = ("high-availability.cluster-id", "kubernetes.cluster-id", "high-availability.storageDir",
+                "high-availability.zookeeper.quorum", "execution.checkpointing.dir",
+                "state.checkpoints.dir")
+
+
+def cluster_lineage(config):
+    """A short digest of what tells this cluster apart from others (see LINEAGE_KEYS)."""
+    keys = LINEAGE_KEYS if high_availability(config) else LINEAGE_KEYS + ("jobmanager.rpc.address",)
+    found = ["%s=%s" % (key, config[key]) for key in keys if config.get(key)]
+    if not found:
+        return ""
+    return hashlib.sha256(";".join(found).encode("utf-8")).hexdigest()[:16]
 
 
 def default_savepoint_dir(config):

@@ -6,8 +6,9 @@
 # This module_utils is PRIVATE and for internal use by flinkops.flink only.
 # It can change or be removed at any time without notice.
 
-"""Which of the JAR store's records belong to a job name: what a durable state store
-imports on the name's first use (``_records._state.migrate``).
+"""The record kinds seen together: which of the JAR store's records belong to a job name
+(what a durable state store imports on the name's first use, ``_records._state.migrate``),
+and which records are malformed (skipped by their readers, named in a warning).
 
 Spec records carry the name in their payload, confirmations and operation-log
 entries its hash, rescale marks the id of a job the name confirmed. Claims
@@ -19,10 +20,15 @@ from __future__ import annotations
 
 from ansible_collections.flinkops.flink.plugins.module_utils._guard import (
     confirmation_name,
+    malformed_intents,
     read_confirmations,
 )
-from ansible_collections.flinkops.flink.plugins.module_utils._oplog import operation_entries
+from ansible_collections.flinkops.flink.plugins.module_utils._oplog import (
+    malformed_operations,
+    operation_entries,
+)
 from ansible_collections.flinkops.flink.plugins.module_utils._store import (
+    malformed_spec_records,
     read_spec_records,
     rescale_marks_of,
     spec_record_fingerprint,
@@ -42,3 +48,16 @@ def legacy_records(jars, name):
     found += operation_entries(jars, name)
     found += rescale_marks_of(jars, set(confirmed))
     return found
+
+
+def malformed_records(entries, name):
+    """A warning naming the records among ``entries`` that decode but have the wrong shape
+    (their readers skip them), or None. Anyone who can write to the store can make one."""
+    names = [entry.get("name") for entry in entries]
+    bad = malformed_intents(entries) + malformed_operations(entries, name) + \
+        ["flinkops-spec-%s-*" % fingerprint for fingerprint in malformed_spec_records(names)]
+    if not bad:
+        return None
+    return ("%d record(s) of job %s are malformed and were ignored (written by something other "
+            "than flinkops.flink?): %s. Remove them from the state store to silence this" % (
+                len(bad), name, ", ".join(sorted(bad)[:5]) + (" ..." if len(bad) > 5 else "")))

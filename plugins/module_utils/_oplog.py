@@ -19,6 +19,7 @@ import re
 import time
 
 from ansible_collections.flinkops.flink.plugins.module_utils._client import FlinkError
+from ansible_collections.flinkops.flink.plugins.module_utils._records._schema import OPERATION, conforms
 from ansible_collections.flinkops.flink.plugins.module_utils._guard import (
     assemble_records,
     encode_payload,
@@ -38,11 +39,18 @@ def operation_names(name, entry, now_ms=None):
                                                       chunk) for i, chunk in enumerate(chunks)]
 
 
-def _operation_records(jars, name):
+def _operation_records(jars, name, well_formed=True):
     records = assemble_records(jars, _OPLOG, (0, 1, 2))
     return sorted(((key, payload, entries) for key, (payload, entries) in records.items()
-                   if key[0] == name_hash(name) and payload.get("name") == name),
+                   if key[0] == name_hash(name) and conforms(payload, OPERATION) == well_formed
+                   and (payload.get("name") == name or not well_formed)),
                   key=lambda item: (item[0][1], item[2][0].get("uploaded") or 0), reverse=True)
+
+
+def malformed_operations(jars, name):
+    """Entry names of ``name``'s log records that decode but do not have an entry's shape."""
+    return [entry.get("name") for _key, _payload, entries in _operation_records(jars, name, False)
+            for entry in entries]
 
 
 def read_operations(jars, name):
@@ -103,12 +111,12 @@ def resumable_state(operations, confirmed):
 
 
 def append_operation(store, name, action, who, warn, job_id=None, previous_job_id=None,
-                     savepoint=None, fingerprint=None, message=None):
+                     savepoint=None, fingerprint=None, message=None, failed_job_id=None):
     """Append to the operation log of ``name`` and prune it to the newest OPERATIONS_KEPT;
     never fails the task (a log that cannot be written is a warning)."""
     entry = {"time": int(time.time()), "action": action, "job_id": job_id,
              "previous_job_id": previous_job_id, "savepoint": savepoint,
-             "fingerprint": fingerprint, "actor": who}
+             "fingerprint": fingerprint, "actor": who, "failed_job_id": failed_job_id}
     if message:
         entry["message"] = message[:300]
     entry = dict((k, v) for k, v in entry.items() if v is not None)

@@ -30,6 +30,8 @@ from ansible_collections.flinkops.flink.plugins.module_utils._jobstate import (
     is_slot_wait,
     restart_count,
     root_exception,
+    savepoint_info,
+    settled_checkpoints,
     unhealthy_reason,
     waiting_for_slots,
 )
@@ -265,6 +267,23 @@ def wait_until_terminal(client, job_id, timeout):
             return job or {"jid": job_id}
         return None
     return wait_for(client, check, timeout, POLL_INTERVAL * 4, "job %s to end" % job_id)
+
+
+def settle_stop(client, job_id, since_ms, timeout):
+    """The savepoint a stop left when its outcome could not be read (no answer, a timeout),
+    read from the job itself: ended FINISHED, with a savepoint completed after ``since_ms``
+    (the stop's request) as its latest. None when the job shows no such end within ``timeout``.
+    """
+    try:
+        job = wait_until_terminal(client, job_id, timeout)
+        if job.get("state") != "FINISHED":
+            return None
+        latest = savepoint_info(settled_checkpoints(client, job))
+    except FlinkError:
+        return None
+    if latest and (latest.get("timestamp") or 0) >= since_ms:
+        return latest["path"]
+    return None
 
 
 def wait_until_running(client, job_id, timeout, interval=POLL_INTERVAL, new=True):

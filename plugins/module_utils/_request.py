@@ -136,7 +136,7 @@ class DeployResult:
     ALWAYS = ("job_id", "previous_job_id", "action", "savepoint", "restored_from",
               "rolled_back")
     WHEN_SET = ("job", "health", "failed_job_id", "state_check", "strategy", "overlap_seconds",
-                "catch_up", "rescaled", "rescale_fallback", "healthy")
+                "catch_up", "rescaled", "rescale_fallback", "healthy", "winner_job_id")
 
     def __init__(self):
         self.job_id = None
@@ -148,6 +148,8 @@ class DeployResult:
         self.job = None
         self.health = None
         self.failed_job_id = None
+        # Another run's job that won where this run started nothing (the job-id fence).
+        self.winner_job_id = None
         self.state_check = None
         # Warnings for the user (flink_job passes them to Ansible); not part of to_dict().
         self.warnings = []

@@ -32,6 +32,7 @@ import re
 import zlib
 
 from ansible_collections.flinkops.flink.plugins.module_utils._client import FlinkError
+from ansible_collections.flinkops.flink.plugins.module_utils._records._schema import SPEC, conforms
 from ansible_collections.flinkops.flink.plugins.module_utils._rest import upload_jar
 from ansible_collections.flinkops.flink.plugins.module_utils._spec import (
     FINGERPRINT_CHARS,
@@ -203,7 +204,18 @@ def spec_record_names(spec, jar_id):
 
 
 def read_spec_records(jar_names):
-    """Decode every complete spec record among JAR names: {fingerprint: spec dict}."""
+    """Decode every complete, well-formed spec record among JAR names: {fingerprint: spec dict}."""
+    return dict((fingerprint, record) for fingerprint, record in _decoded_spec_records(jar_names).items()
+                if conforms(record, SPEC))
+
+
+def malformed_spec_records(jar_names):
+    """Fingerprints of complete spec records that decode but do not have a spec's shape."""
+    return sorted(fingerprint for fingerprint, record in _decoded_spec_records(jar_names).items()
+                  if not conforms(record, SPEC))
+
+
+def _decoded_spec_records(jar_names):
     parts = {}
     for name in jar_names:
         match = _SPEC_RECORD.match(name or "")

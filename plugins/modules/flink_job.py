@@ -454,6 +454,13 @@ healthy:
   returned: when the requested spec runs already
   type: bool
   sample: true
+winner_job_id:
+  description:
+    - The job another deployment of the same job started where this run started nothing (they met at the
+      job-id fence). RV(action) is then V(none) and RV(job_id) is null, as they tell what this run did.
+  returned: when another run won the submission
+  type: str
+  sample: 7d1f0e2c3b4a59687d1f0e2c3b4a5968
 job:
   description: The job as C(/jobs/overview) reports it once it runs.
   returned: when a job runs

@@ -143,6 +143,27 @@ def test_green_failing_at_runtime_leaves_blue_untouched(flink, job_params, modul
     assert not flink.checkpoints(blue["job_id"])["counts"].get("restored")
 
 
+def test_a_plain_upgrade_after_an_aborted_blue_green_carries_blues_state_once(flink, job_params, module):
+    """The aborted attempt's green (cancelled) consumed its job id: the next plain upgrade must
+    not stop blue and then meet that id at Flink's duplicate check, nor resume from the green's
+    older state."""
+    params = job_params()
+    blue = module("flink_job", params)
+    flink.wait_counts(params["name"], "v1", minimum=2)
+    failing = dict(params, args=params["args"] + ["--variant", "fail-on-start"])
+    aborted = module("flink_job", blue_green(failing, flink, health_window=2))
+    assert aborted["failed"] and "blue-green aborted" in aborted["msg"], aborted
+    assert flink.state(aborted["failed_job_id"]) == "CANCELED"
+    flink.wait_counts(params["name"], "v1", minimum=4)
+    upgraded = module("flink_job", dict(params, jar=flink.jobs["stateful-v2"]))
+    assert upgraded["action"] == "upgraded" and not upgraded.get("failed"), upgraded
+    assert upgraded["job_id"] not in (aborted["failed_job_id"], blue["job_id"])
+    assert upgraded["restored_from"] == upgraded["savepoint"]  # blue's own stop savepoint
+    assert flink.the_running_job(params["name"])["jid"] == upgraded["job_id"]
+    flink.wait_counts(params["name"], "v2", minimum=2)
+    flink.assert_exactly_once(params["name"])
+
+
 def test_not_enough_free_slots_fails_before_anything(flink, job_params, module):
     params = job_params()
     blue = module("flink_job", params)

@@ -449,6 +449,8 @@ def test_lost_savepoint_status_says_the_stop_outcome_is_unknown(client, script, 
     script.on("POST", "/jobs/%s/stop" % current["jid"], {"request-id": "t1"})
     for _round in range(2):  # the read is retried once, then given up
         script.on("GET", "/jobs/%s/savepoints/t1" % current["jid"], {"errors": []}, status=503)
+    for _round in range(2):  # ... and the job cannot be asked either
+        script.on("GET", "/jobs/overview", {"errors": []}, status=503)
     with pytest.raises(DeployFailure) as failed:
         engine(client, req).run()
     msg = str(failed.value)
@@ -462,11 +464,49 @@ def test_savepoint_timeout_says_the_stop_outcome_is_unknown(client, script, jar,
     script.on("POST", "/jobs/%s/stop" % current["jid"], {"request-id": "t1"})
     for _round in range(3):
         script.on("GET", "/jobs/%s/savepoints/t1" % current["jid"], IN_PROGRESS)
+    for _round in range(2):
+        script.on("GET", "/jobs/overview", {"errors": []}, status=503)
     with pytest.raises(DeployFailure) as failed:
         engine(client, req).run()
     msg = str(failed.value)
     assert "did not complete within 0.03s (trigger t1)" in msg and "outcome is unknown" in msg
     assert "left as it is" not in msg
+
+
+def test_a_stop_whose_status_is_lost_is_settled_from_the_job_itself(client, script, jar, sha, uploaded,
+                                                                     monkeypatch):
+    """Under JobManager overload the stop's status read failed, but the job ended FINISHED
+    with a savepoint completed after the stop was requested: that is the stop's savepoint."""
+    monkeypatch.setattr(_engine.time, "time", lambda: 100.0)  # the stop requested at 100 000 ms
+    req, current = upgrade_setup(script, jar, sha, uploaded)
+    script.on("POST", "/jobs/%s/stop" % current["jid"], {"request-id": "t1"})
+    for _round in range(2):
+        script.on("GET", "/jobs/%s/savepoints/t1" % current["jid"], {"errors": []}, status=503)
+    finished = dict(current, state="FINISHED", **{"end-time": 1})
+    script.on("GET", "/jobs/overview", overview(finished))
+    script.on("GET", "/jobs/%s/checkpoints" % current["jid"], checkpoints(
+        savepoint={"external_path": SP, "latest_ack_timestamp": 100500}))
+    expect_run(script, spec_of(req, sha))
+    eng = engine(client, req)
+    result = eng.run()
+    assert result.action == "upgraded" and result.savepoint == SP
+    assert script.body_of("/run")["savepointPath"] == SP
+    assert any("could not be read" in w and SP in w for w in eng.result.warnings)
+
+
+def test_a_savepoint_older_than_the_stop_never_settles_it(client, script, jar, sha, uploaded, monkeypatch):
+    monkeypatch.setattr(_engine.time, "time", lambda: 100.0)
+    req, current = upgrade_setup(script, jar, sha, uploaded)
+    script.on("POST", "/jobs/%s/stop" % current["jid"], {"request-id": "t1"})
+    for _round in range(2):
+        script.on("GET", "/jobs/%s/savepoints/t1" % current["jid"], {"errors": []}, status=503)
+    script.on("GET", "/jobs/overview", overview(dict(current, state="FINISHED", **{"end-time": 1})))
+    script.on("GET", "/jobs/%s/checkpoints" % current["jid"], checkpoints(
+        savepoint={"external_path": SP, "latest_ack_timestamp": 99000}))
+    with pytest.raises(DeployFailure) as failed:
+        engine(client, req).run()
+    assert failed.value.outcome == "stop-unknown"
+    assert not any(call.endswith("/run") for call in script.calls())
 
 
 def test_drain_and_native_format_reach_the_stop(client, script, jar, sha, uploaded):
@@ -1119,3 +1159,19 @@ def test_unchanged_secret_spec_is_a_no_op_when_the_job_id_carries_no_fingerprint
     script.on("GET", "/jobs/%s/checkpoints" % jid, checkpoints())
     result = engine(client, req, hooks=[_RecordedIds({jid: running.fingerprint})]).run()
     assert result.action == "none" and result.job_id == jid
+
+
+def test_resume_takes_the_run_that_ended_last_not_the_one_started_last(client, script, jar, sha, uploaded):
+    """An aborted blue/green: green started after blue but was cancelled before blue stopped;
+    its state is older, and resuming it would roll the state back."""
+    req = request(jar)
+    blue = job("b" * 32, state="FINISHED", running=0, start=1, end=30)
+    green = job("9" * 32, state="CANCELED", running=0, start=10, end=20)
+    script.on("GET", "/jobs/overview", overview(green, blue))
+    expect_prepared(script, uploaded, spec_of(req, sha))
+    script.on("GET", "/jobs/%s/checkpoints" % ("b" * 32), checkpoints(
+        savepoint={"external_path": SP, "latest_ack_timestamp": 29}))
+    expect_run(script, spec_of(req, sha))
+    result = engine(client, req).run()
+    assert result.action == "resumed" and result.previous_job_id == "b" * 32
+    assert script.body_of("/run")["savepointPath"] == SP

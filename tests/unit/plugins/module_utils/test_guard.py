@@ -21,7 +21,9 @@ from ansible_collections.flinkops.flink.plugins.module_utils._guard import (
     confirmation_name,
     elect,
     deploying,
+    ended_attempts,
     intent_names,
+    next_successor,
     predecessor_of,
     read_confirmations,
     read_intents,
@@ -30,6 +32,7 @@ from ansible_collections.flinkops.flink.plugins.module_utils._guard import (
     successor_id,
     superseded_by,
 )
+from ansible_collections.flinkops.flink.plugins.module_utils._jobstate import cluster_lineage
 from ansible_collections.flinkops.flink.plugins.module_utils._oplog import (
     OPERATIONS_KEPT,
     append_operation,
@@ -102,6 +105,8 @@ def test_actor_names_the_awx_job_or_user_and_host():
     # AWX sets JOB_ID beside INVENTORY_ID and AWX_HOST; alone, a JOB_ID is any program's variable.
     assert actor({"JOB_ID": "12", "INVENTORY_ID": "3", "AWX_HOST": "https://awx"}) == "awx job 12"
     assert "@" in actor({"JOB_ID": "12"})
+    assert actor({"AWX_JOB_ID": "5", "AWX_JOB_TEMPLATE_NAME": "", "AWX_USER_NAME": "alice"}) == \
+        "awx job 5 by alice"
 
 
 def test_intent_round_trip_fits_flinks_name_limit_even_with_a_long_name():
@@ -382,3 +387,38 @@ def test_stale_records_are_unlisted_confirmations_and_expired_intents():
     stale = stale_records(store.jars(), "orders", {"b" * 32, "d" * 32})
     names = [f["name"] for f in store.files if f["id"] in stale]
     assert len(names) == 2 and JID in names[0] and names[1].startswith("flinkops-intent-")
+
+
+# --- job ids: ended attempts and clusters -------------------------------------------------
+
+def test_an_ended_attempt_does_not_block_the_next_replacement():
+    first = successor_id("orders", "p" * 32)
+    assert next_successor("orders", "p" * 32, set()) == first
+    # an aborted blue/green's green (listed CANCELED) consumed the first id
+    green = {"jid": first, "state": "CANCELED"}
+    ended = ended_attempts([green, {"jid": "p" * 32, "state": "RUNNING"}], [])
+    second = next_successor("orders", "p" * 32, ended)
+    assert second not in (first, "p" * 32) and second == successor_id("orders", "p" * 32, 1)
+    # Flink forgot the green (an hour later, a leader change): the log still names it
+    assert next_successor("orders", "p" * 32, ended_attempts(
+        [], [{"action": "failed", "job_id": "p" * 32, "failed_job_id": first}])) == second
+
+
+def test_a_running_job_is_never_taken_for_an_ended_attempt():
+    first = successor_id("orders", "p" * 32)
+    ended = ended_attempts([{"jid": first, "state": "RUNNING"}],
+                           [{"action": "failed", "job_id": first}])
+    assert next_successor("orders", "p" * 32, ended) == first  # competing runs meet at the fence
+
+
+def test_job_ids_differ_between_clusters_but_not_between_jobmanagers():
+    ha = {"high-availability.type": "zookeeper", "high-availability.cluster-id": "/prod",
+          "high-availability.storageDir": "s3://ha/prod", "jobmanager.rpc.address": "10.0.0.1"}
+    standby = dict(ha, **{"jobmanager.rpc.address": "10.0.0.2"})
+    other = dict(ha, **{"high-availability.cluster-id": "/staging"})
+    assert cluster_lineage(ha) == cluster_lineage(standby) != cluster_lineage(other)
+    assert successor_id("orders", GENESIS, lineage=cluster_lineage(ha)) != \
+        successor_id("orders", GENESIS, lineage=cluster_lineage(other))
+    single = {"jobmanager.rpc.address": "flink-a", "state.checkpoints.dir": "s3://cp"}
+    assert cluster_lineage(single) != cluster_lineage(dict(single, **{"jobmanager.rpc.address": "flink-b"}))
+    assert cluster_lineage({}) == ""

@@ -31,6 +31,7 @@ from ansible_collections.flinkops.flink.plugins.module_utils._oplog import (
     append_operation,
     read_operations,
 )
+from ansible_collections.flinkops.flink.plugins.module_utils._records._state import StateStore
 from ansible_collections.flinkops.flink.plugins.module_utils._request import (
     Changes,
     DeployRequest,
@@ -83,7 +84,8 @@ def run_of(store, current=None, runs=(), check=False, **request):
     runs = list(runs) or ([current] if current else [])
     return SimpleNamespace(client=None, request=DeployRequest(name="orders", **request),
                            jobs=list(runs), runs=runs, current=current, jars=store.jars(),
-                           records=store.jars(), record_store=store,
+                           records=store.jars(), record_store=store, cluster_config={},
+                           state=StateStore(None, None),
                            changes=Changes(check_mode=check), result=DeployResult(),
                            stop_trigger_of=None)
 
@@ -121,6 +123,12 @@ def test_the_later_run_fails_naming_the_other_and_logs_the_refusal(store, monkey
         GuardHook(store).before_change(run, run.current, SPEC)
     assert "another deployment of job orders is in progress: awx job 7 (deploy) since" in \
         caught.value.msg
+    # How long the claim holds, and how to release it when its run is known dead.
+    claim = read_intents(store.jars())[successor_id("orders", OLD)][0]
+    assert "at the latest until %s" % time.strftime(
+        "%Y-%m-%d %H:%M:%S UTC", time.gmtime(claim.uploaded / 1000.0 + 600)) in caught.value.msg
+    assert "If that run is known dead, delete the entries %s" % claim.entry_ids[0] in caught.value.msg
+    assert "the JobManager's JAR upload directory" in caught.value.msg
     assert read_operations(store.jars(), "orders")[0]["action"] == "refused"
 
 
@@ -230,6 +238,8 @@ def test_a_duplicate_submission_is_another_runs_job_and_never_rolled_back(store,
         hook.submit(run, "jar", {"jobId": successor})
     assert caught.value.roll_back is False
     assert "another deployment of job orders is in progress or has finished" in caught.value.msg
+    # The result tells what this run did (nothing started) and names the winner apart.
+    assert (run.result.action, run.result.job_id, run.result.winner_job_id) == ("none", None, successor)
     cluster.submit_error = FlinkError("bad", method="POST", url="http://jm", status=500)
     with pytest.raises(FlinkError) as other:
         hook.submit(run, "jar", {"jobId": successor})

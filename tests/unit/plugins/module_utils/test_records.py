@@ -14,8 +14,13 @@ import pytest
 
 from ansible_collections.flinkops.flink.plugins.module_utils._client import FlinkError
 from ansible_collections.flinkops.flink.plugins.module_utils._engine import Engine
-from ansible_collections.flinkops.flink.plugins.module_utils._guard import confirmation_name
-from ansible_collections.flinkops.flink.plugins.module_utils._migrate import legacy_records
+from ansible_collections.flinkops.flink.plugins.module_utils._guard import (
+    confirmation_name,
+    encode_payload,
+    intent_names,
+    read_intents,
+)
+from ansible_collections.flinkops.flink.plugins.module_utils._migrate import legacy_records, malformed_records
 from ansible_collections.flinkops.flink.plugins.module_utils._oplog import (
     operation_names,
     read_operations,
@@ -250,3 +255,22 @@ def test_a_declared_shared_upload_directory_is_trusted_on_ha(client, script):
                     state=state)
     engine.run()
     assert engine.result.action == "stopped" and engine.result.savepoint == "file:/sp/s1"
+
+
+# --- malformed records ---------------------------------------------------------------------
+
+def test_a_malformed_record_is_skipped_and_named_never_a_crash():
+    good = intent_names("orders", "5" * 32, "f" * 16, "p" * 32, "ci", 600, "aaaa0001")
+    # A well-formed name whose payload has a ttl of the wrong type (anyone can upload one).
+    chunks = encode_payload({"n": "orders", "f": "f" * 16, "p": "p" * 32, "a": "x", "t": 1,
+                             "x": "600", "r": "bbbb0002", "w": 0, "h": 0})
+    bad = ["flinkops-intent-%s-bbbb0002-%d-%d-%s.jar" % ("5" * 32, i, len(chunks), c)
+           for i, c in enumerate(chunks)]
+    bad_op = operation_names("orders", {"action": ["not", "text"], "job_id": JOB}, now_ms=9)
+    entries = [{"id": n, "name": n, "uploaded": 5} for n in good + bad + bad_op] + JAR_STORE
+    intents = read_intents(entries)["5" * 32]
+    assert [i.nonce for i in intents] == ["aaaa0001"]
+    assert [op["action"] for op in read_operations(entries, "orders")] == ["started"]
+    warning = malformed_records(entries, "orders")
+    assert "2 record(s) of job orders are malformed" in warning and bad[0] in warning
+    assert malformed_records(JAR_STORE, "orders") is None
