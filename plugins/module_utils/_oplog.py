@@ -88,6 +88,21 @@ def last_known_state(operations):
     return None
 
 
+def savepoints_named(operations):
+    """Every savepoint ``operations`` (newest first) name, once each, newest first:
+    [{"path", "time", "action", "job_id"}]. The job is the one stopped (or, for a start, the
+    one started from it)."""
+    found, seen = [], set()
+    for entry in operations:
+        path = entry.get("savepoint")
+        if not path or path in seen:
+            continue
+        seen.add(path)
+        found.append({"path": path, "time": entry.get("time"), "action": entry.get("action"),
+                      "job_id": entry.get("previous_job_id") or entry.get("job_id")})
+    return found
+
+
 def resumable_state(operations, confirmed):
     """(job id, savepoint) to resume from when Flink lists no run of the job any more, or None.
 

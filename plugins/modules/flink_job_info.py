@@ -170,6 +170,34 @@ operations:
   returned: always
   type: list
   elements: dict
+savepoints:
+  description:
+    - With O(name), every savepoint the operation log of that name records (taken by a stop or an upgrade, or
+      restored from) and the latest savepoint of each run Flink lists, once each, newest first, without the ones
+      disposed of through M(flinkops.flink.flink_savepoint). Flink knows a run's savepoints only while it lists
+      the job (an hour by default, until a leader change); the log's part is the records' history, and with a
+      durable O(state_store) it survives every JobManager restart.
+    - The C(flinkops.flink.job_deploy) role keeps the newest C(job_deploy_keep_savepoints) of these.
+    - V(null) without O(name).
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    path:
+      description: The savepoint's location.
+      type: str
+    timestamp:
+      description: When it completed (Flink's time), else when the operation that named it was logged (ms since the epoch).
+      type: int
+    action:
+      description: The logged operation (V(stopped), V(upgraded), V(resumed), ...); V(null) when only Flink lists it.
+      type: str
+    job_id:
+      description: The job the operation stopped (or started from it).
+      type: str
+  sample:
+    - {path: "file:/var/flink/savepoints/savepoint-9a8b7c-5e6f7a8b9c0d", timestamp: 1795486742496, action: upgraded,
+       job_id: 9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d}
 latest_savepoint:
   description: The newest completed savepoint of any matching job, or V(null).
   returned: always
@@ -190,16 +218,18 @@ from ansible_collections.flinkops.flink.plugins.module_utils._jobstate import (
 from ansible_collections.flinkops.flink.plugins.module_utils._rest import list_jars, list_jobs
 from ansible_collections.flinkops.flink.plugins.module_utils._migrate import legacy_records
 from ansible_collections.flinkops.flink.plugins.module_utils._store import (
+    disposal_marks,
     fingerprint_of,
     rescaled_fingerprint,
     spec_records,
+    was_disposed,
 )
 from ansible_collections.flinkops.flink.plugins.module_utils._guard import (
     read_confirmations,
     read_intents,
     spec_of,
 )
-from ansible_collections.flinkops.flink.plugins.module_utils._oplog import read_operations
+from ansible_collections.flinkops.flink.plugins.module_utils._oplog import read_operations, savepoints_named
 
 
 def read_jobs(module):
@@ -222,12 +252,31 @@ def read_jobs(module):
                  for job in jobs]
     for job in described:
         job["operations"] = read_operations(entries[job["name"]], job["name"])
-    savepoints = [dict(job["latest_savepoint"], job_id=job["job_id"])
-                  for job in described if job["latest_savepoint"]]
-    latest = max(savepoints, key=lambda sp: sp.get("timestamp") or 0) if savepoints else None
+    described_savepoints = [dict(job["latest_savepoint"], job_id=job["job_id"])
+                            for job in described if job["latest_savepoint"]]
+    latest = max(described_savepoints, key=lambda sp: sp.get("timestamp") or 0) \
+        if described_savepoints else None
     # The log outlives the jobs Flink lists (e.g. after a JobManager without HA restarted).
     operations = read_operations(entries[params["name"]], params["name"]) if params["name"] else None
-    module.exit(jobs=described, latest_savepoint=latest, operations=operations)
+    savepoints = None
+    if params["name"]:
+        marks = module.state.read_savepoints(jar_list, disposal_marks)
+        listed = [dict(path=sp["path"], timestamp=sp["timestamp"], action=None, job_id=sp["job_id"])
+                  for sp in described_savepoints]
+        savepoints = [sp for sp in known_savepoints(savepoints_named(operations), listed)
+                      if not was_disposed(marks, sp["path"])]
+    module.exit(jobs=described, latest_savepoint=latest, operations=operations, savepoints=savepoints)
+
+
+def known_savepoints(logged, listed):
+    """The savepoints of the log (``time`` in s) and of Flink's listed runs (``timestamp`` in
+    ms), once each, newest first, as {path, timestamp, action, job_id}."""
+    merged = {}
+    for sp in [dict(sp, timestamp=(sp.pop("time", None) or 0) * 1000) for sp in logged] + listed:
+        if sp["path"] not in merged or (sp["timestamp"] or 0) > (merged[sp["path"]]["timestamp"] or 0):
+            merged[sp["path"]] = dict(sp, action=sp.get("action") or
+                                      (merged.get(sp["path"]) or {}).get("action"))
+    return sorted(merged.values(), key=lambda sp: sp["timestamp"] or 0, reverse=True)
 
 
 def runs_spec(entries, job_id):

@@ -56,6 +56,9 @@ def test_nothing_is_forgotten_when_the_upload_directory_is_emptied(
     stopped = module("flink_job", dict(params, state="stopped"))
     assert stopped["action"] == "stopped" and stopped["savepoint"], stopped
     wipe_upload_dir(flink)
+    history = module("flink_job_info", dict(url=flink.url, name=params["name"], state_store=store))
+    assert history["savepoints"][0]["path"] == stopped["savepoint"], history["savepoints"]
+    assert history["savepoints"][0]["action"] == "stopped"
     resumed = module("flink_job", dict(params, jar=flink.jobs["stateful-v2"]))
     assert resumed["action"] == "resumed", resumed
     assert resumed["restored_from"] == stopped["savepoint"]
