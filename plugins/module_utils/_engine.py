@@ -282,10 +282,22 @@ class Engine:
                 self.start_fresh(spec, jar_id)
             self.prune(spec)
         except FlinkError as failure:
+            failure = self.after_the_stop(failure)
             self.fire("after_change", failure)
-            raise
+            raise failure
         self.fire("after_change", None)
         return spec_diff(before, after)
+
+    def after_the_stop(self, failure):
+        """A failure that is not composed yet (a read or the transport failing, the JobManager
+        gone) once this run's stop took a savepoint: say where the state is and what a re-run
+        does, never only 'cannot reach Flink'."""
+        savepoint = self.result.savepoint
+        if isinstance(failure, DeployFailure) or not isinstance(savepoint, str):
+            return failure
+        return DeployFailure("start", failure, "interrupted-after-stop", state_at=savepoint,
+                             previous_job_id=self.result.previous_job_id,
+                             job_id=self.result.job_id)
 
     def already_running(self, current, after):
         """The spec asked for runs already: change nothing (wait for it if not healthy yet)."""

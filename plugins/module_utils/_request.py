@@ -205,6 +205,13 @@ class DeployFailure(FlinkError):
                     "outcome is unknown: Flink may still stop the job. Run the task again: if "
                     "the job stopped, it resumes from that savepoint" % (
                         error.msg, facts["job_id"], facts["trigger_id"]))
+        if outcome == "interrupted-after-stop":
+            started = (" Whether its new job %s started is not known: a re-run finds out" %
+                       facts["job_id"]) if facts.get("job_id") else ""
+            return ("%s. This run had stopped job %s with the savepoint %s, and nothing was "
+                    "rolled back.%s Run the task again: when no job of the name runs, it goes on "
+                    "from that savepoint; when one does, it names it" % (
+                        error.msg, facts.get("previous_job_id"), facts["state_at"], started))
         if outcome == "records-not-durable":
             return ("%s. Set state_store to a durable store (s3://bucket/prefix, "
                     "zookeeper://host:port/chroot or postgresql://user@host:port/database), or to "

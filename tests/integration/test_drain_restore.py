@@ -165,6 +165,9 @@ def test_drain_upgrade_restore(tmp_path, old_version, new_version):
         for name in names:
             job = new.the_running_job(name)
             assert report[name]["outcome"] == "started" and report[name]["job_id"] == job["jid"]
+            # Another cluster, the same job: never the drained job's id (clusters that share
+            # checkpoint storage keep checkpoints under the job id).
+            assert job["jid"] != old_ids[name]
             origin = new.wait_restored(job["jid"])
             assert origin["is_savepoint"] and origin["external_path"] == written[name]["savepoint"]
             assert_exactly_once(name, before[name], wait_ledger(new, name, minimum=1))

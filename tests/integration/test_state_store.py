@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from flinkops_devkit.playbooks import run_playbook
 from flinkops_devkit.rest import rest
 
 # One worker for every HA-cluster and state-store suite: their clusters and stores are started once.
@@ -130,3 +131,44 @@ def test_an_unreachable_store_fails_before_anything_changes(flink, job_params, m
     assert result.get("failed"), result
     assert "127.0.0.1" in result["msg"], result["msg"]
     assert flink.snapshot(params["name"]) == before
+
+
+def test_a_store_written_by_a_newer_release_is_refused_and_nothing_changes(flink, job_params, module,
+                                                                           state_store_of):
+    from ansible_collections.flinkops.flink.plugins.module_utils._records._backend import ScopedRecords
+    from ansible_collections.flinkops.flink.plugins.module_utils._records._zookeeper import open_backend
+
+    store = state_store_of("zookeeper")
+    backend = open_backend(store, 10)
+    try:
+        ScopedRecords(backend, "store").write("flinkops-format-2")
+    finally:
+        backend.close()
+    params = job_params(state_store=store)
+    before = flink.snapshot(params["name"])
+    result = module("flink_job", params)
+    assert result.get("failed"), result
+    assert "written by a newer release of flinkops.flink (record format 2" in result["msg"], result["msg"]
+    assert flink.snapshot(params["name"]) == before
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_the_deploy_playbook_with_a_store_through_ansible(flink, unique_job_name, state_store_of, tmp_path, kind):
+    """As users run it (ansible-playbook, the module shipped with its module_utils by Ansible):
+    every backend must be in the module's payload."""
+    store = state_store_of(kind)
+    variables = {
+        "job_deploy_url": flink.url, "job_deploy_name": unique_job_name,
+        "job_deploy_jar": flink.jobs["stateful-v1"], "job_deploy_jar_name": unique_job_name,
+        "job_deploy_entry_class": flink.entry_class, "job_deploy_state_store": store,
+        "job_deploy_args": ["--name", unique_job_name, "--tag", unique_job_name, "--rate", "400"],
+    }
+    first = run_playbook("flinkops.flink.deploy", variables, tmp_path)
+    assert first.rc == 0, first.output[-3000:]
+    assert first.outcome["action"] == "started"
+    wipe_upload_dir(flink)  # the records are in the store, not in the upload directory
+    again = run_playbook("flinkops.flink.deploy", variables, tmp_path)
+    assert again.rc == 0 and again.recap["changed"] <= 1, again.output[-3000:]  # the JAR upload
+    assert again.outcome["action"] == "none"
+    password = urlsplit(store).password
+    assert not password or password not in first.output + again.output

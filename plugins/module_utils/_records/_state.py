@@ -26,9 +26,11 @@ is finished by the next run (every copy is an idempotent create).
 from __future__ import annotations
 
 import hashlib
-import importlib
 import re
 
+# Imported by name, not through importlib: Ansible ships a module only the module_utils its
+# code imports by name (a backend loaded dynamically is missing from the module's payload).
+from ansible_collections.flinkops.flink.plugins.module_utils._records import _postgresql, _s3, _zookeeper
 from ansible_collections.flinkops.flink.plugins.module_utils._records._backend import (
     ScopedRecords,
     StoreError,
@@ -41,10 +43,10 @@ _FORMAT_ENTRY = re.compile(r"^flinkops-format-(\d+)$")
 MIGRATED = "flinkops-migrated"
 DECLARED_SHARED = "jobmanager"
 BACKENDS = {
-    "s3": "_s3",
-    "zookeeper": "_zookeeper",
-    "postgresql": "_postgresql",
-    "postgres": "_postgresql",
+    "s3": _s3,
+    "zookeeper": _zookeeper,
+    "postgresql": _postgresql,
+    "postgres": _postgresql,
 }
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 
@@ -71,9 +73,7 @@ def open_state_store(url, client, timeout):
     if name not in BACKENDS:
         raise StoreError("state_store %s: unknown scheme %r (supported: s3, zookeeper, "
                          "postgresql, or 'jobmanager')" % (redact_url(url), name))
-    module = importlib.import_module(
-        "ansible_collections.flinkops.flink.plugins.module_utils._records." + BACKENDS[name])
-    store = StateStore(module.open_backend(url.strip(), timeout), client)
+    store = StateStore(BACKENDS[name].open_backend(url.strip(), timeout), client)
     try:
         store.check_format()
     except Exception:

@@ -509,6 +509,24 @@ def test_a_savepoint_older_than_the_stop_never_settles_it(client, script, jar, s
     assert not any(call.endswith("/run") for call in script.calls())
 
 
+def test_a_jobmanager_lost_after_the_stop_names_the_savepoint_and_what_a_rerun_does(
+        client, script, jar, sha, uploaded):
+    """The JobManager died under the submit: no answer, and the check whether the job exists
+    cannot be made either. Not a bare 'cannot reach Flink': the stop's savepoint is named."""
+    req, current = upgrade_setup(script, jar, sha, uploaded)
+    expect_stop(script, job_id=current["jid"])
+    lost = requests.exceptions.ConnectionError("Connection refused")
+    script.on("POST", "/jars/.*/run", lost)
+    for _round in range(4):  # does the job exist? (twice), is it active before a rollback? (twice)
+        script.on("GET", "/jobs/overview", lost)
+    with pytest.raises(DeployFailure) as failed:
+        engine(client, req).run()
+    msg = str(failed.value)
+    assert failed.value.outcome == "interrupted-after-stop"
+    assert "This run had stopped job %s with the savepoint %s" % (current["jid"], SP) in msg
+    assert "nothing was rolled back" in msg and "goes on from that savepoint" in msg
+
+
 def test_drain_and_native_format_reach_the_stop(client, script, jar, sha, uploaded):
     req, current = upgrade_setup(script, jar, sha, uploaded, drain=True,
                                  savepoint_format="native")

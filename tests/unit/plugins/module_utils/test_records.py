@@ -85,10 +85,7 @@ def memory(monkeypatch):
         def open_backend(url, timeout):
             return backend
 
-    monkeypatch.setitem(_state.BACKENDS, "memory", "_memory")
-    real_import = _state.importlib.import_module
-    monkeypatch.setattr(_state.importlib, "import_module",
-                        lambda name: FakeModule if name.endswith("._memory") else real_import(name))
+    monkeypatch.setitem(_state.BACKENDS, "memory", FakeModule)
     return backend
 
 
