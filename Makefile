@@ -382,9 +382,11 @@ test-ee-image: ee-image ## Build the EE image, then run tests/ee/test_image_*.py
 # --- benchmarks (owner: bench) ------------------------------------------------
 # Downtime and cost of a deployment on real local Flink 2.3 clusters (bench/run.py):
 # the floor (raw REST), the Flink CLI, flink_job with and without its state pre-check and
-# the job_deploy role; no-op cost, upload, scale (bench/downtime.py, noop.py, upload.py,
-# scale.py). Writes docs/benchmarks.md + docs/benchmarks-downtime.png. Not part of
-# `make test`. BENCH_N updates per method (>= 5 for the published numbers).
+# the job_deploy role; no-op cost, flink_job with a durable state_store on real S3
+# (SeaweedFS), ZooKeeper and PostgreSQL, upload, scale (bench/downtime.py, noop.py, store.py,
+# upload.py, scale.py). Writes docs/benchmarks.md + docs/benchmarks-downtime.png. Not part of
+# `make test`. BENCH_N updates per method (>= 5 for the published numbers);
+# BENCH_ARGS="--only store --docs build/bench-docs" runs one part (its page, not docs/).
 BENCH_STAMP := $(VENV)/.installed-bench
 BENCH_N     ?= 5
 BENCH_ARGS  ?=
@@ -393,7 +395,7 @@ $(BENCH_STAMP): requirements/bench.txt $(VENV_STAMP)
 	$(VENV_PY) -m pip install --quiet -r requirements/bench.txt
 	@touch $@
 
-bench: $(BENCH_STAMP) collection ## Benchmarks on real Flink: downtime vs floor and CLI, no-op, upload, scale -> docs/benchmarks.md
+bench: $(BENCH_STAMP) collection ## Benchmarks on real Flink: downtime vs floor and CLI, no-op, state stores, upload, scale -> docs/benchmarks.md
 	PYTHONPATH=$(CURDIR)/$(BUILD_DIR) $(VENV_PY) bench/run.py --n $(BENCH_N) $(BENCH_ARGS)
 
 # Downtime against state size (bench/state_size.py, owner: bluegreen): a RocksDB job of 0.1 and

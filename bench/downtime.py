@@ -12,6 +12,9 @@ flink_job runs twice over: with its state-compatibility pre-check (state_check: 
 default) and without it (state_check: off). The check runs before the stop, so it must not add
 to the records stopped (issue 17). After the rounds, one more update of each goes through a
 recording proxy: the REST requests each sends before the stop show what the check costs.
+
+The store part (bench/store.py) runs the same rounds for flink_job with a durable
+``state_store`` (STORE_METHODS) beside the floor: ``Downtime(lab, store_urls, store_env).rounds``.
 """
 
 from __future__ import annotations
@@ -30,13 +33,18 @@ from lab import HB_EVERY, POLL, WORK, log
 METHODS = ("floor", "cli", "flink_job", "flink_job_check_off", "role")
 # flink_job's state_check per method (None: the module's default, strict)
 STATE_CHECK = {"flink_job": None, "flink_job_check_off": "off"}
+# flink_job with a durable state store (bench/store.py), per method: the store kind
+STORE_METHODS = {"flink_job_zookeeper": "zookeeper", "flink_job_s3": "s3", "flink_job_postgresql": "postgresql"}
 
 
 class Downtime:
     """The update methods, and the rounds that measure them on one Lab."""
 
-    def __init__(self, lab):
+    def __init__(self, lab, store_urls=None, store_env=None):
         self.lab = lab
+        # store kind -> state_store URL, and what a module process needs to reach them (STORE_METHODS)
+        self.store_urls = store_urls or {}
+        self.store_env = store_env or {}
 
     # -- the update methods: (name, version, tag, id of the old job) -> wall seconds --------
     def floor(self, name, version, tag, job_id):
@@ -93,11 +101,25 @@ class Downtime:
             raise RuntimeError("flink run failed:\n%s\n%s" % (run.stdout[-3000:], run.stderr[-3000:]))
         return time.monotonic() - started
 
-    def flink_job(self, name, version, tag, job_id, state_check=None):  # pylint: disable=unused-argument
-        wall, recap = self.lab.run_flink_job(self.lab.cluster_a.url, name, version, tag, state_check)
+    def flink_job(self, name, version, tag, job_id, state_check=None,  # pylint: disable=unused-argument,too-many-arguments
+                  state_store=None):
+        wall, recap = self.lab.run_flink_job(self.lab.cluster_a.url, name, version, tag, state_check,
+                                             state_store=state_store, env=self.store_env if state_store else None)
         if recap["localhost"]["changed"] != 1:
             raise RuntimeError("flink_job did not change: %s" % recap)
         return wall
+
+    def flink_job_zookeeper(self, name, version, tag, job_id):
+        """flink_job with state_store: zookeeper://..."""
+        return self.flink_job(name, version, tag, job_id, state_store=self.store_urls["zookeeper"])
+
+    def flink_job_s3(self, name, version, tag, job_id):
+        """flink_job with state_store: s3://... (SeaweedFS)"""
+        return self.flink_job(name, version, tag, job_id, state_store=self.store_urls["s3"])
+
+    def flink_job_postgresql(self, name, version, tag, job_id):
+        """flink_job with state_store: postgresql://..."""
+        return self.flink_job(name, version, tag, job_id, state_store=self.store_urls["postgresql"])
 
     def flink_job_check_off(self, name, version, tag, job_id):
         """flink_job without the state-compatibility pre-check (state_check: off)."""
@@ -119,28 +141,38 @@ class Downtime:
                           {"entryClass": lab.entry, "programArgsList": lab.job_args(name, tag)})
         elif method in STATE_CHECK:
             lab.run_flink_job(lab.cluster_a.url, name, "v1", tag, STATE_CHECK[method])
+        elif method in STORE_METHODS:
+            lab.run_flink_job(lab.cluster_a.url, name, "v1", tag, state_store=self.store_urls[STORE_METHODS[method]],
+                              env=self.store_env)
         else:
             lab.run_role(lab.cluster_a.url, name, "v1", tag)
         lab.state[method] = {"name": name, "version": "v1", "tag": tag, "round": 0}
 
     def run(self):
+        self.rounds(METHODS, self.lab.results["downtime"])
+        self.count_precheck_requests()
+
+    def rounds(self, methods, into, label=""):
+        """Deploy the jobs of ``methods`` not deployed yet, then N rounds of one update per method
+        (the order rotating every round), each update's numbers appended to ``into``; ``label``
+        goes into the updates' tags (a job updated by an earlier part needs new ones)."""
         lab = self.lab
         log("downtime: initial deployments")
         lab.upload_raw("v2")
-        for method in METHODS:
+        new = [method for method in methods if method not in lab.state]
+        for method in new:
             self.deploy_initial(method)
-        for method in METHODS:
+        for method in new:
             wait_running(lab.rest, lab.state[method]["name"])
             lab.hb.wait(lab.state[method]["tag"])
         for rnd in range(1, lab.n + 1):
-            order = METHODS[(rnd - 1) % len(METHODS):] + METHODS[:(rnd - 1) % len(METHODS)]
+            order = methods[(rnd - 1) % len(methods):] + methods[:(rnd - 1) % len(methods)]
             for method in order:
-                result = self.measure_update(method, rnd)
-                lab.results["downtime"].append(result)
-                log("round %d %-19s records stopped %6.0f ms, RUNNING gap %6.0f ms, wall %5.2f s, exactly-once %s" % (
+                result = self.measure_update(method, rnd, label)
+                into.append(result)
+                log("round %d %-20s records stopped %6.0f ms, RUNNING gap %6.0f ms, wall %5.2f s, exactly-once %s" % (
                     rnd, method, result["records_stopped_ms"], result["running_gap_ms"], result["wall_s"],
                     result["exactly_once"]))
-        self.count_precheck_requests()
 
     def count_precheck_requests(self):
         """One more update by each flink_job method, through a proxy that records every request
@@ -163,12 +195,12 @@ class Downtime:
             log("pre-check cost: %s sent %d requests in its update" % (method, len(seen[method])))
         lab.results["precheck"] = {"requests": seen}
 
-    def measure_update(self, method, rnd):
+    def measure_update(self, method, rnd, label=""):
         lab = self.lab
         state = lab.state[method]
         name, old_tag = state["name"], state["tag"]
         new_version = "v2" if state["version"] == "v1" else "v1"
-        new_tag = "%s-%d" % (name, rnd)
+        new_tag = "%s-%s%d" % (name, label, rnd)
         old_job = wait_running(lab.rest, name)
         lab.hb.wait(old_tag)
         time.sleep(1.0)  # let the old job run a little; a checkpoint may be in flight, as in real life

@@ -55,7 +55,8 @@ class LoadSampler(threading.Thread):
 # --------------------------------------------------------------------------- ansible
 
 
-def ansible_env():
+def ansible_env(extra=None):
+    """The environment of ansible-playbook; ``extra`` adds to it (e.g. a state store's credentials)."""
     env = dict(os.environ)
     env.update({
         "ANSIBLE_COLLECTIONS_PATH": str(ROOT / "build"),
@@ -67,6 +68,7 @@ def ansible_env():
         "ANSIBLE_RETRY_FILES_ENABLED": "false",
         "ANSIBLE_SHOW_CUSTOM_STATS": "false",
     })
+    env.update(extra or {})
     return env
 
 
@@ -128,7 +130,7 @@ class Lab:  # pylint: disable=too-many-instance-attributes
         self.cluster_b = flinkctl.Cluster(FLINK_VERSION, name="bench-b", slots=8)
         self.rest = None
         self.hb = None
-        self.results = {"meta": {}, "downtime": [], "noop": {}, "upload": {}, "scale": {}}
+        self.results = {"meta": {}, "downtime": [], "noop": {}, "upload": {}, "scale": {}, "store": {}}
         self.inventory_local = None
         self.state = {}
         self.jar_ids = {}
@@ -196,12 +198,15 @@ class Lab:  # pylint: disable=too-many-instance-attributes
             self.jar_ids[version] = answer["filename"].rsplit("/", 1)[-1]
         return self.jar_ids[version]
 
-    def flink_job_vars(self, url, name, version, tag, state_check=None):
-        """The flink_job.yml playbook's vars; state_check None: the module's default (strict)."""
+    def flink_job_vars(self, url, name, version, tag, state_check=None, state_store=None):
+        """The flink_job.yml playbook's vars; state_check None: the module's default (strict);
+        state_store None: the module's default (the JAR store)."""
         variables = {"bench_url": url, "bench_name": name, "bench_jar": self.jar(version),
                      "bench_entry_class": self.entry, "bench_args": self.job_args(name, tag)}
         if state_check is not None:
             variables["bench_state_check"] = state_check
+        if state_store is not None:
+            variables["bench_state_store"] = state_store
         return variables
 
     def role_vars(self, url, name, version, tag):
@@ -210,10 +215,11 @@ class Lab:  # pylint: disable=too-many-instance-attributes
                 "job_deploy_health_window": HEALTH_WINDOW,
                 "job_deploy_health_require_checkpoint": False}
 
-    def run_flink_job(self, url, name, version, tag, state_check=None):
-        inventory = write_inventory(WORK / "inventory-one.yml",
-                                    {"localhost": self.flink_job_vars(url, name, version, tag, state_check)})
-        return run_playbook(BENCH / "playbooks" / "flink_job.yml", inventory)
+    def run_flink_job(self, url, name, version, tag, state_check=None, state_store=None, env=None):
+        """One flink_job task; ``env`` adds to ansible-playbook's environment (a store's credentials)."""
+        inventory = write_inventory(WORK / "inventory-one.yml", {"localhost": self.flink_job_vars(
+            url, name, version, tag, state_check, state_store)})
+        return run_playbook(BENCH / "playbooks" / "flink_job.yml", inventory, env=ansible_env(env) if env else None)
 
     def run_role(self, url, name, version, tag):
         return run_playbook("flinkops.flink.deploy", self.inventory_local,

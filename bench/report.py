@@ -409,6 +409,133 @@ def scale_section(results, lines, targets):
                     "8 module processes (and 8 Flink job restarts) share 2 cores."))
 
 
+STORE_KINDS = ("zookeeper", "s3", "postgresql")
+STORE_LABELS = {"zookeeper": "ZooKeeper", "s3": "S3 (SeaweedFS)", "postgresql": "PostgreSQL"}
+STORE_METHOD_LABELS = {"floor": LABELS["floor"], "flink_job": "flink_job, records in the JAR store (no `state_store`)",
+                       "flink_job_zookeeper": "flink_job, `state_store: zookeeper://...`",
+                       "flink_job_s3": "flink_job, `state_store: s3://...` (SeaweedFS)",
+                       "flink_job_postgresql": "flink_job, `state_store: postgresql://...`"}
+
+
+def store_requests(kind, snapshot):
+    """The requests among a store's messages of one run: HTTP requests (S3), frames other than pings
+    (ZooKeeper, with the session's connect and close), statements (PostgreSQL: Execute or Query)."""
+    ops = snapshot["ops"]
+    if kind == "postgresql":
+        return ops.get("execute", 0) + ops.get("query", 0)
+    return sum(n for name, n in ops.items() if name != "ping")
+
+
+def store_ops(snapshot):
+    """A store's messages of one run, as ``kind xN`` (bench/wire.py's counts)."""
+    return ", ".join("%s x%d" % (kind, n) for kind, n in sorted(snapshot["ops"].items(), key=lambda item: -item[1]))
+
+
+def store_section(results, lines, targets):  # pylint: disable=too-many-locals
+    """flink_job with a durable state_store (bench/store.py): downtime, round trips, a full store."""
+    st = results["store"]
+    runs = st.get("downtime") or []
+    methods = [m for m in STORE_METHOD_LABELS if any(r["method"] == m for r in runs)]
+    stopped = dict((m, [r["records_stopped_ms"] for r in runs if r["method"] == m]) for m in methods)
+    floor_s = med(stopped.get("floor") or [])
+    lines += ["## 5. Durable state stores (`state_store`)", "",
+              "flink_job with its records in a durable store instead of the JobManager's JAR upload "
+              "directory, on real stores started for this part: SeaweedFS's S3 gateway, ZooKeeper (from "
+              "the Flink distribution) and PostgreSQL 15, all on loopback. Each measurement has its floor "
+              "in the same run.", "",
+              "### Records stopped during an upgrade with a store", "",
+              "The same updates as in part 1 (v1 <-> v2 from a stop-with-savepoint, heartbeats of the "
+              "sample job), with the floor, flink_job without a store and flink_job with each store "
+              "taking turns in the same rounds (N=%d each). The store is read before the stop and written "
+              "after the submit, never between: records stopped should match flink_job's without a "
+              "store." % st.get("n", 0), "",
+              "| method | records stopped, ms | ratio to the floor | RUNNING gap, ms | wall, s | exactly-once |",
+              "|---|---|---|---|---|---|"]
+    for m in methods:
+        mine = [r for r in runs if r["method"] == m]
+        lines.append("| %s | %s | %s | %s | %s | %d/%d |" % (
+            STORE_METHOD_LABELS[m], spread(stopped[m]), fx(ratio(med(stopped[m]), floor_s)),
+            spread([r["running_gap_ms"] for r in mine]), spread([r["wall_s"] for r in mine], "%.2f"),
+            sum(1 for r in mine if r["exactly_once"]), len(mine)))
+    lines.append("")
+    phases = dict((m, dict((k, med([r.get(k) for r in runs if r["method"] == m]))
+                           for k in ("stop_phase_ms", "handover_ms", "start_phase_ms"))) for m in methods)
+    for kind in STORE_KINDS:
+        method = "flink_job_" + kind
+        if method not in methods or "floor" not in methods:
+            continue
+        r = ratio(med(stopped[method]), floor_s)
+        excess = dict((k, (phases[method][k] or 0) - (phases["floor"][k] or 0)) for k in phases["floor"])
+        targets.append(("flink_job update with a %s state store: records stopped <= 1.1x the floor" % STORE_LABELS[kind],
+                        fx(r), r is not None and r <= 1.1, r, 1.1,
+                        "against the floor, the phases differ by stop %+.0f ms, handover %+.0f ms, start %+.0f ms "
+                        "(medians of N=%d). The store's reads and writes happen before the stop and after the "
+                        "submit: a handover excess would be the store's; stop and start are Flink's own work on "
+                        "a loaded 2-core machine, spread between runs that more rounds narrow." % (
+                            excess["stop_phase_ms"], excess["handover_ms"], excess["start_phase_ms"],
+                            len(stopped[method]))))
+    noop = st.get("noop") or {}
+    if not noop:
+        return
+    walls, counts, changed = noop["walls"], noop["counts"], noop["changed"]
+    kinds = [k for k in STORE_KINDS if "%s/empty" % k in walls]
+    base = med(walls.get("jar_store") or [])
+    lines += ["### An up-to-date run with a store", "",
+              "`flink_job` with nothing to change (the spec the job runs), N=%d timed runs per store, taking "
+              "turns: against an *empty* store (a fresh S3 prefix, ZooKeeper chroot or PostgreSQL database "
+              "holding only this job's records) and a *full* one holding %d other job names' histories as well "
+              "(spec record, confirmation, %d operation-log entries and the migration mark each, written by "
+              "the collection's own record writers: %s entries). The first run against each store imports "
+              "the job's records from the JAR store and is not timed. One more run of each went through two "
+              "counting proxies: an HTTP proxy in front of Flink (REST requests) and a TCP proxy in front of "
+              "the store (bench/wire.py: it reads the protocol's messages off the wire). *Store requests*: "
+              "HTTP requests (S3), ZooKeeper requests (with the session's connect and close, without pings), "
+              "SQL statements (PostgreSQL). A *store round trip* is a client message sent after the store "
+              "last answered, the connection set-up included (PostgreSQL's start-up and SCRAM exchange): "
+              "boto3 and psycopg wait for each answer, so theirs are exact; kazoo pipelines its reads, so "
+              "ZooKeeper's depend on how many answers arrive before the next request leaves." % (
+                  len(walls.get("jar_store") or []), st.get("fill_jobs", 0), st.get("fill_operations", 0),
+                  ", ".join("%s %d (written in %.0f s)" % (STORE_LABELS[k], st["fill"][k]["entries"], st["fill"][k]["seconds"])
+                            for k in kinds if k in st.get("fill", {}))), "",
+              "| store | wall, s: empty store | wall, s: %d jobs | ratio full / empty | REST requests | store "
+              "requests: empty / full | store round trips: empty / full | store connections | store messages (empty "
+              "store) | changed |" % st.get("fill_jobs", 0),
+              "|---|---|---|---|---|---|---|---|---|---|",
+              "| none (records in the JAR store) | %s | | | %d | | | | | %s |" % (
+                  spread(walls.get("jar_store") or [], "%.2f"), len(counts["jar_store"]["rest"]),
+                  ",".join(str(c) for c in changed.get("jar_store") or []))]
+    trips, reqs = {}, {}
+    for kind in kinds:
+        empty, full = counts["%s/empty" % kind], counts["%s/full" % kind]
+        trips[kind] = (empty["store"]["round_trips"], full["store"]["round_trips"])
+        reqs[kind] = (store_requests(kind, empty["store"]), store_requests(kind, full["store"]))
+        lines.append("| %s | %s | %s | %s | %d | %d / %d | %d / %d | %d | %s | %s |" % (
+            STORE_LABELS[kind], spread(walls["%s/empty" % kind], "%.2f"), spread(walls["%s/full" % kind], "%.2f"),
+            fx(ratio(med(walls["%s/full" % kind]), med(walls["%s/empty" % kind]))), len(empty["rest"]),
+            reqs[kind][0], reqs[kind][1], trips[kind][0], trips[kind][1], empty["store"]["connections"],
+            store_ops(empty["store"]),
+            ",".join(str(c) for c in changed["%s/empty" % kind] + changed["%s/full" % kind])))
+    lines += ["", "Wall with a store against without one (medians): %s." % ", ".join(
+        "%s %s" % (STORE_LABELS[k], fx(ratio(med(walls["%s/empty" % k]), base))) for k in kinds), ""]
+    same = all(full <= empty for empty, full in reqs.values())
+    targets.append(("up-to-date run: no more store requests on a store holding %d jobs' histories than on an "
+                    "empty one" % st.get("fill_jobs", 0),
+                    ", ".join("%s %d / %d" % (STORE_LABELS[k], reqs[k][0], reqs[k][1]) for k in kinds), same,
+                    None, None, "the full store took more requests: the run reads beyond its own job's scope."))
+    for kind in kinds:
+        r = ratio(med(walls["%s/full" % kind]), med(walls["%s/empty" % kind]))
+        name = "no-op flink_job on a %s store holding %d jobs' histories <= 1.2x one on an empty store" % (
+            STORE_LABELS[kind], st.get("fill_jobs", 0))
+        if reqs[kind][1] > reqs[kind][0]:
+            why = "the run on the full store made %d store requests, on the empty one %d." % (
+                reqs[kind][1], reqs[kind][0])
+        else:
+            why = ("the same %d store requests on both: the difference in wall is the store's own cost of "
+                   "answering on a larger data set, or spread between runs (N=%d; see the load above)." % (
+                       reqs[kind][0], len(walls["%s/full" % kind])))
+        targets.append((name, fx(r), r is not None and r <= 1.2, r, 1.2, why))
+
+
 def findings(results):
     """Where the collection itself costs time, from the numbers of this run."""
     out = []
@@ -481,6 +608,8 @@ def write(results, docs):
         upload_section(results, body, targets)
     if results.get("scale"):
         scale_section(results, body, targets)
+    if results.get("store"):
+        store_section(results, body, targets)
     issues = "issue 8" if not any("(issue 17" in t[0] for t in targets) else "issue 8; the pre-check's: issue 17"
     lines += ["## Targets (%s)" % issues, "", "| target | measured | result |", "|---|---|---|"]
     for name, measured, ok, _value, _limit, _why in targets:

@@ -4,14 +4,15 @@
 """`make bench`: downtime and cost of a deployment against the floor and the Flink CLI.
 
 Runs on real local Flink clusters (flinkops_devkit.flinkctl): cluster A for the
-downtime, no-op and upload measurements, cluster B joins for the scale test.
+downtime, no-op, upload and store measurements, cluster B joins for the scale test.
 Writes docs/benchmarks.md and docs/benchmarks-downtime.png (bench/report.py),
 and the raw data to build/bench/results.json. The parts: downtime.py (update downtime per
-method), noop.py (no-op cost), upload.py (a big JAR), scale.py (8 jobs on 2 clusters); what
-they share (clusters, job specs, running Ansible) is lab.py. Needs the collection on the
+method), noop.py (no-op cost), store.py (flink_job with a durable state_store: downtime, round
+trips, a store of 200 jobs), upload.py (a big JAR), scale.py (8 jobs on 2 clusters); what they
+share (clusters, job specs, running Ansible) is lab.py. Needs the collection on the
 Python path (PYTHONPATH=build, as `make bench` sets it) and the dev package flinkops_devkit.
 
-    python bench/run.py [--n 5] [--upload-mb 512] [--only downtime,noop,upload,scale]
+    python bench/run.py [--n 5] [--upload-mb 512] [--only downtime,noop,store,upload,scale]
     python bench/run.py --report-only build/bench/results.json
 """
 
@@ -27,6 +28,7 @@ from pathlib import Path
 import noop
 import report
 import scale
+import store
 import upload
 from downtime import METHODS, Downtime
 from lab import ROOT, WORK, Lab, log
@@ -39,7 +41,7 @@ def main(argv=None):
     parser.add_argument("--upload-mb", type=int, default=512)
     parser.add_argument("--upload-n", type=int, default=3, help="uploads per tool (default 3)")
     parser.add_argument("--scale-n", type=int, default=3, help="rounds of the scale test (default 3)")
-    parser.add_argument("--only", default="downtime,noop,upload,scale")
+    parser.add_argument("--only", default="downtime,noop,store,upload,scale")
     parser.add_argument("--report-only", metavar="RESULTS_JSON")
     parser.add_argument("--docs", default=str(ROOT / "docs"))
     args = parser.parse_args(argv)
@@ -57,6 +59,8 @@ def main(argv=None):
             Downtime(lab).run()
         if "noop" in only:
             noop.run(lab)
+        if "store" in only:  # before scale: that part cancels the jobs the store part updates
+            store.run(lab)
         if "upload" in only:
             upload.run(lab)
         if "scale" in only:
