@@ -147,7 +147,10 @@ class GuardHook(Hooks):
         predecessor = predecessor_of(current, exact_runs, operations)[0]
         self.fingerprint = spec.fingerprint if spec is not None else "0" * 16
         ran = [op for op in operations if op.get("action") in RAN]
-        if current is None and spec is not None and not exact_runs and ran and \
+        # A submission that failed leaves a FAILED job with no tasks: it never ran, and holds
+        # no state, so it does not stand for the job's history (Flink forgot the runs that did).
+        really_ran = [job for job in exact_runs if (job.get("tasks") or {}).get("total")]
+        if current is None and spec is not None and not really_ran and ran and \
                 not req.savepoint_path and not getattr(req, "allow_start_empty", False):
             resumable = resumable_state(operations, ours) if req.resume else None
             if resumable is None:

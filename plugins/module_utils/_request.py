@@ -206,7 +206,7 @@ class DeployFailure(FlinkError):
                     "the job stopped, it resumes from that savepoint" % (
                         error.msg, facts["job_id"], facts["trigger_id"]))
         if outcome == "interrupted-after-stop":
-            started = (" Whether its new job %s started is not known: a re-run finds out" %
+            started = (" Whether its new job %s started is not known: a re-run finds out." %
                        facts["job_id"]) if facts.get("job_id") else ""
             return ("%s. This run had stopped job %s with the savepoint %s, and nothing was "
                     "rolled back.%s Run the task again: when no job of the name runs, it goes on "

@@ -21,6 +21,7 @@ import time
 
 import pytest
 
+from flinkops_devkit.faultproxy import FaultProxy
 from flinkops_devkit.flinkctl import build_jobs
 from flinkops_devkit.hacluster import HaCluster
 from flinkops_devkit.modules import ModuleRun, warnings_of
@@ -60,9 +61,26 @@ def job(ha, flink, unique_job_name):
         params.update(overrides)
         return params
     yield make
-    for found in flink.get("/jobs/overview")["jobs"]:
-        if found["name"] == unique_job_name and found["state"] in ACTIVE:
-            rest(ha.url_of(0), "PATCH", "/jobs/%s?mode=cancel" % found["jid"], timeout=30)
+    for via in (0, 1):  # whichever JobManager answers (a test may leave one down)
+        try:
+            status, overview = rest(ha.url_of(via), "GET", "/jobs/overview", timeout=30)
+        except OSError:
+            continue
+        for found in overview.get("jobs", []) if status == 200 else []:
+            if found["name"] == unique_job_name and found["state"] in ACTIVE:
+                rest(ha.url_of(via), "PATCH", "/jobs/%s?mode=cancel" % found["jid"], timeout=30)
+        break
+
+
+@pytest.fixture(autouse=True)
+def both_jobmanagers_up(ha):
+    """Each test starts with both JobManagers serving (a failed test may have left one down)."""
+    for via in (0, 1):
+        try:
+            rest(ha.url_of(via), "GET", "/overview", timeout=10)
+        except OSError:
+            ha.restart_jobmanager_of(via, wipe_upload_dir=True)
+    ha.wait_leader(timeout=180)
 
 
 def test_without_a_durable_store_every_change_is_refused(flink, job, module):
@@ -148,3 +166,50 @@ def test_two_versions_at_once_through_the_two_jobmanagers(flink, job, module, st
     assert all(r["job_id"] == running or r["job_id"] in replaced for r in green), results
     flink.wait_counts(job()["name"], "v2", minimum=2)
     flink.assert_exactly_once(job()["name"])
+
+
+def test_a_leader_change_between_the_stop_and_the_submit_of_one_of_two_runs(ha, flink, job, module,
+                                                                           state_store_of):
+    """Run A goes through the leader; when it submits (its old job stopped), the leader is
+    killed and run B starts through the other JobManager. Whatever each run reports, in the
+    end one job runs, resumed from A's stop savepoint, every count exactly once."""
+    store = state_store_of("zookeeper")
+    v1 = job(via=0, state_store=store)
+    assert module("flink_job", v1)["action"] == "started"
+    flink.wait_counts(v1["name"], "v1", minimum=2)
+    leader = ha.wait_leader()
+    other = 1 - leader
+    runs = {}
+
+    def leader_dies_and_b_starts():
+        ha.kill_jobmanager_of(leader)
+        runs["b"] = ModuleRun(job(via=other, jar="stateful-v2", configuration={"pipeline.object-reuse": "true"},
+                                  state_store=store, concurrent_deployment="wait"), "run-b")
+
+    with FaultProxy(ha.url_of(leader)) as proxy:
+        proxy.add("POST", r"^/jars/.+/run$", "stall:2", 1, hook=leader_dies_and_b_starts)
+        a = ModuleRun(job(via=0, url=proxy.url, jar="stateful-v2", state_store=store), "run-a").result()
+    b = runs["b"].result()
+    assert a.get("failed"), a  # its JobManager died under its submit
+    assert a["savepoint"] and a["savepoint"] in a["msg"], a  # ... and it says where the state is
+    ha.restart_jobmanager_of(leader, wipe_upload_dir=True)
+    ha.wait_leader(timeout=180)
+    final = b
+    deadline = time.time() + 300
+    while final.get("failed") or not flink.active(v1["name"]):
+        assert time.time() < deadline, (a, b, final)
+        time.sleep(5)
+        final = module("flink_job", job(via=other, jar="stateful-v2", state_store=store,
+                                        concurrent_deployment="wait"))
+    for result in (a, b, final):
+        assert "Traceback" not in json.dumps(result), result
+    running = flink.the_running_job(v1["name"])
+    assert running["jid"] in (b.get("job_id"), final.get("job_id")), (b, final, running)
+    try:
+        restored = flink.wait_restored(running["jid"], timeout=60)
+    except AssertionError:
+        raise AssertionError(json.dumps(dict(a=a, b=b, final=final, running=running,
+                                             checkpoints=flink.checkpoints(running["jid"])))[:12000])
+    assert restored["external_path"] == a["savepoint"], (restored, a["savepoint"])
+    flink.wait_counts(v1["name"], "v2", minimum=2)
+    flink.assert_exactly_once(v1["name"])

@@ -217,6 +217,21 @@ def test_history_without_a_listed_run_refuses_an_empty_start(store, monkeypatch)
         hook.guard.release()
 
 
+def test_a_failed_submission_listed_is_no_history_and_the_stop_savepoint_is_resumed(store, monkeypatch):
+    """After a leader change Flink lists only a FAILED job with no tasks (a submission that
+    failed while the cluster recovered): that is no run of the job, and starting from empty
+    state would lose what the logged stop saved."""
+    never_ran = job("3" * 32, state="FAILED", end=5)
+    never_ran["tasks"] = {"total": 0, "running": 0}
+    Cluster(monkeypatch, store, [never_ran])
+    append_operation(store, "orders", "started", "ci", print, job_id=OLD)
+    append_operation(store, "orders", "stopped", "ci", print, previous_job_id=OLD,
+                     savepoint="file:/sp/savepoint-111111-2")
+    run = run_of(store, runs=[never_ran])
+    GuardHook(store).before_change(run, None, SPEC)
+    assert run.resume_from == (OLD, "file:/sp/savepoint-111111-2")
+
+
 def test_prefix_keeps_only_runs_of_its_own(store, monkeypatch):
     other = job("2" * 32, state="FINISHED", name="orders-backfill")
     Cluster(monkeypatch, store, [other])
