@@ -329,6 +329,18 @@ class Engine:
                     "Flink lists no run of job %s (a JobManager lost its finished jobs); "
                     "resuming from %s, the savepoint the records say its last run stopped "
                     "with (job %s)" % (self.request.name, restore, previous_job_id))
+        if not restore and not self.changes.check_mode and \
+                not (self.state.durable or self.state.jar_store.declared_shared):
+            # Only the upload directory remembers this job: never silent about empty state.
+            self.result.warnings.append(
+                "job %s starts from empty state. flinkops.flink keeps what it knows of a job (its "
+                "savepoints among it) in the JobManager's upload directory%s, which a restarted "
+                "JobManager may not have: if this job ran before and stopped with a savepoint, "
+                "stop it and deploy it with savepoint_path set to that savepoint. Set state_store "
+                "to a durable store so that this cannot go unnoticed" % (
+                    self.request.name, "" if self.cluster_config.get("web.upload.dir") else
+                    " (web.upload.dir is not set: a new temporary directory each time the "
+                    "JobManager starts)"))
         self.start(spec, jar_id, restore)
 
     def prune(self, spec=None):

@@ -70,6 +70,9 @@ _CHUNK = 140
 _INTENT = re.compile(r"^flinkops-intent-([0-9a-f]{32})-([0-9a-f]{8})-(\d+)-(\d+)-"
                      r"([A-Za-z0-9_-]*)\.jar$")
 _CONFIRM = re.compile(r"^flinkops-run-([0-9a-f]{12})-([0-9a-f]{32})-([0-9a-f]{16})\.jar$")
+_PLANNED = re.compile(r"^flinkops-plan-([0-9a-f]{12})-([0-9a-f]{32})-([0-9a-f]{16})\.jar$")
+# An unlisted job's planned-submission record outlives any run that could still submit it.
+PLANNED_KEPT_MS = 24 * 3600 * 1000
 _LEGACY_JOB_ID = re.compile(r"^[0-9a-f]{32}$")
 
 
@@ -300,6 +303,24 @@ def confirmation_name(name, job_id, fingerprint):
     return "flinkops-run-%s-%s-%s.jar" % (name_hash(name), job_id, fingerprint)
 
 
+def planned_name(name, job_id, fingerprint):
+    return "flinkops-plan-%s-%s-%s.jar" % (name_hash(name), job_id, fingerprint)
+
+
+def read_planned(jars, name=None):
+    """{job id: set of fingerprints} of the submissions planned by runs that won their claim.
+
+    Written before anything stops, while the store answers: it tells which spec a job runs
+    even when its run died (or lost the store) before confirming it, and its claim is gone
+    (a ZooKeeper claim goes with its run's session)."""
+    found = {}
+    for jar in jars:
+        match = _PLANNED.match(jar.get("name") or "")
+        if match and (name is None or match.group(1) == name_hash(name)):
+            found.setdefault(match.group(2), set()).add(match.group(3))
+    return found
+
+
 def read_confirmations(jars, name=None):
     """{job id: fingerprint} of the submissions confirmed in the store (for one name)."""
     found = {}
@@ -320,6 +341,13 @@ def stale_records(jars, name, keep_job_ids):
     stale = [jar["id"] for jar in jars if _CONFIRM.match(jar.get("name") or "") and
              _CONFIRM.match(jar["name"]).group(1) == name_hash(name) and
              _CONFIRM.match(jar["name"]).group(2) not in keep_job_ids]
+    confirmed = read_confirmations(jars, name)
+    for jar in jars:
+        match = _PLANNED.match(jar.get("name") or "")
+        if match and match.group(1) == name_hash(name) and (
+                match.group(2) in confirmed or (match.group(2) not in keep_job_ids and
+                                                (jar.get("uploaded") or 0) + PLANNED_KEPT_MS < now_ms)):
+            stale.append(jar["id"])
     for intents in read_intents(jars).values():
         for intent in intents:
             if intent.name == name and intent.expired(now_ms):
@@ -341,16 +369,17 @@ def predecessor_of(active, runs, operations):
     return GENESIS, "none"
 
 
-def spec_of(job_id, confirmations, intents, legacy_fingerprints=()):
+def spec_of(job_id, confirmations, intents, legacy_fingerprints=(), planned=None):
     """The spec fingerprint job ``job_id`` runs, or None if unknown.
 
-    Its confirmation; else its single intent; several unconfirmed intents make it
-    unknown (treated as a different spec: an upgrade, never a false no-op). Job ids
+    Its confirmation; else the one spec its claims and planned submissions name; several
+    make it unknown (treated as a different spec: an upgrade, never a false no-op). Job ids
     of older releases start with the fingerprint and stay recognised.
     """
     if job_id in confirmations:
         return confirmations[job_id]
     claims = set(intent.fingerprint for intent in intents.get(job_id, ()))
+    claims |= (planned or {}).get(job_id, set())
     if len(claims) == 1:
         return claims.pop()
     if not claims and job_id and _LEGACY_JOB_ID.match(job_id) and \
@@ -474,6 +503,8 @@ class Guard:
             raise DeploymentInProgress(
                 "another deployment of job %s is in progress: %s (it replaces job %s); nothing "
                 "was changed" % (self.name, winner.describe(), predecessor), winner)
+        # Before anything stops, while the store answers: which spec the successor runs.
+        self.store.write(planned_name(self.name, successor, fingerprint))
         self.intent = ours
         return ours
 

@@ -45,6 +45,7 @@ from ansible_collections.flinkops.flink.plugins.module_utils._guard import (
     predecessor_of,
     read_confirmations,
     read_intents,
+    read_planned,
     spec_of,
     stale_records,
     stop_trigger_id,
@@ -131,7 +132,7 @@ class GuardHook(Hooks):
         """The spec fingerprint of ``job_id`` (confirmation, intent, legacy id), or None."""
         jars = run.records
         return spec_of(job_id, read_confirmations(jars), read_intents(jars),
-                       spec_records(jars).keys())
+                       spec_records(jars).keys(), read_planned(jars, run.request.name))
 
     # -- before anything stops ----------------------------------------------------
 

@@ -227,6 +227,7 @@ from ansible_collections.flinkops.flink.plugins.module_utils._store import (
 from ansible_collections.flinkops.flink.plugins.module_utils._guard import (
     read_confirmations,
     read_intents,
+    read_planned,
     spec_of,
 )
 from ansible_collections.flinkops.flink.plugins.module_utils._oplog import read_operations, savepoints_named
@@ -283,7 +284,8 @@ def runs_spec(entries, job_id):
     """The spec record of the spec job ``job_id`` runs (after an in-place rescale, the new one)."""
     records = spec_records(entries)
     fingerprint = rescaled_fingerprint(entries, job_id) or spec_of(
-        job_id, read_confirmations(entries), read_intents(entries), records) or fingerprint_of(job_id)
+        job_id, read_confirmations(entries), read_intents(entries), records,
+        read_planned(entries)) or fingerprint_of(job_id)
     return records.get(fingerprint)
 
 

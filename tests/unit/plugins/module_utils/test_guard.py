@@ -24,10 +24,13 @@ from ansible_collections.flinkops.flink.plugins.module_utils._guard import (
     ended_attempts,
     intent_names,
     next_successor,
+    planned_name,
     predecessor_of,
     read_confirmations,
     read_intents,
+    read_planned,
     spec_of,
+    stale_records,
     stop_trigger_id,
     successor_id,
     superseded_by,
@@ -422,3 +425,27 @@ def test_job_ids_differ_between_clusters_but_not_between_jobmanagers():
     single = {"jobmanager.rpc.address": "flink-a", "state.checkpoints.dir": "s3://cp"}
     assert cluster_lineage(single) != cluster_lineage(dict(single, **{"jobmanager.rpc.address": "flink-b"}))
     assert cluster_lineage({}) == ""
+
+
+def test_the_winner_plans_its_submission_and_the_plan_answers_after_its_claim_is_gone():
+    """A run that lost the store after its submit (its confirmation unwritten) and whose
+    claim went with its session: the planned record still says which spec the job runs, so
+    the same spec again is a no-op, not an upgrade."""
+    store = Store()
+    guard = Guard(store, "orders", who="ci")
+    successor = successor_id("orders", "1" * 32)
+    guard.claim(successor, "f" * 16, "1" * 32, 600)
+    guard.release()  # the claim is gone (an ephemeral node with its session)
+    jars = store.jars()
+    assert read_intents(jars) == {}
+    assert spec_of(successor, read_confirmations(jars), read_intents(jars),
+                   planned=read_planned(jars, "orders")) == "f" * 16
+    # Two plans for one id (twins with different specs): unknown, an upgrade, never a false no-op.
+    store.write(planned_name("orders", successor, "e" * 16))
+    assert spec_of(successor, {}, {}, planned=read_planned(store.jars(), "orders")) is None
+    # Confirmed: the confirmation decides, and the plans are pruned.
+    guard.confirm(successor, "f" * 16)
+    assert spec_of(successor, read_confirmations(store.jars()), {},
+                   planned=read_planned(store.jars(), "orders")) == "f" * 16
+    stale = stale_records(store.jars(), "orders", {successor})
+    assert len(stale) == 2 and all("flinkops-plan-" in name for name in stale)
