@@ -115,7 +115,7 @@ OTHER_VERSIONS := $(subst $(eval) ,$(comma),$(wordlist 2,99,$(subst $(comma), ,$
 # that it starts itself: one lane runs it.
 DRAIN_SUITE    := tests/integration/test_drain_restore.py
 SLOW_SUITES    := tests/integration/test_faults.py tests/integration/test_security.py \
-                  tests/integration/test_races.py $(DRAIN_SUITE)
+                  tests/integration/test_races.py tests/integration/test_store_faults.py $(DRAIN_SUITE)
 
 # The first and other versions' suites run on INTEGRATION_WORKERS pytest-xdist workers,
 # each with a cluster of its own (they mostly wait on Flink); a module with
