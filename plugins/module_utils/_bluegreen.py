@@ -53,6 +53,7 @@ from ansible_collections.flinkops.flink.plugins.module_utils._store import new_j
 from ansible_collections.flinkops.flink.plugins.module_utils._rest import (
     cluster_overview,
     find_job,
+    trigger_checkpoint,
     trigger_savepoint,
 )
 
@@ -62,13 +63,11 @@ CHECKPOINT_TIMEOUT = 600
 def force_checkpoint(client, job_id, timeout=CHECKPOINT_TIMEOUT):
     """Trigger a checkpoint now (``POST /jobs/:id/checkpoints``, Flink 1.17+) and wait for it.
 
-    The client-chosen trigger id makes a repeated request harmless. ``CONFIGURED`` keeps the
-    job's own checkpoint type (incremental stays incremental). Returns the checkpoint id.
+    The client-chosen trigger id makes a repeated request harmless; the job's own checkpoint
+    kind is kept (``_rest.trigger_checkpoint``). Returns the checkpoint id.
     """
-    trigger_id = uuid.uuid4().hex
-    client.post("/jobs/%s/checkpoints" % job_id,
-                json={"checkpointType": "CONFIGURED", "triggerId": trigger_id}, idempotent=True)
-    operation = poll_operation(client, "/jobs/%s/checkpoints/%s" % (job_id, trigger_id), timeout,
+    status = trigger_checkpoint(client, job_id, uuid.uuid4().hex)
+    operation = poll_operation(client, status, timeout,
                                "a checkpoint of job %s" % job_id, interval=0.1)
     return operation.get("checkpointId")
 

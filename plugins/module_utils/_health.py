@@ -38,6 +38,14 @@ from ansible_collections.flinkops.flink.plugins.module_utils._poll import (
     watch_health,
 )
 from ansible_collections.flinkops.flink.plugins.module_utils._request import is_planned
+from ansible_collections.flinkops.flink.plugins.module_utils._rest import (
+    checkpoint_config_or_none,
+    job_checkpoints,
+    job_exceptions,
+    job_execution_result,
+    operation_status,
+    trigger_checkpoint,
+)
 
 # The interval /checkpoints/config reports for a job whose periodic checkpointing is
 # off (Long.MAX_VALUE), on 1.18 .. 2.3.
@@ -56,13 +64,6 @@ def checkpointing_interval(config):
     return interval
 
 
-def trigger_body(trigger_id):
-    # No checkpointType: the job's configured kind. An explicit INCREMENTAL is
-    # rejected on 2.x (FLINK-33723), and FULL would force a full copy of large
-    # incremental RocksDB state just to prove the job can checkpoint.
-    return {"triggerId": trigger_id}
-
-
 def checkpoint_outcome(job_id, trigger_id, answer):
     """None while running; the checkpoint id when completed; FlinkError if it failed."""
     if ((answer or {}).get("status") or {}).get("id") != "COMPLETED":
@@ -78,7 +79,7 @@ def checkpoint_outcome(job_id, trigger_id, answer):
 
 def completed_checkpoint_id(client, job_id):
     """The id of the newest checkpoint the job itself completed (not a savepoint), or None."""
-    history = client.get("/jobs/%s/checkpoints" % job_id)
+    history = job_checkpoints(client, job_id)
     completed = ((history or {}).get("latest") or {}).get("completed") or {}
     if completed.get("id") is not None and not completed.get("is_savepoint"):
         return completed["id"]
@@ -91,9 +92,7 @@ def prove_checkpoint(client, job_id, timeout, trigger_id=None):
     Returns {"checkpoint_id", "trigger_id", "interval_ms"}. Raises FlinkError when
     checkpointing is off, when the checkpoint fails, or on timeout.
     """
-    config = client.get("/jobs/%s/checkpoints/config" % job_id,
-                        expect=(200,), allow_status=(404,))
-    # 1.x answers 404 for a job without checkpointing on some versions.
+    config = checkpoint_config_or_none(client, job_id)
     interval = checkpointing_interval(config if isinstance(config, dict) else None)
     if interval is None:
         raise FlinkError("job %s has checkpointing off (no periodic checkpoint interval), so "
@@ -102,13 +101,12 @@ def prove_checkpoint(client, job_id, timeout, trigger_id=None):
                          "(execution.checkpointing.interval) or set health_require_checkpoint: "
                          "false" % job_id)
     trigger_id = trigger_id or uuid.uuid4().hex
-    # The same triggerId answers with the same request id, so a retry is safe.
-    client.post("/jobs/%s/checkpoints" % job_id, json=trigger_body(trigger_id), idempotent=True)
+    status = trigger_checkpoint(client, job_id, trigger_id)
 
     polls = []
 
     def check():
-        answer = client.get("/jobs/%s/checkpoints/%s" % (job_id, trigger_id))
+        answer = operation_status(client, status)
         outcome = checkpoint_outcome(job_id, trigger_id, answer)
         polls.append(outcome)
         if outcome is None and len(polls) % HISTORY_EVERY_POLLS == 0:
@@ -187,14 +185,7 @@ def describe_failure(info):
 
 def read_failure(client, job_id):
     """Read and classify a job's failure; diagnostics only, so a failed read gives {}."""
-    def get(path):
-        try:
-            answer = client.get(path, expect=(200,), allow_status=(404,))
-        except FlinkError:
-            return {}
-        return answer if isinstance(answer, dict) else {}
-    return classify_failure(get("/jobs/%s/exceptions" % job_id),
-                            get("/jobs/%s/execution-result" % job_id))
+    return classify_failure(job_exceptions(client, job_id), job_execution_result(client, job_id))
 
 
 # ---------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from __future__ import annotations
 from ansible_collections.flinkops.flink.plugins.module_utils import _poll
 from ansible_collections.flinkops.flink.plugins.module_utils._client import FlinkTimeout
 from ansible_collections.flinkops.flink.plugins.module_utils._poll import wait_for
-from ansible_collections.flinkops.flink.plugins.module_utils._rest import job_details
+from ansible_collections.flinkops.flink.plugins.module_utils._rest import job_details, vertex_metrics
 
 PENDING = "pendingRecords"
 LAG_POLL_INTERVAL = 0.5
@@ -45,17 +45,13 @@ METRICS_APPEAR = 30
 METRICS_REFRESH = 12
 
 
-def _metrics_path(job_id, vertex_id):
-    return "/jobs/%s/vertices/%s/subtasks/metrics" % (job_id, vertex_id)
-
-
 def pending_metrics(client, job_id):
     """{vertex id: [aggregated metric ids ending in pendingRecords]} of the job, or None while
     Flink lists no metric for one of its vertices (its metrics cache holds part of the job: CI
     saw the sources' gauge missing from a listing that had other vertices' metrics)."""
     found, listed_all = {}, True
     for vertex in job_details(client, job_id).get("vertices", []):
-        listed = client.get(_metrics_path(job_id, vertex["id"])) or []
+        listed = vertex_metrics(client, job_id, vertex["id"])
         listed_all = listed_all and bool(listed)
         names = [m["id"] for m in listed if m.get("id", "").rsplit(".", 1)[-1] == PENDING]
         if names:
@@ -67,8 +63,7 @@ def pending_records(client, job_id, metrics):
     """The job's pending records: the sum over its sources and their subtasks."""
     total = 0.0
     for vertex_id, names in sorted(metrics.items()):
-        values = client.get(_metrics_path(job_id, vertex_id),
-                            params={"get": ",".join(names), "agg": "sum"}) or []
+        values = vertex_metrics(client, job_id, vertex_id, names)
         total += sum(float(v.get("sum") or 0) for v in values)
     return total
 

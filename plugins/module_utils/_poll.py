@@ -38,6 +38,7 @@ from ansible_collections.flinkops.flink.plugins.module_utils._jobstate import (
 from ansible_collections.flinkops.flink.plugins.module_utils._rest import (
     find_job,
     job_checkpoint_config,
+    operation_status,
     savepoint_status_path,
     trigger_disposal,
 )
@@ -83,7 +84,7 @@ def poll_operation(client, path, timeout, what, interval=POLL_INTERVAL, on_failu
     the ``operation`` dict.
     """
     def check():
-        answer = client.get(path)
+        answer = operation_status(client, path)
         if (answer.get("status") or {}).get("id") != "COMPLETED":
             return None
         return answer.get("operation") or {}
@@ -199,7 +200,7 @@ def _stop_operation(client, job_id, trigger_id):
     """(status id, operation) of the stop Flink remembers under ``trigger_id``;
     (None, None) if it knows none (404) or cannot be asked."""
     try:
-        answer = client.get(savepoint_status_path(job_id, trigger_id), allow_status=(404,))
+        answer = operation_status(client, savepoint_status_path(job_id, trigger_id), missing_ok=True)
     except FlinkError:
         return None, None
     if not isinstance(answer, dict) or not answer.get("status"):

@@ -34,6 +34,11 @@ from __future__ import annotations
 from ansible_collections.flinkops.flink.plugins.module_utils._client import FlinkError
 from ansible_collections.flinkops.flink.plugins.module_utils._hooks import Hooks
 from ansible_collections.flinkops.flink.plugins.module_utils._request import is_planned
+from ansible_collections.flinkops.flink.plugins.module_utils._rest import (
+    checkpoint_details,
+    job_checkpoints,
+    job_details,
+)
 
 PASSED = "passed"
 REFUSED = "refused"
@@ -206,18 +211,17 @@ def run(client, job_id, plan):
     ``plan`` is the new program's /jars/:jarid/plan answer. Two GETs, a third
     (GET /jobs/:id) only when ``needs_job_details`` says so.
     """
-    checkpoints = client.get("/jobs/%s/checkpoints" % job_id)
+    checkpoints = job_checkpoints(client, job_id)
     checkpoint = latest_completed(checkpoints)
     if checkpoint is None:
         return not_run("job %s has no completed checkpoint or savepoint yet, so Flink cannot "
                        "say which vertices hold state" % job_id)
-    details = client.get("/jobs/%s/checkpoints/details/%s" % (job_id, checkpoint["id"]),
-                         expect=(200,), allow_status=(404,))
+    details = checkpoint_details(client, job_id, checkpoint["id"])
     if not isinstance(details, dict):
         # Flink keeps statistics of a few recent checkpoints only (web.checkpoints.history).
         return not_run("Flink no longer lists the details of checkpoint %s of job %s" % (
             checkpoint["id"], job_id))
-    job = client.get("/jobs/%s" % job_id) if needs_job_details(details, plan) else None
+    job = job_details(client, job_id) if needs_job_details(details, plan) else None
     return compare(checkpoint, details, plan, job)
 
 

@@ -31,6 +31,12 @@ from ansible_collections.flinkops.flink.plugins.module_utils._bluegreen import f
 from ansible_collections.flinkops.flink.plugins.module_utils._client import FlinkError, FlinkTimeout
 from ansible_collections.flinkops.flink.plugins.module_utils._poll import wait_for
 from ansible_collections.flinkops.flink.plugins.module_utils._request import Planned
+from ansible_collections.flinkops.flink.plugins.module_utils._rest import (
+    find_job,
+    job_details,
+    put_resource_requirements,
+    resource_requirements,
+)
 from ansible_collections.flinkops.flink.plugins.module_utils._store import (
     record_rescale,
     rescaled_fingerprint,
@@ -65,10 +71,9 @@ def runs_desired(run, job, spec):
     return rescaled_to(run, job) == spec.fingerprint
 
 
-def resource_requirements(client, job_id):
-    """The job's per-vertex parallelism bounds, or None when the scheduler is not adaptive
-    (Flink answers 500 for the default scheduler, 404 before 1.18)."""
-    response = client.get("/jobs/%s/resource-requirements" % job_id, allow_status=(404, 500, 503))
+def adaptive_requirements(client, job_id):
+    """The job's per-vertex parallelism bounds, or None when the scheduler is not adaptive."""
+    response = resource_requirements(client, job_id)
     if not isinstance(response, dict):
         return None
     return response
@@ -85,20 +90,14 @@ def target_requirements(requirements, target):
     return wanted
 
 
-def put_requirements(client, job_id, requirements):
-    client.request("PUT", "/jobs/%s/resource-requirements" % job_id, json=requirements,
-                   idempotent=True)
-
-
 def wait_rescaled(client, job_id, target, vertices, timeout):
     """Until the job runs every one of its ``vertices`` at ``target`` and every task is healthy."""
     def check():
-        job = client.get("/jobs/%s" % job_id)
+        job = job_details(client, job_id)
         parallelism = [v.get("parallelism") for v in job.get("vertices", [])]
         if len(parallelism) != vertices or any(p != target for p in parallelism):
             return None
-        overview = next((j for j in client.get("/jobs/overview").get("jobs", [])
-                         if j.get("jid") == job_id), None)
+        overview = find_job(client, job_id)
         tasks = (overview or {}).get("tasks") or {}
         # A source subtask without a split finishes; the job runs on (healthy the way Flink means it).
         if overview and overview.get("state") == "RUNNING" and tasks.get("total") == target * vertices \
@@ -126,7 +125,7 @@ class RescaleStrategy:
             return self.fall_back(run, current, spec, jar_id, previous,
                                   "Flink %s has no resource-requirements endpoint (1.18+)" %
                                   ".".join(str(n) for n in client.version))
-        requirements = resource_requirements(client, job_id)
+        requirements = adaptive_requirements(client, job_id)
         if requirements is None:
             return self.fall_back(run, current, spec, jar_id, previous,
                                   "the cluster does not run the adaptive scheduler "
@@ -159,12 +158,12 @@ class RescaleStrategy:
 
     @staticmethod
     def rescale(client, job_id, requirements, target, timeout):
-        put_requirements(client, job_id, target_requirements(requirements, target))
+        put_resource_requirements(client, job_id, target_requirements(requirements, target))
         try:
             return wait_rescaled(client, job_id, target, len(requirements), timeout)
         except FlinkTimeout:
             # Put the old bounds back, so Flink does not rescale later behind the upgrade's back.
-            put_requirements(client, job_id, requirements)
+            put_resource_requirements(client, job_id, requirements)
             raise
 
     def fall_back(self, run, current, spec, jar_id, previous, why):

@@ -63,12 +63,71 @@ def job_checkpoint_config(client, job_id):
     return client.get("/jobs/%s/checkpoints/config" % job_id)
 
 
-def job_exceptions(client, job_id):
-    """The job's failure record, or {} when Flink cannot give it (it is only diagnostics)."""
+def checkpoint_config_or_none(client, job_id):
+    """The job's checkpoint configuration; not a dict when Flink has none (1.x answers 404 for
+    a job without checkpointing on some versions)."""
+    return client.get("/jobs/%s/checkpoints/config" % job_id, expect=(200,), allow_status=(404,))
+
+
+def checkpoint_details(client, job_id, checkpoint_id):
+    """One checkpoint's statistics; not a dict when Flink no longer keeps them (404)."""
+    return client.get("/jobs/%s/checkpoints/details/%s" % (job_id, checkpoint_id),
+                      expect=(200,), allow_status=(404,))
+
+
+def checkpoint_status_path(job_id, trigger_id):
+    return "/jobs/%s/checkpoints/%s" % (job_id, trigger_id)
+
+
+def trigger_checkpoint(client, job_id, trigger_id):
+    """``POST /jobs/:id/checkpoints`` (1.17+); returns the path to poll. The same trigger id
+    answers with the same request, so a repeat is harmless. No ``checkpointType``: the job's
+    configured kind. An explicit INCREMENTAL is rejected on 2.x (FLINK-33723), and FULL would
+    copy large incremental RocksDB state in full."""
+    client.post("/jobs/%s/checkpoints" % job_id, json={"triggerId": trigger_id}, idempotent=True)
+    return checkpoint_status_path(job_id, trigger_id)
+
+
+def operation_status(client, path, missing_ok=False):
+    """One read of an asynchronous operation's status (savepoint, checkpoint, disposal);
+    with ``missing_ok`` not a dict when Flink knows no such operation (404)."""
+    return client.get(path, allow_status=(404,) if missing_ok else ())
+
+
+def diagnostic(client, path):
+    """A read for diagnostics only: {} when it fails or Flink has nothing (404)."""
     try:
-        return client.get("/jobs/%s/exceptions" % job_id) or {}
+        answer = client.get(path, expect=(200,), allow_status=(404,))
     except FlinkError:
         return {}
+    return answer if isinstance(answer, dict) else {}
+
+
+def job_execution_result(client, job_id):
+    return diagnostic(client, "/jobs/%s/execution-result" % job_id)
+
+
+def vertex_metrics(client, job_id, vertex_id, names=None):
+    """The metrics of a vertex's subtasks: the list of names, or with ``names`` their sums."""
+    params = {"get": ",".join(names), "agg": "sum"} if names else None
+    return client.get("/jobs/%s/vertices/%s/subtasks/metrics" % (job_id, vertex_id),
+                      params=params) or []
+
+
+def resource_requirements(client, job_id):
+    """The job's per-vertex parallelism bounds; not a dict when the scheduler is not adaptive
+    (Flink answers 500 for the default scheduler, 404 before 1.18)."""
+    return client.get("/jobs/%s/resource-requirements" % job_id, allow_status=(404, 500, 503))
+
+
+def put_resource_requirements(client, job_id, requirements):
+    client.request("PUT", "/jobs/%s/resource-requirements" % job_id, json=requirements,
+                   idempotent=True)
+
+
+def job_exceptions(client, job_id):
+    """The job's failure record, or {} when Flink cannot give it (it is only diagnostics)."""
+    return diagnostic(client, "/jobs/%s/exceptions" % job_id)
 
 
 def cancel_job(client, job_id):

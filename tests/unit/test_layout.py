@@ -85,6 +85,22 @@ def test_the_layering_rule_sees_the_records_layer():
     assert {"_records._backend", "_records._zookeeper"} <= graph["_records._state"]
 
 
+HTTP_CALL = re.compile(r"\bclient\.(get|post|patch|put|delete|request)\(")
+
+
+def test_every_flink_rest_call_is_made_in_the_rest_layer():
+    """Every path and body of Flink's REST API is in _rest.py, one thin function each."""
+    rooms = sorted(ROOT.rglob("*.py")) + sorted((ROOT.parent / "modules").glob("*.py"))
+    outside = ["%s:%d" % (path.name, number) for path in rooms if path.name != "_rest.py"
+               for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
+               if HTTP_CALL.search(line)]
+    assert outside == []
+
+
+def test_the_rest_rule_sees_the_calls():
+    assert HTTP_CALL.search((ROOT / "_rest.py").read_text(encoding="utf-8"))
+
+
 # The module side: the AnsibleModule adapter and the redaction of the module's secret options.
 MODULE_SIDE = ("_module.py", "_secrets.py")
 
