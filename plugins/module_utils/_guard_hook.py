@@ -323,6 +323,16 @@ class GuardHook(Hooks):
                 self._gate(run, job_id, max(busy.health_window, run.request.health_window),
                            "another deployment (%s) is still watching it" % busy.describe())
             return
+        failed_gate = self._last_deployment_failed(run, job_id)
+        if failed_gate is not None:
+            # Its own deployment failed (a gate it could not pass): not up to date until a
+            # gate passes, whatever it looks like now. A retry never turns that green.
+            run.result.healthy = False
+            if not run.changes.check_mode:
+                self._gate(run, job_id, run.request.health_window,
+                           "its last deployment failed (%s)" % failed_gate)
+                self._log(run, "verified", job_id=job_id)
+            return
         recent = recent_restarts(run.client, job_id)
         failing = current.get("state") in ("RESTARTING", "FAILING") or recent
         run.result.healthy = bool(is_healthy(current) and not failing)
@@ -338,6 +348,17 @@ class GuardHook(Hooks):
             "%d minutes): %s. Fix the cause and deploy again, or set health_window to wait for "
             "it to recover" % (job_id, describe_state(current), recent, RECENT_S // 60,
                                root_exception(run.client, job_id) or "no failure recorded"))
+
+    @staticmethod
+    def _last_deployment_failed(run, job_id):
+        """The message of the failed deployment that left ``job_id`` running (the newest
+        logged change of that job is a failure about the job itself), else None."""
+        for entry in read_operations(run.records, run.request.name):
+            if entry.get("job_id") == job_id:
+                if entry.get("action") == "failed" and not entry.get("failed_job_id"):
+                    return (entry.get("message") or "no message recorded")[:200]
+                return None
+        return None
 
     def _gate(self, run, job_id, window, why):
         """Wait until every task of the job runs, then watch it for ``window`` seconds."""

@@ -145,6 +145,12 @@ def test_checkpoint_gate_fails_a_job_without_checkpointing(flink, job_params, mo
     result = module("flink_job", params)
     assert result["failed"], result
     assert "checkpointing off" in result["msg"] and "health_require_checkpoint" in result["msg"]
+    # The same task again: the job runs the requested spec but never passed its gate, so it
+    # is not up to date (a retry once answered rc=0, action none).
+    again = module("flink_job", params)
+    assert again["failed"], again
+    assert "its last deployment failed" in again["msg"] and "checkpointing off" in again["msg"], again["msg"]
+    assert flink.the_running_job(params["name"])["jid"] == result["job_id"]
 
 
 def test_role_refuses_in_its_pre_flight_and_its_plan_shows_the_check(flink, unique_job_name, tmp_path):

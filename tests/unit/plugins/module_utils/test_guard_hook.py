@@ -364,6 +364,33 @@ def test_a_crash_looping_job_is_not_green(store, monkeypatch):
     assert healthy.result.healthy is True
 
 
+def test_a_job_whose_deployment_failed_its_gate_is_not_green_on_a_retry(store, monkeypatch):
+    """The first run failed the checkpoint gate (checkpointing off); the same task again must
+    gate the job again, not answer 'up to date'. Once a gate passes, it is verified."""
+    Cluster(monkeypatch, store, [job(OLD)])
+    append_operation(store, "orders", "failed", "ci", print, job_id=OLD,
+                     message="job 111 has checkpointing off ... health_require_checkpoint cannot be met")
+    gates = []
+
+    def gate(_hook, run, job_id, window, why):
+        gates.append((job_id, why))
+        if len(gates) == 1:
+            raise NoRollback("job %s runs the requested spec, but %s and it failed the health gate" % (
+                job_id, why))
+    monkeypatch.setattr(GuardHook, "_gate", gate)
+    with pytest.raises(NoRollback) as caught:
+        GuardHook(store).already_running(run_of(store, job(OLD), health_require_checkpoint=True),
+                                         job(OLD))
+    assert "its last deployment failed (job 111 has checkpointing off" in caught.value.msg
+    checked = run_of(store, job(OLD), check=True)
+    GuardHook(store).already_running(checked, job(OLD))
+    assert checked.result.healthy is False and len(gates) == 1  # check mode gates nothing
+    GuardHook(store).already_running(run_of(store, job(OLD)), job(OLD))  # the gate passes now
+    assert read_operations(store.jars(), "orders")[0]["action"] == "verified"
+    GuardHook(store).already_running(run_of(store, job(OLD)), job(OLD))
+    assert len(gates) == 2  # verified: no gate any more
+
+
 def test_the_end_releases_the_claim_and_logs_the_change(store, monkeypatch):
     Cluster(monkeypatch, store, [job(OLD)])
     hook = GuardHook(store)
