@@ -88,6 +88,21 @@ def secret_arg_spans(args, secret_args=()):
     return spans
 
 
+def unmatched_secret_args(args, secret_args=()):
+    """The ``secret_args`` entries that name no argument of ``args`` (a typo would leave the
+    secret it meant in clear): a position past the end, or a flag ``args`` does not hold."""
+    args = [str(a) for a in args or ()]
+    flags = set(_flag_name(a) for a in args if a.startswith("-"))
+    unmatched = []
+    for entry in secret_args or ():
+        if isinstance(entry, int) or (isinstance(entry, str) and entry.isdigit()):
+            if not 0 <= int(entry) < len(args):
+                unmatched.append(str(entry))
+        elif _flag_name(str(entry)) not in flags:
+            unmatched.append(str(entry))
+    return unmatched
+
+
 def new_salt():
     return os.urandom(16).hex()
 

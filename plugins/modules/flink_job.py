@@ -126,6 +126,8 @@ options:
         and so is every O(configuration) key containing one of them (for example C(s3.secret-key)).
       - A rollback needs the clear values. They are taken from this run's O(args) and O(configuration)
         when their hashes match, else the rollback is refused, naming the argument or key.
+      - Every entry must name an argument O(args) holds (a flag, or a position); an entry that matches
+        none (a typo that would leave the secret in clear) fails the task before anything changes.
     type: list
     elements: str
     default: []
@@ -591,6 +593,7 @@ from ansible_collections.flinkops.flink.plugins.module_utils._client import Flin
 from ansible_collections.flinkops.flink.plugins.module_utils._engine import Engine
 from ansible_collections.flinkops.flink.plugins.module_utils._guard_hook import Replan
 from ansible_collections.flinkops.flink.plugins.module_utils._module import FlinkModule
+from ansible_collections.flinkops.flink.plugins.module_utils._sealed import unmatched_secret_args
 from ansible_collections.flinkops.flink.plugins.module_utils._request import (
     DeployRequest,
     is_absolute_location,
@@ -692,6 +695,11 @@ def main():
         if not low <= params[option] <= high:
             module.fail("%s must be between %s and %s seconds, got %s" % (
                 option, low, high, params[option]))
+    unmatched = unmatched_secret_args(params["args"], params["secret_args"])
+    if unmatched:
+        module.fail("secret_args %s match no argument in args (a flag args holds, such as "
+                    "--db-password, or a position from 0 to %d): a typo would leave the secret in "
+                    "clear; nothing was changed" % (", ".join(unmatched), len(params["args"]) - 1))
     if params["health_window"] and not params["wait"]:
         module.fail("health_window needs wait=true")
     if params["savepoint_dir"] and not is_absolute_location(params["savepoint_dir"]):

@@ -105,6 +105,10 @@ def test_flink_job_failure_reports_what_happened(script, capsys, tmp_path, monke
     (dict(request_retries=11), "request_retries must be between 0 and 10"),
     (dict(ca_path="/nonexistent/ca.pem"), "ca_path: no readable file at /nonexistent/ca.pem"),
     (dict(url="ftp://flink"), "url must start with http:// or https://"),
+    (dict(args=["--db-password", "hunter2-hunter2"], secret_args=["--db-pasword"]),
+     "secret_args --db-pasword match no argument in args"),
+    (dict(args=["a", "b"], secret_args=["2"]), "secret_args 2 match no argument in args"),
+    (dict(state_store="mysql://u:p@db/x"), "unknown scheme 'mysql'"),
 ])
 def test_flink_job_refuses_bad_options_before_any_request(script, capsys, args, expected):
     result = run(flink_job, dict(dict(name="orders", jar_id="j"), **args), capsys)
