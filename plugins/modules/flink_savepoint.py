@@ -381,8 +381,9 @@ def main():
                     "final watermark); a savepoint of a job that keeps running never does")
     if module.params["target_directory"] and not is_absolute_location(module.params["target_directory"]):
         module.fail(relative_location_error("target_directory", module.params["target_directory"]))
-    if module.params["max_age"] is not None and module.params["max_age"] <= 0:
-        module.fail("max_age must be more than 0 seconds, got %s" % module.params["max_age"])
+    if module.params["max_age"] is not None and not 0 < module.params["max_age"] < float("inf"):
+        # also refuses nan, which every comparison would let through
+        module.fail("max_age must be a number of seconds more than 0, got %s" % module.params["max_age"])
     module.run(take if module.params["state"] == "present" else dispose)
 
 

@@ -224,3 +224,10 @@ def test_a_password_in_the_url_is_never_returned(script, capsys):
     script.on("GET", "/config", {"errors": ["no"]}, status=500)
     result = run(flink_cluster_info, dict(url="http://admin:hunter2@flink.test:8081"), capsys)
     assert result["failed"] and "hunter2" not in json.dumps(result)
+
+
+@pytest.mark.parametrize("max_age", [float("nan"), float("inf"), 0, -5])
+def test_flink_savepoint_refuses_a_max_age_that_is_no_age(script, capsys, max_age):
+    result = run(flink_savepoint, dict(job_name="orders", max_age=max_age), capsys)
+    assert result["failed"] and "max_age must be a number of seconds more than 0" in result["msg"]
+    assert not script.sent
