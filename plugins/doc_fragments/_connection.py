@@ -61,7 +61,9 @@ options:
     description:
       - PEM file with the CA certificates that signed the REST endpoint's certificate, or a directory of
         PEM files named by their subject hash (as C(openssl rehash) makes them).
-      - If not set, the environment variable E(FLINK_CA_PATH) is used.
+      - If not set, the environment variable E(FLINK_CA_PATH) is used; without it the bundle named by
+        E(REQUESTS_CA_BUNDLE), E(CURL_CA_BUNDLE) or E(SSL_CERT_FILE) (in that order, also for loopback
+        addresses), else the CA bundle that C(requests) ships.
     type: path
   client_cert:
     description:

@@ -15,6 +15,7 @@ mapping of every failure to FlinkError. Nothing above this layer builds HTTP.
 from __future__ import annotations
 
 import math
+import os
 import re
 import time
 import traceback
@@ -148,6 +149,21 @@ def _truncate_errors(errors):
     return [str(e)[:_MAX_ERROR_TEXT] for e in errors]
 
 
+# Where requests itself finds a CA bundle (REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE), and where
+# OpenSSL does (SSL_CERT_FILE). Read here, not by requests: it skips the environment for the
+# loopback addresses this client never proxies (trust_env off).
+CA_BUNDLE_VARIABLES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE")
+
+
+def environment_ca_bundle(env=None):
+    """The CA bundle the environment names, or None."""
+    env = os.environ if env is None else env
+    for name in CA_BUNDLE_VARIABLES:
+        if env.get(name):
+            return env[name]
+    return None
+
+
 class FlinkClient:
     """A session to one Flink REST endpoint.
 
@@ -206,7 +222,7 @@ class FlinkClient:
             user = url_username or user_in_url
             password = url_password if url_username else password_in_url
             self.session.auth = (user.encode("utf-8"), (password or "").encode("utf-8"))
-        self.session.verify = ca_path if (validate_certs and ca_path) else bool(validate_certs)
+        self.session.verify = (ca_path or environment_ca_bundle() or True) if validate_certs else False
         if client_cert:
             self.session.cert = (client_cert, client_key) if client_key else client_cert
         # Proxies from the environment (HTTPS_PROXY, NO_PROXY) are honoured, but

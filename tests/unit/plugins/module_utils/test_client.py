@@ -167,6 +167,21 @@ def test_tls_settings_reach_the_session(make_client, tmp_path):
     assert make_client(url="https://flink.test", validate_certs=False).session.verify is False
 
 
+def test_a_ca_bundle_named_by_the_environment_is_used_also_on_loopback(make_client, monkeypatch, tmp_path):
+    """REQUESTS_CA_BUNDLE alone (no ca_path) is honoured, also for a loopback URL, where the
+    client turns requests' own environment reading off (it never proxies loopback)."""
+    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    assert make_client(url="https://127.0.0.1:8443").session.verify is True
+    monkeypatch.setenv("SSL_CERT_FILE", "/etc/ssl/openssl-bundle.pem")
+    assert make_client(url="https://127.0.0.1:8443").session.verify == "/etc/ssl/openssl-bundle.pem"
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tmp_path / "corp-ca.pem"))
+    client = make_client(url="https://127.0.0.1:8443")
+    assert client.session.trust_env is False and client.session.verify == str(tmp_path / "corp-ca.pem")
+    assert make_client(url="https://127.0.0.1:8443", ca_path="/x/ca.pem").session.verify == "/x/ca.pem"
+    assert make_client(url="https://127.0.0.1:8443", validate_certs=False).session.verify is False
+
+
 def test_url_must_have_a_scheme():
     from ansible_collections.flinkops.flink.plugins.module_utils._client import FlinkClient
     with pytest.raises(FlinkError, match="must start with http"):
