@@ -50,6 +50,25 @@ _NOT_TLS = ("WRONG_VERSION_NUMBER", "record layer failure", "unknown protocol", 
             "RECORD_LAYER_FAILURE", "packet length too long")
 
 
+# OpenSSL's reasons for a failed verification that ca_path cannot fix.
+_VERIFY_REASONS = (
+    (("Hostname mismatch", "IP address mismatch", "doesn't match"),
+     "the server certificate is not issued for the host in url (use the name the certificate "
+     "names, or have it reissued for this one; ca_path does not help)"),
+    (("certificate has expired",),
+     "the server certificate has expired (renew it; ca_path does not help)"),
+    (("certificate is not yet valid",),
+     "the server certificate is not valid yet (check the clocks of this host and the server)"),
+)
+
+
+def _verify_failure(detail):
+    for markers, what in _VERIFY_REASONS:
+        if any(marker in detail for marker in markers):
+            return "TLS error: " + what
+    return "TLS error: the server certificate is not trusted (set ca_path to the CA that signed it)"
+
+
 def describe_transport_error(exc, proxy=None):
     """(what went wrong, detail) for an exception raised while sending a request."""
     detail = str(exc)
@@ -60,8 +79,7 @@ def describe_transport_error(exc, proxy=None):
             return ("TLS handshake failed: the server does not speak TLS on this port; "
                     "use an http:// URL or the TLS port"), detail
         if "CERTIFICATE_VERIFY_FAILED" in detail or "certificate verify failed" in detail:
-            return ("TLS error: the server certificate is not trusted (set ca_path to the CA "
-                    "that signed it)"), detail
+            return _verify_failure(detail), detail
         unloadable = ("PEM", "KEY_VALUES_MISMATCH", "key values mismatch", "NO_START_LINE", "no start line")
         if any(marker in detail for marker in unloadable):
             return "TLS error: ca_path, client_cert or client_key cannot be loaded", detail

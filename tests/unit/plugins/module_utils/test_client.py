@@ -311,3 +311,21 @@ def test_an_unreadable_savepoint_is_named(make_client, wire):
     text = str(info.value)
     assert text.startswith("the savepoint or checkpoint file:/sp/savepoint-1 cannot be read")
     assert "POST http://flink.test:8081/jars/a.jar/run answered HTTP 400: java.io.EOFException" in text
+
+
+@pytest.mark.parametrize("reason, said", [
+    ("certificate verify failed: Hostname mismatch, certificate is not valid for 'flink.test'",
+     "not issued for the host in url"),
+    ("certificate verify failed: IP address mismatch, certificate is not valid for '127.0.0.1'",
+     "not issued for the host in url"),
+    ("certificate verify failed: certificate has expired", "has expired (renew it; ca_path does not help)"),
+    ("certificate verify failed: certificate is not yet valid", "not valid yet (check the clocks"),
+    ("certificate verify failed: self-signed certificate", "not trusted (set ca_path to the CA"),
+    ("certificate verify failed: unable to get local issuer certificate", "not trusted (set ca_path"),
+])
+def test_each_certificate_failure_gets_its_own_hint(reason, said):
+    import requests
+    from ansible_collections.flinkops.flink.plugins.module_utils._transport import describe_transport_error
+    what, detail = describe_transport_error(requests.exceptions.SSLError(
+        "[SSL: CERTIFICATE_VERIFY_FAILED] %s (_ssl.c:1006)" % reason))
+    assert said in what and reason in detail
