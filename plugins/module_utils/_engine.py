@@ -68,6 +68,7 @@ from ansible_collections.flinkops.flink.plugins.module_utils._request import (
 )
 from ansible_collections.flinkops.flink.plugins.module_utils._rest import (
     cancel_job,
+    delete_jar,
     find_job,
     job_checkpoints,
     jobmanager_config,
@@ -239,6 +240,16 @@ class Engine:
             upload_once, self.client, req.jar_path, self.jar_sha256, stem,
             planned=Planned("the jar id of %s" % req.jar_path))
 
+    def forget_upload(self, jar_id):
+        """Remove a JAR this run uploaded and Flink could not plan (best effort): a failed
+        attempt leaves nothing behind."""
+        try:
+            delete_jar(self.client, jar_id)
+            self.changes.note("remove the upload %s again: its program could not be planned" % jar_id)
+        except FlinkError as exc:
+            self.result.warnings.append("the upload %s of a program that could not be planned "
+                                        "stays on the cluster: %s" % (jar_id, exc.msg))
+
     def body(self, spec, jar_id, restore, job_id, allow_non_restored=None):
         req = self.request
         return run_body(
@@ -259,10 +270,16 @@ class Engine:
             return self.already_running(current, after)
 
         self.check_records_durable()  # before anything is uploaded
+        uploaded_before = bool(self.request.jar_id or find_upload(self.jars, self.jar_sha256))
         jar_id = self.resolve_jar_id()
         if not is_planned(jar_id):
             # A program that throws in main() fails here, while the old job still runs.
-            self.plan = plan_jar(self.client, jar_id, self.body(spec, jar_id, None, None))
+            try:
+                self.plan = plan_jar(self.client, jar_id, self.body(spec, jar_id, None, None))
+            except FlinkError:
+                if not uploaded_before:  # this run's upload of a program that cannot run
+                    self.forget_upload(jar_id)
+                raise
         records = spec_records(self.records)
         previous = records.get(rescaled_to(self, current)) if current else None
         before = {}

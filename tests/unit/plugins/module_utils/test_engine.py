@@ -203,6 +203,20 @@ def test_fresh_start_uploads_a_missing_jar_under_its_content_name(client, script
     assert b"orders-job-sha256-%s.jar" % sha[:16].encode() in first_upload
 
 
+def test_an_upload_whose_program_cannot_be_planned_is_removed_again(client, script, jar, sha):
+    req = request(jar)
+    jar_id = "u9_orders-job-sha256-%s.jar" % sha[:16]
+    script.on("GET", "/jobs/overview", overview())
+    script.on("GET", "/jars", {"files": []})
+    script.on("POST", "/jars/upload", {"filename": "/tmp/up/" + jar_id})
+    script.on("GET", "/config", CONFIG)
+    script.on("POST", "/jars/%s/plan" % jar_id, {"errors": ["java.lang.ClassNotFoundException: X"]}, status=500)
+    script.on("DELETE", "/jars/%s" % jar_id, {})
+    with pytest.raises(FlinkError, match="ClassNotFoundException"):
+        engine(client, req).run()
+    assert script.calls()[-1] == "DELETE /jars/%s" % jar_id
+
+
 def test_start_from_savepoint_path(client, script, jar, sha, uploaded):
     req = request(jar, savepoint_path=SP, restore_mode="no_claim", allow_non_restored_state=True)
     script.on("GET", "/jobs/overview", overview())
