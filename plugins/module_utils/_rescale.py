@@ -61,13 +61,11 @@ def rescaled_to(run, job):
 
 
 def runs_desired(run, job, spec):
-    """Whether ``job`` runs ``spec``. Only with rescale_mode=in-place can a job run a spec its id
-    does not carry, so only then does the no-op check read the JAR list. A blue/green handover
-    left half done is never "already running"."""
+    """Whether ``job`` runs ``spec``: the spec it runs after an in-place rescale too, whatever
+    ``rescale_mode`` this run asks for (the same spec asked for again is a no-op, not a stop and
+    restart). A blue/green handover left half done is never "already running"."""
     if run.handover:
         return False
-    if run.request.rescale_mode != "in-place":
-        return run.fingerprint_of(job["jid"]) == spec.fingerprint
     return rescaled_to(run, job) == spec.fingerprint
 
 

@@ -68,6 +68,10 @@ def test_in_place_rescale_keeps_the_job_id_and_a_rerun_is_a_noop(adaptive, uniqu
     assert not again["changed"] and again["action"] == "none", again
     assert again["job_id"] == started["job_id"]
     assert set(parallelism_of(adaptive, started["job_id"])) == {2}
+    # The same spec with the default rescale_mode is a no-op too (it stopped and restarted it).
+    default_mode = module("flink_job", dict(params, parallelism=2))
+    assert not default_mode["changed"] and default_mode["action"] == "none", default_mode
+    assert default_mode["job_id"] == started["job_id"]
     # flink_job_info answers which spec the job runs as the engine does: the rescaled one.
     info = module("flink_job_info", dict(url=adaptive.url, name=name))
     assert [job["spec"]["parallelism"] for job in info["jobs"] if job["active"]] == [2], info["jobs"]
