@@ -23,7 +23,7 @@ import requests
 
 from flinkops_devkit import flinkctl
 from flinkops_devkit.faultproxy import FaultProxy
-from flinkops_devkit.modules import ModuleRun, at_once
+from flinkops_devkit.modules import ModuleRun, at_once, warnings_of
 from flinkops_devkit.playbooks import ansible_env, playbook_command, run_playbook
 from flinkops_devkit.pytest_plugin import configured_versions
 from test_zoo import ZOO, Lifecycle
@@ -128,13 +128,34 @@ def test_sustained_faults_fail_clearly_and_leave_the_old_job(flink, deployed, pr
     assert_no_double_submission(flink, params["name"], 1)
 
 
-def test_savepoint_status_lost_after_the_stop_says_so_and_a_rerun_resumes(flink, deployed, proxy, module):
-    """The stop was accepted, then every status poll fails: the outcome is unknown to the
-    module. It must not claim the job was left running; a re-run resumes from the savepoint."""
+def test_savepoint_status_lost_after_the_stop_is_settled_from_the_job(flink, deployed, proxy, module):
+    """The stop was accepted, then every status poll fails: the module asks the job itself,
+    which ended FINISHED with a savepoint completed after the request (before: 'outcome
+    unknown', and nothing ran until a re-run)."""
     params, old_id = deployed
     proxy.add("GET", r"/savepoints/", "status:503")
     result = module("flink_job", dict(params, url=proxy.url, jar=flink.jobs["stateful-v2"],
                                       request_retries=1))
+    assert not result.get("failed") and result["action"] == "upgraded", result
+    assert flink.state(old_id) == "FINISHED"
+    assert result["restored_from"] == result["savepoint"] == \
+        flink.checkpoints(old_id)["latest"]["savepoint"]["external_path"]
+    assert any("could not be read" in w and result["savepoint"] in w for w in warnings_of(result)), result
+    assert flink.the_running_job(params["name"])["jid"] == result["job_id"]
+    assert_no_double_submission(flink, params["name"], 2)
+    carried_over(flink, params["name"])
+
+
+def test_stop_outcome_unreadable_from_status_and_job_says_so_and_a_rerun_resumes(flink, deployed, proxy, module):
+    """The stop was accepted, then neither its status nor the job list can be read: the outcome
+    is unknown to the module. It must not claim the job was left running; a re-run resumes
+    from the savepoint."""
+    params, old_id = deployed
+    proxy.add("GET", r"/savepoints/", "status:503")
+    proxy.add("POST", r"/stop$", "forward", 1,
+              hook=lambda: proxy.add("GET", r"^/jobs/overview", "status:503"))
+    result = module("flink_job", dict(params, url=proxy.url, jar=flink.jobs["stateful-v2"],
+                                      request_retries=1, wait_timeout=10))
     assert result["failed"] and "HTTP 503" in result["msg"], result
     assert "outcome is unknown" in result["msg"] and "Run the task again" in result["msg"], result["msg"]
     deadline = time.time() + 60
@@ -454,7 +475,9 @@ def test_taskmanager_killed_after_the_savepoint_of_a_job_with_a_finished_subtask
     if ended_at_savepoint:
         assert result["action"] == "upgraded" and result["restored_from"] == result["savepoint"], \
             result
-        assert dedicated.state(old_id) == "FAILED"
+        # Flink ended the job FAILED at P (the TaskManager died after the savepoint), or FINISHED
+        # when the stop completed before the kill landed (seen in CI under load): at P either way.
+        assert dedicated.state(old_id) in ("FAILED", "FINISHED")
         # The old job ended at P, so its output ends there: v1's and v2's counts are one sequence.
         new_id = result["job_id"]
         life.runs = lambda: {old_id, new_id}

@@ -168,8 +168,8 @@ def test_two_versions_at_once_through_the_two_jobmanagers(flink, job, module, st
     flink.assert_exactly_once(job()["name"])
 
 
-def test_a_leader_change_between_the_stop_and_the_submit_of_one_of_two_runs(ha, flink, job, module,
-                                                                           state_store_of):
+def test_a_leader_change_between_the_stop_and_the_submit_of_one_of_two_runs(
+        ha, flink, job, module, state_store_of):
     """Run A goes through the leader; when it submits (its old job stopped), the leader is
     killed and run B starts through the other JobManager. Whatever each run reports, in the
     end one job runs, resumed from A's stop savepoint, every count exactly once."""

@@ -141,6 +141,19 @@ def _pid_cmdline(pid: int) -> str:
         return ""
 
 
+def daemon_pid(find, timeout: float = 30.0):
+    """The pid ``find()`` returns once it returns one, or None after ``timeout``.
+
+    Flink's daemon scripts record the pid of a child that may not have exec'd java yet: for a
+    moment (seconds under load) its command line does not name the daemon's directories."""
+    deadline = time.time() + timeout
+    pid = find()
+    while not pid and time.time() < deadline:
+        time.sleep(0.2)
+        pid = find()
+    return pid
+
+
 _RUNNING: "list[Cluster]" = []
 _RUNNING_LOCK = threading.Lock()
 

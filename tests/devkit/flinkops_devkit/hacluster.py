@@ -44,6 +44,7 @@ from flinkops_devkit.flinkctl import (
     _install_sigterm_handler,
     _pid_alive,
     _pid_cmdline,
+    daemon_pid,
     free_port,
     major,
     provision,
@@ -163,13 +164,7 @@ class HaCluster(Cluster):
         for f in self.jm_pid_dir(i).glob("flink-*.pid"):
             f.unlink()
         self._run_script("jobmanager.sh", self._jm_env(i))
-        # The script records the pid of a child that may not have exec'd java yet (its command
-        # line does not name this cluster's directory for a moment; seconds under load).
-        deadline = time.time() + 30
-        pids = self._pids_in(self.jm_pid_dir(i), "standalonesession")
-        while not pids and time.time() < deadline:
-            time.sleep(0.2)
-            pids = self._pids_in(self.jm_pid_dir(i), "standalonesession")
+        pids = daemon_pid(lambda: self._pids_in(self.jm_pid_dir(i), "standalonesession"))
         if not pids:
             raise ClusterError(f"JobManager {i} did not start\n{self.log_tail()}")
         self.jm_pids[i] = pids[-1]

@@ -28,7 +28,7 @@ import threading
 import time
 from pathlib import Path
 
-from flinkops_devkit.flinkctl import _flatten_yaml, _pid_alive, _pid_cmdline, free_port
+from flinkops_devkit.flinkctl import _flatten_yaml, _pid_alive, _pid_cmdline, daemon_pid, free_port
 
 __all__ = ["ZooKeeperServer", "ZooKeeperError", "four_letter_word"]
 
@@ -183,7 +183,7 @@ class ZooKeeperServer:
                               text=True, timeout=60, start_new_session=True, check=False)
         if proc.returncode != 0:
             raise ZooKeeperError(f"zookeeper.sh start failed ({proc.returncode}):\n{proc.stdout}")
-        self.pid = self._pid_from_file()
+        self.pid = daemon_pid(self._pid_from_file)
         if self.pid is None:
             raise ZooKeeperError(f"zookeeper.sh start wrote no live pid:\n{proc.stdout}\n{self.log_tail()}")
         with _LOCK:

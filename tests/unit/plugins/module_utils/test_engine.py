@@ -488,8 +488,8 @@ def test_savepoint_timeout_says_the_stop_outcome_is_unknown(client, script, jar,
     assert "left as it is" not in msg
 
 
-def test_a_stop_whose_status_is_lost_is_settled_from_the_job_itself(client, script, jar, sha, uploaded,
-                                                                     monkeypatch):
+def test_a_stop_whose_status_is_lost_is_settled_from_the_job_itself(
+        client, script, jar, sha, uploaded, monkeypatch):
     """Under JobManager overload the stop's status read failed, but the job ended FINISHED
     with a savepoint completed after the stop was requested: that is the stop's savepoint."""
     monkeypatch.setattr(_engine.time, "time", lambda: 100.0)  # the stop requested at 100 000 ms
