@@ -178,14 +178,19 @@ class ZooKeeperServer:
         while len({self.port, peer_port, election_port}) < 3:
             peer_port, election_port = free_port(), free_port()
         self._write_conf(peer_port, election_port)
-        proc = subprocess.run([str(self.flink_home / "bin" / "zookeeper.sh"), "start", "1"], env=self._env(),
-                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              text=True, timeout=60, start_new_session=True, check=False)
+        # Its own session: the daemon it forks stays in this process group, which is how a
+        # server whose pid was never seen is still stopped (never by a name pattern).
+        proc = subprocess.Popen([str(self.flink_home / "bin" / "zookeeper.sh"), "start", "1"], env=self._env(),
+                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                text=True, start_new_session=True)
+        output, _ignored = proc.communicate(timeout=60)
         if proc.returncode != 0:
-            raise ZooKeeperError(f"zookeeper.sh start failed ({proc.returncode}):\n{proc.stdout}")
+            raise ZooKeeperError(f"zookeeper.sh start failed ({proc.returncode}):\n{output}")
         self.pid = daemon_pid(self._pid_from_file)
         if self.pid is None:
-            raise ZooKeeperError(f"zookeeper.sh start wrote no live pid:\n{proc.stdout}\n{self.log_tail()}")
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            raise ZooKeeperError(f"zookeeper.sh start wrote no live pid:\n{output}\n{self.log_tail()}")
         with _LOCK:
             _RUNNING.append(self)
         deadline = t0 + timeout
