@@ -279,13 +279,7 @@ def dedicated(flink, dedicated_cluster):
     observer = type(flink)(dedicated_cluster)
     yield observer
     try:
-        for job in observer.get("/jobs/overview").get("jobs", []):
-            if job["state"] in ACTIVE:
-                requests.patch("%s/jobs/%s?mode=cancel" % (observer.url, job["jid"]), timeout=10)
-        deadline = time.time() + 60
-        while time.time() < deadline and any(
-                job["state"] in ACTIVE for job in observer.get("/jobs/overview").get("jobs", [])):
-            time.sleep(0.5)
+        observer.cancel_all_active()
     except Exception as exc:  # a test that left the JobManager down: nothing to cancel
         print("dedicated cluster clean-up: %s" % exc)
 

@@ -35,7 +35,7 @@ import requests
 from flinkops_devkit import flinkctl
 from flinkops_devkit.faultproxy import FaultProxy
 from flinkops_devkit.modules import ModuleRun, warnings_of
-from flinkops_devkit.observer import ACTIVE, Flink
+from flinkops_devkit.observer import Flink
 from flinkops_devkit.provision import provision
 from flinkops_devkit.pytest_plugin import configured_versions
 from flinkops_devkit.stores import ZOOKEEPER_FLINK
@@ -86,13 +86,7 @@ def flink(store_cluster, zk):
     if not zk.serving():
         zk.start()
     try:
-        for job in observer.get("/jobs/overview").get("jobs", []):
-            if job["state"] in ACTIVE:
-                requests.patch("%s/jobs/%s?mode=cancel" % (observer.url, job["jid"]), timeout=10)
-        deadline = time.time() + 60
-        while time.time() < deadline and any(
-                job["state"] in ACTIVE for job in observer.get("/jobs/overview").get("jobs", [])):
-            time.sleep(0.5)
+        observer.cancel_all_active()
     except Exception as exc:  # a test that left the JobManager down: nothing to cancel
         print("store-faults clean-up: %s" % exc)
 

@@ -90,6 +90,17 @@ class Flink:
                 seen.setdefault(key, []).append(int(match.group(2)))
         return seen
 
+    def cancel_all_active(self, timeout=60):
+        """Cancel every active job of the cluster and wait until none is active (a dedicated
+        cluster between tests: the next test's job must get the slots)."""
+        for job in self.get("/jobs/overview").get("jobs", []):
+            if job["state"] in ACTIVE:
+                rest(self.url, "PATCH", "/jobs/%s?mode=cancel" % job["jid"], timeout=10, context=self.context)
+        deadline = time.time() + timeout
+        while time.time() < deadline and any(
+                job["state"] in ACTIVE for job in self.get("/jobs/overview").get("jobs", [])):
+            time.sleep(0.5)
+
     def assert_exactly_once(self, tag):
         """Per key, the counts of every job of this tag: 50, 100, ... none twice, none missing."""
         seen = {}

@@ -187,15 +187,7 @@ class PostgreSQL:
         if not self._initialized:
             return False
         pid = self._postmaster_pid()
-        if pid is None:
-            return False
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
+        return pid is not None and self._alive(pid)
 
     def stop(self, mode="fast"):
         """Stop the server (keeps the cluster: ``start()`` brings it back on the same port)."""
