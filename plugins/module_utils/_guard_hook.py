@@ -59,7 +59,11 @@ from ansible_collections.flinkops.flink.plugins.module_utils._oplog import (
     resumable_state,
     started_by,
 )
-from ansible_collections.flinkops.flink.plugins.module_utils._health import RECENT_S, recent_restarts
+from ansible_collections.flinkops.flink.plugins.module_utils._health import (
+    RECENT_S,
+    prove_checkpoint,
+    recent_restarts,
+)
 from ansible_collections.flinkops.flink.plugins.module_utils._hooks import Hooks
 from ansible_collections.flinkops.flink.plugins.module_utils._jobstate import (
     cluster_lineage,
@@ -365,9 +369,14 @@ class GuardHook(Hooks):
         req = run.request
         try:
             job = wait_until_running(run.client, job_id, req.wait_timeout, new=False)
+            # The same proof a fresh deployment's gate asks for (_health.health_gate): a
+            # triggered checkpoint, whatever the window.
+            proof = prove_checkpoint(run.client, job_id, req.savepoint_timeout) \
+                if req.health_require_checkpoint else None
             before = restart_count(run.client, job_id)
-            health = watch_health(run.client, job_id, window, req.health_require_checkpoint,
-                                  0, baseline_restarts=before)
+            health = watch_health(run.client, job_id, window, False, 0, baseline_restarts=before)
+            if proof:
+                health["checkpoint"] = proof
         except FlinkError as exc:
             raise NoRollback("job %s runs the requested spec, but %s and it failed the health "
                              "gate: %s" % (job_id, why, exc))

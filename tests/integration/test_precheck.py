@@ -148,7 +148,7 @@ def test_checkpoint_gate_fails_a_job_without_checkpointing(flink, job_params, mo
     # The same task again: the job runs the requested spec but never passed its gate, so it
     # is not up to date (a retry once answered rc=0, action none).
     again = module("flink_job", params)
-    assert again["failed"], again
+    assert again.get("failed"), json.dumps(again)[:4000]
     assert "its last deployment failed" in again["msg"] and "checkpointing off" in again["msg"], again["msg"]
     assert flink.the_running_job(params["name"])["jid"] == result["job_id"]
 
