@@ -339,6 +339,14 @@ seealso:
 """
 
 EXAMPLES = r"""
+- name: Deploy on a high-availability cluster, the records kept in the savepoint bucket
+  flinkops.flink.flink_job:
+    url: http://flink-rest:8081  # a Service in front of the leader and the standby JobManager
+    name: orders
+    jar: target/orders-job-1.5.0.jar
+    # credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, an AWS profile or the pod's role
+    state_store: "s3://flink-savepoints/flinkops?endpoint=https://minio.example.com&region=eu-west-1"
+
 - name: Upgrade without a pause - the new version takes over from a savepoint of the running one
   flinkops.flink.flink_job:
     url: http://flink-jobmanager:8081

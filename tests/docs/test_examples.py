@@ -53,12 +53,21 @@ TASK_KEYWORDS = {
 def module_docs(path):
     """DOCUMENTATION (parsed) and EXAMPLES (text) of a module, read without importing it."""
     found = {}
-    for node in ast.parse(path.read_text(encoding='utf-8')).body:
+    tree = ast.parse(path.read_text(encoding='utf-8'))
+    for node in ast.walk(tree):  # a doc fragment keeps DOCUMENTATION in its class
         if isinstance(node, ast.Assign) and len(node.targets) == 1 and \
                 isinstance(node.targets[0], ast.Name) and \
                 node.targets[0].id in ('DOCUMENTATION', 'EXAMPLES'):
             found[node.targets[0].id] = ast.literal_eval(node.value)
     return yaml.safe_load(found.get('DOCUMENTATION') or '{}') or {}, found.get('EXAMPLES')
+
+
+def option_names(documentation):
+    """The options a DOCUMENTATION declares, aliases included."""
+    names = set()
+    for name, spec in (documentation.get('options') or {}).items():
+        names |= {name} | set(spec.get('aliases') or [])
+    return names
 
 
 def ansible_env():
@@ -110,14 +119,12 @@ def test_module_examples(module, tmp_path):
     tasks = yaml.safe_load(examples)
     assert isinstance(tasks, list) and tasks, '%s: EXAMPLES is not a list of tasks' % module.name
     own = 'flinkops.flink.' + module.stem
-    options = set(documentation.get('options') or {})
+    options = option_names(documentation)
     for fragment in documentation.get('extends_documentation_fragment') or []:
-        if fragment == 'flinkops.flink._connection':
-            options |= {'url', 'url_username', 'url_password', 'username', 'password',
-                        'bearer_token', 'headers', 'validate_certs', 'ca_path', 'client_cert',
-                        'client_key', 'request_timeout', 'request_retries'}
-    for spec in (documentation.get('options') or {}).values():
-        options |= set(spec.get('aliases') or [])
+        if fragment.startswith('flinkops.flink.'):
+            # flinkops.flink.<file>[.<section>]: the options live in the file's DOCUMENTATION
+            options |= option_names(module_docs(
+                module.parents[1] / 'doc_fragments' / (fragment.split('.')[2] + '.py'))[0])
     used_own = False
     for task in all_tasks(tasks):
         if 'block' in task:
