@@ -231,14 +231,18 @@ class Engine:
         return spec_records(self.records).get(self.fingerprint_of(self.current["jid"]))
 
     def resolve_jar_id(self):
+        """(jar id, whether this run uploaded it): the upload of this content, made if missing."""
         req = self.request
         if req.jar_id:
-            return req.jar_id
+            return req.jar_id, False
+        existing = find_upload(self.jars, self.jar_sha256)
+        if existing:
+            return existing, False
         stem = jar_stem(req.jar_name or req.jar_path)
-        return find_upload(self.jars, self.jar_sha256) or self.changes.do(
+        return self.changes.do(
             "upload %s as %s" % (req.jar_path, jar_upload_name(stem, self.jar_sha256)),
             upload_once, self.client, req.jar_path, self.jar_sha256, stem,
-            planned=Planned("the jar id of %s" % req.jar_path))
+            planned=Planned("the jar id of %s" % req.jar_path)), True
 
     def forget_upload(self, jar_id):
         """Remove a JAR this run uploaded and Flink could not plan (best effort): a failed
@@ -270,14 +274,13 @@ class Engine:
             return self.already_running(current, after)
 
         self.check_records_durable()  # before anything is uploaded
-        uploaded_before = bool(self.request.jar_id or find_upload(self.jars, self.jar_sha256))
-        jar_id = self.resolve_jar_id()
+        jar_id, uploaded_now = self.resolve_jar_id()
         if not is_planned(jar_id):
             # A program that throws in main() fails here, while the old job still runs.
             try:
                 self.plan = plan_jar(self.client, jar_id, self.body(spec, jar_id, None, None))
             except FlinkError:
-                if not uploaded_before:  # this run's upload of a program that cannot run
+                if uploaded_now:  # this run's upload of a program that cannot run
                     self.forget_upload(jar_id)
                 raise
         records = spec_records(self.records)
