@@ -260,13 +260,7 @@ def test_play_killed_and_rerun(flink, proxy, tmp_path, unique_job_name, step):
 @pytest.fixture(scope="module")
 def dedicated_cluster():
     """A cluster of its own (first configured version) for tests that kill Flink processes."""
-    version = configured_versions()[0]
-    # Like a production cluster that has run for a while: past the standalone ResourceManager's
-    # start-up period (5 min by default), a slot request no TaskManager can serve fails at once
-    # with NoResourceAvailableException instead of waiting, and the job restarts.
-    cluster = flinkctl.Cluster(version, name="faults-%s" % uuid.uuid4().hex[:6], slots=4,
-                               extra_config={"resourcemanager.standalone.start-up-time": "10000"})
-    cluster.jobs = flinkctl.build_jobs(version)
+    cluster = flinkctl.fault_cluster("faults", configured_versions()[0])
     with cluster:  # started here, stopped however the tests end
         yield cluster
 

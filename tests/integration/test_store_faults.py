@@ -55,10 +55,7 @@ RUN = r"^/jars/.+/run$"
 @pytest.fixture(scope="module")
 def store_cluster():
     """A cluster of this file's own (first configured version): its JobManager is killed."""
-    version = configured_versions()[0]
-    cluster = flinkctl.Cluster(version, name="store-faults-%s" % uuid.uuid4().hex[:6], slots=4,
-                               extra_config={"resourcemanager.standalone.start-up-time": "10000"})
-    cluster.jobs = flinkctl.build_jobs(version)
+    cluster = flinkctl.fault_cluster("store-faults", configured_versions()[0])
     with cluster:
         yield cluster
 

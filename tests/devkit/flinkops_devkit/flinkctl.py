@@ -141,6 +141,17 @@ def _pid_cmdline(pid: int) -> str:
         return ""
 
 
+def fault_cluster(prefix: str, version: str) -> "Cluster":
+    """A cluster of a fault suite's own (not yet started), its jobs built. Like a production
+    cluster that has run for a while: past the standalone ResourceManager's start-up period (5 min
+    by default), a slot request no TaskManager can serve fails at once with
+    NoResourceAvailableException instead of waiting, and the job restarts."""
+    cluster = Cluster(version, name="%s-%s" % (prefix, uuid.uuid4().hex[:6]), slots=4,
+                      extra_config={"resourcemanager.standalone.start-up-time": "10000"})
+    cluster.jobs = build_jobs(version)
+    return cluster
+
+
 def daemon_pid(find, timeout: float = 30.0):
     """The pid ``find()`` returns once it returns one, or None after ``timeout``.
 
