@@ -43,7 +43,6 @@ def ha(request):
     t0 = time.time()
     cluster.start()
     cluster.jobs = jobs
-    cluster.state = {}  # what the tests in file order hand on to each other
     print(f"\n[ha {cluster.version}] HA cluster (ZooKeeper + 2 JobManagers + 1 TaskManager) started in "
           f"{time.time() - t0:.1f}s (ZooKeeper {cluster.zk.start_seconds:.1f}s); leader JM "
           f"{cluster.leader_index()}; {cluster.urls}")
@@ -114,44 +113,53 @@ def test_both_jobmanagers_serve_the_same_taskmanager(ha):
     assert ha.leader_index("zookeeper") == ha.leader_index("log")
 
 
-def test_jars_differ_per_jobmanager(ha):
+@pytest.fixture(scope="module")
+def uploaded(ha) -> dict:
+    """stateful-v1 uploaded through the standby (a fixture, not a test's side effect: pytest-xdist
+    may run this file's tests in another order, or on a new cluster)."""
     b, a = standby_and_leader(ha)
-    assert jar_names(ha.url_of(a)) == [] and jar_names(ha.url_of(b)) == []
+    before = [jar_names(ha.url_of(a)), jar_names(ha.url_of(b))]
     st, up = upload_jar(ha.url_of(b), ha.jobs["stateful-v1"])
     assert st == 200 and up.get("status") == "success", up
-    jar_id = up["filename"].rsplit("/", 1)[-1]
-    ha.state.update(jar_id=jar_id, jar_on=b)
-    assert jar_names(ha.url_of(b)) == ["stateful-v1.jar"]
-    assert jar_names(ha.url_of(a)) == [], "the other JobManager does not see an upload"
-    # and running the JAR through the JobManager that does not hold it fails
-    st, body = rest(ha.url_of(a), "POST", f"/jars/{jar_id}/run",
-                    {"entryClass": ha.jobs["entry_class"], "programArgsList": ["--name", "nope"]}, timeout=60)
-    assert st >= 400, (st, body)
+    return {"jar_id": up["filename"].rsplit("/", 1)[-1], "jar_on": b, "before": before}
 
 
-def test_job_submitted_through_standby_is_listed_by_leader(ha):
-    if "jar_id" not in ha.state:
-        pytest.skip("no JAR uploaded (earlier test failed)")
-    b = ha.state["jar_on"]
-    a = 1 - b
+@pytest.fixture(scope="module")
+def standby_job(ha, uploaded) -> dict:
+    """A counting job submitted through the JobManager that holds the JAR, with a job id we chose."""
+    b = uploaded["jar_on"]
     tag = f"ha-{uuid.uuid4().hex[:6]}"
     job_id = uuid.uuid4().hex
-    st, run = rest(ha.url_of(b), "POST", f"/jars/{ha.state['jar_id']}/run",
+    st, run = rest(ha.url_of(b), "POST", f"/jars/{uploaded['jar_id']}/run",
                    {"entryClass": ha.jobs["entry_class"], "jobId": job_id,
                     "programArgsList": ["--name", tag, "--rate", "200", "--keys", "2", "--heartbeat-every", "1000",
                                         "--tag", tag, "--checkpoint-interval", "1000"]}, timeout=120)
     assert st == 200, (st, run)
     assert run["jobid"] == job_id
-    ha.state.update(job_id=job_id, tag=tag)
     wait_all_running(ha.url_of(b), job_id, 60)
-    job_a = wait_all_running(ha.url_of(a), job_id, 10)
-    assert job_a["name"] == tag
+    return {"job_id": job_id, "tag": tag, "via": b}
 
 
-def test_leader_failover_recovers_the_job_and_the_restarted_jobmanager_has_no_jars(ha):
-    if "job_id" not in ha.state:
-        pytest.skip("no job running (earlier test failed)")
-    job_id, tag = ha.state["job_id"], ha.state["tag"]
+def test_jars_differ_per_jobmanager(ha, uploaded):
+    b = uploaded["jar_on"]
+    a = 1 - b
+    assert uploaded["before"] == [[], []]
+    assert jar_names(ha.url_of(b)) == ["stateful-v1.jar"]
+    assert jar_names(ha.url_of(a)) == [], "the other JobManager does not see an upload"
+    # and running the JAR through the JobManager that does not hold it fails
+    st, body = rest(ha.url_of(a), "POST", f"/jars/{uploaded['jar_id']}/run",
+                    {"entryClass": ha.jobs["entry_class"], "programArgsList": ["--name", "nope"]}, timeout=60)
+    assert st >= 400, (st, body)
+
+
+def test_job_submitted_through_standby_is_listed_by_leader(ha, standby_job):
+    other = 1 - standby_job["via"]
+    job = wait_all_running(ha.url_of(other), standby_job["job_id"], 10)
+    assert job["name"] == standby_job["tag"]
+
+
+def test_leader_failover_recovers_the_job_and_the_restarted_jobmanager_has_no_jars(ha, uploaded, standby_job):
+    job_id, tag = standby_job["job_id"], standby_job["tag"]
     leader = ha.leader_index()
     survivor = 1 - leader
     # some counting done (COUNT lines every 50 per key), then checkpoints that cover it
@@ -197,7 +205,7 @@ def test_leader_failover_recovers_the_job_and_the_restarted_jobmanager_has_no_ja
         assert job["jid"] == job_id and job["name"] == tag
     assert ha.leader_index() == survivor, "the restarted JobManager comes back as a standby"
     # the survivor still holds the JAR only if it was the one it was uploaded to
-    assert jar_names(ha.url_of(survivor)) == (["stateful-v1.jar"] if survivor == ha.state["jar_on"] else [])
+    assert jar_names(ha.url_of(survivor)) == (["stateful-v1.jar"] if survivor == uploaded["jar_on"] else [])
 
     # state went on from the checkpoint: counting does not start from scratch after the recovery
     deadline = time.time() + 60

@@ -13,6 +13,7 @@ and one TaskManager that finds the leader through ZooKeeper.
         ha.leader_index()       # 0 or 1: whose REST server holds leadership in ZooKeeper
         ha.kill_jobmanager_of(i)   # SIGKILL, like a lost pod
         ha.restart_jobmanager_of(i)  # a new JobManager process with an EMPTY upload dir
+        ha.wait_job_cleaned_up(job_id)  # Flink's clean-up after an ended job is done
         ha.savepoint_dir, ha.checkpoint_dir, ha.home, ha.version, ha.log_tail()
 
 Builds on flinkctl.Cluster (config from the shipped file with ``env.java.opts.all``, env, kill,
@@ -307,6 +308,29 @@ class HaCluster(Cluster):
                 return idx
             time.sleep(0.25)
         raise ClusterError(f"no JobManager of {self.name} became leader in {timeout:.0f}s\n{self.log_tail()}")
+
+    # ---- Flink's job result store
+    def wait_job_cleaned_up(self, job_id: str, quiet: float = 3.0, timeout: float = 120.0) -> None:
+        """Wait until Flink finished cleaning up ended job ``job_id``.
+
+        A job that reaches a terminal state gets a ``<job-id>_DIRTY.json`` entry in the job result
+        store (under ``high-availability.storageDir``) until the Dispatcher has cleaned up after it.
+        A leader that dies before that leaves the entry dirty, and the next leader re-runs the
+        clean-up and then lists the job as finished for ``jobstore.expiration-time`` (an hour): a
+        test that needs Flink to forget a stopped job must restart the leader only after this.
+        ``quiet``: how long the entry must stay absent (it is written just after the job ends).
+        """
+        deadline = time.time() + timeout
+        absent_since = None
+        while time.time() < deadline:
+            if any(self.ha_storage_dir.rglob(f"{job_id}_DIRTY.json")):
+                absent_since = None
+            elif absent_since is None:
+                absent_since = time.time()
+            elif time.time() - absent_since >= quiet:
+                return
+            time.sleep(0.05)
+        raise ClusterError(f"job {job_id} still has a dirty job result after {timeout:.0f}s\n{self.log_tail()}")
 
     # ---- faults
     def kill_jobmanager_of(self, i: int, sig: int = signal.SIGKILL) -> int | None:
