@@ -103,6 +103,21 @@ def savepoints_named(operations):
     return found
 
 
+def savepoint_history(operations, listed, disposed=None):
+    """A job name's known savepoints, once each, newest first, as {path, timestamp (ms), action,
+    job_id}: those the log names (``savepoints_named(operations)``, ``time`` in s) and those of
+    the runs Flink still lists (``listed``, ``timestamp`` in ms), except what ``disposed(path)``
+    says was disposed of. The log outlives Flink's list of jobs (about an hour)."""
+    merged = {}
+    for sp in [dict(sp, timestamp=(sp.pop("time", None) or 0) * 1000)
+               for sp in savepoints_named(operations)] + list(listed):
+        if sp["path"] not in merged or (sp["timestamp"] or 0) > (merged[sp["path"]]["timestamp"] or 0):
+            merged[sp["path"]] = dict(sp, action=sp.get("action") or
+                                      (merged.get(sp["path"]) or {}).get("action"))
+    return sorted((sp for sp in merged.values() if not (disposed and disposed(sp["path"]))),
+                  key=lambda sp: sp["timestamp"] or 0, reverse=True)
+
+
 def resumable_state(operations, confirmed):
     """(job id, savepoint) to resume from when Flink lists no run of the job any more, or None.
 

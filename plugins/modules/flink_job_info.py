@@ -230,7 +230,7 @@ from ansible_collections.flinkops.flink.plugins.module_utils._guard import (
     read_planned,
     spec_of,
 )
-from ansible_collections.flinkops.flink.plugins.module_utils._oplog import read_operations, savepoints_named
+from ansible_collections.flinkops.flink.plugins.module_utils._oplog import read_operations, savepoint_history
 
 
 def read_jobs(module):
@@ -264,20 +264,8 @@ def read_jobs(module):
         marks = module.state.read_savepoints(jar_list, disposal_marks)
         listed = [dict(path=sp["path"], timestamp=sp["timestamp"], action=None, job_id=sp["job_id"])
                   for sp in described_savepoints]
-        savepoints = [sp for sp in known_savepoints(savepoints_named(operations), listed)
-                      if not was_disposed(marks, sp["path"])]
+        savepoints = savepoint_history(operations, listed, lambda path: was_disposed(marks, path))
     module.exit(jobs=described, latest_savepoint=latest, operations=operations, savepoints=savepoints)
-
-
-def known_savepoints(logged, listed):
-    """The savepoints of the log (``time`` in s) and of Flink's listed runs (``timestamp`` in
-    ms), once each, newest first, as {path, timestamp, action, job_id}."""
-    merged = {}
-    for sp in [dict(sp, timestamp=(sp.pop("time", None) or 0) * 1000) for sp in logged] + listed:
-        if sp["path"] not in merged or (sp["timestamp"] or 0) > (merged[sp["path"]]["timestamp"] or 0):
-            merged[sp["path"]] = dict(sp, action=sp.get("action") or
-                                      (merged.get(sp["path"]) or {}).get("action"))
-    return sorted(merged.values(), key=lambda sp: sp["timestamp"] or 0, reverse=True)
 
 
 def runs_spec(entries, job_id):

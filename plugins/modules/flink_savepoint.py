@@ -22,6 +22,10 @@ description:
     other means still exists.
   - With O(state=absent), disposes of the savepoint at O(path) through Flink's REST API; a savepoint
     that is already gone is not a change; a path that exists but holds no savepoint fails.
+  - With O(state=absent), O(job_name) and O(keep), retention from the job's history. Every savepoint
+    the job name's operation log (in the O(state_store) when set) and Flink's listed runs know of,
+    beyond the newest O(keep), is disposed of. The savepoint an active job of the name was restored
+    from is never disposed of. The history outlives Flink's list of finished jobs (about an hour).
   - With O(job_ids), several jobs at once. Every savepoint (or stop) is triggered first, then each
     is waited for, so the cluster takes them at the same time in one module run. Each job's outcome
     is in RV(savepoints); when any failed, the module fails naming each, after the others completed.
@@ -107,6 +111,12 @@ options:
     description:
       - With O(state=absent), the savepoint to dispose of (as returned in RV(location)).
     type: str
+  keep:
+    description:
+      - With O(state=absent) and O(job_name), how many of the job's newest known savepoints to keep;
+        the older ones are disposed of (see the description). At least 1, as the newest savepoint is
+        what a stopped job resumes from.
+    type: int
 seealso:
   - module: flinkops.flink.flink_job
   - module: flinkops.flink.flink_job_info
@@ -141,6 +151,13 @@ EXAMPLES = r"""
     url: http://flink-jobmanager:8081
     state: absent
     path: "{{ old_savepoint }}"
+
+- name: Keep the newest three savepoints of the job, dispose of older ones
+  flinkops.flink.flink_savepoint:
+    url: http://flink-jobmanager:8081
+    state: absent
+    job_name: orders
+    keep: 3
 """
 
 RETURN = r"""
@@ -182,10 +199,26 @@ savepoints:
     - {job_id: 3f9c1e0a7b2d4c55e1f2a3b4c5d6e7f8, location: "file:/var/flink/savepoints/savepoint-3f9c1e-6bdc59010a32",
        trigger_id: 5b1e0a7b2d4c55e1f2a3b4c5d6e7f8a9, error: null}
 disposed:
-  description: Whether the savepoint was disposed of (V(false) when it was already gone).
+  description:
+    - Whether the savepoint was disposed of (V(false) when it was already gone).
+    - With O(keep), whether any was (V(null) in check mode).
   returned: state=absent
   type: bool
   sample: true
+disposed_savepoints:
+  description: With O(keep), the savepoints disposed of (or, in check mode, that would be), newest first.
+  returned: state=absent and O(keep)
+  type: list
+  elements: str
+  sample: ["file:/var/flink/savepoints/savepoint-9a8b7c-5e6f7a8b9c0d"]
+kept_savepoints:
+  description:
+    - With O(keep), the savepoints kept, newest first; an active job's restore point is among them
+      even when it is older than the newest O(keep).
+  returned: state=absent and O(keep)
+  type: list
+  elements: str
+  sample: ["file:/var/flink/savepoints/savepoint-3f9c1e-6bdc59010a32"]
 actions:
   description: What the module did, or would do in check mode.
   returned: always
@@ -206,8 +239,11 @@ from ansible_collections.flinkops.flink.plugins.module_utils._request import (
 from ansible_collections.flinkops.flink.plugins.module_utils._jobstate import (
     ACTIVE_STATES,
     matching_jobs,
+    restored_from,
     savepoint_info,
 )
+from ansible_collections.flinkops.flink.plugins.module_utils._migrate import legacy_records
+from ansible_collections.flinkops.flink.plugins.module_utils._oplog import read_operations, savepoint_history
 from ansible_collections.flinkops.flink.plugins.module_utils._poll import (
     dispose_savepoint,
     wait_savepoint,
@@ -341,14 +377,53 @@ def dispose(module):
     disposed = module.change("dispose of savepoint %s" % params["path"], dispose_savepoint,
                              module.client, params["path"], params["wait_timeout"])
     if not module.check_mode:
-        # Flink keeps listing it in the job's checkpoint statistics: remember it is gone.
-        state = module.state
-        record_disposal(state.savepoints(), params["path"], state.read_savepoints(
-            lambda: list_jars(module.client), disposal_marks, check_mode=False))
+        remember_disposal(module, params["path"])
     if disposed is False:
         module.changed = False
         module.actions = []
     module.exit(disposed=bool(disposed) if not module.check_mode else None)
+
+
+def remember_disposal(module, path):
+    # Flink keeps listing it in the job's checkpoint statistics: remember it is gone.
+    state = module.state
+    record_disposal(state.savepoints(), path, state.read_savepoints(
+        lambda: list_jars(module.client), disposal_marks, check_mode=False))
+
+
+def dispose_beyond(module):
+    """Retention: dispose of the job name's known savepoints beyond the newest ``keep``."""
+    client, params = module.client, module.params
+    name, keep = params["job_name"], params["keep"]
+    listed, in_use = [], set()
+    for job in matching_jobs(list_jobs(client), name):
+        checkpoints = job_checkpoints(client, job["jid"])
+        latest = savepoint_info(checkpoints)
+        if latest:
+            listed.append(dict(path=latest["path"], timestamp=latest["timestamp"], action=None,
+                               job_id=job["jid"]))
+        restored = restored_from(checkpoints) if job.get("state") in ACTIVE_STATES else None
+        if restored:
+            in_use.add(restored["path"])
+    jars = []
+
+    def jar_list():
+        if not jars:
+            jars.append(list_jars(client))
+        return jars[0]
+
+    operations = read_operations(module.state.read_job(name, jar_list, legacy_records), name)
+    marks = module.state.read_savepoints(jar_list, disposal_marks)
+    history = [sp["path"] for sp in savepoint_history(
+        operations, listed, lambda path: was_disposed(marks, path))]
+    old = [path for path in history[keep:] if path not in in_use]
+    for path in old:
+        module.change("dispose of savepoint %s of job %s (beyond the newest %d)" % (path, name, keep),
+                      dispose_savepoint, client, path, params["wait_timeout"])
+        if not module.check_mode:
+            remember_disposal(module, path)
+    module.exit(disposed=bool(old) if not module.check_mode else None, disposed_savepoints=old,
+                kept_savepoints=[path for path in history if path not in old])
 
 
 def main():
@@ -366,10 +441,12 @@ def main():
             wait=dict(type="bool", default=True),
             wait_timeout=dict(type="float", default=1800, aliases=["timeout"]),
             path=dict(type="str"),
+            keep=dict(type="int", no_log=False),
         ),
-        mutually_exclusive=[("job_id", "job_name", "job_ids"), ("stop", "max_age")],
+        mutually_exclusive=[("job_id", "job_name", "job_ids"), ("stop", "max_age"), ("path", "keep")],
         required_if=[("state", "present", ("job_id", "job_name", "job_ids"), True),
-                     ("state", "absent", ("path",))],
+                     ("state", "absent", ("path", "keep"), True)],
+        required_by={"keep": ("job_name",)},
     )
     if not 1 <= module.params["wait_timeout"] <= 86400:
         module.fail("wait_timeout must be between 1 and 86400 seconds, got %s"
@@ -384,7 +461,15 @@ def main():
     if module.params["max_age"] is not None and not 0 < module.params["max_age"] < float("inf"):
         # also refuses nan, which every comparison would let through
         module.fail("max_age must be a number of seconds more than 0, got %s" % module.params["max_age"])
-    module.run(take if module.params["state"] == "present" else dispose)
+    operation = take if module.params["state"] == "present" else dispose
+    if module.params["keep"] is not None:
+        if module.params["state"] != "absent":
+            module.fail("keep needs state=absent: it disposes of the job's older savepoints")
+        if module.params["keep"] < 1:
+            module.fail("keep must be 1 or more, got %d: the newest savepoint is what a stopped job "
+                        "resumes from" % module.params["keep"])
+        operation = dispose_beyond
+    module.run(operation)
 
 
 if __name__ == "__main__":

@@ -133,3 +133,48 @@ def test_several_jobs_are_stopped_at_once_and_a_failure_is_named(flink, module, 
     assert by_id[gone]["location"] is None
     for name in names:
         assert flink.active(name) == []
+
+
+def test_keep_disposes_of_the_history_beyond_the_newest(flink, module, job_params, running):
+    params, _job_id = running
+    name = params["name"]
+    upgraded = module("flink_job", job_params(jar="stateful-v2"))
+    reconfigured = module("flink_job", dict(job_params(jar="stateful-v2"),
+                                            configuration={"pipeline.object-reuse": "true"}))
+    stopped = module("flink_job", dict(job_params(jar="stateful-v2"), state="stopped"))
+    assert [upgraded["action"], reconfigured["action"], stopped["action"]] == \
+        ["upgraded", "upgraded", "stopped"], (upgraded, reconfigured, stopped)
+    resumed = module("flink_job", dict(job_params(jar="stateful-v2"),
+                                       configuration={"pipeline.object-reuse": "true"}))
+    assert resumed["action"] == "resumed" and resumed["restored_from"] == stopped["savepoint"], resumed
+    manual = module("flink_savepoint", dict(url=flink.url, job_name=name))
+    older = [reconfigured["savepoint"], upgraded["savepoint"]]
+    assert all(os.path.isdir(local_path(path)) for path in older)
+
+    retention = dict(url=flink.url, state="absent", job_name=name, keep=1)
+    planned = module("flink_savepoint", retention, check=True)
+    # The newest kept; the running job's restore point kept too, though older.
+    assert planned["changed"] and planned["disposed_savepoints"] == older, planned
+    assert planned["kept_savepoints"] == [manual["location"], stopped["savepoint"]], planned
+    assert all(os.path.isdir(local_path(path)) for path in older)
+
+    applied = module("flink_savepoint", retention)
+    assert applied["changed"] and applied["disposed"] and applied["disposed_savepoints"] == older
+    assert not any(os.path.exists(local_path(path)) for path in older)
+    assert os.path.isdir(local_path(stopped["savepoint"])) and os.path.isdir(local_path(manual["location"]))
+    again = module("flink_savepoint", retention)
+    assert not again["changed"] and again["disposed_savepoints"] == [], again
+    info = module("flink_job_info", dict(url=flink.url, name=name))
+    assert not set(older) & set(sp["path"] for sp in info["savepoints"]), info["savepoints"]
+    assert flink.the_running_job(name)["jid"] == resumed["job_id"]
+
+
+def test_keep_needs_a_job_name_and_one_savepoint_at_least(flink, module, unique_job_name):
+    missing = module("flink_savepoint", dict(url=flink.url, state="absent", keep=2))
+    assert missing["failed"] and "job_name" in missing["msg"], missing
+    zero = module("flink_savepoint", dict(url=flink.url, state="absent", job_name=unique_job_name,
+                                          keep=0))
+    assert zero["failed"] and "keep must be 1 or more" in zero["msg"], zero
+    both = module("flink_savepoint", dict(url=flink.url, state="absent", job_name=unique_job_name,
+                                          keep=1, path="file:/tmp/nope"))
+    assert both["failed"] and "mutually exclusive" in both["msg"], both

@@ -276,8 +276,7 @@ def test_a_malformed_record_is_skipped_and_named_never_a_crash():
 # --- savepoint history ---------------------------------------------------------------------
 
 def test_the_savepoint_history_merges_the_log_and_flinks_list_newest_first():
-    from ansible_collections.flinkops.flink.plugins.modules.flink_job_info import known_savepoints
-    from ansible_collections.flinkops.flink.plugins.module_utils._oplog import savepoints_named
+    from ansible_collections.flinkops.flink.plugins.module_utils._oplog import savepoint_history, savepoints_named
     log = [{"action": "upgraded", "time": 300, "job_id": "j3", "previous_job_id": "j2", "savepoint": "file:/sp/2"},
            {"action": "stopped", "time": 200, "previous_job_id": "j1", "savepoint": "file:/sp/1"},
            {"action": "resumed", "time": 250, "job_id": "j2", "savepoint": "file:/sp/1"},
@@ -287,6 +286,9 @@ def test_the_savepoint_history_merges_the_log_and_flinks_list_newest_first():
     # A manual savepoint Flink lists, newer than the log's: first, never after the log's ones.
     listed = [{"path": "file:/sp/manual", "timestamp": 350000, "action": None, "job_id": "j3"},
               {"path": "file:/sp/2", "timestamp": 299500, "action": None, "job_id": "j2"}]
-    merged = known_savepoints(named, listed)
+    merged = savepoint_history(log, listed)
     assert [sp["path"] for sp in merged] == ["file:/sp/manual", "file:/sp/2", "file:/sp/1"]
     assert merged[1]["action"] == "upgraded"
+    # Disposed savepoints are not history any more.
+    assert [sp["path"] for sp in savepoint_history(log, listed, lambda path: path == "file:/sp/2")] == \
+        ["file:/sp/manual", "file:/sp/1"]
