@@ -85,7 +85,12 @@ from ansible_collections.flinkops.flink.plugins.module_utils._records._state imp
     migrate,
 )
 from ansible_collections.flinkops.flink.plugins.module_utils._rescale import runs_desired, rescaled_to
-from ansible_collections.flinkops.flink.plugins.module_utils._spec import JobSpec, spec_diff
+from ansible_collections.flinkops.flink.plugins.module_utils._spec import (
+    JobSpec,
+    jar_main_class,
+    listed_main_class,
+    spec_diff,
+)
 from ansible_collections.flinkops.flink.plugins.module_utils._store import (
     content_key,
     fingerprint_of,
@@ -215,12 +220,16 @@ class Engine:
         if req.jar_path:
             self.jar_sha256 = local_jar(req.jar_path)
             key = content_key(self.jar_sha256)
+            main_class = jar_main_class(req.jar_path)
         else:
             jar = next((j for j in self.jars if j["id"] == req.jar_id), None)
             if jar is None:
                 raise FlinkError("no uploaded JAR with id %s on the cluster" % req.jar_id)
             key = jar_key(jar["name"])
-        spec = JobSpec(req.name, key, req.entry_class, req.args, req.parallelism,
+            main_class = listed_main_class(jar)
+        # Naming the manifest's Main-Class is running the same program as naming none.
+        entry_class = None if req.entry_class == main_class else req.entry_class
+        spec = JobSpec(req.name, key, entry_class, req.args, req.parallelism,
                        req.configuration, secret_args=req.secret_args)
         return spec.salted_like(self.running_record)
 

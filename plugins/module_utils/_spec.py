@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
+import zipfile
 
 from ansible_collections.flinkops.flink.plugins.module_utils._client import FlinkError
 from ansible_collections.flinkops.flink.plugins.module_utils._sealed import has_secrets, new_salt, salt_of, seal, unseal
@@ -31,6 +33,26 @@ def sha256_file(path, chunk_size=1024 * 1024):
         for chunk in iter(lambda: handle.read(chunk_size), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def jar_main_class(path):
+    """The Main-Class of a local JAR's manifest, or None (none, or not readable)."""
+    try:
+        with zipfile.ZipFile(path) as jar:
+            manifest = jar.read("META-INF/MANIFEST.MF").decode("utf-8", "replace")
+    except (IOError, OSError, KeyError, zipfile.BadZipfile):
+        return None
+    # Manifest lines wrap at 72 bytes; a continuation line starts with one space.
+    for line in manifest.replace("\r\n", "\n").replace("\n ", "").split("\n"):
+        if line.lower().startswith("main-class:"):
+            return line.split(":", 1)[1].strip() or None
+    return None
+
+
+def listed_main_class(jar):
+    """The entry class Flink's JAR list gives an uploaded JAR (its manifest's), or None."""
+    entries = jar.get("entry") or []
+    return entries[0].get("name") if len(entries) == 1 else None
 
 
 def _list_item(value, key):
@@ -81,6 +103,45 @@ def normalize_configuration(configuration, prefix=""):
                                  "dotted)" % flat_key)
             flat[flat_key] = flat_value
     return flat
+
+
+# Flink's own unit labels (TimeUtils, MemorySize), read case-insensitively as Flink does.
+# "m" is minutes to a duration and mebibytes to a memory size: a value in "m" keeps its own
+# number, so it never equals a value in another unit (never one spec for two meanings).
+_DURATION_NANOS = dict(
+    [(label, 1) for label in ("ns", "nano", "nanos", "nanosecond", "nanoseconds")]
+    + [(label, 10 ** 3) for label in ("us", "\u00b5s", "micro", "micros", "microsecond",
+                                       "microseconds")]
+    + [(label, 10 ** 6) for label in ("ms", "milli", "millis", "millisecond", "milliseconds")]
+    + [(label, 10 ** 9) for label in ("s", "sec", "secs", "second", "seconds")]
+    + [(label, 60 * 10 ** 9) for label in ("min", "minute", "minutes")]
+    + [(label, 3600 * 10 ** 9) for label in ("h", "hour", "hours")]
+    + [(label, 86400 * 10 ** 9) for label in ("d", "day", "days")])
+_MEMORY_BYTES = dict(
+    [(label, 1) for label in ("b", "bytes")]
+    + [(label, 1 << 10) for label in ("k", "kb", "kibibytes")]
+    + [(label, 1 << 20) for label in ("mb", "mebibytes")]
+    + [(label, 1 << 30) for label in ("g", "gb", "gibibytes")]
+    + [(label, 1 << 40) for label in ("t", "tb", "tebibytes")])
+_AMOUNT = re.compile(r"^\s*(\d+)\s*([^\d\s]+)\s*$")
+
+
+def value_normal_form(value):
+    """The form two spellings of one Flink configuration value share, for comparing specs
+    only (Flink is sent the value as given): ``TRUE`` is ``true``; ``1 s`` and ``1000ms`` one
+    duration; ``1g`` and ``1024 mb`` one memory size."""
+    text = value.strip()
+    if text.lower() in ("true", "false"):
+        return text.lower()
+    amount = _AMOUNT.match(text)
+    if amount:
+        number, unit = int(amount.group(1)), amount.group(2).lower()
+        if unit in _DURATION_NANOS:
+            return "%dns" % (number * _DURATION_NANOS[unit])
+        if unit in _MEMORY_BYTES:
+            return "%dbytes" % (number * _MEMORY_BYTES[unit])
+        return "%d%s" % (number, unit)
+    return value
 
 
 class JobSpec:
@@ -135,7 +196,12 @@ class JobSpec:
 
     @property
     def fingerprint(self):
-        canonical = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        compared = self.to_dict()
+        # Sealed (secret) values are hashes: compared as they are.
+        compared["configuration"] = dict(
+            (key, value_normal_form(value) if value == self.configuration.get(key) else value)
+            for key, value in compared["configuration"].items())
+        canonical = json.dumps(compared, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:FINGERPRINT_CHARS]
 
 

@@ -40,15 +40,26 @@ def test_no_op_of_a_job_started_empty_reports_null(flink, job_params, module):
 
 
 def test_equivalent_specs_do_not_restart_the_job(flink, job_params, module):
-    """14.4: an empty entry_class is the manifest's Main-Class, as is none; true is "true"."""
-    params = job_params(entry_class="", configuration={"pipeline.object-reuse": True})
+    """14.4: an empty entry_class is the manifest's Main-Class, as is none, and as is naming
+    that class (issue 30); true is "true" and "TRUE"; 1 s is 1000 ms; 64 mb is 65536 kb."""
+    spelled = {"pipeline.object-reuse": True, "pipeline.auto-watermark-interval": "1 s",
+               "taskmanager.memory.managed.size": "64 mb"}
+    params = job_params(entry_class="", configuration=spelled)
     started = module("flink_job", params)
     assert started["action"] == "started", started
-    same = dict(params, configuration={"pipeline.object-reuse": "true"})
+    same = dict(params, configuration={"pipeline.object-reuse": "true",
+                                       "pipeline.auto-watermark-interval": "1000ms",
+                                       "taskmanager.memory.managed.size": "65536 KB"})
     del same["entry_class"]
     again = module("flink_job", same)
     assert again["action"] == "none" and not again["changed"], again
+    named = module("flink_job", dict(same, entry_class=flink.entry_class,
+                                     configuration=dict(spelled, **{"pipeline.object-reuse": "TRUE"})))
+    assert named["action"] == "none" and not named["changed"], named
     assert flink.the_running_job(params["name"])["jid"] == started["job_id"]
+    changed = module("flink_job", dict(same, configuration=dict(
+        spelled, **{"pipeline.auto-watermark-interval": "2 s"})), check=True)
+    assert changed["changed"] and changed["action"] == "upgraded", changed
 
 
 def test_configuration_values_take_flinks_flat_form(flink, job_params, module):

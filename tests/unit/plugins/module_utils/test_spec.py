@@ -125,6 +125,39 @@ def test_equivalent_configurations_have_one_fingerprint():
         spec(configuration={"a.b": "1"}).fingerprint
 
 
+@pytest.mark.parametrize("one, other", [
+    ("true", "TRUE"), ("False", "false"), (True, " true "),
+    ("1s", "1000 ms"), ("1 min", "60s"), ("2h", "120min"), ("1d", "24 hours"), ("10 S", "10s"),
+    ("1g", "1024mb"), ("1 GB", "1073741824 bytes"), ("64 kb", "65536b"), ("1m", "1 M"),
+])
+def test_equivalent_configuration_values_are_one_spec(one, other):
+    """Issue 30: equivalent spellings of a value in Flink's normal forms do not restart the job;
+    Flink is still sent the value as given."""
+    key = "execution.checkpointing.interval"
+    assert spec(configuration={key: one}).fingerprint == spec(configuration={key: other}).fingerprint
+    assert spec(configuration={key: other}).configuration == normalize_configuration({key: other})
+
+
+@pytest.mark.parametrize("one, other", [
+    ("1m", "60s"),          # "m" is minutes to a duration, mebibytes to a memory size
+    ("1m", "1024kb"),
+    ("1s", "1"),            # a bare number is whatever the key's type says
+    ("true", "yes"),
+    ("1s", "2s"), ("1g", "1gbit"), ("a b", "a  b"),
+])
+def test_different_or_ambiguous_values_stay_different(one, other):
+    key = "k"
+    assert spec(configuration={key: one}).fingerprint != spec(configuration={key: other}).fingerprint
+
+
+def test_a_secret_configuration_value_is_compared_sealed():
+    key = "db.password"  # sealed for its name, like Flink hides it
+    sealed = spec(configuration={key: "TRUE"})
+    assert sealed.fingerprint != spec(configuration={key: "true"}, salt=sealed.salt).fingerprint
+    assert sealed.fingerprint == spec(configuration={key: "TRUE"}, salt=sealed.salt).fingerprint
+    assert sealed.to_dict()["configuration"][key] != "TRUE"
+
+
 @pytest.mark.parametrize("given, named", [
     ({"state.backend.type": None}, "configuration key state.backend.type has no value (null)"),
     ({"a": {"b": None}}, "configuration key a.b has no value"),
