@@ -36,6 +36,7 @@ from __future__ import annotations
 import time
 import uuid
 
+from ansible_collections.flinkops.flink.plugins.module_utils._capacity import slots_needed
 from ansible_collections.flinkops.flink.plugins.module_utils._client import FlinkError
 from ansible_collections.flinkops.flink.plugins.module_utils._lag import wait_caught_up
 from ansible_collections.flinkops.flink.plugins.module_utils._jobstate import (
@@ -51,7 +52,6 @@ from ansible_collections.flinkops.flink.plugins.module_utils._poll import (
 from ansible_collections.flinkops.flink.plugins.module_utils._request import Planned
 from ansible_collections.flinkops.flink.plugins.module_utils._store import new_job_id
 from ansible_collections.flinkops.flink.plugins.module_utils._rest import (
-    cluster_overview,
     find_job,
     trigger_checkpoint,
     trigger_savepoint,
@@ -72,13 +72,6 @@ def force_checkpoint(client, job_id, timeout=CHECKPOINT_TIMEOUT):
     return operation.get("checkpointId")
 
 
-def slots_needed(config, spec):
-    """Slots the new version takes: its parallelism, else the cluster's default (slot sharing)."""
-    if spec.parallelism:
-        return spec.parallelism
-    return int(config.get("parallelism.default") or 1)
-
-
 class BlueGreenStrategy:
     """Savepoint without stopping, green beside blue, gate, then promote or abort.
 
@@ -97,8 +90,8 @@ class BlueGreenStrategy:
             raise FlinkError("no savepoint directory: set savepoint_dir, or configure "
                              "execution.checkpointing.savepoint-dir (state.savepoints.dir on "
                              "1.x) on the cluster; job %s was left running" % blue)
-        needed = slots_needed(run.cluster_config, spec)
-        free = int(cluster_overview(client).get("slots-available", 0))
+        needed = slots_needed(run.cluster_config, spec, run.plan)
+        free = int(run.overview().get("slots-available", 0))
         if free < needed:
             raise FlinkError("upgrade_mode=blue-green needs %d free task slots for the new version "
                              "while job %s keeps running, and the cluster has %d: nothing was "

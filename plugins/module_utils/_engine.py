@@ -36,6 +36,7 @@ from __future__ import annotations
 import time
 
 from ansible_collections.flinkops.flink.plugins.module_utils._bluegreen import split_handover
+from ansible_collections.flinkops.flink.plugins.module_utils._capacity import capacity_verdict, slots_needed
 from ansible_collections.flinkops.flink.plugins.module_utils._client import FlinkError
 from ansible_collections.flinkops.flink.plugins.module_utils._health import health_gate
 from ansible_collections.flinkops.flink.plugins.module_utils._hooks import default_hooks
@@ -68,6 +69,7 @@ from ansible_collections.flinkops.flink.plugins.module_utils._request import (
 )
 from ansible_collections.flinkops.flink.plugins.module_utils._rest import (
     cancel_job,
+    cluster_overview,
     delete_jar,
     find_job,
     job_checkpoints,
@@ -122,6 +124,7 @@ class Engine:
         self.record_store = self.state.job(request.name)
         self._records = None
         self._config = None
+        self._overview = None
         self.resume_from = None  # (job id, savepoint) the records say a lost job stopped with
         self.result = DeployResult()
         self.jobs = []
@@ -177,6 +180,22 @@ class Engine:
         if self._config is None:
             self._config = jobmanager_config(self.client)
         return self._config
+
+    def overview(self):
+        """The cluster's /overview (task slots), read once per run, before any change."""
+        if self._overview is None:
+            self._overview = cluster_overview(self.client)
+        return self._overview
+
+    def check_capacity(self, spec):
+        """Refuse, before any change, a job the cluster can never give its task slots."""
+        refusal, warning = capacity_verdict(
+            self.request.name, slots_needed(self.cluster_config, spec, self.plan), self.overview(),
+            self.cluster_config)
+        if refusal:
+            raise FlinkError(refusal)
+        if warning:
+            self.result.warnings.append(warning)
 
     def check_records_durable(self):
         """Before the first change: refuse to act on a high-availability cluster while the
@@ -253,15 +272,18 @@ class Engine:
             upload_once, self.client, req.jar_path, self.jar_sha256, stem,
             planned=Planned("the jar id of %s" % req.jar_path)), True
 
-    def forget_upload(self, jar_id):
-        """Remove a JAR this run uploaded and Flink could not plan (best effort): a failed
-        attempt leaves nothing behind."""
+    def forget_upload(self, jar_id, changed_before):
+        """Remove a JAR this run uploaded for a program refused before any change (it could not
+        be planned, or not given its slots), best effort: a refused run leaves nothing behind
+        and, if that upload was all it did, reports no change."""
         try:
             delete_jar(self.client, jar_id)
-            self.changes.note("remove the upload %s again: its program could not be planned" % jar_id)
         except FlinkError as exc:
-            self.result.warnings.append("the upload %s of a program that could not be planned "
+            self.result.warnings.append("the upload %s of a program refused before any change "
                                         "stays on the cluster: %s" % (jar_id, exc.msg))
+            return
+        self.changes.note("remove the upload %s again: its program was refused" % jar_id)
+        self.changes.changed = changed_before
 
     def body(self, spec, jar_id, restore, job_id, allow_non_restored=None):
         req = self.request
@@ -283,15 +305,17 @@ class Engine:
             return self.already_running(current, after)
 
         self.check_records_durable()  # before anything is uploaded
+        changed_before = self.changes.changed
         jar_id, uploaded_now = self.resolve_jar_id()
-        if not is_planned(jar_id):
-            # A program that throws in main() fails here, while the old job still runs.
-            try:
+        try:
+            if not is_planned(jar_id):
+                # A program that throws in main() fails here, while the old job still runs.
                 self.plan = plan_jar(self.client, jar_id, self.body(spec, jar_id, None, None))
-            except FlinkError:
-                if uploaded_now:  # this run's upload of a program that cannot run
-                    self.forget_upload(jar_id)
-                raise
+            self.check_capacity(spec)
+        except FlinkError:
+            if uploaded_now:  # this run's upload of a program that cannot run
+                self.forget_upload(jar_id, changed_before)
+            raise
         records = spec_records(self.records)
         previous = records.get(rescaled_to(self, current)) if current else None
         before = {}

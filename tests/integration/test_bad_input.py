@@ -318,28 +318,20 @@ def test_awkward_names_and_args_work(flink, module):
     assert stopped["action"] == "stopped" and flink.active(name) == []
 
 
-def test_parallelism_above_free_slots_fails_and_rolls_back(flink, job_params, module):
-    """Flink accepts the job and keeps its tasks SCHEDULED; only "every task RUNNING" tells.
-
-    A fresh start: the task fails after wait_timeout and the module cancels nothing (documented:
-    the job stays, waiting for slots). An upgrade: the previous version is rolled back.
-    """
+def test_parallelism_above_the_clusters_slots_is_refused_before_any_change(flink, job_params, module):
+    """Issue 30: Flink accepts such a job, keeps its tasks waiting for slots and fails it; the
+    plan says so first. The running version and the JAR list stay as they are."""
     slots = flink.get("/overview")["slots-total"]
     params = job_params()
     started = module("flink_job", params)
     assert started["action"] == "started"
     flink.wait_counts(params["name"], "v1", minimum=1)
-    result = module("flink_job", dict(params, parallelism=slots + 4, wait_timeout=8))
-    assert result["failed"] and result["rolled_back"], result
-    # Observed both ways: tasks still SCHEDULED when wait_timeout ends (2.3), or Flink gives up
-    # first and the job goes RESTARTING with NoResourceAvailableException (1.20 under load).
-    assert ("timed out after 8" in result["msg"] and "every task of job" in result["msg"]) or \
-        "NoResourceAvailableException" in result["msg"], result["msg"]
-    assert "rolled back" in result["msg"]
-    job = flink.the_running_job(params["name"])
-    assert job["jid"] == result["job_id"]
-    assert flink.spec_fingerprint(job["jid"]) == flink.spec_fingerprint(started["job_id"])
-    assert flink.state(result["failed_job_id"]) in ("CANCELED", "CANCELLING")
-    deadline = time.time() + 60
-    while flink.state(result["failed_job_id"]) != "CANCELED" and time.time() < deadline:
-        time.sleep(0.5)
+    before = flink.snapshot(params["name"])
+    for check in (True, False):
+        result = module("flink_job", job_params(jar="stateful-v2", parallelism=slots + 4), check=check)
+        assert result["failed"] and not result["changed"], result
+        assert "needs at least %d task slots" % (slots + 4) in result["msg"], result["msg"]
+        assert "the cluster has %d in all" % slots in result["msg"], result["msg"]
+        assert "nothing was changed" in result["msg"], result["msg"]
+        assert flink.snapshot(params["name"]) == before
+    assert flink.the_running_job(params["name"])["jid"] == started["job_id"]

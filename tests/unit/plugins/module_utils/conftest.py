@@ -28,10 +28,11 @@ class Expected:
         self.method, self.path, self.status, self.body, self.check = method, path, status, body, check
 
 
-# Read once per run, whenever the engine first needs it (the high-availability check before the
-# first change, or the stop's default savepoint directory): its place is not part of a script. A
-# scripted answer for it is used wherever it stands; without one the configuration is empty.
-ANYWHERE = ("GET /jobmanager/config",)
+# Read once per run, whenever the engine first needs them (the configuration: the high-availability
+# check before the first change, or the stop's default savepoint directory; the overview: the
+# capacity check after the plan): their place is not part of a script. A scripted answer is used
+# wherever it stands; without one the configuration is empty and the slots are unknown.
+ANYWHERE = {"GET /jobmanager/config": [], "GET /overview": {}}
 
 
 class FlinkScript(BaseAdapter):
@@ -47,7 +48,7 @@ class FlinkScript(BaseAdapter):
         for index, exp in enumerate(self.expected):
             if "%s %s" % (exp.method, exp.path) == call:
                 return self.expected.pop(index)
-        return Expected(*call.split(" ", 1), status=200, body=[], check=None)
+        return Expected(*call.split(" ", 1), status=200, body=ANYWHERE[call], check=None)
 
     def on(self, method, path, body=None, status=200, check=None):
         """Expect ``method path`` next (``path`` is a regex matched whole, query ignored).

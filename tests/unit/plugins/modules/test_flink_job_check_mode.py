@@ -47,6 +47,7 @@ def fake_flink(monkeypatch, wire, jar):
         "GET /config": {"flink-version": "2.3.0"},
         "GET /jobmanager/config": [{"key": "execution.checkpointing.savepoint-dir",
                                     "value": "file:///sp"}],
+        "GET /overview": {"taskmanagers": 1, "slots-total": 4, "slots-available": 0},
         "POST /jars/u_job-sha256-%s.jar/plan" % sha[:16]: {"plan": {"nodes": []}},
         # The state pre-check's read: no completed checkpoint, so it could not run.
         "GET /jobs/%s/checkpoints" % RUNNING_ID: {"latest": {"completed": None}},

@@ -56,6 +56,7 @@ def fake_flink(monkeypatch, wire, jar, version, plan):
         "GET /config": recorded(version, "config"),
         "GET /jobmanager/config": [{"key": "execution.checkpointing.savepoint-dir",
                                     "value": "file:///sp"}],
+        "GET /overview": {"taskmanagers": 1, "slots-total": 4, "slots-available": 0},
         "POST /jars/u_job-sha256-%s.jar/plan" % sha: recorded(version, plan),
         "GET /jobs/%s/checkpoints" % RUNNING_ID: recorded(version, "checkpoints"),
         "GET /jobs/%s/checkpoints/details/%s" % (RUNNING_ID, checkpoint):
