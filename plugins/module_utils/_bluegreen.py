@@ -79,6 +79,7 @@ class BlueGreenStrategy:
     """
 
     name = "blue-green"
+    stops_first = False  # blue runs on until green passed its gate
 
     def upgrade(self, run, current, spec, jar_id, previous):
         if run.handover:

@@ -87,6 +87,7 @@ from ansible_collections.flinkops.flink.plugins.module_utils._records._state imp
     migrate,
 )
 from ansible_collections.flinkops.flink.plugins.module_utils._rescale import runs_desired, rescaled_to
+from ansible_collections.flinkops.flink.plugins.module_utils._sealed import SecretMismatch
 from ansible_collections.flinkops.flink.plugins.module_utils._spec import (
     JobSpec,
     jar_main_class,
@@ -307,30 +308,33 @@ class Engine:
         self.check_records_durable()  # before anything is uploaded
         changed_before = self.changes.changed
         jar_id, uploaded_now = self.resolve_jar_id()
+        records = spec_records(self.records)
+        previous = records.get(rescaled_to(self, current)) if current else None
+        strategy = select_strategy(self.request, current, spec, previous) if current else None
+        # Every refusal before the first change: the run leaves nothing behind, not its upload.
         try:
             if not is_planned(jar_id):
                 # A program that throws in main() fails here, while the old job still runs.
                 self.plan = plan_jar(self.client, jar_id, self.body(spec, jar_id, None, None))
             self.check_capacity(spec)
+            self.fire("pre_check", current, spec, jar_id)
+            if strategy and strategy.stops_first:
+                self.check_rollback_possible(current, previous, spec)
         except FlinkError:
-            if uploaded_now:  # this run's upload of a program that cannot run
+            if uploaded_now:
                 self.forget_upload(jar_id, changed_before)
             raise
-        records = spec_records(self.records)
-        previous = records.get(rescaled_to(self, current)) if current else None
         before = {}
         if current:
             before = dict(previous or {"note": "job not started by flinkops.flink: spec unknown"},
                           fingerprint=self.fingerprint_of(current["jid"]), job_id=current["jid"])
             before.pop("jar_id", None)
-        self.fire("pre_check", current, spec, jar_id)
         self.changes.do("record the spec %s" % spec.fingerprint, record_spec, self.record_store,
                         spec, jar_id, self.records)
         try:
             self.fire("before_change", current, spec)
             if current:
-                select_strategy(self.request, current, spec, previous).upgrade(
-                    self, current, spec, jar_id, previous)
+                strategy.upgrade(self, current, spec, jar_id, previous)
             else:
                 self.start_fresh(spec, jar_id)
             self.prune(spec)
@@ -340,6 +344,44 @@ class Engine:
             raise failure
         self.fire("after_change", None)
         return spec_diff(before, after)
+
+    def check_rollback_possible(self, current, previous, spec):
+        """Before the stop: if the new version fails, can the running one start again? Known
+        now, not after the stop: a rotated secret, or its JAR gone from a single JobManager,
+        refuse the upgrade unless rollback is off. A spec never recorded (a job started by other
+        means), or a JAR this JobManager of a high-availability cluster does not hold (each has
+        its own upload directory), lets the upgrade go on, said here; a failing new version is
+        then cancelled rather than left restarting."""
+        if not self.request.rollback:
+            return
+        cannot = None
+        if previous is None:
+            cannot = "was not started by flinkops.flink, or its records are lost"
+        elif not self.holds_jar(previous) and high_availability(self.cluster_config):
+            cannot = "runs a JAR (upload %s) this JobManager does not hold" % previous.get("jar_id")
+        if cannot:
+            self.result.warnings.append(
+                "job %s (%s) %s: if the new version fails, the running spec cannot be started "
+                "again; the new job would then be cancelled and the state left in the stop's "
+                "savepoint" % (current["jid"], self.request.name, cannot))
+            return
+        problem = None
+        if not self.holds_jar(previous):
+            problem = "its JAR (upload %s) is not on the JobManager any more" % previous.get("jar_id")
+        else:
+            try:
+                JobSpec.from_record(previous, given=spec)
+            except SecretMismatch as exc:
+                problem = exc.msg
+        if problem:
+            raise FlinkError(
+                "job %s (%s) could not be started again if the new version failed: %s. Deploy "
+                "with rollback=false to upgrade without that way back; nothing was changed" % (
+                    current["jid"], self.request.name, problem))
+
+    def holds_jar(self, record):
+        """Whether the JobManager lists the upload a spec record ran."""
+        return record.get("jar_id") in set(jar["id"] for jar in self.jars)
 
     def after_the_stop(self, failure):
         """A failure that is not composed yet (a read or the transport failing, the JobManager
@@ -487,15 +529,25 @@ class Engine:
 
     def roll_back(self, failure, previous, restore):
         """The new version failed after the old one stopped: restore it, fail saying so."""
-        failed_id, reason = self.result.job_id, None
-        if not self.request.rollback or previous is None:
-            reason = "rollback is off" if not self.request.rollback else \
-                "the previous job was not started by flinkops.flink, so its spec is unknown"
+        failed_id, reason, cannot = self.result.job_id, None, None
+        if not self.request.rollback:
+            reason = "rollback is off"
+        elif previous is None:
+            cannot = "the previous job was not started by flinkops.flink, so its spec is unknown"
+        elif not self.holds_jar(previous):
+            cannot = "the previous version's JAR (upload %s) is not on this JobManager" % previous["jar_id"]
         else:
             try:
                 self.fire("before_rollback", failed_id, previous)
             except FlinkError as refused:  # a guard's: another run replaced our new job
                 reason = refused.msg
+        if cannot:
+            reason = cannot
+            if is_active(find_job(self.client, failed_id)):
+                # Left alone it would restart over and over on the state it was given.
+                self.changes.note("cancel the failed new job %s" % failed_id)
+                self.cancel(failed_id)
+                reason += "; the new job %s was cancelled" % failed_id
         if reason:
             raise DeployFailure("start", failure, "not-rolled-back", reason=reason,
                                 previous_job_id=self.result.previous_job_id, state_at=restore)

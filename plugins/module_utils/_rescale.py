@@ -111,6 +111,7 @@ class RescaleStrategy:
     savepoint strategy, given by ``_strategies``, which registers this one)."""
 
     name = "in-place"
+    stops_first = True  # its fallback stops the job with a savepoint
 
     def __init__(self, fallback):
         self.fallback = fallback

@@ -110,8 +110,7 @@ def normalize_configuration(configuration, prefix=""):
 # number, so it never equals a value in another unit (never one spec for two meanings).
 _DURATION_NANOS = dict(
     [(label, 1) for label in ("ns", "nano", "nanos", "nanosecond", "nanoseconds")]
-    + [(label, 10 ** 3) for label in ("us", "\u00b5s", "micro", "micros", "microsecond",
-                                       "microseconds")]
+    + [(label, 10 ** 3) for label in ("us", "\u00b5s", "micro", "micros", "microsecond", "microseconds")]
     + [(label, 10 ** 6) for label in ("ms", "milli", "millis", "millisecond", "milliseconds")]
     + [(label, 10 ** 9) for label in ("s", "sec", "secs", "second", "seconds")]
     + [(label, 60 * 10 ** 9) for label in ("min", "minute", "minutes")]

@@ -42,6 +42,9 @@ class Strategy:
     """Replace the running job ``current`` by ``spec``; the base is stop-then-start."""
 
     name = None
+    # The old job ends before the new one runs: a failing new one needs the old one back, so
+    # the engine checks before the stop that it could start again (``check_rollback_possible``).
+    stops_first = True
 
     def upgrade(self, run, current, spec, jar_id, previous):
         """Stop the old job (``take_down``), then start the new version from its state;

@@ -10,7 +10,6 @@ from __future__ import annotations
 import shutil
 import ssl
 import threading
-import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 

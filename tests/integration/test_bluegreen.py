@@ -168,7 +168,10 @@ def test_not_enough_free_slots_fails_before_anything(flink, job_params, module):
     params = job_params()
     blue = module("flink_job", params)
     before = flink.snapshot(params["name"])
-    result = module("flink_job", blue_green(params, flink, parallelism=64))
+    # Within the cluster's slots (else refused as more than it has: test_bad_input), but blue
+    # holds some of them.
+    total = flink.get("/overview")["slots-total"]
+    result = module("flink_job", blue_green(params, flink, parallelism=total))
     assert result["failed"] and "free task slots" in result["msg"], result
     assert flink.snapshot(params["name"])[0] == before[0]
     assert flink.the_running_job(params["name"])["jid"] == blue["job_id"]

@@ -5,11 +5,13 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import requests
 
 from flinkops_devkit import flinkctl
+from flinkops_devkit.modules import warnings_of
 
 
 def assert_state_carried_over(flink, tag, old_version, new_version):
@@ -324,3 +326,51 @@ def test_a_stop_prunes_the_spec_records_no_listed_run_needs(flink, job_params, m
     stopped = module("flink_job", dict(params, state="stopped"))
     assert stopped["action"] == "stopped", stopped
     assert running_spec in specs() and not never_started & specs(), (never_started, specs())
+
+
+def test_a_rotated_secret_that_would_make_a_rollback_impossible_is_refused_before_the_stop(
+        flink, job_params, module):
+    """Issue 30: only a hash of a secret argument is recorded; with the secret changed together
+    with the version, a failing new version could not be rolled back: said before the stop."""
+    # The sample job takes no password: its --tag stands for one.
+    params = job_params(tag="s3cr3t-one", secret_args=["--tag"])
+    started = module("flink_job", params)
+    assert started["action"] == "started", json.dumps(started)
+    before = flink.snapshot(params["name"])
+    rotated = job_params(jar="stateful-v2", tag="s3cr3t-two", secret_args=["--tag"])
+    refused = module("flink_job", rotated)
+    assert refused["failed"] and not refused["changed"], refused
+    assert "could not be started again if the new version failed" in refused["msg"], refused["msg"]
+    assert "rollback=false" in refused["msg"] and "nothing was changed" in refused["msg"]
+    assert "s3cr3t" not in json.dumps(refused)
+    assert flink.snapshot(params["name"]) == before
+    assert flink.the_running_job(params["name"])["jid"] == started["job_id"]
+    # Accepting no way back, the upgrade goes on.
+    upgraded = module("flink_job", dict(rotated, rollback=False))
+    assert upgraded["action"] == "upgraded" and upgraded["restored_from"], upgraded
+
+
+def test_a_failing_version_over_lost_records_is_cancelled_not_left_crash_looping(
+        flink, job_params, module):
+    """Issue 30: with the running spec's records gone, a failing new version cannot be rolled
+    back; it is cancelled (no crash loop) and the message names the stop's savepoint."""
+    params = job_params()
+    started = module("flink_job", params)
+    assert started["action"] == "started", started
+    flink.wait_counts(params["name"], "v1", minimum=2)
+    for jar in flink.get("/jars")["files"]:
+        if jar["name"].startswith("flinkops-spec-"):  # the running version's spec records
+            assert requests.delete("%s/jars/%s" % (flink.url, jar["id"]), timeout=30).status_code == 200
+    result = module("flink_job", dict(job_params(extra_args=["--variant", "fail-on-start"]),
+                                      wait_timeout=60))
+    assert result["failed"] and not result.get("rolled_back"), result
+    assert "so its spec is unknown; the new job" in result["msg"] and "was cancelled" in result["msg"], \
+        result["msg"]
+    assert result["savepoint"] and "its state is in %s" % result["savepoint"] in result["msg"], result
+    assert any("cannot be started again" in warning for warning in warnings_of(result)), result
+    assert flink.active(params["name"]) == []
+    # Fixed, the next run resumes from that savepoint.
+    fixed = module("flink_job", job_params(jar="stateful-v2"))
+    assert fixed["action"] == "resumed" and fixed["restored_from"] == result["savepoint"], fixed
+    flink.wait_counts(params["name"], "v2", minimum=2)
+    flink.assert_exactly_once(params["name"])

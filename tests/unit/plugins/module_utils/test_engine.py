@@ -58,9 +58,10 @@ OLD_SPEC = JobSpec("orders", "sha256:" + "0" * 16, "org.example.Job", ["--v1"])
 
 
 def old_record_jars():
-    """The JAR store holding the running job's spec record."""
-    return [{"id": "r%d_%s" % (i, name), "name": name, "uploaded": 1}
-            for i, name in enumerate(spec_record_names(OLD_SPEC, "u0_old.jar"))]
+    """The JAR store holding the running job's spec record, and its JAR (what a rollback runs)."""
+    return [{"id": "u0_old.jar", "name": "old.jar", "uploaded": 1}] + [
+        {"id": "r%d_%s" % (i, name), "name": name, "uploaded": 1}
+        for i, name in enumerate(spec_record_names(OLD_SPEC, "u0_old.jar"))]
 
 
 def request(jar, **changes):
@@ -697,10 +698,44 @@ def test_no_rollback_for_a_job_of_unknown_spec(client, script, jar, sha, uploade
     script.on("GET", "/jobs/overview", overview(current))
     expect_prepared(script, uploaded, spec_of(req, sha))
     expect_stop(script, job_id=current["jid"])
-    expect_failing_start(script, spec_of(req, sha))
+    failed_id = expect_failing_start(script, spec_of(req, sha))
+    # Issue 30: not left restarting over and over (a crash loop); the state stays in the savepoint.
+    script.on("GET", "/jobs/overview", overview(job(failed_id, state="RESTARTING")))
+    script.on("PATCH", "/jobs/%s" % failed_id, {})
+    script.on("GET", "/jobs/overview", overview(job(failed_id, state="CANCELED", end=1)))
+    eng = engine(client, req)
     with pytest.raises(DeployFailure) as failed:
+        eng.run()
+    msg = str(failed.value)
+    assert "not started by flinkops.flink, so its spec is unknown; the new job %s was cancelled" % \
+        failed_id in msg
+    assert "its state is in %s" % SP in msg
+    # Said before the stop too.
+    assert any("the running spec cannot be started again" in w for w in eng.result.warnings)
+
+
+def test_a_rollback_a_rotated_secret_would_make_impossible_is_refused_before_the_stop(
+        client, script, jar, sha, uploaded):
+    """Issue 30: the recorded spec keeps only a hash of a secret argument; with the secret
+    changed together with the version, the running spec could not be started again."""
+    old = JobSpec("orders", "sha256:" + "0" * 16, "org.example.Job", ["--db-password", "s3cr3t-old"])
+    req = request(jar, args=["--db-password", "s3cr3t-new"], secret_args=["--db-password"])
+    current = job(running_id(old))
+    script.on("GET", "/jobs/overview", overview(current))
+    records = [{"id": "u0_old.jar", "name": "old.jar", "uploaded": 1}] + [
+        {"id": "r%d_%s" % (i, name), "name": name, "uploaded": 1}
+        for i, name in enumerate(spec_record_names(old, "u0_old.jar"))]
+    script.on("GET", "/jars", {"files": [uploaded] + records})
+    script.on("GET", "/config", CONFIG)
+    script.on("POST", "/jars/%s/plan" % uploaded["id"], {"plan": {"nodes": []}})
+    with pytest.raises(FlinkError) as refused:
         engine(client, req).run()
-    assert "not started by flinkops.flink, so its spec is unknown" in str(failed.value)
+    msg = str(refused.value)
+    assert "job %s (orders) could not be started again if the new version failed" % current["jid"] in msg
+    assert "secret values that differ" in msg and "rollback=false" in msg and "nothing was changed" in msg
+    assert "s3cr3t" not in msg
+    # Nothing but reads (and the plan, which changes nothing) was sent.
+    assert not [call for call in script.calls() if not call.startswith("GET") and not call.endswith("/plan")]
 
 
 def test_failed_rollback_says_both_failures(client, script, jar, sha, uploaded):
