@@ -600,58 +600,14 @@ import time
 from ansible_collections.flinkops.flink.plugins.module_utils._client import FlinkError
 from ansible_collections.flinkops.flink.plugins.module_utils._engine import Engine
 from ansible_collections.flinkops.flink.plugins.module_utils._guard_hook import Replan
+from ansible_collections.flinkops.flink.plugins.module_utils._job_options import (
+    ARGUMENT_SPEC,
+    MUTUALLY_EXCLUSIVE,
+    REQUIRED_IF,
+    deploy_request,
+    request_problems,
+)
 from ansible_collections.flinkops.flink.plugins.module_utils._module import FlinkModule
-from ansible_collections.flinkops.flink.plugins.module_utils._sealed import unmatched_secret_args
-from ansible_collections.flinkops.flink.plugins.module_utils._request import (
-    DeployRequest,
-    is_absolute_location,
-    relative_location_error,
-)
-
-ARGUMENT_SPEC = dict(
-    name=dict(type="str", required=True),
-    name_match=dict(type="str", choices=["exact", "prefix"], default="exact"),
-    state=dict(type="str", choices=["running", "stopped"], default="running"),
-    jar=dict(type="path"),
-    jar_name=dict(type="str"),
-    jar_id=dict(type="str"),
-    entry_class=dict(type="str"),
-    args=dict(type="list", elements="str", default=[]),
-    parallelism=dict(type="int"),
-    configuration=dict(type="dict", default={}),
-    # Names flags or positions, never a secret value itself.
-    secret_args=dict(type="list", elements="str", default=[], no_log=False),
-    allow_non_restored_state=dict(type="bool", default=False),
-    restore_mode=dict(type="str", choices=["claim", "no_claim"]),
-    savepoint_path=dict(type="str"),
-    resume=dict(type="bool", default=True),
-    upgrade_mode=dict(type="str", choices=["savepoint", "last-state", "stateless", "blue-green"],
-                      default="savepoint"),
-    rescale_mode=dict(type="str", choices=["upgrade", "in-place"], default="upgrade"),
-    savepoint_dir=dict(type="str"),
-    savepoint_format=dict(type="str", choices=["canonical", "native"], default="canonical"),
-    drain=dict(type="bool", default=False),
-    savepoint_timeout=dict(type="float", default=1800),
-    stop_mode=dict(type="str", choices=["savepoint", "drain", "cancel"], default="savepoint"),
-    wait=dict(type="bool", default=True),
-    wait_timeout=dict(type="float", default=300),
-    health_window=dict(type="float", default=0),
-    health_require_checkpoint=dict(type="bool", default=False),
-    state_check=dict(type="str", choices=["strict", "warn", "off"], default="strict"),
-    rollback=dict(type="bool", default=True),
-    allow_start_empty=dict(type="bool", default=False),
-    concurrent_deployment=dict(type="str", choices=["fail", "wait"], default="fail"),
-    concurrent_wait_timeout=dict(type="float", default=600),
-)
-# Options whose DeployRequest field has another name; every other option maps to
-# the field of its own name.
-RENAMED = {"jar": "jar_path"}
-
-
-def deploy_request(params):
-    """The engine's request, built once from the module's own options."""
-    return DeployRequest(**dict((RENAMED.get(option, option), params[option])
-                                for option in ARGUMENT_SPEC))
 
 
 def apply(module):
@@ -689,31 +645,12 @@ def _warn(module, engine):
 def main():
     module = FlinkModule(
         argument_spec=ARGUMENT_SPEC,
-        mutually_exclusive=[("jar", "jar_id")],
-        required_if=[("state", "running", ("jar", "jar_id"), True)],
+        mutually_exclusive=MUTUALLY_EXCLUSIVE,
+        required_if=REQUIRED_IF,
     )
-    params = module.params
-    if not params["name"].strip():
-        module.fail("name must not be empty: it is the job name Flink reports")
-    if params["parallelism"] is not None and params["parallelism"] < 1:
-        module.fail("parallelism must be 1 or more, got %d" % params["parallelism"])
-    for option, low, high in (("savepoint_timeout", 1, 86400), ("wait_timeout", 1, 86400),
-                              ("health_window", 0, 86400),
-                              ("concurrent_wait_timeout", 0, 86400)):
-        if not low <= params[option] <= high:
-            module.fail("%s must be between %s and %s seconds, got %s" % (
-                option, low, high, params[option]))
-    unmatched = unmatched_secret_args(params["args"], params["secret_args"])
-    if unmatched:
-        module.fail("secret_args %s match no argument in args (a flag args holds, such as "
-                    "--db-password, or a position from 0 to %d): a typo would leave the secret in "
-                    "clear; nothing was changed" % (", ".join(unmatched), len(params["args"]) - 1))
-    if params["health_window"] and not params["wait"]:
-        module.fail("health_window needs wait=true")
-    if params["savepoint_dir"] and not is_absolute_location(params["savepoint_dir"]):
-        module.fail(relative_location_error("savepoint_dir", params["savepoint_dir"]))
-    if params["health_require_checkpoint"] and not params["wait"]:
-        module.fail("health_require_checkpoint needs wait=true")
+    problems = request_problems(deploy_request(module.params))
+    if problems:
+        module.fail(problems[0])
     module.run(apply)
 
 

@@ -1,0 +1,282 @@
+# Copyright (c) flinkops.flink contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""flink_jobs (converge a session cluster to a declared set of jobs) against real clusters; every
+claim checked through Flink's REST API or the jobs' own output.
+
+The cluster is shared with other tests: every assertion on the plan looks at this test's own job
+names, and every test waits at its end until its jobs have ended (a job still cancelling would be
+an active managed job in the next test's converge)."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+from flinkops_devkit import flinkctl
+from flinkops_devkit.modules import collection_root
+from flinkops_devkit.observer import ACTIVE
+from flinkops_devkit.playbooks import run_playbook
+
+
+@pytest.fixture
+def names(flink, unique_job_name):
+    """``names("a", "b")``: job names of this test; at teardown its jobs are cancelled and waited for."""
+    def make(*suffixes):
+        return ["%s-%s" % (unique_job_name, suffix) for suffix in suffixes]
+    yield make
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        active = [job for job in flink.get("/jobs/overview")["jobs"]
+                  if job["name"].startswith(unique_job_name) and job["state"] in ACTIVE]
+        if not active:
+            return
+        for job in active:
+            if job["state"] != "CANCELLING":
+                flinkctl.rest(flink.url, "PATCH", "/jobs/%s?mode=cancel" % job["jid"], timeout=10)
+        time.sleep(0.5)
+
+
+def declared(flink, name, jar="stateful-v1", **overrides):
+    """One item of a cluster file: the sample stateful job, printing its counts tagged by name."""
+    item = dict(name=name, jar=flink.jobs[jar], entry_class=flink.entry_class,
+                args=["--name", name, "--tag", name, "--rate", "400"])
+    item.update(overrides)
+    return item
+
+
+def converge(module, flink, jobs, check=False, diff=False, **options):
+    return module("flink_jobs", dict(url=flink.url, jobs=jobs, **options), check=check, diff=diff)
+
+
+def plan_of(result, names):
+    """{name: plan entry} of this test's jobs (the shared cluster may run others)."""
+    return dict((entry["name"], entry) for entry in result["plan"] if entry["name"] in names)
+
+
+def outcome_of(result, name):
+    return next(job for job in result["jobs"] if job["name"] == name)
+
+
+def test_converge_start_change_prune_and_add_back(flink, module, names):
+    a, b, c, d = names("a", "b", "c", "d")
+    first = converge(module, flink, [declared(flink, a), declared(flink, b), declared(flink, c)])
+    assert first["changed"] and not first.get("failed"), first
+    assert {n: e["action"] for n, e in plan_of(first, [a, b, c]).items()} == dict.fromkeys([a, b, c], "start")
+    assert first["summary"].startswith("3 started"), first["summary"]
+    started = dict((n, flink.the_running_job(n)["jid"]) for n in (a, b, c))
+    for name in (a, b, c):
+        assert outcome_of(first, name)["job_id"] == started[name]
+        flink.wait_counts(name, "v1", minimum=2)
+
+    # The file changes one spec (a), removes one (b), keeps one (c) and adds one (d).
+    changed_file = [declared(flink, a, jar="stateful-v2"), declared(flink, c), declared(flink, d)]
+    before = flink.snapshot(a[:-2])
+    planned = converge(module, flink, changed_file, check=True, diff=True)
+    assert planned["changed"] and not planned.get("failed"), planned
+    assert flink.snapshot(a[:-2]) == before  # check mode changed nothing
+    plan = plan_of(planned, [a, b, c, d])
+    expected = {a: "upgrade", b: "prune", c: "unchanged", d: "start"}
+    assert {n: e["action"] for n, e in plan.items()} == expected
+    assert [text.split(":")[0] for text in plan[a]["differences"]] == ["jar"]
+    assert plan[b]["prune"] == "savepoint" and plan[b]["job_id"] == started[b]
+    assert plan[b]["state_to"] and "stop with a savepoint" in plan[b]["differences"][0]
+    assert plan[c]["differences"] == []
+    assert "1 to upgrade, 1 to start, 1 to prune (savepoint to " in planned["summary"]
+    assert any("prune %s" % b in part.get("prepared", "") for part in planned["diff"])
+
+    applied = converge(module, flink, changed_file)
+    assert applied["changed"] and not applied.get("failed"), applied
+    assert applied["summary"].startswith("1 upgraded, 1 started, 1 pruned (savepoint "), applied["summary"]
+    upgraded, pruned, added = (outcome_of(applied, n) for n in (a, b, d))
+    assert upgraded["action"] == "upgraded" and upgraded["previous_job_id"] == started[a]
+    assert upgraded["restored_from"] == upgraded["savepoint"]
+    assert pruned["action"] == "stopped" and pruned["previous_job_id"] == started[b]
+    assert pruned["savepoint"] and pruned["savepoint"] in applied["summary"]
+    assert flink.state(started[b]) == "FINISHED"  # stopped with a savepoint, not cancelled
+    assert not flink.active(b)
+    assert added["action"] == "started" and flink.the_running_job(d)["jid"] == added["job_id"]
+    assert flink.the_running_job(c)["jid"] == started[c]  # unchanged: never touched
+    # The upgraded job carried its state over exactly once (none replayed, none lost).
+    flink.wait_counts(a, "v2", minimum=2)
+    flink.assert_exactly_once(a)
+    assert flink.wait_restored(upgraded["job_id"])["external_path"] == upgraded["savepoint"]
+
+    # Converging again to the same file changes nothing.
+    before = flink.snapshot(a[:-2])
+    again = converge(module, flink, changed_file)
+    assert not again["changed"] and again["actions"] == [], again
+    assert {n: e["action"] for n, e in plan_of(again, [a, c, d]).items()} == dict.fromkeys([a, c, d], "unchanged")
+    assert flink.snapshot(a[:-2]) == before
+
+    # The removed job declared again resumes from the savepoint its prune took.
+    readded = converge(module, flink, changed_file + [declared(flink, b)])
+    assert readded["changed"] and not readded.get("failed"), readded
+    assert plan_of(readded, [b])[b]["action"] == "start"
+    back = outcome_of(readded, b)
+    assert back["action"] == "resumed" and back["restored_from"] == pruned["savepoint"], back
+    assert flink.wait_restored(back["job_id"])["external_path"] == pruned["savepoint"]
+    flink.wait_counts(b, "v1", minimum=4)
+    flink.assert_exactly_once(b)
+
+
+def start_by_hand(flink, name, **body):
+    """A job submitted through raw REST (like `flink run`): the collection has no record of it."""
+    status, uploaded = flinkctl.upload_jar(flink.url, flink.jobs["stateful-v1"])
+    assert status == 200, uploaded
+    jar_id = uploaded["filename"].rsplit("/", 1)[-1]
+    status, answer = flinkctl.rest(flink.url, "POST", "/jars/%s/run" % jar_id, dict(
+        entryClass=flink.entry_class, programArgsList=["--name", name, "--tag", name, "--rate", "400"],
+        **body))
+    assert status == 200, answer
+    return answer["jobid"]
+
+
+def test_jobs_not_deployed_by_the_collection_are_listed_and_never_touched(flink, module, names):
+    ours, theirs, declared_theirs = names("ours", "theirs", "declared-theirs")
+    hand = dict((name, start_by_hand(flink, name)) for name in (theirs, declared_theirs))
+    # A declared job of the same name as a job started by hand is not taken over either.
+    result = converge(module, flink, [declared(flink, ours), declared(flink, declared_theirs)])
+    assert not result.get("failed"), result
+    plan = plan_of(result, [ours, theirs, declared_theirs])
+    expected = {ours: "start", theirs: "unmanaged", declared_theirs: "unmanaged"}
+    assert {n: e["action"] for n, e in plan.items()} == expected
+    assert plan[theirs]["job_id"] == hand[theirs]
+    assert "not deployed by flinkops.flink" in plan[declared_theirs]["differences"][0]
+    # Left out of the file, a job started by hand is still not pruned.
+    again = converge(module, flink, [declared(flink, ours)])
+    assert not again["changed"] and not again.get("failed"), again
+    assert {n: e["action"] for n, e in plan_of(again, [theirs, declared_theirs]).items()} == {
+        theirs: "unmanaged", declared_theirs: "unmanaged"}
+    for name in (theirs, declared_theirs):
+        assert [job["jid"] for job in flink.active(name)] == [hand[name]]
+        assert flink.state(hand[name]) == "RUNNING"
+
+
+def test_an_empty_or_truncated_file_fails_and_changes_nothing(flink, module, names):
+    p, q, r = names("p", "q", "r")
+    assert not converge(module, flink, [declared(flink, p), declared(flink, q)]).get("failed")
+    running = dict((n, flink.the_running_job(n)["jid"]) for n in (p, q))
+    before = flink.snapshot(p[:-2])
+
+    empty = converge(module, flink, [])
+    assert empty["failed"] and not empty["changed"], empty
+    assert "jobs is empty" in empty["msg"] and p in empty["msg"] and q in empty["msg"]
+    assert "nothing was changed" in empty["msg"]
+
+    truncated = converge(module, flink, [declared(flink, r)])
+    assert truncated["failed"] and not truncated["changed"], truncated
+    assert "more than max_prune (1)" in truncated["msg"]
+    assert p in truncated["msg"] and q in truncated["msg"]
+    assert {n: e["action"] for n, e in plan_of(truncated, [p, q, r]).items()} == {
+        p: "prune", q: "prune", r: "start"}
+    assert flink.snapshot(p[:-2]) == before
+    assert dict((n, flink.the_running_job(n)["jid"]) for n in (p, q)) == running
+    assert not flink.active(r)
+
+    # Too few slots for the target set: refused before anything changes as well.
+    crowded = converge(module, flink, [declared(flink, p), declared(flink, q),
+                                       declared(flink, r, parallelism=64)])
+    assert crowded["failed"] and "task slots" in crowded["msg"], crowded
+    assert flink.snapshot(p[:-2]) == before
+
+    # With max_prune raised, the prunes go ahead (with savepoints) and r starts.
+    pruned = converge(module, flink, [declared(flink, r)], max_prune=2)
+    assert pruned["changed"] and not pruned.get("failed"), pruned
+    for name in (p, q):
+        assert flink.state(running[name]) == "FINISHED"
+        assert outcome_of(pruned, name)["savepoint"]
+    assert flink.the_running_job(r)
+
+
+def test_a_failed_upgrade_stops_the_rest_or_lets_the_others_go_on(flink, module, names):
+    x, y, z, w = names("x", "y", "z", "w")
+    assert not converge(module, flink, [declared(flink, n) for n in (x, y, z)]).get("failed")
+    running = dict((n, flink.the_running_job(n)["jid"]) for n in (x, y, z))
+    flink.wait_counts(x, "v1", minimum=2)
+    # x's new version cannot restore x's state (Flink refuses it at submit; the pre-check is off
+    # so that the plan lets it through): it is rolled back. y is upgraded, w added, z unchanged.
+    changed_file = [declared(flink, x, jar="stateful-incompatible", state_check="off"),
+                    declared(flink, y, jar="stateful-v2"), declared(flink, z), declared(flink, w)]
+
+    stopped = converge(module, flink, changed_file)
+    assert stopped["failed"], stopped
+    assert stopped["msg"].startswith("job %s (upgrade) failed: " % x), stopped["msg"]
+    assert "rolled back" in stopped["msg"]
+    assert "Not attempted (failure_policy: stop): %s, %s" % (y, w) in stopped["msg"]
+    outcome = outcome_of(stopped, x)
+    assert outcome["failed"] and outcome["rolled_back"], outcome
+    assert outcome_of(stopped, y)["skipped"] and outcome_of(stopped, w)["skipped"]
+    rolled_back = flink.the_running_job(x)["jid"]
+    assert rolled_back == outcome["job_id"] != running[x]
+    assert flink.spec_fingerprint(rolled_back) == flink.spec_fingerprint(running[x])
+    assert flink.the_running_job(y)["jid"] == running[y]  # untouched
+    assert not flink.active(w)
+
+    went_on = converge(module, flink, changed_file, failure_policy="continue")
+    assert went_on["failed"] and went_on["msg"].startswith("job %s (upgrade) failed: " % x), went_on
+    assert "Not attempted" not in went_on["msg"]
+    assert outcome_of(went_on, x)["rolled_back"]
+    assert outcome_of(went_on, y)["action"] == "upgraded"
+    assert outcome_of(went_on, w)["action"] == "started"
+    assert "1 upgraded, 1 started" in went_on["summary"] and "1 failed (%s)" % x in went_on["summary"]
+    assert flink.the_running_job(y)["jid"] == outcome_of(went_on, y)["job_id"] != running[y]
+    assert flink.the_running_job(w)["jid"] == outcome_of(went_on, w)["job_id"]
+    assert flink.the_running_job(z)["jid"] == running[z]
+
+
+def test_a_job_started_by_hand_is_adopted_by_name_without_a_restart(flink, module, names):
+    same, other = names("same", "other")
+    hand = dict((name, start_by_hand(flink, name)) for name in (same, other))
+    for name in (same, other):
+        flink.wait_counts(name, "v1", minimum=1)
+    started_at = flink.the_running_job(same)["start-time"]
+    cluster_file = [declared(flink, same), declared(flink, other, parallelism=2)]
+
+    planned = converge(module, flink, cluster_file, check=True, adopt=[same, other])
+    assert not planned.get("failed"), planned
+    assert plan_of(planned, [same])[same]["action"] == "adopt"
+    assert flink.spec_fingerprint(hand[same]) is None  # check mode recorded nothing
+
+    adopted = converge(module, flink, [declared(flink, same)], adopt=[same])
+    assert adopted["changed"] and not adopted.get("failed"), adopted
+    assert outcome_of(adopted, same)["action"] == "adopted"
+    assert "1 adopted" in adopted["summary"]
+    job = flink.the_running_job(same)
+    assert (job["jid"], job["start-time"]) == (hand[same], started_at)  # not restarted
+    assert flink.spec_fingerprint(hand[same])  # recorded as running the declared spec
+    # Managed from now on: the same file is a no-op without adopt.
+    again = converge(module, flink, [declared(flink, same)])
+    assert not again["changed"] and plan_of(again, [same])[same]["action"] == "unchanged", again
+
+    # A job whose graph differs from the declared program's (parallelism 1 against 2) would be
+    # upgraded, and the plan says why (the JAR is uploaded now, so check mode compares).
+    planned = converge(module, flink, [declared(flink, same), declared(flink, other, parallelism=2)],
+                       check=True, adopt=[other])
+    entry = plan_of(planned, [other])[other]
+    assert entry["action"] == "upgrade", entry
+    assert "its job graph differs" in entry["differences"][0]
+    assert any("parallelism: 1 -> 2" in text for text in entry["differences"][1:])
+    assert flink.the_running_job(other)["jid"] == hand[other]
+
+
+def test_the_converge_playbook_plans_then_applies_a_cluster_file(flink, names, tmp_path):
+    (job,) = names("pb")
+    playbook = os.path.join(collection_root(), "ansible_collections", "flinkops", "flink",
+                            "playbooks", "converge.yml")
+    cluster_file = {"flink_jobs": [declared(flink, job)], "flink_max_prune": 0}
+    env = {"FLINK_URL": flink.url}
+    planned = run_playbook(playbook, cluster_file, tmp_path, "--check", "--diff", env=env)
+    assert planned.rc == 0, planned.output[-3000:]
+    assert "start %s" % job in planned.output  # the plan, as --diff prints it
+    assert planned.stats["flink_converge_summary"].startswith("1 to start"), planned.stats
+    assert not flink.active(job)
+
+    applied = run_playbook(playbook, cluster_file, tmp_path, env=env)
+    assert applied.rc == 0, applied.output[-3000:]
+    assert applied.stats["flink_converge_summary"].startswith("1 started"), applied.stats
+    assert [entry["action"] for entry in applied.stats["flink_converge_plan"]
+            if entry["name"] == job] == ["start"]
+    assert flink.the_running_job(job)
