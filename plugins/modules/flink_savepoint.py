@@ -22,7 +22,7 @@ description:
     other means still exists.
   - With O(state=absent), disposes of the savepoint at O(path) through Flink's REST API; a savepoint
     that is already gone is not a change; a path that exists but holds no savepoint fails.
-  - With O(state=absent), O(job_name) and O(keep), retention from the job's history. Every savepoint
+  - With O(state=absent), O(name) and O(keep), retention from the job's history. Every savepoint
     the job name's operation log (in the O(state_store) when set) and Flink's listed runs know of,
     beyond the newest O(keep), is disposed of. The savepoint an active job of the name was restored
     from is never disposed of. The history outlives Flink's list of finished jobs (about an hour).
@@ -58,27 +58,34 @@ options:
     description:
       - The job to take the savepoint of.
     type: str
-  job_name:
+  name:
     description:
       - The running job with this exact name; it is an error if more than one job of that name is active.
+      - Named as in M(flinkops.flink.flink_job) and M(flinkops.flink.flink_job_info); C(job_name) is the
+        older name, kept as an alias.
     type: str
+    aliases: [job_name]
   job_ids:
     description:
       - Several jobs, by id, each handled as O(job_id) would be, at the same time (see the description).
       - O(wait_timeout) bounds the wait for all of them together.
     type: list
     elements: str
-  target_directory:
+  savepoint_dir:
     description:
       - Where to write the savepoint; defaults to the cluster's configured savepoint directory.
       - The JobManager writes it, so it must be an absolute path or a URI; a relative one is refused.
+      - Named as in M(flinkops.flink.flink_job); C(target_directory) is the older name, kept as an alias.
     type: str
-  format:
+    aliases: [target_directory]
+  savepoint_format:
     description:
       - V(canonical) is portable between state backends; V(native) is faster for large RocksDB state.
+      - Named as in M(flinkops.flink.flink_job); C(format) is the older name, kept as an alias.
     type: str
     choices: [canonical, native]
     default: canonical
+    aliases: [format]
   stop:
     description:
       - Stop the job with this savepoint (atomic stop-with-savepoint).
@@ -113,7 +120,7 @@ options:
     type: str
   keep:
     description:
-      - With O(state=absent) and O(job_name), how many of the job's newest known savepoints to keep;
+      - With O(state=absent) and O(name), how many of the job's newest known savepoints to keep;
         the older ones are disposed of (see the description). At least 1, as the newest savepoint is
         what a stopped job resumes from.
     type: int
@@ -126,16 +133,16 @@ EXAMPLES = r"""
 - name: Nightly savepoint, skipped if one is less than 12 hours old
   flinkops.flink.flink_savepoint:
     url: http://flink-jobmanager:8081
-    job_name: orders
+    name: orders
     max_age: 43200
   register: backup
 
 - name: Take a native-format savepoint to a given directory
   flinkops.flink.flink_savepoint:
     url: http://flink-jobmanager:8081
-    job_name: orders
-    target_directory: s3://backups/flink/orders
-    format: native
+    name: orders
+    savepoint_dir: s3://backups/flink/orders
+    savepoint_format: native
     wait_timeout: 3600
 
 - name: Stop three jobs with a savepoint each, at the same time
@@ -156,7 +163,7 @@ EXAMPLES = r"""
   flinkops.flink.flink_savepoint:
     url: http://flink-jobmanager:8081
     state: absent
-    job_name: orders
+    name: orders
     keep: 3
 """
 
@@ -282,12 +289,12 @@ def running_job(module):
     if params["job_id"]:
         return job_by_id(client, params["job_id"])
     else:
-        jobs = matching_jobs(list_jobs(client), params["job_name"], states=ACTIVE_STATES)
+        jobs = matching_jobs(list_jobs(client), params["name"], states=ACTIVE_STATES)
         if len(jobs) > 1:
             raise FlinkError("%d active jobs are named %r (%s): name the one with job_id" % (
-                len(jobs), params["job_name"], ", ".join(j["jid"] for j in jobs)))
+                len(jobs), params["name"], ", ".join(j["jid"] for j in jobs)))
         if not jobs:
-            raise FlinkError("no running job named %r" % params["job_name"])
+            raise FlinkError("no running job named %r" % params["name"])
     return must_run(jobs[0])
 
 
@@ -314,12 +321,12 @@ def trigger(module, job_id):
     client, params = module.client, module.params
     trigger_id = uuid.uuid4().hex
     if params["stop"]:
-        what = "stop job %s with a %s savepoint" % (job_id, params["format"])
+        what = "stop job %s with a %s savepoint" % (job_id, params["savepoint_format"])
         return module.change(what, stop_with_savepoint, client, job_id,
-                             params["target_directory"], params["drain"], params["format"])
-    what = "trigger a %s savepoint of job %s" % (params["format"], job_id)
-    module.change(what, trigger_savepoint, client, job_id, params["target_directory"],
-                  params["format"], False, trigger_id)
+                             params["savepoint_dir"], params["drain"], params["savepoint_format"])
+    what = "trigger a %s savepoint of job %s" % (params["savepoint_format"], job_id)
+    module.change(what, trigger_savepoint, client, job_id, params["savepoint_dir"],
+                  params["savepoint_format"], False, trigger_id)
     return trigger_id
 
 
@@ -394,7 +401,7 @@ def remember_disposal(module, path):
 def dispose_beyond(module):
     """Retention: dispose of the job name's known savepoints beyond the newest ``keep``."""
     client, params = module.client, module.params
-    name, keep = params["job_name"], params["keep"]
+    name, keep = params["name"], params["keep"]
     listed, in_use = [], set()
     for job in matching_jobs(list_jobs(client), name):
         checkpoints = job_checkpoints(client, job["jid"])
@@ -431,10 +438,13 @@ def main():
         argument_spec=dict(
             state=dict(type="str", choices=["present", "absent"], default="present"),
             job_id=dict(type="str"),
-            job_name=dict(type="str"),
+            # name, savepoint_dir and savepoint_format as flink_job names them; the older names
+            # stay aliases.
+            name=dict(type="str", aliases=["job_name"]),
             job_ids=dict(type="list", elements="str"),
-            target_directory=dict(type="str"),
-            format=dict(type="str", choices=["canonical", "native"], default="canonical"),
+            savepoint_dir=dict(type="str", aliases=["target_directory"]),
+            savepoint_format=dict(type="str", choices=["canonical", "native"], default="canonical",
+                                  aliases=["format"]),
             stop=dict(type="bool", default=False),
             drain=dict(type="bool", default=False),
             max_age=dict(type="float"),
@@ -443,10 +453,10 @@ def main():
             path=dict(type="str"),
             keep=dict(type="int", no_log=False),
         ),
-        mutually_exclusive=[("job_id", "job_name", "job_ids"), ("stop", "max_age"), ("path", "keep")],
-        required_if=[("state", "present", ("job_id", "job_name", "job_ids"), True),
+        mutually_exclusive=[("job_id", "name", "job_ids"), ("stop", "max_age"), ("path", "keep")],
+        required_if=[("state", "present", ("job_id", "name", "job_ids"), True),
                      ("state", "absent", ("path", "keep"), True)],
-        required_by={"keep": ("job_name",)},
+        required_by={"keep": ("name",)},
     )
     if not 1 <= module.params["wait_timeout"] <= 86400:
         module.fail("wait_timeout must be between 1 and 86400 seconds, got %s"
@@ -456,8 +466,10 @@ def main():
     if module.params["drain"] and not module.params["stop"]:
         module.fail("drain needs stop=true: only a stop with savepoint drains the job (emits the "
                     "final watermark); a savepoint of a job that keeps running never does")
-    if module.params["target_directory"] and not is_absolute_location(module.params["target_directory"]):
-        module.fail(relative_location_error("target_directory", module.params["target_directory"]))
+    if module.params["savepoint_dir"] and not is_absolute_location(module.params["savepoint_dir"]):
+        # named as the task gave it (the older name is an alias)
+        given = "target_directory" if module.params.get("target_directory") is not None else "savepoint_dir"
+        module.fail(relative_location_error(given, module.params["savepoint_dir"]))
     if module.params["max_age"] is not None and not 0 < module.params["max_age"] < float("inf"):
         # also refuses nan, which every comparison would let through
         module.fail("max_age must be a number of seconds more than 0, got %s" % module.params["max_age"])

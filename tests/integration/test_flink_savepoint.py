@@ -171,7 +171,8 @@ def test_keep_disposes_of_the_history_beyond_the_newest(flink, module, job_param
 
 def test_keep_needs_a_job_name_and_one_savepoint_at_least(flink, module, unique_job_name):
     missing = module("flink_savepoint", dict(url=flink.url, state="absent", keep=2))
-    assert missing["failed"] and "job_name" in missing["msg"], missing
+    # name (formerly job_name, still its alias)
+    assert missing["failed"] and "required by 'keep': name" in missing["msg"], missing
     zero = module("flink_savepoint", dict(url=flink.url, state="absent", job_name=unique_job_name,
                                           keep=0))
     assert zero["failed"] and "keep must be 1 or more" in zero["msg"], zero
