@@ -37,7 +37,6 @@ SANITY_ARGS   ?=
 PYTEST_ARGS   ?= -ra
 # Flink versions the real-cluster tests run against (tests/flink reads this).
 FLINKOPS_TEST_FLINK_VERSIONS ?= 2.3,1.20
-LINT_DIRS := $(wildcard roles playbooks examples docs/docsite/examples extensions)
 
 export FLINKOPS_TEST_FLINK_VERSIONS
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/$(BUILD_DIR)
@@ -239,13 +238,19 @@ test-matrix: venv collection ## integration suite against each Flink in MATRIX_V
 changelog-lint: venv ## antsibull-changelog lint (changelogs/fragments)
 	antsibull-changelog lint
 
-lint: venv collection ## ansible-lint --profile production on roles/ playbooks/ examples/ docs/docsite/examples/
-	@if [ -z "$(LINT_DIRS)" ]; then \
-	  echo "lint: no roles/, playbooks/ or examples/ yet: nothing to lint"; \
-	else \
-	  echo "+ ansible-lint --offline --profile production $(LINT_DIRS)"; \
-	  ansible-lint --offline --profile production $(LINT_DIRS); \
-	fi
+lint: venv collection ## ansible-lint --profile production at the collection root (offline; settings in .ansible-lint)
+	ansible-lint --offline --profile production --nocolor
+
+# --- release (owner: release) --------------------------------------------------
+# `make release VERSION=x.y.z [RELEASE_SUMMARY=file]` (hack/release.py): bump galaxy.yml,
+# antsibull-changelog release, build build/release/flinkops-flink-x.y.z.tar.gz, check it with
+# galaxy-importer (offline, hack/release-galaxy-importer.cfg) and ansible-lint at the root.
+# Commits and tags nothing. tests/functional/test_release.py runs it in a scratch copy.
+.PHONY: release
+release: venv collection ## Cut a release: VERSION=x.y.z [RELEASE_SUMMARY=file] -> build/release/ (hack/release.py)
+	@if [ -z "$(VERSION)" ]; then echo "usage: make release VERSION=x.y.z [RELEASE_SUMMARY=file]" >&2; exit 2; fi
+	$(VENV_PY) hack/release.py $(VERSION) $(if $(RELEASE_SUMMARY),--summary-file $(RELEASE_SUMMARY))
+# --- end of release block --------------------------------------------------------
 
 test: venv collection system-deps ## Everything CI runs; ends with one summary line
 	@rm -rf $(REPORT_DIR); mkdir -p $(REPORT_DIR); results=""; \
@@ -290,8 +295,8 @@ docs: venv collection ## Build the docs site into build/docs/build/html (fails o
 	antsibull-docs lint-collection-docs --plugin-docs --check-extra-docs-refs \
 	  --validate-collection-refs all --disallow-unknown-collection-refs .
 	@rm -rf $(DOCS_DIR); mkdir -p -m 700 $(DOCS_DIR)
-	antsibull-docs sphinx-init --use-current --squash-hierarchy --fail-on-error \
-	  --no-add-antsibull-docs-version --dest-dir $(DOCS_DIR) \
+	antsibull-docs --config-file docs/docsite/antsibull-docs.cfg sphinx-init --use-current \
+	  --squash-hierarchy --fail-on-error --no-add-antsibull-docs-version --dest-dir $(DOCS_DIR) \
 	  --project flinkops.flink --title 'flinkops.flink' flinkops.flink >/dev/null
 	$(VENV_PY) tests/docs/offline_intersphinx.py $(DOCS_DIR)
 	@mkdir -p -m 700 $(DOCS_DIR)/rst
