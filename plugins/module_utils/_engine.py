@@ -86,7 +86,8 @@ from ansible_collections.flinkops.flink.plugins.module_utils._records._state imp
     is_migrated,
     migrate,
 )
-from ansible_collections.flinkops.flink.plugins.module_utils._rescale import runs_desired, rescaled_to
+from ansible_collections.flinkops.flink.plugins.module_utils._identity import running_fingerprint
+from ansible_collections.flinkops.flink.plugins.module_utils._rescale import runs_desired
 from ansible_collections.flinkops.flink.plugins.module_utils._sealed import SecretMismatch
 from ansible_collections.flinkops.flink.plugins.module_utils._spec import (
     JobSpec,
@@ -96,7 +97,6 @@ from ansible_collections.flinkops.flink.plugins.module_utils._spec import (
 )
 from ansible_collections.flinkops.flink.plugins.module_utils._store import (
     content_key,
-    fingerprint_of,
     find_upload,
     jar_key,
     jar_stem,
@@ -167,8 +167,8 @@ class Engine:
         self.current = the_active_run(runs, self.request.name, self.request.name_match)
 
     def fingerprint_of(self, job_id):
-        """The spec fingerprint job ``job_id`` runs: a hook's records, else its id's prefix."""
-        return self._first("fingerprint_of_job", job_id) or fingerprint_of(job_id)
+        """The spec fingerprint job ``job_id`` runs (``_identity``)."""
+        return running_fingerprint(self.records, job_id, self.request.name)
 
     @property
     def jars(self):
@@ -309,7 +309,7 @@ class Engine:
         changed_before = self.changes.changed
         jar_id, uploaded_now = self.resolve_jar_id()
         records = spec_records(self.records)
-        previous = records.get(rescaled_to(self, current)) if current else None
+        previous = records.get(self.fingerprint_of(current["jid"])) if current else None
         strategy = select_strategy(self.request, current, spec, previous) if current else None
         # Every refusal before the first change: the run leaves nothing behind, not its upload.
         try:

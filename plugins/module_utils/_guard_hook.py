@@ -45,8 +45,6 @@ from ansible_collections.flinkops.flink.plugins.module_utils._guard import (
     predecessor_of,
     read_confirmations,
     read_intents,
-    read_planned,
-    spec_of,
     stale_records,
     stop_trigger_id,
     successor_id,
@@ -79,7 +77,6 @@ from ansible_collections.flinkops.flink.plugins.module_utils._rest import (
     find_job,
     list_jobs,
 )
-from ansible_collections.flinkops.flink.plugins.module_utils._store import spec_records
 from ansible_collections.flinkops.flink.plugins.module_utils._submit import (
     DUPLICATE_SUBMISSION,
     submit_once,
@@ -129,14 +126,6 @@ class GuardHook(Hooks):
             self.guard = Guard(self.store or run.record_store, run.request.name,
                                warn=self.warnings.append)
         return self.guard
-
-    # -- which spec a job runs --------------------------------------------------
-
-    def fingerprint_of_job(self, run, job_id):
-        """The spec fingerprint of ``job_id`` (confirmation, intent, legacy id), or None."""
-        jars = run.records
-        return spec_of(job_id, read_confirmations(jars), read_intents(jars),
-                       spec_records(jars).keys(), read_planned(jars, run.request.name))
 
     # -- before anything stops ----------------------------------------------------
 

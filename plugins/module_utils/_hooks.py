@@ -62,10 +62,6 @@ class Hooks:
         competes with the restore for the JobManager.
         """
 
-    def fingerprint_of_job(self, run, job_id):
-        """The spec fingerprint job ``job_id`` runs, or None to read it from the job id."""
-        return None
-
     def already_running(self, run, current):
         """The job asked for runs already (``current``): is it healthy? May raise, or set
         ``run.result.healthy`` (check mode)."""

@@ -356,7 +356,7 @@ def cluster_info(client):
 def describe_job(client, job, spec=None):
     """Everything flink_job_info reports about one job (a /jobs/overview entry).
 
-    ``spec`` is the job's recorded spec (``_store.spec_of_job``), None when unknown.
+    ``spec`` is the job's recorded spec (``_identity.running_spec``), None when unknown.
     """
     job_id = job["jid"]
     details = job_details(client, job_id)

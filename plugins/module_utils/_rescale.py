@@ -37,10 +37,7 @@ from ansible_collections.flinkops.flink.plugins.module_utils._rest import (
     put_resource_requirements,
     resource_requirements,
 )
-from ansible_collections.flinkops.flink.plugins.module_utils._store import (
-    record_rescale,
-    rescaled_fingerprint,
-)
+from ansible_collections.flinkops.flink.plugins.module_utils._store import record_rescale
 
 POLL = 0.25
 
@@ -54,19 +51,13 @@ def only_parallelism_differs(previous, spec):
         previous.get("parallelism") != wanted["parallelism"] and bool(wanted["parallelism"])
 
 
-def rescaled_to(run, job):
-    """The fingerprint of the spec ``job`` runs: its id's, or the newer one an in-place rescale
-    recorded (``_store.record_rescale``)."""
-    return rescaled_fingerprint(run.records, job["jid"]) or run.fingerprint_of(job["jid"])
-
-
 def runs_desired(run, job, spec):
     """Whether ``job`` runs ``spec``: the spec it runs after an in-place rescale too, whatever
     ``rescale_mode`` this run asks for (the same spec asked for again is a no-op, not a stop and
     restart). A blue/green handover left half done is never "already running"."""
     if run.handover:
         return False
-    return rescaled_to(run, job) == spec.fingerprint
+    return run.fingerprint_of(job["jid"]) == spec.fingerprint
 
 
 def adaptive_requirements(client, job_id):

@@ -16,10 +16,9 @@ names of uploaded JARs. This file owns every name written there:
 - spec records: ``flinkops-spec-<fingerprint>-<i>-<n>-<data>.jar``, tiny
   empty ZIPs whose names hold a job's spec (one codec: JSON, zlib, base64url);
 
-and the job-id scheme that ties a job to its spec record. Two functions are
-the seam for the concurrency guard (issue 13), which may change the scheme:
-``new_job_id(spec)`` allocates a job id for a submission, and
-``spec_of_job(records, job_id)`` answers "which spec does job X run".
+and the job-id scheme that ties a job to its spec record: ``new_job_id(spec)``
+allocates a job id for a submission. Which spec a job runs is ``_identity``'s
+answer (from these records and the guard's).
 """
 
 from __future__ import annotations
@@ -162,11 +161,6 @@ def fingerprint_of(job_id):
 def runs_spec(job_id, spec):
     """Whether job ``job_id`` was submitted for exactly ``spec``."""
     return fingerprint_of(job_id) == spec.fingerprint
-
-
-def spec_of_job(records, job_id):
-    """Which spec job ``job_id`` runs: its record (a dict), or None when unknown."""
-    return records.get(fingerprint_of(job_id))
 
 
 # ---------------------------------------------------------------------------

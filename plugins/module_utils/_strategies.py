@@ -14,10 +14,11 @@ spec, jar_id, previous)``, that uses the engine's steps (``run.stop_to_savepoint
 ``run.await_healthy``, ``run.roll_back``). The three stop-then-start strategies
 differ only in ``take_down``: how the old job ends and where its state goes.
 
-Adding a strategy (e.g. blue/green, in-place rescale) is adding a file with a
-``Strategy`` subclass and registering it in ``STRATEGIES`` below (AnsiballZ
-ships only module_utils that are imported, so the registry imports it), plus
-the option value in flink_job's argument spec.
+Adding a strategy is adding a file ``_strategy_<name>.py`` with a subclass of
+``_strategy.Strategy`` and registering it in ``STRATEGIES`` below (AnsiballZ
+ships only module_utils that are imported, so the registry imports it by name),
+plus the option value in flink_job's options (``_job_options``). The base class
+lives apart from this registry, so the new file imports nothing that imports it.
 """
 
 from __future__ import annotations
@@ -36,29 +37,7 @@ from ansible_collections.flinkops.flink.plugins.module_utils._rescale import (
     only_parallelism_differs,
 )
 from ansible_collections.flinkops.flink.plugins.module_utils._rest import job_checkpoints
-
-
-class Strategy:
-    """Replace the running job ``current`` by ``spec``; the base is stop-then-start."""
-
-    name = None
-    # The old job ends before the new one runs: a failing new one needs the old one back, so
-    # the engine checks before the stop that it could start again (``check_rollback_possible``).
-    stops_first = True
-
-    def upgrade(self, run, current, spec, jar_id, previous):
-        """Stop the old job (``take_down``), then start the new version from its state;
-        if that fails, ``run.start_or_roll_back`` brings the old one back.
-
-        ``previous`` is the running job's recorded spec (a dict) or None.
-        """
-        restore = self.take_down(run, current)
-        run.result.update(previous_job_id=current["jid"], action="upgraded")
-        run.start_or_roll_back(spec, jar_id, restore, previous)
-
-    def take_down(self, run, current):
-        """End ``current``; return where its state is (a path, None, or Planned)."""
-        raise NotImplementedError
+from ansible_collections.flinkops.flink.plugins.module_utils._strategy import Strategy
 
 
 class SavepointStrategy(Strategy):
@@ -118,12 +97,17 @@ class StatelessStrategy(Strategy):
         return run.request.savepoint_path
 
 
-STRATEGIES = dict((cls.name, cls) for cls in (
-    SavepointStrategy,
-    LastStateStrategy,
-    StatelessStrategy,
-    BlueGreenStrategy,
-))
+STRATEGIES = {}
+
+
+def register(strategy_class):
+    """Make ``strategy_class`` the strategy of ``upgrade_mode: <its name>``; returns it."""
+    STRATEGIES[strategy_class.name] = strategy_class
+    return strategy_class
+
+
+for _registered in (SavepointStrategy, LastStateStrategy, StatelessStrategy, BlueGreenStrategy):
+    register(_registered)
 
 
 def select_strategy(request, current, spec, previous):

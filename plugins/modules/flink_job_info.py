@@ -217,19 +217,8 @@ from ansible_collections.flinkops.flink.plugins.module_utils._jobstate import (
 )
 from ansible_collections.flinkops.flink.plugins.module_utils._rest import list_jars, list_jobs
 from ansible_collections.flinkops.flink.plugins.module_utils._migrate import legacy_records
-from ansible_collections.flinkops.flink.plugins.module_utils._store import (
-    disposal_marks,
-    fingerprint_of,
-    rescaled_fingerprint,
-    spec_records,
-    was_disposed,
-)
-from ansible_collections.flinkops.flink.plugins.module_utils._guard import (
-    read_confirmations,
-    read_intents,
-    read_planned,
-    spec_of,
-)
+from ansible_collections.flinkops.flink.plugins.module_utils._store import disposal_marks, was_disposed
+from ansible_collections.flinkops.flink.plugins.module_utils._identity import running_spec
 from ansible_collections.flinkops.flink.plugins.module_utils._oplog import read_operations, savepoint_history
 
 
@@ -249,7 +238,7 @@ def read_jobs(module):
 
     names = set(job["name"] for job in jobs) | set([params["name"]] if params["name"] else [])
     entries = dict((name, module.state.read_job(name, jar_list, legacy_records)) for name in names)
-    described = [describe_job(module.client, job, runs_spec(entries[job["name"]], job["jid"]))
+    described = [describe_job(module.client, job, running_spec(entries[job["name"]], job["jid"], job["name"]))
                  for job in jobs]
     for job in described:
         job["operations"] = read_operations(entries[job["name"]], job["name"])
@@ -266,15 +255,6 @@ def read_jobs(module):
                   for sp in described_savepoints]
         savepoints = savepoint_history(operations, listed, lambda path: was_disposed(marks, path))
     module.exit(jobs=described, latest_savepoint=latest, operations=operations, savepoints=savepoints)
-
-
-def runs_spec(entries, job_id):
-    """The spec record of the spec job ``job_id`` runs (after an in-place rescale, the new one)."""
-    records = spec_records(entries)
-    fingerprint = rescaled_fingerprint(entries, job_id) or spec_of(
-        job_id, read_confirmations(entries), read_intents(entries), records,
-        read_planned(entries)) or fingerprint_of(job_id)
-    return records.get(fingerprint)
 
 
 def main():

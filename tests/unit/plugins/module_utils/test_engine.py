@@ -14,6 +14,7 @@ import requests
 from ansible_collections.flinkops.flink.plugins.module_utils._client import FlinkError
 from ansible_collections.flinkops.flink.plugins.module_utils import _engine
 from ansible_collections.flinkops.flink.plugins.module_utils._engine import Engine
+from ansible_collections.flinkops.flink.plugins.module_utils._guard import confirmation_name
 from ansible_collections.flinkops.flink.plugins.module_utils._hooks import Hooks
 from ansible_collections.flinkops.flink.plugins.module_utils._request import (
     Changes,
@@ -1203,30 +1204,23 @@ def test_rollback_whose_job_is_active_but_unhealthy_says_so(client, script, jar,
     assert "nothing runs now" not in msg
 
 
-class _RecordedIds(Hooks):
-    """A stand-in for the guard: job ids carry no fingerprint; its records map them."""
-
-    def __init__(self, fingerprints):
-        self.fingerprints = fingerprints
-
-    def fingerprint_of_job(self, run, job_id):
-        return self.fingerprints.get(job_id)
-
-
 def test_unchanged_secret_spec_is_a_no_op_when_the_job_id_carries_no_fingerprint(
         client, script, jar, sha, uploaded):
     """A spec with a secret is fingerprinted with the salt of the running job's record; that
-    record is found through the guard's id -> fingerprint map, not the job id's prefix."""
+    record is found through the guard's id -> fingerprint map (its confirmation record), not
+    the job id's prefix."""
     req = request(jar, args=["--v2", "--password", "hunter2-hunter2"])
     running = JobSpec(req.name, content_key(sha), req.entry_class, req.args)
     assert running.salt  # the password is sealed with a salt of its own
     jid = "b" * 32
     records = [{"id": "r%d_%s" % (i, name), "name": name, "uploaded": 1}
                for i, name in enumerate(spec_record_names(running, uploaded["id"]))]
+    records.append({"id": "c_confirm", "name": confirmation_name(req.name, jid, running.fingerprint),
+                    "uploaded": 1})
     script.on("GET", "/jobs/overview", overview(job(jid)))
     script.on("GET", "/jars", {"files": [uploaded] + records})
     script.on("GET", "/jobs/%s/checkpoints" % jid, checkpoints())
-    result = engine(client, req, hooks=[_RecordedIds({jid: running.fingerprint})]).run()
+    result = engine(client, req, hooks=[]).run()
     assert result.action == "none" and result.job_id == jid
 
 

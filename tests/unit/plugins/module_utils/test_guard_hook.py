@@ -27,6 +27,7 @@ from ansible_collections.flinkops.flink.plugins.module_utils._guard_hook import 
     Replan,
     Superseded,
 )
+from ansible_collections.flinkops.flink.plugins.module_utils._identity import running_fingerprint
 from ansible_collections.flinkops.flink.plugins.module_utils._oplog import (
     append_operation,
     read_operations,
@@ -288,7 +289,7 @@ def test_a_submission_is_confirmed_once_its_job_runs_and_the_claim_held_until_th
     writes = len(store.files)
     hook.after_submit(run, successor, SPEC)
     assert len(store.files) == writes and read_confirmations(store.jars(), "orders") == {}
-    assert hook.fingerprint_of_job(run_of(store), successor) == SPEC.fingerprint  # from the claim
+    assert running_fingerprint(store.jars(), successor, "orders") == SPEC.fingerprint  # from the claim
     hook.after_running(run, successor)
     assert read_confirmations(store.jars(), "orders") == {successor: SPEC.fingerprint}
     assert read_intents(store.jars()) == {}
