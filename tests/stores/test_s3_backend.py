@@ -264,25 +264,38 @@ def test_missing_bucket_is_named(seaweed, aws_env):
 
 
 def test_stopped_server_is_unavailable_quickly(tmp_path, aws_env, monkeypatch):
-    with SeaweedFS(tmp_path / "short-lived") as server:
+    """Stopped: every operation fails StoreUnavailable. Started again (the devkit's stop in
+    place, as the fault suite does): same endpoint, every entry kept, the same backend works."""
+    server = SeaweedFS(tmp_path / "short-lived")
+    try:
+        server.start()
+        endpoint = server.endpoint
         for key, value in server.env.items():
             monkeypatch.setenv(key, value)
         store = _s3.open_backend(server.url("p"), 2)
         store.create("job-a", "before")
         assert names(store.entries("job-a")) == ["before"]
-    assert not server.running
-    try:
-        for operation in (lambda b: b.entries("job-a"), lambda b: b.create("job-a", "after"),
-                          lambda b: b.delete("job-a", ["before"])):
-            started = time.monotonic()
-            with pytest.raises(StoreUnavailable) as caught:
-                operation(store)
-            assert time.monotonic() - started < HANGS
-            assert "could not be reached" in str(caught.value)
-            assert store.describe() in str(caught.value)
-            assert server.secret_key not in str(caught.value)
+        server.stop()
+        assert not server.running
+        try:
+            for operation in (lambda b: b.entries("job-a"), lambda b: b.create("job-a", "after"),
+                              lambda b: b.delete("job-a", ["before"])):
+                started = time.monotonic()
+                with pytest.raises(StoreUnavailable) as caught:
+                    operation(store)
+                assert time.monotonic() - started < HANGS
+                assert "could not be reached" in str(caught.value)
+                assert store.describe() in str(caught.value)
+                assert server.secret_key not in str(caught.value)
+            server.start()
+            assert server.running and server.endpoint == endpoint
+            assert names(store.entries("job-a")) == ["before"]
+            store.create("job-a", "after")
+            assert names(store.entries("job-a")) == ["after", "before"]
+        finally:
+            store.close()
     finally:
-        store.close()
+        server.stop()
 
 
 def test_silent_server_times_out(aws_env):

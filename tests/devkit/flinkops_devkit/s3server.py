@@ -10,7 +10,9 @@
 The server runs with one identity (``-s3.config``): requests signed with any other key pair are
 refused (``InvalidAccessKeyId`` / ``SignatureDoesNotMatch``), so tests can see wrong credentials.
 Every port comes from ``flinkctl.free_port`` (below the kernel's ephemeral range). ``stop()``
-ends the server's own process group, by its pid, never by name.
+ends the server's own process group, by its pid, never by name, and keeps the data directory,
+ports and identity: ``start()`` after ``stop()`` brings the same store back (every bucket and
+object kept) at the same endpoint, which is how the fault tests make the store unreachable.
 """
 from __future__ import annotations
 
@@ -62,9 +64,11 @@ class SeaweedFS:
         self.secret_key = secret_key or uuid.uuid4().hex + uuid.uuid4().hex[:8]
         self.region = REGION
         self.port = None
+        self.ports = {}  # chosen on the first start, kept by stop() for a start again
         self.proc = None
         self.log_path = self.base_dir / "weed.log"
         self._log = None
+        self._atexit = False
 
     # ------------------------------------------------------------------ addresses
 
@@ -109,12 +113,13 @@ class SeaweedFS:
             "actions": ["Admin", "Read", "List", "Tagging", "Write"],
         }]}))
         os.chmod(config, 0o600)
-        ports = {}
-        for name in ("master", "master.grpc", "volume", "volume.grpc", "filer", "filer.grpc", "s3", "s3.grpc"):
-            port = free_port()
-            while port in ports.values():
+        ports = self.ports
+        if not ports:  # the first start; a start again after stop() keeps every port
+            for name in ("master", "master.grpc", "volume", "volume.grpc", "filer", "filer.grpc", "s3", "s3.grpc"):
                 port = free_port()
-            ports[name] = port
+                while port in ports.values():
+                    port = free_port()
+                ports[name] = port
         self.port = ports["s3"]
         argv = [
             weed, "server", "-dir=%s" % data, "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
@@ -130,7 +135,9 @@ class SeaweedFS:
         self._log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                      cwd=str(self.base_dir), start_new_session=True)
-        atexit.register(self.stop)  # a test run that ends without its teardown leaves no server behind
+        if not self._atexit:  # a test run that ends without its teardown leaves no server behind
+            atexit.register(self.stop)
+            self._atexit = True
         try:
             self._wait_ready()
             self._create_bucket()
@@ -192,7 +199,8 @@ class SeaweedFS:
             return ""
 
     def stop(self):
-        """End the server (its own process group, by pid: SIGTERM, SIGKILL after 3 s); idempotent."""
+        """End the server (its own process group, by pid: SIGTERM, SIGKILL after 3 s); idempotent.
+        The data directory, ports and identity stay: ``start()`` serves the same store again."""
         proc, self.proc = self.proc, None
         if proc is not None and proc.poll() is None:
             try:

@@ -7,6 +7,8 @@
                              (a fresh S3 prefix, ZooKeeper chroot; PostgreSQL scopes by job name)
                              .env -> what a module process needs (the S3 credentials)
                              .server(kind), .stop_all()
+                             .halt(kind) / .resume(kind) / .serving(kind): the store unreachable
+                             and back with its data, same address (fault tests)
     KINDS                    ("s3", "zookeeper", "postgresql")
 
 SeaweedFS (s3server), ZooKeeper from the Flink distribution (zkserver) and PostgreSQL
@@ -69,8 +71,29 @@ class StoreServers:
         server = self._servers.get("s3")
         return dict(server.env) if server else {}
 
+    def halt(self, kind):
+        """Stop one store's server in place (a fault test): its port refuses connections; its
+        data directory, port and credentials are kept for ``resume``. Ends the server's own
+        processes by pid (ZooKeeper: its daemon's pid; SeaweedFS: its process group;
+        PostgreSQL: ``pg_ctl stop``, then the postmaster's pid)."""
+        self.server(kind).stop()
+
+    def resume(self, kind):
+        """Start a halted store again on the same port with its data (no-op when it serves)."""
+        server = self.server(kind)
+        if not self.serving(kind):
+            server.start()
+        return server
+
+    def serving(self, kind):
+        """Whether the store's server runs (ZooKeeper: answers ``srvr``)."""
+        server = self.server(kind)
+        if kind == "zookeeper":
+            return server.serving()
+        return server.running
+
     def stop(self, kind):
-        """Stop one store (a fault test); ``server(kind)`` starts a new, empty one."""
+        """Stop one store and forget it: ``server(kind)`` then starts a new, empty one."""
         with self._lock:
             server = self._servers.pop(kind, None)
         if server is not None:
