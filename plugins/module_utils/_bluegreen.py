@@ -34,7 +34,6 @@ finishes the handover from step 4 (``finish``): promote if green is healthy, abo
 from __future__ import annotations
 
 import time
-import uuid
 
 from ansible_collections.flinkops.flink.plugins.module_utils._capacity import slots_needed
 from ansible_collections.flinkops.flink.plugins.module_utils._client import FlinkError
@@ -43,8 +42,8 @@ from ansible_collections.flinkops.flink.plugins.module_utils._jobstate import (
     default_savepoint_dir,
     is_active,
 )
+from ansible_collections.flinkops.flink.plugins.module_utils._health import force_checkpoint
 from ansible_collections.flinkops.flink.plugins.module_utils._poll import (
-    poll_operation,
     wait_savepoint,
     wait_until_running,
     watch_health,
@@ -53,24 +52,8 @@ from ansible_collections.flinkops.flink.plugins.module_utils._request import Pla
 from ansible_collections.flinkops.flink.plugins.module_utils._store import new_job_id
 from ansible_collections.flinkops.flink.plugins.module_utils._rest import (
     find_job,
-    trigger_checkpoint,
     trigger_savepoint,
 )
-
-CHECKPOINT_TIMEOUT = 600
-
-
-def force_checkpoint(client, job_id, timeout=CHECKPOINT_TIMEOUT):
-    """Trigger a checkpoint now (``POST /jobs/:id/checkpoints``, Flink 1.17+) and wait for it.
-
-    The client-chosen trigger id makes a repeated request harmless; the job's own checkpoint
-    kind is kept (``_rest.trigger_checkpoint``). Returns the checkpoint id.
-    """
-    status = trigger_checkpoint(client, job_id, uuid.uuid4().hex)
-    operation = poll_operation(client, status, timeout,
-                               "a checkpoint of job %s" % job_id, interval=0.1)
-    return operation.get("checkpointId")
-
 
 class BlueGreenStrategy:
     """Savepoint without stopping, green beside blue, gate, then promote or abort.

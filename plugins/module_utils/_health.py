@@ -34,6 +34,7 @@ from ansible_collections.flinkops.flink.plugins.module_utils._client import (
 from ansible_collections.flinkops.flink.plugins.module_utils._hooks import Hooks
 from ansible_collections.flinkops.flink.plugins.module_utils._jobstate import restart_count
 from ansible_collections.flinkops.flink.plugins.module_utils._poll import (
+    poll_operation,
     wait_until_running,
     watch_health,
 )
@@ -51,6 +52,8 @@ from ansible_collections.flinkops.flink.plugins.module_utils._rest import (
 # off (Long.MAX_VALUE), on 1.18 .. 2.3.
 CHECKPOINTING_OFF = 2 ** 63 - 1
 CHECKPOINT_POLL_INTERVAL = 0.1
+# A forced checkpoint (blue/green's green, before an in-place rescale) waited for at most this.
+CHECKPOINT_TIMEOUT = 600
 # While the triggered checkpoint is in progress, every this many polls (2 s) the
 # job's checkpoint history is read too.
 HISTORY_EVERY_POLLS = 20
@@ -119,6 +122,21 @@ def prove_checkpoint(client, job_id, timeout, trigger_id=None):
                                     "the checkpoint triggered on job %s (trigger %s)" % (
                                         job_id, trigger_id))
     return {"checkpoint_id": checkpoint_id, "trigger_id": trigger_id, "interval_ms": interval}
+
+
+def force_checkpoint(client, job_id, timeout=CHECKPOINT_TIMEOUT):
+    """Trigger a checkpoint now (``POST /jobs/:id/checkpoints``, Flink 1.17+) and wait for it,
+    whatever the job's interval (blue/green's green, before an in-place rescale).
+
+    The client-chosen trigger id makes a repeated request harmless; the job's own checkpoint
+    kind is kept (``_rest.trigger_checkpoint``). Returns {"checkpoint_id", "trigger_id"}, the
+    shape of ``prove_checkpoint``'s proof.
+    """
+    trigger_id = uuid.uuid4().hex
+    status = trigger_checkpoint(client, job_id, trigger_id)
+    operation = poll_operation(client, status, timeout,
+                               "a checkpoint of job %s" % job_id, interval=0.1)
+    return {"checkpoint_id": operation.get("checkpointId"), "trigger_id": trigger_id}
 
 
 # ---------------------------------------------------------------------------

@@ -27,7 +27,7 @@ desired one in the parallelism alone. The order of steps:
 
 from __future__ import annotations
 
-from ansible_collections.flinkops.flink.plugins.module_utils._bluegreen import force_checkpoint
+from ansible_collections.flinkops.flink.plugins.module_utils._health import force_checkpoint
 from ansible_collections.flinkops.flink.plugins.module_utils._client import FlinkError, FlinkTimeout
 from ansible_collections.flinkops.flink.plugins.module_utils._poll import wait_for
 from ansible_collections.flinkops.flink.plugins.module_utils._request import Planned
@@ -142,7 +142,7 @@ class RescaleStrategy:
     def checkpoint(client, job_id):
         """A fresh checkpoint keeps the records processed twice few; a failure only costs more."""
         try:
-            return force_checkpoint(client, job_id)
+            return force_checkpoint(client, job_id)["checkpoint_id"]
         except FlinkError:
             return None
 

@@ -52,6 +52,16 @@ def test_gate_triggers_a_checkpoint_and_waits_for_it(version, wire, make_client)
 
 
 @pytest.mark.parametrize("version", VERSIONS)
+def test_a_forced_checkpoint_is_reported_in_the_gates_shape(version, wire, make_client):
+    """Blue/green's green and the in-place rescale force a checkpoint whatever the interval; the
+    result's health.checkpoint has one shape for every strategy (issue 30: an int for blue/green)."""
+    wire.expect(load(version, "trigger_default_accepted"), load(version, "trigger_default_completed"))
+    proof = health.force_checkpoint(make_client(), JOB_ID, timeout=30)
+    assert proof["checkpoint_id"] == load(version, "trigger_default_completed")[1]["operation"]["checkpointId"]
+    assert json.loads(wire.sent[0]["body"]) == {"triggerId": proof["trigger_id"]}
+
+
+@pytest.mark.parametrize("version", VERSIONS)
 def test_gate_fails_a_job_with_checkpointing_off_before_triggering(version, wire, make_client):
     wire.expect(load(version, "checkpoints_config_off"))
     with pytest.raises(FlinkError) as err:
