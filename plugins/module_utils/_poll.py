@@ -171,6 +171,15 @@ def wait_stop(client, job_id, trigger_id, timeout, end_timeout, warn):
     def left_by(cause):
         written = written_before_failure(cause)
         if written is None:
+            # Said only when true: a stop can end the job although its savepoint failed.
+            job = find_job(client, job_id)
+            if job is None:
+                return ("Flink no longer lists the job; nothing was started: run the task again, "
+                        "which resumes from the job's last savepoint or retained checkpoint")
+            if job.get("state") in TERMINAL_STATES:
+                return ("the job has ended all the same (%s); nothing was started: run the task "
+                        "again, which resumes from its last savepoint or retained checkpoint"
+                        % job["state"])
             return LEFT_AS_IT_IS
         after.update(written=written, job=_after_failed_stop(client, job_id, end_timeout))
         if after["job"] == "running":

@@ -453,11 +453,28 @@ def test_failed_savepoint_leaves_the_old_job_and_starts_nothing(client, script, 
     script.on("POST", "/jobs/%s/stop" % current["jid"], {"request-id": "t1"})
     script.on("GET", "/jobs/%s/savepoints/t1" % current["jid"],
               savepoint_done(failure="java.io.IOException: disk full"))
+    script.on("GET", "/jobs/overview", overview(current))
     with pytest.raises(FlinkError) as failed:
         engine(client, req).run()
     msg = str(failed.value)
     assert "the savepoint of job %s failed; the job was left as it is" % current["jid"] in msg
     assert "GET http://flink.test:8081/jobs/%s/savepoints/t1 answered HTTP 200" % current["jid"] in msg
+    assert not any("/run" in call for call in script.calls())
+
+
+def test_a_failed_stop_savepoint_of_a_job_that_ended_says_so(client, script, jar, sha, uploaded):
+    """Issue 30: "the job was left as it is" was said of a job the stop had ended (FINISHED)."""
+    req, current = upgrade_setup(script, jar, sha, uploaded)
+    script.on("POST", "/jobs/%s/stop" % current["jid"], {"request-id": "t1"})
+    script.on("GET", "/jobs/%s/savepoints/t1" % current["jid"],
+              savepoint_done(failure="java.io.IOException: disk full"))
+    script.on("GET", "/jobs/overview", overview(job(current["jid"], state="FINISHED", end=2)))
+    with pytest.raises(FlinkError) as failed:
+        engine(client, req).run()
+    msg = str(failed.value)
+    assert "left as it is" not in msg
+    assert "the savepoint of job %s failed; the job has ended all the same (FINISHED); nothing " \
+           "was started: run the task again" % current["jid"] in msg
     assert not any("/run" in call for call in script.calls())
 
 

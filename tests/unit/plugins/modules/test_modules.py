@@ -89,6 +89,7 @@ def test_flink_job_failure_reports_what_happened(script, capsys, tmp_path, monke
         script.on("POST", "/jars/upload", {"filename": "/x/u_flinkops-spec.jar"})
     script.on("POST", "/jobs/%s/stop" % JID, {"request-id": "t"})
     script.on("GET", "/jobs/%s/savepoints/t" % JID, savepoint_done(failure="IOException: full"))
+    script.on("GET", "/jobs/overview", overview(job(JID)))  # still running after the failed stop
     result = run(flink_job, dict(name="orders", jar=str(jar), savepoint_dir="file:/sp"), capsys)
     assert result["failed"] and "the job was left as it is" in result["msg"]
     assert result["error"]["status"] == 200 and result["rolled_back"] is False
