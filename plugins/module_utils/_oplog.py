@@ -27,6 +27,8 @@ from ansible_collections.flinkops.flink.plugins.module_utils._guard import (
 )
 
 OPERATIONS_KEPT = 50
+# A logged failure message's length at most (each record is a few JAR-store entry names).
+MESSAGE_CHARS = 300
 _OPLOG = re.compile(r"^flinkops-op-([0-9a-f]{12})-(\d{13})-([0-9a-f]{4})-(\d+)-(\d+)-"
                     r"([A-Za-z0-9_-]*)\.jar$")
 
@@ -140,6 +142,17 @@ def resumable_state(operations, confirmed):
     return None
 
 
+def shortened(text, limit):
+    """``text`` cut to at most ``limit`` characters at a word boundary, marked by an ellipsis
+    (never mid-word)."""
+    if len(text) <= limit:
+        return text
+    cut = text[:limit - 4]
+    if " " in cut:
+        cut = cut[:cut.rindex(" ")]
+    return cut.rstrip(" ,;:") + " ..."
+
+
 def append_operation(store, name, action, who, warn, job_id=None, previous_job_id=None,
                      savepoint=None, fingerprint=None, message=None, failed_job_id=None):
     """Append to the operation log of ``name`` and prune it to the newest OPERATIONS_KEPT;
@@ -148,7 +161,7 @@ def append_operation(store, name, action, who, warn, job_id=None, previous_job_i
              "previous_job_id": previous_job_id, "savepoint": savepoint,
              "fingerprint": fingerprint, "actor": who, "failed_job_id": failed_job_id}
     if message:
-        entry["message"] = message[:300]
+        entry["message"] = shortened(message, MESSAGE_CHARS)
     entry = dict((k, v) for k, v in entry.items() if v is not None)
     try:
         for record in operation_names(name, entry):

@@ -292,3 +292,19 @@ def test_the_savepoint_history_merges_the_log_and_flinks_list_newest_first():
     # Disposed savepoints are not history any more.
     assert [sp["path"] for sp in savepoint_history(log, listed, lambda path: path == "file:/sp/2")] == \
         ["file:/sp/manual", "file:/sp/1"]
+
+
+@pytest.mark.parametrize("text", ["short", "word " * 100, "x" * 400, "a, b; " * 80])
+def test_a_logged_message_is_cut_at_a_word_boundary(text):
+    """Issue 30: operation-log messages were cut mid-word."""
+    from ansible_collections.flinkops.flink.plugins.module_utils._oplog import MESSAGE_CHARS, shortened
+    cut = shortened(text, MESSAGE_CHARS)
+    assert len(cut) <= MESSAGE_CHARS
+    if len(text) <= MESSAGE_CHARS:
+        assert cut == text
+    else:
+        assert cut.endswith(" ...")
+        kept = cut[:-4]
+        assert text.startswith(kept)
+        # The cut falls between words (or, for one long word, inside it only as a last resort).
+        assert text[len(kept)] in " ,;:" or " " not in text[:MESSAGE_CHARS]
