@@ -111,7 +111,10 @@ jobs:
       description: The latest completed checkpoint (C(path), C(timestamp), C(id)), or V(null).
       type: dict
     latest_savepoint:
-      description: The latest completed savepoint (C(path), C(timestamp), C(type), C(id)), or V(null).
+      description:
+        - The latest completed savepoint (C(path), C(timestamp), C(type), C(id)), or V(null).
+        - V(null) as well when that savepoint was disposed of through M(flinkops.flink.flink_savepoint)
+          (Flink keeps listing it).
       type: dict
     restored_from:
       description: What the job was started from (C(path), C(is_savepoint)), or V(null).
@@ -199,7 +202,7 @@ savepoints:
     - {path: "file:/var/flink/savepoints/savepoint-9a8b7c-5e6f7a8b9c0d", timestamp: 1795486742496, action: upgraded,
        job_id: 9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d}
 latest_savepoint:
-  description: The newest completed savepoint of any matching job, or V(null).
+  description: The newest completed savepoint of any matching job not disposed of, or V(null).
   returned: always
   type: dict
   sample:
@@ -240,8 +243,14 @@ def read_jobs(module):
     entries = dict((name, module.state.read_job(name, jar_list, legacy_records)) for name in names)
     described = [describe_job(module.client, job, running_spec(entries[job["name"]], job["jid"], job["name"]))
                  for job in jobs]
+    marks = []
+    if params["name"] or any(job["latest_savepoint"] for job in described):
+        marks = module.state.read_savepoints(jar_list, disposal_marks)
     for job in described:
         job["operations"] = read_operations(entries[job["name"]], job["name"])
+        # Flink keeps listing a savepoint disposed of through flink_savepoint: never name it.
+        if job["latest_savepoint"] and was_disposed(marks, job["latest_savepoint"]["path"]):
+            job["latest_savepoint"] = None
     described_savepoints = [dict(job["latest_savepoint"], job_id=job["job_id"])
                             for job in described if job["latest_savepoint"]]
     latest = max(described_savepoints, key=lambda sp: sp.get("timestamp") or 0) \
@@ -250,7 +259,6 @@ def read_jobs(module):
     operations = read_operations(entries[params["name"]], params["name"]) if params["name"] else None
     savepoints = None
     if params["name"]:
-        marks = module.state.read_savepoints(jar_list, disposal_marks)
         listed = [dict(path=sp["path"], timestamp=sp["timestamp"], action=None, job_id=sp["job_id"])
                   for sp in described_savepoints]
         savepoints = savepoint_history(operations, listed, lambda path: was_disposed(marks, path))

@@ -94,6 +94,10 @@ def test_stop_dispose_and_restore_from_the_location(flink, module, job_params, r
     assert not os.path.exists(directory)
     again = module("flink_savepoint", dict(url=flink.url, state="absent", path=extra["location"]))
     assert not again["changed"] and again["disposed"] is False
+    # Flink keeps listing it as the job's latest savepoint; flink_job_info never names it (issue 30).
+    info = module("flink_job_info", dict(url=flink.url, name=params["name"]))
+    assert info["latest_savepoint"] is None or info["latest_savepoint"]["path"] != extra["location"], info
+    assert all((j["latest_savepoint"] or {}).get("path") != extra["location"] for j in info["jobs"]), info
 
 
 def test_no_running_job_is_a_clear_error(flink, module, unique_job_name):
