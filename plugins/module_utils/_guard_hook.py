@@ -263,6 +263,8 @@ class GuardHook(Hooks):
         self.predecessor, self.successor = job_id, successor_id(req.name, job_id, lineage=self.lineage)
         if name is not None and not expected:
             cancel_job(run.client, job_id)
+            if run.current is None:  # a fresh start: this run leaves nothing started
+                run.result.update(action="none", job_id=None, failed_job_id=job_id)
             raise FlinkError(
                 "the program started a job named %r, not %r (name_match=%s): job %s was "
                 "cancelled. Set name to the name the program passes to execute(), or change "

@@ -374,3 +374,15 @@ def test_a_failing_version_over_lost_records_is_cancelled_not_left_crash_looping
     assert fixed["action"] == "resumed" and fixed["restored_from"] == result["savepoint"], fixed
     flink.wait_counts(params["name"], "v2", minimum=2)
     flink.assert_exactly_once(params["name"])
+
+
+def test_a_program_naming_its_job_otherwise_starts_nothing_and_says_so(flink, job_params, module):
+    """Issue 30: the refusal of a job the program named otherwise said action: started."""
+    params = job_params()
+    other = params["name"] + "-other"
+    result = module("flink_job", dict(params, args=["--name", other, "--tag", params["name"]]))
+    assert result["failed"] and "the program started a job named %r, not %r" % (other, params["name"]) \
+        in result["msg"], result
+    assert result["action"] == "none" and result["job_id"] is None, result
+    assert result["failed_job_id"] and flink.state(result["failed_job_id"]) in ("CANCELED", "CANCELLING")
+    assert flink.active(other) == [] and flink.active(params["name"]) == []
