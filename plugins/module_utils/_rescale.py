@@ -27,16 +27,19 @@ desired one in the parallelism alone. The order of steps:
 
 from __future__ import annotations
 
+import time
+
 from ansible_collections.flinkops.flink.plugins.module_utils._health import force_checkpoint
 from ansible_collections.flinkops.flink.plugins.module_utils._client import FlinkError, FlinkTimeout
 from ansible_collections.flinkops.flink.plugins.module_utils._poll import wait_for
-from ansible_collections.flinkops.flink.plugins.module_utils._request import Planned
+from ansible_collections.flinkops.flink.plugins.module_utils._request import Planned, real
 from ansible_collections.flinkops.flink.plugins.module_utils._rest import (
     find_job,
     job_details,
     put_resource_requirements,
     resource_requirements,
 )
+from ansible_collections.flinkops.flink.plugins.module_utils._spec import JobSpec
 from ansible_collections.flinkops.flink.plugins.module_utils._store import record_rescale
 
 POLL = 0.25
@@ -124,6 +127,7 @@ class RescaleStrategy:
                           strategy="in-place rescale")
         checkpoint = run.changes.do("take a checkpoint of job %s" % job_id, self.checkpoint,
                                     client, job_id, planned=Planned("a checkpoint of job %s" % job_id))
+        started_ms = int(time.time() * 1000)
         try:
             job = run.changes.do(
                 "rescale job %s in place to parallelism %d" % (job_id, target), self.rescale,
@@ -133,10 +137,41 @@ class RescaleStrategy:
                                   "the in-place rescale did not finish: %s" % exc)
         run.changes.do("record that job %s now runs spec %s" % (job_id, spec.fingerprint),
                        record_rescale, run.record_store, job_id, spec, run.records)
-        run.result.update(rescaled={"parallelism": target, "checkpoint_before": checkpoint})
-        if not run.changes.check_mode:
-            run.result.job = job
+        run.result.update(rescaled={"parallelism": target, "checkpoint_before": real(checkpoint)})
+        if run.changes.check_mode:
+            return None
+        run.result.job = job
+        if not (run.request.health_window or run.request.health_require_checkpoint):
+            return None  # wait_rescaled saw every task run
+        try:
+            # The same gate as a new version's (health_require_checkpoint, health_window).
+            run.await_healthy(job_id, started_ms)
+        except FlinkError as exc:
+            raise FlinkError(self.after_failed_gate(run, job_id, spec, previous, requirements, exc),
+                             method=exc.method, url=exc.url, status=exc.status, errors=exc.errors,
+                             cause=exc.cause)
         return None
+
+    def after_failed_gate(self, run, job_id, spec, previous, requirements, failure):
+        """The rescaled job failed its health gate: rescale it back (``rollback``), and say
+        what runs now."""
+        what = "job %s was rescaled in place to parallelism %d and failed its health gate (%s)" % (
+            job_id, spec.parallelism, failure.msg)
+        back = (previous or {}).get("parallelism")
+        if not run.request.rollback or previous is None or not back:
+            return "%s; it runs on at parallelism %d (%s)" % (
+                what, spec.parallelism, "rollback is off" if not run.request.rollback else
+                "its previous parallelism is not recorded")
+        run.changes.note("roll back: rescale job %s in place to parallelism %d again" % (job_id, back))
+        try:
+            put_resource_requirements(run.client, job_id, requirements)
+            wait_rescaled(run.client, job_id, back, len(requirements), run.request.wait_timeout)
+        except FlinkError as exc:
+            return "%s; rescaling it back to parallelism %d failed too: %s" % (what, back, exc.msg)
+        from_record = JobSpec.from_record(previous, given=spec)
+        record_rescale(run.record_store, job_id, from_record, run.records)
+        run.result.update(rolled_back=True)
+        return "%s; it was rescaled back and runs at parallelism %d again" % (what, back)
 
     @staticmethod
     def checkpoint(client, job_id):

@@ -212,6 +212,9 @@ options:
       - When the cluster cannot (default scheduler, Flink before 1.18, not done within
         O(wait_timeout)), the job is upgraded as O(upgrade_mode) says instead, and RV(rescale_fallback)
         says why. The new parallelism is recorded on the cluster, so a re-run changes nothing.
+      - The health gate (O(health_require_checkpoint), O(health_window)) applies to the rescaled job
+        as to a new version; a job that fails it is rescaled back (unless O(rollback=false)) and the
+        task fails saying so.
     type: str
     choices: [upgrade, in-place]
     default: upgrade

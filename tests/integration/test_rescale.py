@@ -93,3 +93,33 @@ def test_default_scheduler_falls_back_to_a_savepoint_upgrade(flink, job_params, 
 
     again = module("flink_job", dict(params, parallelism=2, rescale_mode="in-place"))
     assert not again["changed"], again
+
+
+def test_a_rescaled_job_failing_its_gate_is_rescaled_back(adaptive, unique_job_name, module):
+    """Issue 30: the in-place rescale ignored health_require_checkpoint and health_window. With
+    checkpointing off the gate cannot be met: the job is rescaled back, the run fails saying so.
+    Check mode plans it without a crash (the role's first task runs in check mode)."""
+    name = unique_job_name
+    params = dict(url=adaptive.url, name=name, jar=adaptive.jobs["stateful-v1"],
+                  entry_class=adaptive.entry_class, parallelism=1,
+                  args=["--name", name, "--tag", name, "--rate", "400", "--checkpoint-interval", "0"])
+    started = module("flink_job", params)
+    assert started["action"] == "started", started
+    adaptive.wait_counts(name, "v1", minimum=2)
+    gated = dict(params, parallelism=2, rescale_mode="in-place", health_require_checkpoint=True)
+
+    planned = module("flink_job", gated, check=True)
+    assert planned["changed"] and planned["action"] == "rescaled", planned
+    assert planned["rescaled"] == {"parallelism": 2, "checkpoint_before": None}, planned
+    assert parallelism_of(adaptive, started["job_id"]) == [1, 1]
+
+    result = module("flink_job", gated)
+    assert result["failed"], result
+    assert "rescaled in place to parallelism 2 and failed its health gate" in result["msg"], result["msg"]
+    assert "checkpointing off" in result["msg"] and "rescaled back" in result["msg"], result["msg"]
+    assert result["rolled_back"] is True, result
+    assert adaptive.the_running_job(name)["jid"] == started["job_id"]
+    assert parallelism_of(adaptive, started["job_id"]) == [1, 1]
+    # The records say parallelism 1 runs: the same spec again is a no-op.
+    again = module("flink_job", params)
+    assert again["action"] == "none" and not again["changed"], again

@@ -6,6 +6,8 @@ is the order of steps (the safety argument of _bluegreen and _rescale)."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from ansible_collections.flinkops.flink.plugins.module_utils import _bluegreen, _lag
@@ -284,7 +286,7 @@ REQUIREMENTS = {"v1": {"parallelism": {"lowerBound": 1, "upperBound": 1}},
                 "v2": {"parallelism": {"lowerBound": 1, "upperBound": 1}}}
 
 
-def rescale_setup(script, jar, sha, uploaded, version="2.3.0"):
+def rescale_setup(script, jar, sha, uploaded, version="2.3.0", record=True):
     req = request(jar, parallelism=2, rescale_mode="in-place")
     old = spec_of(request(jar, parallelism=1), sha)
     current = job(running_id(old))
@@ -294,7 +296,7 @@ def rescale_setup(script, jar, sha, uploaded, version="2.3.0"):
     script.on("GET", "/jars", {"files": [uploaded] + records})
     script.on("GET", "/config", {"flink-version": version, "refresh-interval": 3000})
     script.on("POST", "/jars/%s/plan" % uploaded["id"], {"plan": {"nodes": []}})
-    for _name in spec_record_names(spec_of(req, sha), uploaded["id"]):
+    for _name in spec_record_names(spec_of(req, sha), uploaded["id"]) if record else ():
         script.on("POST", "/jars/upload", {"filename": "/tmp/x/r_flinkops-spec.jar"})
     return req, current
 
@@ -318,6 +320,20 @@ def test_in_place_rescale_keeps_the_job_and_records_its_new_spec(client, script,
     assert result.rescaled == {"parallelism": 2, "checkpoint_before": 7}
     assert result.rescale_fallback is None
     assert not any("/stop" in c or "/run" in c for c in script.calls())
+
+
+def test_in_place_rescale_in_check_mode_reports_plain_values(client, script, jar, sha, uploaded):
+    """Issue 30: a planned checkpoint reached the result (TypeError: Value of unknown type
+    ...Planned), so the role, whose first task runs in check mode, failed every time."""
+    req, current = rescale_setup(script, jar, sha, uploaded, record=False)
+    jid = current["jid"]
+    script.on("GET", "/jobs/%s/resource-requirements" % jid, REQUIREMENTS)
+    eng = engine(client, req, check_mode=True)
+    result = eng.run()
+    assert result.action == "rescaled" and result.to_dict()["rescaled"] == \
+        {"parallelism": 2, "checkpoint_before": None}
+    json.dumps(result.to_dict())  # what Ansible serialises
+    assert not [c for c in script.calls() if not c.startswith("GET") and not c.endswith("/plan")]
 
 
 def test_a_rerun_after_an_in_place_rescale_is_a_no_op(client, script, jar, sha, uploaded):
