@@ -55,6 +55,7 @@ from ansible_collections.flinkops.flink.plugins.module_utils._rest import (
     trigger_savepoint,
 )
 
+
 class BlueGreenStrategy:
     """Savepoint without stopping, green beside blue, gate, then promote or abort.
 
