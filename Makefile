@@ -49,7 +49,7 @@ export PY_COLORS := 0
 # Stages of `make test`, in order; each runs even when an earlier one failed.
 TEST_STAGES ?= changelog-lint lint docs examples sanity units units-2.18 $(CORE_TEST_STAGES)
 # Then these lanes run at the same time (the real-Flink stages mostly wait on
-# Flink, so four lanes cut their wall time even on two cores; the EE image, whose
+# Flink, so five lanes cut their wall time even on two cores; the EE image, whose
 # base takes minutes to build on a fresh machine, shares a lane with the
 # drain/restore suite, which starts clusters of its own versions). The first Flink
 # version runs every suite, the slow ones (faults, TLS, races, drain/restore) in
@@ -60,12 +60,14 @@ TEST_STAGES ?= changelog-lint lint docs examples sanity units units-2.18 $(CORE_
 # Lane times of a full run here (s, 7 Dec, with the HA and state store suites): first 1685;
 # slow 1267 + 303 + 134 + 68; others 1677; functional 125 + stores 64 + EE image 553 + drain 388
 # + sanity-2.20 105 + sanity-2.18 74. The store faults suite then grew to three stores (818 s
-# alone, out of the slow suites' 1267) and took a stage of its own; the EE image moved to the
-# slow lane. The longest lane is the wall time: keep them level.
+# alone, out of the slow suites' 1267) and took a stage of its own, in a fifth lane with the
+# drain suite (the lanes mostly wait on Flink, so five fit two cores). The longest lane is the
+# wall time: keep them level.
 TEST_LANES ?= "integration-first-2.21" \
-              "integration-slow-2.21 sanity-2.21 molecule ee test-ee-image" \
+              "integration-slow-2.21 sanity-2.21 molecule ee" \
               "integration-others-2.21" \
-              "functional stores integration-store-faults-2.21 integration-drain-2.21 sanity-2.20 sanity-2.18"
+              "functional stores test-ee-image sanity-2.20 sanity-2.18" \
+              "integration-store-faults-2.21 integration-drain-2.21"
 
 .PHONY: help venv collection sanity units functional stores integration integration-first integration-others integration-slow integration-drain test test-floor \
         sanity-2.18 units-2.18 integration-2.18 test-matrix test-core-matrix changelog-lint lint docs examples molecule bench demo demo-stop clean
@@ -119,8 +121,14 @@ DRAIN_SUITE    := tests/integration/test_drain_restore.py
 # Each state store's server stopped at each step of an upgrade (S3, ZooKeeper, PostgreSQL): a
 # lane's worth on its own (about 14 minutes here).
 STORE_FAULTS_SUITE := tests/integration/test_store_faults.py
+# test_heal.py kills a TaskManager and runs ansible-rulebook (a JVM of its own): first version only.
 SLOW_SUITES    := tests/integration/test_faults.py tests/integration/test_security.py \
-                  tests/integration/test_races.py $(STORE_FAULTS_SUITE) $(DRAIN_SUITE)
+                  tests/integration/test_races.py tests/integration/test_heal.py \
+                  $(STORE_FAULTS_SUITE) $(DRAIN_SUITE)
+
+# Suites that prove a pass-through rather than Flink's behaviour: the first version only
+# (test_playbook_options.py: every job_deploy option through ansible-playbook, about 12 minutes).
+FIRST_ONLY_SUITES := tests/integration/test_playbook_options.py
 
 # The first and other versions' suites run on INTEGRATION_WORKERS pytest-xdist workers,
 # each with a cluster of its own (they mostly wait on Flink); a module with
@@ -152,7 +160,8 @@ integration-others: venv collection ## integration on the other Flink versions, 
 	@if [ -z "$(OTHER_VERSIONS)" ]; then echo "integration-others: no other Flink version"; else \
 	  FLINKOPS_TEST_FLINK_VERSIONS=$(OTHER_VERSIONS) PYTHONPATH=$(CURDIR)/$(BUILD_DIR) \
 	  $(VENV_PY) hack/run_pytest.py $(REPORT_DIR)/integration-others$(STAGE_SUFFIX).xml \
-	  tests/integration tests/flink -- $(PYTEST_ARGS) $(XDIST_ARGS) $(addprefix --ignore=,$(SLOW_SUITES)); fi
+	  tests/integration tests/flink -- $(PYTEST_ARGS) $(XDIST_ARGS) \
+	  $(addprefix --ignore=,$(SLOW_SUITES) $(FIRST_ONLY_SUITES)); fi
 
 stores: venv collection system-deps ## pytest tests/stores: each state store backend against its real server (SeaweedFS, ZooKeeper, PostgreSQL)
 	PYTHONPATH=$(CURDIR)/$(BUILD_DIR) $(VENV_PY) hack/run_pytest.py \

@@ -156,13 +156,20 @@ CI_JOB_VARIABLES = (
 
 
 def actor(env=None):
-    """Who acts: the AWX job (id and template) when run by AWX, a CI job, else user@host.
+    """Who acts: the AWX job (id and template) when run by AWX, a CI job, else user@host;
+    behind FLINKOPS_ACTOR when a tool acts through the modules (the heal playbook says
+    "flinkops.flink.heal, ci job ...").
 
     AWX sets JOB_ID (with INVENTORY_ID and AWX_HOST) in the environment; the job
     template's name and the launching user come only as extra variables, which the roles pass
     on as AWX_JOB_TEMPLATE_NAME and AWX_USER_NAME. Short, so it fits a record.
     """
     env = os.environ if env is None else env
+    who = _who_runs(env)
+    return ("%s, %s" % (env["FLINKOPS_ACTOR"], who) if env.get("FLINKOPS_ACTOR") else who)[:120]
+
+
+def _who_runs(env):
     awx_id = env.get("AWX_JOB_ID") or env.get("tower_job_id") or env.get("TOWER_JOB_ID") or \
         (env.get("JOB_ID") if env.get("AWX_HOST") or env.get("INVENTORY_ID") else None)
     if awx_id:

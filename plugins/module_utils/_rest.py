@@ -114,6 +114,15 @@ def vertex_metrics(client, job_id, vertex_id, names=None):
                       params=params) or []
 
 
+def job_metrics(client, job_id, names):
+    """The job-level metrics ``names`` (for example ``numRestarts``) as {id: value text}; {} when
+    Flink has none for this job (404)."""
+    answer = client.get("/jobs/%s/metrics" % job_id, params={"get": ",".join(names)},
+                        expect=(200,), allow_status=(404,))
+    return dict((m.get("id"), m.get("value")) for m in answer if isinstance(m, dict)) \
+        if isinstance(answer, list) else {}
+
+
 def resource_requirements(client, job_id):
     """The job's per-vertex parallelism bounds; not a dict when the scheduler is not adaptive
     (Flink answers 500 for the default scheduler, 404 before 1.18)."""

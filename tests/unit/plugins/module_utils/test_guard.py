@@ -96,6 +96,12 @@ def test_successor_and_trigger_ids_are_deterministic_hex_and_distinct():
     assert trigger == stop_trigger_id(JID, first) and len(trigger) == 32 and trigger != first
 
 
+def test_a_tool_acting_through_the_modules_is_named_first():
+    assert actor({"FLINKOPS_ACTOR": "flinkops.flink.heal", "CI_JOB_URL": "https://ci/jobs/7"}) == \
+        "flinkops.flink.heal, ci job https://ci/jobs/7"
+    assert actor({"FLINKOPS_ACTOR": "x" * 200}) == "x" * 120
+
+
 def test_actor_names_the_awx_job_or_user_and_host():
     assert actor({"AWX_JOB_ID": "42", "AWX_JOB_TEMPLATE_NAME": "deploy orders"}) == \
         "awx job 42 (deploy orders)"

@@ -1,0 +1,334 @@
+# Copyright (c) flinkops.flink contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The event source flinkops.flink.flink_jobs (issue 27): snapshots read from a scripted Flink,
+events decided by the Watcher, the source's main() with a fake queue. No sleeps: main()'s
+sleep is replaced, polls are counted."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import os
+
+import pytest
+import requests
+
+from ansible_collections.flinkops.flink.plugins import module_utils
+from ansible_collections.flinkops.flink.plugins.module_utils import _watch
+from ansible_collections.flinkops.flink.plugins.module_utils._client import FlinkClient
+from ansible_collections.flinkops.flink.plugins.module_utils._oplog import operation_names
+from ansible_collections.flinkops.flink.plugins.module_utils._records._state import StateStore
+from ansible_collections.flinkops.flink.plugins.module_utils._spec import JobSpec
+from ansible_collections.flinkops.flink.plugins.module_utils._store import spec_record_names
+
+
+URL = "http://flink.test:8081"  # the scripted Flink of conftest.py
+SOURCE = os.path.join(os.path.dirname(list(module_utils.__path__)[0]), "..", "extensions", "eda",
+                      "plugins", "event_source", "flink_jobs.py")
+SPEC = JobSpec("orders", "sha256:" + "a" * 16, "com.example.Orders", ["--topic", "orders"], 1)
+JOB_ID = SPEC.fingerprint + "0" * 16
+OTHER_ID = "f" * 32
+
+
+def load_source():
+    spec = importlib.util.spec_from_file_location("flink_jobs_source", os.path.normpath(SOURCE))
+    source = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(source)
+    return source
+
+
+def overview(*jobs):
+    listed = []
+    for jid, name, state, start in jobs:
+        job = {"jid": jid, "name": name, "state": state, "start-time": start, "end-time": -1,
+               "tasks": {"total": 1, "running": 1}}
+        listed.append(job)
+    return {"jobs": listed}
+
+
+def jars(*names):
+    return {"files": [{"id": "x_%s" % name, "name": name, "uploaded": 1} for name in names]}
+
+
+def records(actions):
+    """Spec records of SPEC and an operation log (oldest first) of job orders."""
+    names = list(spec_record_names(SPEC, "abc_orders-sha256-%s.jar" % ("a" * 16)))
+    for index, (action, job_id) in enumerate(actions):
+        names += operation_names("orders", {"time": 1000 + index, "action": action, "job_id": job_id,
+                                            "actor": "tester@host", "fingerprint": SPEC.fingerprint},
+                                 now_ms=1_000_000 + index)
+    return names
+
+
+def metrics(restarts):
+    return [{"id": "numRestarts", "value": str(restarts)}]
+
+
+def checkpoints(failed=0, ack=None, failure=None):
+    latest = {"completed": {"id": 3, "latest_ack_timestamp": ack, "external_path": "file:/c/chk-3"}
+              if ack else None, "failed": {"failure_message": failure} if failure else None}
+    return {"counts": {"failed": failed, "completed": 3}, "latest": latest}
+
+
+def script_poll(script, jobs, restarts=0, failed=0, ack=None, failure=None, entries=None):
+    """The requests one poll sends: the overview, per active job its metrics and checkpoints,
+    then the JAR list the records live in."""
+    script.on("GET", "/jobs/overview", jobs)
+    for job in jobs["jobs"]:
+        if job["state"] in ("RUNNING", "RESTARTING"):
+            script.on("GET", "/jobs/%s/metrics" % job["jid"], metrics(restarts))
+            script.on("GET", "/jobs/%s/checkpoints" % job["jid"], checkpoints(failed, ack, failure))
+    if entries is not None:
+        script.on("GET", "/jars", jars(*entries))
+
+
+def watch(client, watcher, now_ms=10_000_000, names=("orders",), use_records=True):
+    state = StateStore(None, client) if use_records else None
+    return watcher.step(_watch.observe(client, names, state), now_ms)
+
+
+def kinds(events):
+    return [event["flink"]["kind"] for event in events]
+
+
+@pytest.fixture
+def watcher():
+    return _watch.Watcher(URL, stale_after_s=60)
+
+
+RUNNING = overview((JOB_ID, "orders", "RUNNING", 9_990_000))
+
+
+def test_no_event_without_a_change(script, client, watcher):
+    entries = records([("started", JOB_ID)])
+    for _poll in range(3):
+        script_poll(script, RUNNING, ack=9_999_000, entries=entries)
+        assert watch(client, watcher) == []
+
+
+def test_job_state_changed_names_the_job_and_its_recorded_spec(script, client, watcher):
+    entries = records([("started", JOB_ID)])
+    script_poll(script, RUNNING, ack=9_999_000, entries=entries)
+    assert watch(client, watcher) == []
+    script_poll(script, overview((JOB_ID, "orders", "RESTARTING", 9_990_000)), ack=9_999_000,
+                entries=entries)
+    events = watch(client, watcher)
+    assert kinds(events) == ["job_state_changed"]
+    flink = events[0]["flink"]
+    assert (flink["name"], flink["job_id"], flink["previous_state"], flink["state"]) == (
+        "orders", JOB_ID, "RUNNING", "RESTARTING")
+    assert flink["fingerprint"] == SPEC.fingerprint and flink["managed"] is True
+    assert flink["jar"] == SPEC.jar and flink["cluster"] == URL
+
+
+def test_restart_and_failed_checkpoint_counts_that_rise(script, client, watcher):
+    script_poll(script, RUNNING, restarts=1, failed=0, ack=9_999_000)
+    assert watch(client, watcher, use_records=False) == []
+    script_poll(script, RUNNING, restarts=2, failed=1, ack=9_999_000, failure="Checkpoint expired")
+    events = watch(client, watcher, use_records=False)
+    assert kinds(events) == ["job_restarted", "checkpoint_failed"]
+    assert (events[0]["flink"]["restarts"], events[0]["flink"]["previous_restarts"]) == (2, 1)
+    assert events[1]["flink"]["checkpoints_failed"] == 1
+    assert events[1]["flink"]["checkpoint_failure"] == "Checkpoint expired"
+    # The same counts again: nothing new.
+    script_poll(script, RUNNING, restarts=2, failed=1, ack=9_999_000)
+    assert watch(client, watcher, use_records=False) == []
+
+
+def test_checkpoint_stale_once_per_last_checkpoint(script, client, watcher):
+    script_poll(script, RUNNING, ack=9_999_000)
+    assert watch(client, watcher, now_ms=10_000_000, use_records=False) == []
+    script_poll(script, RUNNING, ack=9_999_000)
+    events = watch(client, watcher, now_ms=10_070_000, use_records=False)
+    assert kinds(events) == ["checkpoint_stale"]
+    assert events[0]["flink"]["age_s"] == 71 and events[0]["flink"]["threshold_s"] == 60
+    script_poll(script, RUNNING, ack=9_999_000)
+    assert watch(client, watcher, now_ms=10_080_000, use_records=False) == []
+    # A new checkpoint ends it; going stale again is a new event.
+    script_poll(script, RUNNING, ack=10_085_000)
+    assert watch(client, watcher, now_ms=10_090_000, use_records=False) == []
+    script_poll(script, RUNNING, ack=10_085_000)
+    assert kinds(watch(client, watcher, now_ms=10_200_000, use_records=False)) == ["checkpoint_stale"]
+
+
+def test_a_managed_job_failed_is_missing(script, client, watcher):
+    entries = records([("started", JOB_ID)])
+    script_poll(script, RUNNING, ack=9_999_000, entries=entries)
+    assert watch(client, watcher) == []
+    failed = overview((JOB_ID, "orders", "FAILED", 9_990_000))
+    script_poll(script, failed, entries=entries)
+    events = watch(client, watcher)
+    assert kinds(events) == ["job_state_changed", "managed_job_missing"]
+    missing = events[1]["flink"]
+    assert missing["name"] == "orders" and missing["expected_job_id"] == JOB_ID
+    assert (missing["listed_job_id"], missing["listed_state"]) == (JOB_ID, "FAILED")
+    assert missing["last_action"] == "started"
+    script_poll(script, failed, entries=entries)
+    assert watch(client, watcher) == []
+
+
+def test_a_managed_job_flink_no_longer_lists_is_missing_at_the_first_poll(script, client, watcher):
+    entries = records([("started", JOB_ID), ("upgraded", OTHER_ID)])
+    script_poll(script, overview(), entries=entries)
+    events = watch(client, watcher)
+    assert kinds(events) == ["managed_job_missing"]
+    assert events[0]["flink"]["expected_job_id"] == OTHER_ID
+    assert events[0]["flink"]["listed_job_id"] is None
+
+
+def test_a_stopped_job_is_not_missing(script, client, watcher):
+    entries = records([("started", JOB_ID), ("stopped", None), ("refused", None)])
+    script_poll(script, overview(), entries=entries)
+    assert watch(client, watcher) == []
+
+
+def test_ids_are_deterministic_across_activations(script, client):
+    entries = records([("started", JOB_ID)])
+    seen = []
+    for _activation in range(2):
+        fresh = _watch.Watcher(URL)
+        script_poll(script, overview((JOB_ID, "orders", "FAILED", 9_990_000)), entries=entries)
+        seen.append([event["meta"]["uuid"] for event in watch(client, fresh)])
+    assert seen[0] == seen[1] and len(seen[0]) == 1
+    # Another job's failure is another id.
+    assert _watch.event_id(URL, "managed_job_missing", "orders", OTHER_ID, 1000) != seen[0][0]
+
+
+def test_unreachable_then_reachable_once_each_and_jobs_compared_across_the_outage(script, client, watcher):
+    script_poll(script, RUNNING, ack=9_999_000)
+    assert watch(client, watcher, use_records=False) == []
+    for _poll in range(2):
+        script.on("GET", "/jobs/overview", requests.exceptions.ConnectionError("refused"))
+        script.on("GET", "/jobs/overview", requests.exceptions.ConnectionError("refused"))
+    down = watch(client, watcher, now_ms=10_010_000, use_records=False)
+    assert kinds(down) == ["cluster_unreachable"]
+    assert "cannot reach Flink" in down[0]["flink"]["error"]
+    assert watch(client, watcher, now_ms=10_020_000, use_records=False) == []
+    script_poll(script, overview((JOB_ID, "orders", "FAILED", 9_990_000)))
+    back = watch(client, watcher, now_ms=10_030_000, use_records=False)
+    assert kinds(back) == ["cluster_reachable", "job_state_changed"]
+    assert back[0]["meta"]["uuid"] == _watch.event_id(URL, "cluster_reachable", 10_000_000)
+    assert back[1]["flink"]["previous_state"] == "RUNNING"
+
+
+def test_kinds_filter(script, client):
+    only = _watch.Watcher(URL, kinds=["job_restarted"])
+    script_poll(script, RUNNING, restarts=0)
+    assert watch(client, only, use_records=False) == []
+    script_poll(script, overview((JOB_ID, "orders", "RESTARTING", 9_990_000)), restarts=1)
+    assert kinds(watch(client, only, use_records=False)) == ["job_restarted"]
+
+
+def test_names_filter_reads_only_the_named_jobs(script, client, watcher):
+    script.on("GET", "/jobs/overview", overview((JOB_ID, "orders", "RUNNING", 1), (OTHER_ID, "other", "RUNNING", 2)))
+    script.on("GET", "/jobs/%s/metrics" % JOB_ID, metrics(0))
+    script.on("GET", "/jobs/%s/checkpoints" % JOB_ID, checkpoints())
+    snapshot = _watch.observe(client, ["orders"], None)
+    assert list(snapshot["jobs"]) == [JOB_ID]
+
+
+def test_should_run_reads_the_newest_decisive_entry():
+    assert _watch.should_run([{"action": "refused"}, {"action": "failed"}, {"action": "resumed"}])
+    assert not _watch.should_run([{"action": "started"}][:0])
+    assert not _watch.should_run([{"action": "failed"}, {"action": "cancelled"}, {"action": "started"}])
+
+
+# --------------------------------------------------------------------------- the source itself
+
+def test_settings_from_args_and_the_flink_environment():
+    source = load_source()
+    env = {"FLINK_URL": "https://flink:8081", "FLINK_TOKEN": "s3cret", "FLINK_VALIDATE_CERTS": "false",
+           "FLINK_STATE_STORE": "jobmanager", "FLINK_CA_PATH": "/ca.pem"}
+    found = source.settings({"jobs": "orders, billing", "poll_interval": "2"}, env)
+    assert found["url"] == "https://flink:8081" and found["bearer_token"] == "s3cret"
+    assert found["validate_certs"] is False and found["ca_path"] == "/ca.pem"
+    assert found["state_store"] == "jobmanager" and found["jobs"] == ["orders", "billing"]
+    assert found["poll_interval"] == 2.0
+    assert source.settings({"url": "http://other:8081"}, env)["url"] == "http://other:8081"
+    with pytest.raises(ValueError, match="unknown option"):
+        source.settings({"url": "http://x:1", "pol_interval": 1}, {})
+    with pytest.raises(ValueError, match="mutually exclusive"):
+        source.settings({"url": "http://x:1", "url_username": "u"}, {"FLINK_TOKEN": "t"})
+    with pytest.raises(ValueError, match="url"):
+        source.settings({}, {})
+
+
+def test_the_source_uses_the_collections_client_with_tls_and_auth_options(tmp_path):
+    source = load_source()
+    options = source.settings({"url": "https://flink:8081", "url_username": "ops", "url_password": "pw",
+                               "ca_path": str(tmp_path / "ca.pem"), "client_cert": "/c.pem",
+                               "client_key": "/k.pem", "headers": {"X-Tenant": "t1"}}, {})
+    client = source.make_client(options, source._import_collection()[0])
+    assert isinstance(client, FlinkClient)
+    assert client.session.auth == (b"ops", b"pw")
+    assert client.session.verify == str(tmp_path / "ca.pem")
+    assert client.session.cert == ("/c.pem", "/k.pem")
+    assert client.session.headers["X-Tenant"] == "t1"
+    insecure = source.make_client(source.settings({"url": "https://flink:8081", "validate_certs": False,
+                                                   "bearer_token": "tok"}, {}), source._import_collection()[0])
+    assert insecure.session.verify is False
+    assert insecure.session.headers["Authorization"] == "Bearer tok"
+
+
+def test_main_puts_only_new_events_on_the_queue_and_never_a_secret(script, clock, monkeypatch):
+    source = load_source()
+    options = source.settings({"url": "http://ops:pw-secret@flink.test:8081", "poll_interval": 1,
+                               "records": False, "headers": {"X-Api-Key": "key-secret"}}, {})
+    client = source.make_client(options, source._import_collection()[0])
+    client.session.mount("http://", script)
+    client.retries = 0
+    script_poll(script, RUNNING, ack=9_999_000)
+    script_poll(script, RUNNING, ack=9_999_000)
+    script.on("GET", "/jobs/overview", requests.exceptions.ConnectionError("refused pw-secret key-secret"))
+    script_poll(script, overview((JOB_ID, "orders", "CANCELED", 9_990_000)))
+
+    class Stop(Exception):
+        pass
+
+    polls = []
+
+    async def no_sleep(_seconds):
+        polls.append(1)
+        if len(polls) == 4:
+            raise Stop()
+
+    class Queue:
+        def __init__(self):
+            self.events = []
+
+        async def put(self, event):
+            self.events.append(event)
+
+    poller = source.Poller(options, client=client)
+    monkeypatch.setattr(source, "Poller", lambda _options: poller)
+    monkeypatch.setattr(source.asyncio, "sleep", no_sleep)
+    queue = Queue()
+    with pytest.raises(Stop):
+        asyncio.run(source.main(queue, {"url": "http://ops:pw-secret@flink.test:8081"}))
+    assert kinds(queue.events) == ["cluster_unreachable", "cluster_reachable", "job_state_changed"]
+    text = repr(queue.events)
+    assert "pw-secret" not in text and "key-secret" not in text
+    assert all(event["meta"]["uuid"] for event in queue.events)
+    assert queue.events[0]["flink"]["cluster"] == "http://flink.test:8081"
+
+
+def test_a_missing_episode_is_reported_once_even_if_a_run_came_and_went(script, client, watcher):
+    """A heal's job that ran briefly and failed before its outcome was logged is the same episode
+    (the same last logged operation): no second event with the same id."""
+    entries = records([("started", JOB_ID)])
+    script_poll(script, overview((JOB_ID, "orders", "FAILED", 1)), entries=entries)
+    assert kinds(watch(client, watcher)) == ["managed_job_missing"]
+    script_poll(script, overview((OTHER_ID, "orders", "RUNNING", 9_995_000), (JOB_ID, "orders", "FAILED", 1)),
+                entries=entries)
+    assert kinds(watch(client, watcher)) == ["job_state_changed"]
+    script_poll(script, overview((OTHER_ID, "orders", "FAILED", 9_995_000), (JOB_ID, "orders", "FAILED", 1)),
+                entries=entries)
+    assert kinds(watch(client, watcher)) == ["job_state_changed"]
+    # Once the failed heal is logged, it is a new episode.
+    logged = records([("started", JOB_ID), ("failed", OTHER_ID)])
+    script_poll(script, overview((OTHER_ID, "orders", "FAILED", 9_995_000), (JOB_ID, "orders", "FAILED", 1)),
+                entries=logged)
+    events = watch(client, watcher)
+    assert kinds(events) == ["managed_job_missing"]
+    assert events[0]["flink"]["last_action"] == "failed"
