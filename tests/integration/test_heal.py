@@ -127,19 +127,25 @@ def test_heal_playbook_brings_a_failed_job_back_from_its_latest_checkpoint(
     assert flink.the_running_job(name)["jid"] == job["jid"]
 
 
-def test_a_job_failing_on_every_start_is_healed_at_most_max_times(
-        flink, job_params, module, tmp_path):
+def a_version_failing_on_every_start(flink, job_params, module):
+    """A job with a checkpoint, then a new version that fails on its first record, not waited
+    for (so it is logged as upgraded), until Flink gives it up: (params, started, broken)."""
     params = job_params(configuration=FAILS_ONCE_LOST)
-    name = params["name"]
     started = module("flink_job", params)
     assert started["action"] == "started", started
     flink.wait_checkpoint(started["job_id"])
-    # A new version that fails on its first record; not waited for, so it is logged as upgraded.
     broken = module("flink_job", dict(params, args=params["args"] + ["--variant", "fail-on-start"],
                                       wait=False))
     assert broken["action"] == "upgraded", broken
-    savepoint = broken["savepoint"]
     wait_state(flink, broken["job_id"], ("FAILED",))
+    return params, started, broken
+
+
+def test_a_job_failing_on_every_start_is_healed_at_most_max_times(
+        flink, job_params, module, tmp_path):
+    params, started, broken = a_version_failing_on_every_start(flink, job_params, module)
+    name = params["name"]
+    savepoint = broken["savepoint"]
 
     outcomes = []
     for _attempt in range(2):
@@ -270,15 +276,8 @@ def test_self_heal_rulebook_heals_a_failed_managed_job(flink, flink_cluster, job
 
 @pytest.mark.skipif(ansible_rulebook() is None, reason="ansible-rulebook is not installed (requirements/test.txt)")
 def test_self_heal_rulebook_stops_healing_a_job_that_fails_on_every_start(flink, job_params, module, tmp_path):
-    params = job_params(configuration=FAILS_ONCE_LOST)
+    params, _started, _broken = a_version_failing_on_every_start(flink, job_params, module)
     name = params["name"]
-    started = module("flink_job", params)
-    assert started["action"] == "started", started
-    flink.wait_checkpoint(started["job_id"])
-    broken = module("flink_job", dict(params, args=params["args"] + ["--variant", "fail-on-start"],
-                                      wait=False))
-    assert broken["action"] == "upgraded", broken
-    wait_state(flink, broken["job_id"], ("FAILED",))
 
     proc, log = start_rulebook(flink, name, tmp_path, heal_max=2)
     try:
