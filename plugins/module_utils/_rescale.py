@@ -31,6 +31,7 @@ import time
 
 from ansible_collections.flinkops.flink.plugins.module_utils._health import force_checkpoint
 from ansible_collections.flinkops.flink.plugins.module_utils._client import FlinkError, FlinkTimeout
+from ansible_collections.flinkops.flink.plugins.module_utils._jobstate import is_healthy
 from ansible_collections.flinkops.flink.plugins.module_utils._poll import wait_for
 from ansible_collections.flinkops.flink.plugins.module_utils._request import Planned, real
 from ansible_collections.flinkops.flink.plugins.module_utils._rest import (
@@ -90,11 +91,9 @@ def wait_rescaled(client, job_id, target, vertices, timeout):
         if len(parallelism) != vertices or any(p != target for p in parallelism):
             return None
         overview = find_job(client, job_id)
-        tasks = (overview or {}).get("tasks") or {}
-        # A source subtask without a split finishes; the job runs on (healthy the way Flink means it).
-        if overview and overview.get("state") == "RUNNING" and tasks.get("total") == target * vertices \
-                and tasks.get("running", 0) > 0 and \
-                tasks.get("running", 0) + tasks.get("finished", 0) == tasks["total"]:
+        # Every task of the new parallelism, healthy by the collection's one rule (_jobstate).
+        if overview and is_healthy(overview) and \
+                (overview.get("tasks") or {}).get("total") == target * vertices:
             return overview
         return None
     return wait_for(client, check, timeout, POLL, "job %s to run at parallelism %d" % (job_id, target))
