@@ -437,13 +437,6 @@ def _with_engine(exc, engine):
     return exc
 
 
-def warnings_of(engine):
-    found = list(engine.result.warnings)
-    for hook in engine.hooks:
-        found.extend(getattr(hook, "warnings", ()))
-    return found
-
-
 def prune_request(entry):
     """The engine's request that prunes ``entry``: its stop path (with a savepoint, recorded,
     so a job declared again resumes from it) or a cancel."""
@@ -657,7 +650,7 @@ def _planned_actions(entry, probe):
 def _record(changes, entry, job_changes, engine, warn):
     changes.actions.extend("job %s: %s" % (entry.name, action) for action in job_changes.actions)
     changes.changed = changes.changed or job_changes.changed
-    for warning in warnings_of(engine) if engine is not None else ():
+    for warning in engine.warnings if engine is not None else ():
         warn("job %s: %s" % (entry.name, warning))
 
 

@@ -166,6 +166,14 @@ class Engine:
         runs, self.handover = split_handover(self.runs, self.request)  # blue/green (_bluegreen)
         self.current = the_active_run(runs, self.request.name, self.request.name_match)
 
+    @property
+    def warnings(self):
+        """Everything this run warns of: its own result's warnings, then its hooks'."""
+        found = list(self.result.warnings)
+        for hook in self.hooks:
+            found.extend(getattr(hook, "warnings", ()))
+        return found
+
     def fingerprint_of(self, job_id):
         """The spec fingerprint job ``job_id`` runs (``_identity``)."""
         return running_fingerprint(self.records, job_id, self.request.name)

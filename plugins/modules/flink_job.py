@@ -638,11 +638,8 @@ def apply(module):
 
 
 def _warn(module, engine):
-    for warning in engine.result.warnings:
+    for warning in engine.warnings:
         module.warn(warning)
-    for hook in engine.hooks:
-        for warning in getattr(hook, "warnings", ()):
-            module.warn(warning)
 
 
 def main():
