@@ -66,10 +66,10 @@ TEST_STAGES ?= changelog-lint lint docs examples sanity units units-2.18 $(CORE_
 TEST_LANES ?= "integration-first-2.21" \
               "integration-slow-2.21 sanity-2.21 molecule ee" \
               "integration-others-2.21" \
-              "functional stores test-ee-image sanity-2.20 sanity-2.18" \
+              "functional stores integration-ha-races-2.21 test-ee-image sanity-2.20 sanity-2.18" \
               "integration-store-faults-2.21 integration-drain-2.21"
 
-.PHONY: help venv collection sanity units functional stores integration integration-first integration-others integration-slow integration-drain test test-floor \
+.PHONY: help venv collection sanity units functional stores integration integration-first integration-ha-races integration-others integration-slow integration-drain test test-floor \
         sanity-2.18 units-2.18 integration-2.18 test-matrix test-core-matrix changelog-lint lint docs examples molecule bench demo demo-stop clean
 
 help: ## Show this help
@@ -130,6 +130,16 @@ SLOW_SUITES    := tests/integration/test_faults.py tests/integration/test_securi
 # (test_playbook_options.py: every job_deploy option through ansible-playbook, about 12 minutes).
 FIRST_ONLY_SUITES := tests/integration/test_playbook_options.py
 
+# The HA cluster's races with each store (S3, ZooKeeper, PostgreSQL): two versions deployed at
+# once through the two JobManagers, HA_RACE_ROUNDS rounds each, and a leader change between the
+# stop and the submit of one of two runs. On the first version in a stage of their own (the first
+# lane is the longest); the other versions run them with FLINKOPS_RACE_ROUNDS (default 2).
+HA_SUITE       := tests/integration/test_ha.py
+HA_RACES       := test_two_versions_at_once_through_the_two_jobmanagers \
+                  test_a_leader_change_between_the_stop_and_the_submit_of_one_of_two_runs
+HA_RACES_K     := $(subst $(eval) , or ,$(strip $(HA_RACES)))
+HA_RACE_ROUNDS ?= 10
+
 # The first and other versions' suites run on INTEGRATION_WORKERS pytest-xdist workers,
 # each with a cluster of its own (they mostly wait on Flink); a module with
 # module-scoped fixtures (a dedicated cluster, a proxy) stays on one worker
@@ -140,7 +150,13 @@ XDIST_ARGS := -n $(INTEGRATION_WORKERS) --dist loadgroup
 integration-first: venv collection ## integration on the first Flink version, without the slow suites
 	FLINKOPS_TEST_FLINK_VERSIONS=$(FIRST_VERSION) PYTHONPATH=$(CURDIR)/$(BUILD_DIR) \
 	  $(VENV_PY) hack/run_pytest.py $(REPORT_DIR)/integration-first$(STAGE_SUFFIX).xml \
-	  tests/integration tests/flink -- $(PYTEST_ARGS) $(XDIST_ARGS) $(addprefix --ignore=,$(SLOW_SUITES))
+	  tests/integration tests/flink -- $(PYTEST_ARGS) $(XDIST_ARGS) $(addprefix --ignore=,$(SLOW_SUITES)) \
+	  $(addprefix --deselect $(HA_SUITE)::,$(HA_RACES))
+
+integration-ha-races: venv collection system-deps ## the HA cluster's races with each store (HA_RACE_ROUNDS rounds), first Flink version
+	FLINKOPS_TEST_FLINK_VERSIONS=$(FIRST_VERSION) FLINKOPS_RACE_ROUNDS=$(HA_RACE_ROUNDS) PYTHONPATH=$(CURDIR)/$(BUILD_DIR) \
+	  $(VENV_PY) hack/run_pytest.py $(REPORT_DIR)/integration-ha-races$(STAGE_SUFFIX).xml \
+	  $(HA_SUITE) -- $(PYTEST_ARGS) -k "$(HA_RACES_K)"
 
 integration-slow: venv collection system-deps ## the slow suites (faults, TLS, races) on the first Flink version
 	FLINKOPS_TEST_FLINK_VERSIONS=$(FIRST_VERSION) PYTHONPATH=$(CURDIR)/$(BUILD_DIR) \
@@ -230,9 +246,11 @@ integration-drain-2.21: ## integration-drain on ansible-core 2.21
 	$(MAKE) integration-drain $(CORE_2.21)
 integration-store-faults-2.21: ## integration-store-faults on ansible-core 2.21
 	$(MAKE) integration-store-faults $(CORE_2.21)
+integration-ha-races-2.21: ## integration-ha-races on ansible-core 2.21
+	$(MAKE) integration-ha-races $(CORE_2.21)
 .PHONY: sanity-2.20 units-2.20 integration-2.20 sanity-2.21 units-2.21 integration-2.21 \
         integration-first-2.21 integration-others-2.21 integration-slow-2.21 integration-drain-2.21 \
-        integration-store-faults integration-store-faults-2.21
+        integration-store-faults integration-store-faults-2.21 integration-ha-races-2.21
 # --- end of ansible-core 2.20 and 2.21 block ------------------------------------
 
 # Every supported ansible-core (2.19 in $(VENV), 2.18 in $(FLOOR_VENV), 2.20 and 2.21

@@ -144,9 +144,10 @@ def test_a_stopped_job_resumes_after_the_leader_restarted_empty(ha, flink, job, 
 
 
 @pytest.mark.parametrize("round_id", ["round-%d" % (i + 1) for i in range(ROUNDS)])
+@pytest.mark.parametrize("kind", KINDS)
 def test_two_versions_at_once_through_the_two_jobmanagers(flink, job, module, state_store_of,
-                                                          round_id):
-    store = state_store_of("zookeeper")
+                                                          kind, round_id):
+    store = state_store_of(kind)
     first = module("flink_job", job(via=0, state_store=store))
     assert first["action"] == "started", first
     flink.wait_counts(job()["name"], "v1", minimum=2)
@@ -171,12 +172,13 @@ def test_two_versions_at_once_through_the_two_jobmanagers(flink, job, module, st
     flink.assert_exactly_once(job()["name"])
 
 
+@pytest.mark.parametrize("kind", KINDS)
 def test_a_leader_change_between_the_stop_and_the_submit_of_one_of_two_runs(
-        ha, flink, job, module, state_store_of):
+        ha, flink, job, module, state_store_of, kind):
     """Run A goes through the leader; when it submits (its old job stopped), the leader is
     killed and run B starts through the other JobManager. Whatever each run reports, in the
     end one job runs, resumed from A's stop savepoint, every count exactly once."""
-    store = state_store_of("zookeeper")
+    store = state_store_of(kind)
     v1 = job(via=0, state_store=store)
     assert module("flink_job", v1)["action"] == "started"
     flink.wait_counts(v1["name"], "v1", minimum=2)
