@@ -218,7 +218,9 @@ def progress_stall(beats):
 
 
 def module_supports(option, value):
-    text = (ROOT / "plugins" / "modules" / "flink_job.py").read_text()
+    # flink_job's options live in _job_options (shared with flink_jobs) since it was split out
+    text = "".join((ROOT / "plugins" / path).read_text() for path in (
+        "modules/flink_job.py", "module_utils/_job_options.py"))
     return "%s=dict(" % option in text and '"%s"' % value in text
 
 
