@@ -463,7 +463,8 @@ def main(argv=None):
             only = args.only.split(",") if args.only else STRATEGIES
             earlier = json.loads((WORK / "results.json").read_text())
             sizes = [float(x) for x in args.sizes.split(",")]
-            bench.kept = [r for r in earlier["runs"] if r["strategy"] not in only or r["size_gb"] not in sizes]
+            bench.kept = [dict(r, earlier=True) for r in earlier["runs"]
+                          if r["strategy"] not in only or r["size_gb"] not in sizes]
             bench.results["meta_earlier"] = earlier["meta"]
         try:
             bench.run()
