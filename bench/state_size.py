@@ -218,7 +218,9 @@ def progress_stall(beats):
 
 
 def module_supports(option, value):
-    text = (ROOT / "plugins" / "modules" / "flink_job.py").read_text()
+    # flink_job's options live in _job_options (shared with flink_jobs) since it was split out
+    text = "".join((ROOT / "plugins" / path).read_text() for path in (
+        "modules/flink_job.py", "module_utils/_job_options.py"))
     return "%s=dict(" % option in text and '"%s"' % value in text
 
 
@@ -461,7 +463,8 @@ def main(argv=None):
             only = args.only.split(",") if args.only else STRATEGIES
             earlier = json.loads((WORK / "results.json").read_text())
             sizes = [float(x) for x in args.sizes.split(",")]
-            bench.kept = [r for r in earlier["runs"] if r["strategy"] not in only or r["size_gb"] not in sizes]
+            bench.kept = [dict(r, earlier=True) for r in earlier["runs"]
+                          if r["strategy"] not in only or r["size_gb"] not in sizes]
             bench.results["meta_earlier"] = earlier["meta"]
         try:
             bench.run()

@@ -16,7 +16,7 @@ answers. Pure functions of answers, plus the few reads they need.
 from __future__ import annotations
 
 import hashlib
-
+import re
 import time
 
 from ansible_collections.flinkops.flink.plugins.module_utils._client import FlinkError, root_cause
@@ -223,13 +223,16 @@ def checkpoints_survive_cancel(client, job_id):
         "delete_on_cancellation")
 
 
-def retained_checkpoint(client, job_id, checkpoints):
-    """The latest completed checkpoint of an ended job, if Flink kept it, else None."""
+def retained_checkpoint(client, job_id, checkpoints, survive_cancel=None):
+    """The latest completed checkpoint of an ended job, if Flink kept it, else None.
+    ``survive_cancel``: what ``checkpoints_survive_cancel`` said already (None: ask)."""
     completed = latest_completed_checkpoint(checkpoints) or {}
     path = completed.get("external_path")
     if not path or path.startswith("<"):
         return None
-    if not checkpoints_survive_cancel(client, job_id):
+    if survive_cancel is None:
+        survive_cancel = checkpoints_survive_cancel(client, job_id)
+    if not survive_cancel:
         return None
     return {"path": path, "timestamp": completed.get("latest_ack_timestamp") or 0}
 
@@ -258,6 +261,41 @@ def settled_checkpoints(client, job):
     if wait_s > 0:
         client.sleep(min(wait_s, refresh_ms / 1000.0 + 1))
     return job_checkpoints(client, job["jid"])
+
+
+# Flink's duration units (TimeUtils.parseDuration); a bare number is milliseconds.
+_DURATION_UNITS_MS = {"": 1, "ms": 1, "milli": 1, "millis": 1, "millisecond": 1, "milliseconds": 1,
+                      "s": 1000, "sec": 1000, "secs": 1000, "second": 1000, "seconds": 1000,
+                      "m": 60000, "min": 60000, "mins": 60000, "minute": 60000, "minutes": 60000,
+                      "h": 3600000, "hour": 3600000, "hours": 3600000}
+
+
+def duration_ms(value):
+    """A Flink duration setting (``3000``, ``3 s``, ``1min``) in milliseconds, or None."""
+    match = re.fullmatch(r"\s*(\d+)\s*([a-zA-Z]*)\s*", str(value if value is not None else ""))
+    if not match or match.group(2).lower() not in _DURATION_UNITS_MS:
+        return None
+    return int(match.group(1)) * _DURATION_UNITS_MS[match.group(2).lower()]
+
+
+def checkpoint_stats_ttl(client, config):
+    """Seconds Flink's REST endpoint may answer /jobs/:id/checkpoints from its cache: an
+    answer is kept this long after the request that filled it. The cache's own timeout
+    (``rest.cache.checkpoint-statistics.timeout``, 1.19+) or ``web.refresh-interval``
+    (1.18's execution graph cache, and the timeout's default); the longer when both are set."""
+    refresh_ms = client.dashboard_config.get("refresh-interval") or 3000
+    cache_ms = duration_ms(config.get("rest.cache.checkpoint-statistics.timeout")) or 0
+    return max(refresh_ms, cache_ms) / 1000.0
+
+
+def stats_generation(checkpoints):
+    """What tells two fillings of that cache apart: the counts and latest ids, copied when
+    Flink takes the statistics snapshot (an in-progress entry's acks are not: Flink shares
+    that object with later snapshots, so it can change inside one cached answer)."""
+    counts = (checkpoints or {}).get("counts") or {}
+    latest = (checkpoints or {}).get("latest") or {}
+    return (tuple(counts.get(key) for key in ("total", "in_progress", "completed", "failed")),
+            tuple((latest.get(kind) or {}).get("id") for kind in ("completed", "failed", "savepoint")))
 
 
 def resume_point(client, runs):

@@ -269,14 +269,15 @@ def dispose_savepoint(client, path, timeout):
     return True
 
 
-def wait_until_terminal(client, job_id, timeout):
-    """Wait until the job has ended; returns its last overview entry."""
+def wait_until_terminal(client, job_id, timeout, interval=POLL_INTERVAL * 4):
+    """Wait until the job has ended; returns its last overview entry. A caller whose
+    records stand still meanwhile polls tighter (``interval``)."""
     def check():
         job = find_job(client, job_id)
         if job is None or job.get("state") in TERMINAL_STATES:
             return job or {"jid": job_id}
         return None
-    return wait_for(client, check, timeout, POLL_INTERVAL * 4, "job %s to end" % job_id)
+    return wait_for(client, check, timeout, interval, "job %s to end" % job_id)
 
 
 def settle_stop(client, job_id, since_ms, timeout):

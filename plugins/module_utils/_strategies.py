@@ -23,20 +23,30 @@ lives apart from this registry, so the new file imports nothing that imports it.
 
 from __future__ import annotations
 
+import uuid
+
+from ansible_collections.flinkops.flink.plugins.module_utils import _poll
 from ansible_collections.flinkops.flink.plugins.module_utils._bluegreen import BlueGreenStrategy
 from ansible_collections.flinkops.flink.plugins.module_utils._client import FlinkError
 from ansible_collections.flinkops.flink.plugins.module_utils._jobstate import (
+    checkpoint_stats_ttl,
     checkpoints_survive_cancel,
+    high_availability,
     latest_completed_checkpoint,
     retained_checkpoint,
-    settled_checkpoints,
+    stats_generation,
 )
+from ansible_collections.flinkops.flink.plugins.module_utils._poll import wait_until_terminal
 from ansible_collections.flinkops.flink.plugins.module_utils._request import Planned
 from ansible_collections.flinkops.flink.plugins.module_utils._rescale import (
     RescaleStrategy,
     only_parallelism_differs,
 )
-from ansible_collections.flinkops.flink.plugins.module_utils._rest import job_checkpoints
+from ansible_collections.flinkops.flink.plugins.module_utils._rest import (
+    cancel_job,
+    job_checkpoints,
+    trigger_checkpoint,
+)
 from ansible_collections.flinkops.flink.plugins.module_utils._strategy import Strategy
 
 
@@ -51,7 +61,18 @@ class SavepointStrategy(Strategy):
 
 class LastStateStrategy(Strategy):
     """Cancel, then the new version from the last retained checkpoint. Records since
-    that checkpoint are processed again."""
+    that checkpoint are processed again.
+
+    Which checkpoint is the last one is read from /jobs/:id/checkpoints, which Flink's REST
+    endpoint answers from a cache for ``checkpoint_stats_ttl`` seconds after the request
+    that filled it: read too early after the cancel, a checkpoint already subsumed (deleted,
+    or older than the one whose transactions were committed) can still be the latest. The
+    answer counts only when its cache entry was filled after the job had ended. Waiting a
+    whole ttl after the end (the safe default) holds the records for seconds; instead, while
+    the job still runs, the moment an entry was filled is found (its counts differ from the
+    previous answer's), the cancel is timed to end before that entry expires, and the
+    answer is read just after it expired: any entry then was filled after the end.
+    """
 
     name = "last-state"
 
@@ -76,14 +97,72 @@ class LastStateStrategy(Strategy):
 
     @staticmethod
     def cancel_keeping_checkpoint(run, job_id):
-        ended = run.cancel(job_id)
-        retained = retained_checkpoint(run.client, job_id,
-                                       settled_checkpoints(run.client, ended))
+        client = run.client
+        ttl = checkpoint_stats_ttl(client, run.cluster_config)
+        entry = None
+        if one_stats_cache(run.cluster_config):
+            entry = stats_entry_filled(client, job_id, ttl)
+            if entry:
+                client.sleep(max(0.0, entry[0] + ttl - CANCEL_LEAD - _poll._now()))
+        cancel_job(client, job_id)
+        wait_until_terminal(client, job_id, run.request.wait_timeout, TERMINAL_POLL)
+        seen_ended = _poll._now()
+        # The known entry outlived the end: entries after it were filled after the end.
+        # Otherwise any entry filled before the end has expired one ttl after it.
+        fresh_from = entry[1] + ttl if entry and seen_ended < entry[0] + ttl else seen_ended + ttl
+        client.sleep(max(0.0, fresh_from + FRESH_MARGIN - _poll._now()))
+        retained = retained_checkpoint(client, job_id, job_checkpoints(client, job_id),
+                                       survive_cancel=True)  # checked before the cancel
         if not retained:
             raise FlinkError("job %s was cancelled but Flink reports no retained checkpoint; "
                              "nothing was started. Its checkpoint directory may still hold the "
                              "state: start the job with savepoint_path set to it" % job_id)
         return retained["path"]
+
+
+# Polls of /jobs/:id/checkpoints while looking for the moment its cache entry was filled: the
+# uncertainty of that moment, and so time added to the records' pause.
+STATS_POLL = 0.025
+# The cancel is sent this long before the known cache entry expires: the job must be seen
+# ended by then (cancelling a job takes 50-300 ms here), or the answer waits a whole ttl.
+CANCEL_LEAD = 0.4
+TERMINAL_POLL = 0.02
+FRESH_MARGIN = 0.02
+# Below this many entries (rest.cache.checkpoint-statistics.size) other jobs' answers could
+# push this job's out of the cache early, and an early refill breaks the timing above.
+STATS_CACHE_SIZE = 1000
+
+
+def one_stats_cache(config):
+    """Whether every request reaches the same statistics cache, kept its full time: one
+    JobManager (with high availability each JobManager's REST endpoint has its own)
+    and a cache not sized below Flink's default."""
+    size = str(config.get("rest.cache.checkpoint-statistics.size", STATS_CACHE_SIZE)).strip()
+    return not high_availability(config) and size.isdigit() and int(size) >= STATS_CACHE_SIZE
+
+
+def stats_entry_filled(client, job_id, ttl):
+    """(after, before): monotonic times between which the cache entry that answers
+    /jobs/:id/checkpoints now was filled, or None if no change showed within two ttls.
+
+    A checkpoint is triggered (the job keeps running) so that the counts change within one
+    ttl whatever the job's checkpoint interval; it also shortens what is processed again.
+    """
+    try:
+        trigger_checkpoint(client, job_id, uuid.uuid4().hex)
+    except FlinkError:
+        pass  # the periodic checkpoints change the counts too, if often enough
+    deadline = _poll._now() + 2 * ttl + 1
+    sent = _poll._now()
+    seen = stats_generation(job_checkpoints(client, job_id))
+    while _poll._now() < deadline:
+        client.sleep(STATS_POLL)
+        asked = _poll._now()
+        now = stats_generation(job_checkpoints(client, job_id))
+        if now != seen:
+            return sent, _poll._now()
+        sent = asked
+    return None
 
 
 class StatelessStrategy(Strategy):

@@ -28,5 +28,8 @@ def savepoint_done(location=None, failure=None):
 IN_PROGRESS = {"status": {"id": "IN_PROGRESS"}}
 
 
-def checkpoints(completed=None, savepoint=None, restored=None):
-    return {"latest": {"completed": completed, "savepoint": savepoint, "restored": restored}}
+def checkpoints(completed=None, savepoint=None, restored=None, counts=None):
+    answer = {"latest": {"completed": completed, "savepoint": savepoint, "restored": restored}}
+    if counts is not None:
+        answer["counts"] = counts
+    return answer

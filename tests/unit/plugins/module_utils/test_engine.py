@@ -589,20 +589,31 @@ def test_upgrade_prunes_spec_records_no_listed_run_needs(client, script, jar, sh
     assert any("old spec record" in action for action in changes.actions)
 
 
+RETAINED = {"externalization": {"enabled": True, "delete_on_cancellation": False}}
+
+
+def expect_last_state_cancel(script, jid, chk, after_end=None):
+    """last-state's steps up to the read of the last checkpoint: the checks before the stop, a
+    checkpoint triggered, /checkpoints polled until its cache entry was refilled (the counts
+    changed), the cancel, the end, then the answer read once that entry expired."""
+    path = "/jobs/%s/checkpoints" % jid
+    script.on("GET", path, checkpoints(completed=chk))
+    script.on("GET", path + "/config", RETAINED)
+    script.on("POST", path, {"request-id": "c1"})
+    for total in (7, 7, 8):
+        script.on("GET", path, checkpoints(completed=chk, counts={"total": total}))
+    script.on("PATCH", "/jobs/%s" % jid, {})
+    script.on("GET", "/jobs/overview", overview(job(jid, state="CANCELLING")))
+    script.on("GET", "/jobs/overview", overview(job(jid, state="CANCELED", end=1)))
+    script.on("GET", path, after_end if after_end is not None else checkpoints(completed=chk))
+
+
 def test_last_state_cancels_and_starts_from_the_retained_checkpoint(
         client, script, jar, sha, uploaded):
     req, current = upgrade_setup(script, jar, sha, uploaded, upgrade_mode="last-state")
     jid = current["jid"]
     chk = {"external_path": "file:/chk/%s/chk-7" % jid, "latest_ack_timestamp": 70, "id": 7}
-    script.on("GET", "/jobs/%s/checkpoints" % jid, checkpoints(completed=chk))
-    script.on("GET", "/jobs/%s/checkpoints/config" % jid,
-              {"externalization": {"enabled": True, "delete_on_cancellation": False}})
-    script.on("PATCH", "/jobs/%s" % jid, {})
-    script.on("GET", "/jobs/overview", overview(job(jid, state="CANCELLING")))
-    script.on("GET", "/jobs/overview", overview(job(jid, state="CANCELED", end=1)))
-    script.on("GET", "/jobs/%s/checkpoints" % jid, checkpoints(completed=chk))
-    script.on("GET", "/jobs/%s/checkpoints/config" % jid,
-              {"externalization": {"enabled": True, "delete_on_cancellation": False}})
+    expect_last_state_cancel(script, jid, chk)
     expect_run(script, spec_of(req, sha))
     result = engine(client, req).run()
     assert result.restored_from == chk["external_path"] == script.body_of("/run")["savepointPath"]
@@ -629,13 +640,8 @@ def test_last_state_is_refused_before_anything_stops(client, script, jar, sha, u
 def test_last_state_without_a_retained_checkpoint_after_the_cancel(client, script, jar, sha,
                                                                    uploaded):
     req, current = upgrade_setup(script, jar, sha, uploaded, upgrade_mode="last-state")
-    jid = current["jid"]
-    retained = {"externalization": {"enabled": True, "delete_on_cancellation": False}}
-    script.on("GET", "/jobs/%s/checkpoints" % jid, checkpoints(completed={"external_path": "x"}))
-    script.on("GET", "/jobs/%s/checkpoints/config" % jid, retained)
-    script.on("PATCH", "/jobs/%s" % jid, {})
-    script.on("GET", "/jobs/overview", overview())  # gone from the list: ended
-    script.on("GET", "/jobs/%s/checkpoints" % jid, checkpoints())
+    expect_last_state_cancel(script, current["jid"], {"external_path": "x"},
+                             after_end=checkpoints())
     with pytest.raises(FlinkError) as failed:
         engine(client, req).run()
     assert "no retained checkpoint; nothing was started" in str(failed.value)
