@@ -172,6 +172,7 @@ def test_same_spec_not_yet_running_is_waited_for(client, script, jar, sha):
 
 def test_two_active_runs_are_refused_naming_both(client, script, jar):
     script.on("GET", "/jobs/overview", overview(job("1" * 32), job("2" * 32, state="RESTARTING")))
+    script.on("GET", "/jars", {"files": []})  # neither is a green this collection started
     with pytest.raises(FlinkError) as failed:
         engine(client, request(jar)).run()
     assert "2 jobs match name 'orders'" in str(failed.value) and "1" * 32 in str(failed.value)
