@@ -96,3 +96,33 @@ def test_run_killed_while_it_stops_blue_is_finished_by_the_next_upgrade(flink, j
     assert flink.the_running_job(params["name"])["jid"] == upgraded["job_id"]
     time.sleep(2)  # the third version prints its first counts
     green_continues(flink, params["name"], blue["job_id"])
+
+
+RETAINED = {"execution.checkpointing.externalized-checkpoint-retention": "RETAIN_ON_CANCELLATION"}
+
+
+def test_a_crash_looping_job_is_replaced_by_a_fixed_version_carrying_its_state(flink, job_params, module):
+    """Issue 30: a job that fails on every start cannot take a savepoint; the fixed version
+    replaces it from the state it restarts from, counts going on."""
+    params = job_params(configuration=RETAINED)
+    started = module("flink_job", params)
+    assert started["action"] == "started", started
+    flink.wait_counts(params["name"], "v1", minimum=2)
+    # A broken version, deployed without waiting: it restarts over and over from v1's savepoint.
+    broken = module("flink_job", dict(params, args=params["args"] + ["--variant", "fail-on-start"],
+                                      wait=False))
+    assert broken["action"] == "upgraded" and broken["savepoint"], broken
+    deadline = time.time() + 120
+    while not flink.get("/jobs/%s/exceptions" % broken["job_id"]).get("exceptionHistory", {}).get("entries") \
+            and not flink.get("/jobs/%s/exceptions" % broken["job_id"]).get("root-exception"):
+        assert time.time() < deadline, "the broken version never failed"
+        time.sleep(0.5)
+
+    fixed = module("flink_job", dict(params, jar=flink.jobs["stateful-v2"]))
+    assert not fixed.get("failed") and fixed["action"] == "upgraded", fixed
+    assert fixed["previous_job_id"] == broken["job_id"] and fixed["restored_from"] == broken["savepoint"]
+    assert any("crash-looping" in w for w in warnings_of(fixed)), fixed
+    assert flink.state(broken["job_id"]) == "CANCELED"
+    assert flink.the_running_job(params["name"])["jid"] == fixed["job_id"]
+    flink.wait_counts(params["name"], "v2", minimum=2)
+    flink.assert_exactly_once(params["name"])  # the broken version counted nothing
