@@ -57,10 +57,15 @@ class SavepointStrategy(Strategy):
         return run.stop_to_savepoint(current["jid"], run.request.drain)
 
 
+# Failures (not waits for slots) that make a job that is not running crash-looping: one is a
+# failover (a TaskManager lost) that a stop with a savepoint can wait out on a re-run.
+CRASH_LOOP_FAILURES = 2
+
+
 def crash_looping(client, job):
     """Whether ``job`` (an overview entry) fails over and over: not every task runs and it
-    recorded a failure that is not a wait for slots. A stop with a savepoint cannot work."""
-    return not is_healthy(job) and restart_count(client, job["jid"]) > 0
+    recorded repeated failures that are not waits for slots. A stop with a savepoint cannot work."""
+    return not is_healthy(job) and restart_count(client, job["jid"]) >= CRASH_LOOP_FAILURES
 
 
 class CrashLoop:

@@ -642,8 +642,9 @@ def test_last_state_without_a_retained_checkpoint_after_the_cancel(client, scrip
     assert "no retained checkpoint; nothing was started" in str(failed.value)
 
 
-FAILING = {"exceptionHistory": {"entries": [{"timestamp": 5, "exceptionName": "java.lang.RuntimeException",
-                                             "stacktrace": "RuntimeException: poison record"}]}}
+FAILING = {"exceptionHistory": {"entries": [{"timestamp": stamp, "exceptionName": "java.lang.RuntimeException",
+                                             "stacktrace": "RuntimeException: poison record"}
+                                            for stamp in (9, 5)]}}
 RETAINED = {"externalization": {"enabled": True, "delete_on_cancellation": False}}
 
 
@@ -707,6 +708,20 @@ def test_a_crash_looping_job_without_state_to_carry_is_refused_before_the_cancel
     assert expected in str(failed.value) and "crash-looping" in str(failed.value)
     assert "left as it is" in str(failed.value) and "upgrade_mode=stateless" in str(failed.value)
     assert not any(c.startswith("PATCH") or c.endswith("/stop") for c in script.calls())
+
+
+def test_a_job_restarting_once_is_stopped_with_a_savepoint_not_cancelled(client, script, jar, sha, uploaded):
+    """One failover (a TaskManager lost) is not a crash loop: the stop with a savepoint is tried."""
+    req = request(jar)
+    current = job(running_id(OLD_SPEC), state="RESTARTING")
+    script.on("GET", "/jobs/overview", overview(current))
+    expect_prepared(script, uploaded, spec_of(req, sha), jars=old_record_jars())
+    once = {"exceptionHistory": {"entries": FAILING["exceptionHistory"]["entries"][:1]}}
+    script.on("GET", "/jobs/%s/exceptions" % current["jid"], once)
+    expect_stop(script, job_id=current["jid"])
+    expect_run(script, spec_of(req, sha))
+    result = engine(client, req).run()
+    assert result.restored_from == result.savepoint == SP
 
 
 def test_stateless_cancels_and_starts_empty(client, script, jar, sha, uploaded):
