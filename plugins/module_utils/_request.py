@@ -218,8 +218,8 @@ class DeployFailure(FlinkError):
                     "failed: %s. Both jobs run now and process the stream (a sink that is not "
                     "idempotent receives records twice). The next run of this job (flink_job "
                     "with any spec or state) stops job %s with a savepoint before anything else; "
-                    "or stop it by hand" % (facts["job_id"], facts["previous_job_id"], error.msg,
-                                           facts["previous_job_id"]))
+                    "or stop it by hand" % (facts["job_id"], facts["previous_job_id"],
+                                            error.msg, facts["previous_job_id"]))
         if outcome == "records-not-durable":
             return ("%s. Set state_store to a durable store (s3://bucket/prefix, "
                     "zookeeper://host:port/chroot or postgresql://user@host:port/database), or to "
