@@ -172,9 +172,14 @@ class Engine:
         """Read the job list once: this job's runs, and the one active run if any."""
         self.jobs = list_jobs(self.client)
         self.runs = matching_jobs(self.jobs, self.request.name, self.request.name_match)
-        runs, self.handover = split_handover(  # a blue/green run left half done (_bluegreen)
-            self.runs, lambda job_id: self.fingerprint_of(job_id) in spec_records(self.records))
+        runs, self.handover = split_handover(self.runs, self.started_as_this_job)  # _bluegreen
         self.current = the_active_run(runs, self.request.name, self.request.name_match)
+
+    def started_as_this_job(self, job_id):
+        """Whether this collection started job ``job_id`` under this run's job name (its spec
+        record names it): a job sharing only a prefix is another job's, never a green of ours."""
+        record = spec_records(self.records).get(self.fingerprint_of(job_id))
+        return bool(record) and record.get("name") == self.request.name
 
     @property
     def warnings(self):

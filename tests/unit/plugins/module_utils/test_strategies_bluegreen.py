@@ -12,7 +12,8 @@ import pytest
 
 from ansible_collections.flinkops.flink.plugins.module_utils import _bluegreen, _lag
 from ansible_collections.flinkops.flink.plugins.module_utils._client import FlinkError
-from ansible_collections.flinkops.flink.plugins.module_utils._store import spec_record_names
+from ansible_collections.flinkops.flink.plugins.module_utils._spec import JobSpec
+from ansible_collections.flinkops.flink.plugins.module_utils._store import content_key, spec_record_names
 
 from ansible_collections.flinkops.flink.tests.unit.plugins.module_utils.flinkfake import (
     IN_PROGRESS,
@@ -359,6 +360,20 @@ def test_two_jobs_that_are_not_a_handover_are_refused(client, script, jar, sha, 
     script.on("GET", "/jars", {"files": [uploaded] + old_record_jars()})
     with pytest.raises(FlinkError, match="2 jobs match name 'orders'.*refusing to guess"):
         engine(client, req).run()
+
+
+def test_a_job_sharing_only_the_prefix_is_never_taken_for_green(client, script, jar, sha, uploaded):
+    """name_match=prefix: orders-backfill (managed under its own name) is not a green of orders."""
+    req = request(jar, name_match="prefix")
+    other_spec = JobSpec("orders-backfill", content_key(sha), "org.example.Job", ["--v2"])
+    other = job(new_id(other_spec), name="orders-backfill", start=5000)
+    records = old_record_jars() + [{"id": "o%d_%s" % (i, name), "name": name, "uploaded": 2}
+                                   for i, name in enumerate(spec_record_names(other_spec, uploaded["id"]))]
+    script.on("GET", "/jobs/overview", overview(other, job(running_id(OLD_SPEC))))
+    script.on("GET", "/jars", {"files": [uploaded] + records})
+    with pytest.raises(FlinkError, match="2 jobs match name 'orders' .prefix.*refusing to guess"):
+        engine(client, req).run()
+    assert not any(c.startswith(("POST /jobs", "PATCH")) for c in script.calls())
 
 
 def test_check_mode_blue_green_plans_without_changing(client, script, jar, sha, uploaded):
