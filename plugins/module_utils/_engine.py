@@ -397,6 +397,7 @@ class Engine:
                 raise
             first.fire("after_change", None)
             self.result.warnings.extend(first.warnings)
+        if first and not self.changes.check_mode:
             self.result.warnings.append(
                 "jobs %s and %s of %s both ran (a blue/green handover an earlier run left "
                 "unfinished): job %s was stopped with the savepoint %s before this run went on" % (

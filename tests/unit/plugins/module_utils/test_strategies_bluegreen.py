@@ -315,6 +315,26 @@ def test_a_handover_left_by_a_run_of_another_spec_is_finished_before_the_upgrade
         "POST /jobs/%s/stop" % blue["jid"], "POST /jobs/%s/stop" % green["jid"]]
 
 
+def test_check_mode_plans_the_handover_then_the_upgrade_of_green(client, script, jar, sha, uploaded):
+    req = request(jar, args=["--v3"])
+    green_spec = spec_of(request(jar), sha)
+    blue = job(running_id(OLD_SPEC), start=1)
+    green = job(new_id(green_spec), start=5000)
+    records = handover_record_jars(green_spec, uploaded)
+    script.on("GET", "/jobs/overview", overview(green, blue))
+    script.on("GET", "/jars", {"files": [uploaded] + records})
+    script.on("GET", "/jobs/overview", overview(green, blue))
+    script.on("GET", "/jars", {"files": [uploaded] + records})
+    expect_prepared_recorded(script, uploaded, records)
+    eng = engine(client, req, check_mode=True)
+    result = eng.run()
+    assert result.action == "upgraded" and result.previous_job_id == green["jid"] and result.job_id is None
+    stops = [a for a in eng.changes.actions if a.startswith("stop job")]
+    assert stops[0].startswith("stop job %s" % blue["jid"]) and stops[1].startswith("stop job %s" % green["jid"])
+    assert not any(c.startswith(("POST /jobs", "PATCH")) for c in script.calls())
+    assert all(isinstance(w, str) and "Planned" not in w for w in eng.warnings)
+
+
 def test_state_stopped_finishes_a_pending_handover_then_stops_green(client, script, jar, sha, uploaded):
     req = request(jar, state="stopped")
     green_spec = spec_of(request(jar), sha)
