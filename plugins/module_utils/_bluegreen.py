@@ -26,9 +26,12 @@ The order of steps is the safety argument:
 Between 3 and 5 both versions process the stream (the overlap, reported as
 ``overlap_seconds``): fine for idempotent or upsert sinks, duplicates for others.
 
-A run interrupted between 3 and 5 leaves two jobs of the name: blue, and a green whose job id
-carries the desired spec's fingerprint. The next run with the same spec finds both and
-finishes the handover from step 4 (``finish``): promote if green is healthy, abort otherwise.
+A run interrupted between 3 and 5, or whose final stop of blue failed, leaves two jobs of the
+name: blue, and a green this collection started (its spec is recorded). The next run of the
+job, whatever it asks for, finds both (``split_handover``) and finishes the handover from step 4
+(``finish``) before anything else: promote if green is healthy, abort otherwise. A run asking
+for green's spec ends there; any other (another spec, ``state: stopped``) goes on from the one
+job left (the engine's ``finish_pending_handover``).
 """
 
 from __future__ import annotations
@@ -48,7 +51,7 @@ from ansible_collections.flinkops.flink.plugins.module_utils._poll import (
     wait_until_running,
     watch_health,
 )
-from ansible_collections.flinkops.flink.plugins.module_utils._request import Planned
+from ansible_collections.flinkops.flink.plugins.module_utils._request import DeployFailure, Planned
 from ansible_collections.flinkops.flink.plugins.module_utils._store import new_job_id
 from ansible_collections.flinkops.flink.plugins.module_utils._rest import (
     find_job,
@@ -145,7 +148,12 @@ class BlueGreenStrategy:
             run.result.update(catch_up=wait_caught_up(client, green_id, blue, req.wait_timeout))
         except FlinkError as exc:
             self.abort(run, blue, green_id, exc)
-        run.stop_to_savepoint(blue, False)
+        try:
+            run.stop_to_savepoint(blue, False)
+        except FlinkError as exc:
+            # Green passed: never cancel it now. Both run until the next run stops blue.
+            raise DeployFailure("promote", exc, "handover-pending", job_id=green_id,
+                                previous_job_id=blue)
         run.result.update(overlap_seconds=round(time.time() - started, 3))
 
     @staticmethod
@@ -168,14 +176,16 @@ class BlueGreenStrategy:
             errors=failure.errors, cause=failure.cause)
 
 
-def split_handover(runs, request):
-    """A name's ``runs`` without green, and the handover (blue, green), when two active runs
-    under ``upgrade_mode=blue-green`` may be what an interrupted blue/green run left; the
-    strategy's ``finish_handover`` then decides. Otherwise ``runs`` unchanged and None."""
+def split_handover(runs, started_here):
+    """A name's ``runs`` without green, and the handover (blue, green), when two runs are
+    active and the newer one was started by this collection (``started_here(job id)``: its
+    spec is recorded): what a blue/green run left half done, whatever this run's upgrade mode.
+    Otherwise ``runs`` unchanged and None (two jobs nobody can tell apart are refused later)."""
     active = [job for job in runs if is_active(job)]
-    if len(active) == 2 and request.upgrade_mode == BlueGreenStrategy.name:
+    if len(active) == 2:
         handover = sorted(active, key=lambda job: job.get("start-time", 0))
-        return [job for job in runs if job is not handover[1]], handover
+        if started_here(handover[1]["jid"]):
+            return [job for job in runs if job is not handover[1]], handover
     return runs, None
 
 

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import time
 
-from ansible_collections.flinkops.flink.plugins.module_utils._bluegreen import split_handover
+from ansible_collections.flinkops.flink.plugins.module_utils._bluegreen import BlueGreenStrategy, split_handover
 from ansible_collections.flinkops.flink.plugins.module_utils._capacity import capacity_verdict, slots_needed
 from ansible_collections.flinkops.flink.plugins.module_utils._client import FlinkError
 from ansible_collections.flinkops.flink.plugins.module_utils._health import health_gate
@@ -112,6 +112,14 @@ from ansible_collections.flinkops.flink.plugins.module_utils._strategies import 
 from ansible_collections.flinkops.flink.plugins.module_utils._submit import submit_once
 
 
+class RecordedSpec:
+    """A spec known by its recorded fingerprint only: what a run finishing another run's
+    handover tells its hooks it deploys (the spec green runs)."""
+
+    def __init__(self, fingerprint):
+        self.fingerprint = fingerprint
+
+
 class Engine:
     """One flink_job run: the desired spec against what the cluster runs."""
 
@@ -119,6 +127,7 @@ class Engine:
         self.client = client
         self.request = request
         self.changes = changes
+        self._given_hooks = hooks  # a pending handover is finished by a run with hooks of its own
         self.hooks = default_hooks() if hooks is None else list(hooks)
         # Where the records live (_records): the JAR store unless a durable store is set.
         self.state = state or StateStore(None, client)
@@ -163,8 +172,14 @@ class Engine:
         """Read the job list once: this job's runs, and the one active run if any."""
         self.jobs = list_jobs(self.client)
         self.runs = matching_jobs(self.jobs, self.request.name, self.request.name_match)
-        runs, self.handover = split_handover(self.runs, self.request)  # blue/green (_bluegreen)
+        runs, self.handover = split_handover(self.runs, self.started_as_this_job)  # _bluegreen
         self.current = the_active_run(runs, self.request.name, self.request.name_match)
+
+    def started_as_this_job(self, job_id):
+        """Whether this collection started job ``job_id`` under this run's job name (its spec
+        record names it): a job sharing only a prefix is another job's, never a green of ours."""
+        record = spec_records(self.records).get(self.fingerprint_of(job_id))
+        return bool(record) and record.get("name") == self.request.name
 
     @property
     def warnings(self):
@@ -308,6 +323,9 @@ class Engine:
 
     def ensure_running(self):
         spec = self.desired_spec()
+        if self.handover and self.fingerprint_of(self.handover[1]["jid"]) != spec.fingerprint:
+            self.finish_pending_handover()
+            spec = self.desired_spec()  # salted like the spec that runs now
         after = dict(spec.to_dict(), fingerprint=spec.fingerprint)
         current = self.current
         if current and runs_desired(self, current, spec):
@@ -318,7 +336,9 @@ class Engine:
         jar_id, uploaded_now = self.resolve_jar_id()
         records = spec_records(self.records)
         previous = records.get(self.fingerprint_of(current["jid"])) if current else None
-        strategy = select_strategy(self.request, current, spec, previous) if current else None
+        # Two jobs, green running this very spec: this run finishes the handover, whatever its mode.
+        strategy = BlueGreenStrategy() if self.handover else \
+            select_strategy(self.request, current, spec, previous) if current else None
         # Every refusal before the first change: the run leaves nothing behind, not its upload.
         try:
             if not is_planned(jar_id):
@@ -352,6 +372,42 @@ class Engine:
             raise failure
         self.fire("after_change", None)
         return spec_diff(before, after)
+
+    def finish_pending_handover(self):
+        """Two jobs of the name, the newer one (green) started by a blue/green run of another
+        spec that did not promote it (killed, or its stop of blue failed): before this run asks
+        for anything else, finish that handover as a run of green's own spec would (gate green,
+        then stop blue with a savepoint, or cancel green when it fails its gate), with hooks of
+        its own (its claim, its line in the operation log). Then go on from the one job left."""
+        blue, green = self.handover
+        first = Engine(self.client, self.request, self.changes, hooks=self._given_hooks,
+                       state=self.state)
+        first.survey()
+        if not first.handover:  # another run finished it meanwhile
+            first = None
+        else:
+            first.check_records_durable()
+            recorded = RecordedSpec(first.fingerprint_of(first.handover[1]["jid"]))
+            try:
+                first.fire("before_change", first.current, recorded)
+                BlueGreenStrategy().finish(first, first.current, first.handover[1]["jid"])
+            except FlinkError as failure:
+                first.fire("after_change", failure)
+                self.result, self.hooks = first.result, self.hooks + first.hooks
+                raise
+            first.fire("after_change", None)
+            self.result.warnings.extend(first.warnings)
+        if first and not self.changes.check_mode:
+            self.result.warnings.append(
+                "jobs %s and %s of %s both ran (a blue/green handover an earlier run left "
+                "unfinished): job %s was stopped with the savepoint %s before this run went on" % (
+                    blue["jid"], green["jid"], self.request.name, blue["jid"],
+                    first.result.savepoint))
+        self._records = self._jars = None
+        if self.changes.check_mode:
+            self.runs, self.current, self.handover = [green], green, None
+        else:
+            self.survey()
 
     def check_rollback_possible(self, current, previous, spec):
         """Before the stop: if the new version fails, can the running one start again? Known
@@ -584,6 +640,8 @@ class Engine:
     # -- state: stopped -----------------------------------------------------------
 
     def ensure_stopped(self):
+        if self.handover:
+            self.finish_pending_handover()
         current = self.current
         if current is None:
             return spec_diff({"running": False}, {"running": False})

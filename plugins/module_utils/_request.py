@@ -212,6 +212,14 @@ class DeployFailure(FlinkError):
                     "rolled back.%s Run the task again: when no job of the name runs, it goes on "
                     "from that savepoint; when one does, it names it" % (
                         error.msg, facts.get("previous_job_id"), facts["state_at"], started))
+        if outcome == "handover-pending":
+            return ("blue-green handover not finished: the new version (job %s) passed its gate "
+                    "and runs, but stopping the previous version (job %s) with a savepoint "
+                    "failed: %s. Both jobs run now and process the stream (a sink that is not "
+                    "idempotent receives records twice). The next run of this job (flink_job "
+                    "with any spec or state) stops job %s with a savepoint before anything else; "
+                    "or stop it by hand" % (facts["job_id"], facts["previous_job_id"],
+                                            error.msg, facts["previous_job_id"]))
         if outcome == "records-not-durable":
             return ("%s. Set state_store to a durable store (s3://bucket/prefix, "
                     "zookeeper://host:port/chroot or postgresql://user@host:port/database), or to "

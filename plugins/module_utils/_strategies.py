@@ -31,13 +31,17 @@ from ansible_collections.flinkops.flink.plugins.module_utils._client import Flin
 from ansible_collections.flinkops.flink.plugins.module_utils._jobstate import (
     checkpoint_stats_ttl,
     checkpoints_survive_cancel,
+    describe_state,
     high_availability,
+    is_healthy,
     latest_completed_checkpoint,
+    restart_count,
+    restored_from,
     retained_checkpoint,
     stats_generation,
 )
 from ansible_collections.flinkops.flink.plugins.module_utils._poll import wait_until_terminal
-from ansible_collections.flinkops.flink.plugins.module_utils._request import Planned
+from ansible_collections.flinkops.flink.plugins.module_utils._request import Planned, is_planned
 from ansible_collections.flinkops.flink.plugins.module_utils._rescale import (
     RescaleStrategy,
     only_parallelism_differs,
@@ -51,12 +55,83 @@ from ansible_collections.flinkops.flink.plugins.module_utils._strategy import St
 
 
 class SavepointStrategy(Strategy):
-    """Atomic stop-with-savepoint, then the new version from exactly that savepoint."""
+    """Atomic stop-with-savepoint, then the new version from exactly that savepoint. A job
+    that is crash-looping cannot take a savepoint: it is replaced from its latest retained
+    state instead (``CrashLoop``), or the upgrade is refused before anything stops."""
 
     name = "savepoint"
 
     def take_down(self, run, current):
+        if crash_looping(run.client, current):
+            return CrashLoop.take_down(run, current)
         return run.stop_to_savepoint(current["jid"], run.request.drain)
+
+
+# Failures (not waits for slots) that make a job that is not running crash-looping: one is a
+# failover (a TaskManager lost) that a stop with a savepoint can wait out on a re-run.
+CRASH_LOOP_FAILURES = 2
+
+
+def crash_looping(client, job):
+    """Whether ``job`` (an overview entry) fails over and over: not every task runs and it
+    recorded repeated failures that are not waits for slots. A stop with a savepoint cannot work."""
+    return not is_healthy(job) and restart_count(client, job["jid"]) >= CRASH_LOOP_FAILURES
+
+
+class CrashLoop:
+    """Replace a crash-looping job from the state it restarts from: its latest completed
+    checkpoint (only if Flink keeps it when the job is cancelled), or, when it completed none
+    since its start, the savepoint it was started from. Never from empty state."""
+
+    RETENTION = ("execution.checkpointing.externalized-checkpoint-retention: "
+                 "RETAIN_ON_CANCELLATION")
+
+    @classmethod
+    def take_down(cls, run, current):
+        job_id = current["jid"]
+        checkpoints = job_checkpoints(run.client, job_id)
+        completed = latest_completed_checkpoint(checkpoints)
+        restored = restored_from(checkpoints)
+        how = "job %s is crash-looping (%s), so it cannot take a savepoint" % (
+            job_id, describe_state(current))
+        if completed and not checkpoints_survive_cancel(run.client, job_id):
+            raise FlinkError("%s, and Flink deletes its checkpoints when it is cancelled: set %s "
+                             "in its configuration, or replace it with upgrade_mode=stateless "
+                             "(with savepoint_path to keep state); job left as it is" % (
+                                 how, cls.RETENTION))
+        if not completed and not (restored and (restored.get("is_savepoint") or
+                                                checkpoints_survive_cancel(run.client, job_id))):
+            raise FlinkError("%s, and it has no completed checkpoint (nor a savepoint it was "
+                             "started from) to carry over: replace it with "
+                             "upgrade_mode=stateless (it starts from savepoint_path, or from "
+                             "empty state); job left as it is" % how)
+        origin = "its latest retained checkpoint" if completed else "the state it was started from"
+        location = run.changes.do(
+            "cancel crash-looping job %s and start from %s" % (job_id, origin),
+            cls.cancel_keeping_state, run, job_id, None if completed else restored["path"],
+            planned=Planned("%s of job %s" % (origin, job_id)))
+        if not is_planned(location):
+            run.result.warnings.append(
+                "%s: it was cancelled and its replacement started from %s, %s%s" % (
+                    how, origin, location, "; records since that checkpoint are processed "
+                    "again" if completed else ""))
+        return location
+
+    @staticmethod
+    def cancel_keeping_state(run, job_id, started_from):
+        """Cancel; the retained checkpoint's path (re-read once Flink settled it), or
+        ``started_from`` when the job completed no checkpoint."""
+        ended = run.cancel(job_id)
+        if started_from is None:
+            retained = retained_checkpoint(run.client, job_id,
+                                           settled_checkpoints(run.client, ended))
+            if not retained:
+                raise FlinkError("crash-looping job %s was cancelled but Flink reports no "
+                                 "retained checkpoint; nothing was started. Its checkpoint "
+                                 "directory may still hold the state: start the job with "
+                                 "savepoint_path set to it" % job_id)
+            return retained["path"]
+        return started_from
 
 
 class LastStateStrategy(Strategy):

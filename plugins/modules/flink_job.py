@@ -180,6 +180,9 @@ options:
     description:
       - How a running job with a different spec is replaced.
       - V(savepoint) stops it with an atomic stop-with-savepoint and starts the new version from it.
+        A crash-looping job (it cannot take a savepoint) is cancelled instead and the new version starts
+        from its latest completed checkpoint (which must be retained on cancellation), or from the
+        savepoint it was started from when it completed none; without either the upgrade is refused.
       - V(last-state) cancels it and starts the new version from its latest completed checkpoint;
         needs checkpoints retained on cancellation. Records since that checkpoint are processed again.
       - V(stateless) cancels it and starts the new version without state (or from O(savepoint_path)).
@@ -194,8 +197,10 @@ options:
         idempotent or upsert sinks, duplicates for others. Give green its own sink identities (a Kafka
         transactional-id prefix, a consumer group, an output table) through O(args) or
         O(configuration) when that matters.
-      - A blue/green run interrupted after green started leaves two jobs of the name; running the
-        task again with the same spec finishes the handover (gate, then promote or abort).
+      - A blue/green run interrupted after green started, or whose final stop of blue failed, leaves
+        two jobs of the name. The next run of the job finishes that handover first (gate green, then
+        stop blue with a savepoint, or cancel green), whatever its O(upgrade_mode), spec or O(state);
+        a run of another spec then goes on from green.
     type: str
     choices: [savepoint, last-state, stateless, blue-green]
     default: savepoint

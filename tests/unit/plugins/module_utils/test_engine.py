@@ -172,6 +172,7 @@ def test_same_spec_not_yet_running_is_waited_for(client, script, jar, sha):
 
 def test_two_active_runs_are_refused_naming_both(client, script, jar):
     script.on("GET", "/jobs/overview", overview(job("1" * 32), job("2" * 32, state="RESTARTING")))
+    script.on("GET", "/jars", {"files": []})  # neither is a green this collection started
     with pytest.raises(FlinkError) as failed:
         engine(client, request(jar)).run()
     assert "2 jobs match name 'orders'" in str(failed.value) and "1" * 32 in str(failed.value)
@@ -645,6 +646,88 @@ def test_last_state_without_a_retained_checkpoint_after_the_cancel(client, scrip
     with pytest.raises(FlinkError) as failed:
         engine(client, req).run()
     assert "no retained checkpoint; nothing was started" in str(failed.value)
+
+
+FAILING = {"exceptionHistory": {"entries": [{"timestamp": stamp, "exceptionName": "java.lang.RuntimeException",
+                                             "stacktrace": "RuntimeException: poison record"}
+                                            for stamp in (9, 5)]}}
+RETAINED = {"externalization": {"enabled": True, "delete_on_cancellation": False}}
+
+
+def crash_loop_setup(script, jar, sha, uploaded):
+    """A job of the old spec that restarts over and over, and a request for a fixed version."""
+    req = request(jar)
+    current = job(running_id(OLD_SPEC), state="RESTARTING")
+    script.on("GET", "/jobs/overview", overview(current))
+    expect_prepared(script, uploaded, spec_of(req, sha), jars=old_record_jars())
+    script.on("GET", "/jobs/%s/exceptions" % current["jid"], FAILING)
+    return req, current
+
+
+def test_a_crash_looping_job_is_replaced_from_its_latest_retained_checkpoint(
+        client, script, jar, sha, uploaded):
+    """Issue 30: no savepoint is possible; the fixed version carries the checkpoint over."""
+    req, current = crash_loop_setup(script, jar, sha, uploaded)
+    jid = current["jid"]
+    chk = {"external_path": "file:/chk/%s/chk-9" % jid, "latest_ack_timestamp": 90, "id": 9}
+    script.on("GET", "/jobs/%s/checkpoints" % jid, checkpoints(completed=chk))
+    script.on("GET", "/jobs/%s/checkpoints/config" % jid, RETAINED)
+    script.on("PATCH", "/jobs/%s" % jid, {})
+    script.on("GET", "/jobs/overview", overview(job(jid, state="CANCELED", end=1)))
+    script.on("GET", "/jobs/%s/checkpoints" % jid, checkpoints(completed=chk))
+    script.on("GET", "/jobs/%s/checkpoints/config" % jid, RETAINED)
+    expect_run(script, spec_of(req, sha))
+    eng = engine(client, req)
+    result = eng.run()
+    assert result.action == "upgraded" and result.savepoint is None
+    assert result.restored_from == chk["external_path"] == script.body_of("/run")["savepointPath"]
+    assert not any(c.endswith("/stop") for c in script.calls())
+    assert any("crash-looping" in w and chk["external_path"] in w for w in eng.warnings), eng.warnings
+
+
+def test_a_crash_looping_job_that_never_checkpointed_is_replaced_from_what_it_started_from(
+        client, script, jar, sha, uploaded):
+    req, current = crash_loop_setup(script, jar, sha, uploaded)
+    jid = current["jid"]
+    started_from = {"external_path": "file:/sp/savepoint-0a0a0a-1", "is_savepoint": True}
+    script.on("GET", "/jobs/%s/checkpoints" % jid, checkpoints(restored=started_from))
+    script.on("PATCH", "/jobs/%s" % jid, {})
+    script.on("GET", "/jobs/overview", overview(job(jid, state="CANCELED", end=1)))
+    expect_run(script, spec_of(req, sha))
+    result = engine(client, req).run()
+    assert result.restored_from == started_from["external_path"] == script.body_of("/run")["savepointPath"]
+
+
+@pytest.mark.parametrize("chk, config, expected", [
+    (None, None, "no completed checkpoint (nor a savepoint it was started from)"),
+    ({"external_path": "file:/c/1"}, {"externalization": {"enabled": True, "delete_on_cancellation": True}},
+     "RETAIN_ON_CANCELLATION"),
+])
+def test_a_crash_looping_job_without_state_to_carry_is_refused_before_the_cancel(
+        client, script, jar, sha, uploaded, chk, config, expected):
+    req, current = crash_loop_setup(script, jar, sha, uploaded)
+    script.on("GET", "/jobs/%s/checkpoints" % current["jid"], checkpoints(completed=chk))
+    if config:
+        script.on("GET", "/jobs/%s/checkpoints/config" % current["jid"], config)
+    with pytest.raises(FlinkError) as failed:
+        engine(client, req).run()
+    assert expected in str(failed.value) and "crash-looping" in str(failed.value)
+    assert "left as it is" in str(failed.value) and "upgrade_mode=stateless" in str(failed.value)
+    assert not any(c.startswith("PATCH") or c.endswith("/stop") for c in script.calls())
+
+
+def test_a_job_restarting_once_is_stopped_with_a_savepoint_not_cancelled(client, script, jar, sha, uploaded):
+    """One failover (a TaskManager lost) is not a crash loop: the stop with a savepoint is tried."""
+    req = request(jar)
+    current = job(running_id(OLD_SPEC), state="RESTARTING")
+    script.on("GET", "/jobs/overview", overview(current))
+    expect_prepared(script, uploaded, spec_of(req, sha), jars=old_record_jars())
+    once = {"exceptionHistory": {"entries": FAILING["exceptionHistory"]["entries"][:1]}}
+    script.on("GET", "/jobs/%s/exceptions" % current["jid"], once)
+    expect_stop(script, job_id=current["jid"])
+    expect_run(script, spec_of(req, sha))
+    result = engine(client, req).run()
+    assert result.restored_from == result.savepoint == SP
 
 
 def test_stateless_cancels_and_starts_empty(client, script, jar, sha, uploaded):

@@ -12,7 +12,8 @@ import pytest
 
 from ansible_collections.flinkops.flink.plugins.module_utils import _bluegreen, _lag
 from ansible_collections.flinkops.flink.plugins.module_utils._client import FlinkError
-from ansible_collections.flinkops.flink.plugins.module_utils._store import spec_record_names
+from ansible_collections.flinkops.flink.plugins.module_utils._spec import JobSpec
+from ansible_collections.flinkops.flink.plugins.module_utils._store import content_key, spec_record_names
 
 from ansible_collections.flinkops.flink.tests.unit.plugins.module_utils.flinkfake import (
     IN_PROGRESS,
@@ -245,29 +246,154 @@ def test_green_refused_at_submit_leaves_blue_untouched(client, script, jar, sha,
     assert not any("/stop" in c for c in script.calls())
 
 
-def test_an_interrupted_handover_is_finished_by_the_next_run(client, script, jar, sha, uploaded):
-    req = request(jar, upgrade_mode="blue-green")
-    blue = job(running_id(OLD_SPEC), start=1)
-    green = job(new_id(spec_of(req, sha)), start=5000)
-    script.on("GET", "/jobs/overview", overview(green, blue))
-    expect_prepared(script, uploaded, spec_of(req, sha), jars=old_record_jars())
+def handover_record_jars(spec, uploaded):
+    """The records a blue/green run leaves: blue's spec and green's (recorded before its start)."""
+    return old_record_jars() + [{"id": "g%d_%s" % (i, name), "name": name, "uploaded": 2}
+                                for i, name in enumerate(spec_record_names(spec, uploaded["id"]))]
+
+
+def expect_prepared_recorded(script, uploaded, records):
+    """The steps before anything stops, for a spec recorded already (no record written)."""
+    script.on("GET", "/jars", {"files": [uploaded] + records})
+    script.on("GET", "/config", {"flink-version": "2.3.0", "refresh-interval": 3000})
+    script.on("POST", "/jars/%s/plan" % uploaded["id"], {"plan": {"nodes": []}})
+
+
+def expect_handover_finished(script, blue, green, stop=True):
+    """Gate green (it runs; a forced checkpoint; no catch-up measured), then stop blue."""
     script.on("GET", "/jobs/overview", overview(green, blue))  # green's start time
     expect_healthy(script, green["jid"], polls=1)
     expect_checkpoint(script, green["jid"])
     expect_no_lag_metrics(script, blue["jid"])
-    expect_stop(script, job_id=blue["jid"])
+    if stop:
+        expect_stop(script, job_id=blue["jid"])
+
+
+@pytest.mark.parametrize("mode", ["blue-green", "savepoint"])
+def test_an_interrupted_handover_is_finished_by_the_next_run_of_its_spec(
+        client, script, jar, sha, uploaded, mode):
+    """The same spec again, in any upgrade mode (a plain re-run included): finish, not refuse."""
+    req = request(jar, upgrade_mode=mode)
+    blue = job(running_id(OLD_SPEC), start=1)
+    green = job(new_id(spec_of(req, sha)), start=5000)
+    script.on("GET", "/jobs/overview", overview(green, blue))
+    expect_prepared_recorded(script, uploaded, handover_record_jars(spec_of(req, sha), uploaded))
+    expect_handover_finished(script, blue, green)
     result = engine(client, req).run()
     assert (result.action, result.job_id, result.previous_job_id) == ("upgraded", green["jid"], blue["jid"])
     assert result.savepoint == SP and result.overlap_seconds > 0
+    assert [c for c in script.calls() if c.startswith(("POST /jobs", "PATCH"))] == [
+        "POST /jobs/%s/checkpoints" % green["jid"], "POST /jobs/%s/stop" % blue["jid"]]
+
+
+def test_a_handover_left_by_a_run_of_another_spec_is_finished_before_the_upgrade(
+        client, script, jar, sha, uploaded):
+    """A savepoint upgrade to a third spec finds blue and green: blue is stopped first (green
+    passed its gate), then green is upgraded from its own stop's savepoint; one job is left."""
+    req = request(jar, args=["--v3"])
+    green_spec = spec_of(request(jar), sha)
+    blue = job(running_id(OLD_SPEC), start=1)
+    green = job(new_id(green_spec), start=5000)
+    records = handover_record_jars(green_spec, uploaded)
+    script.on("GET", "/jobs/overview", overview(green, blue))
+    script.on("GET", "/jars", {"files": [uploaded] + records})
+    script.on("GET", "/jobs/overview", overview(green, blue))  # the handover's own survey
+    script.on("GET", "/jars", {"files": [uploaded] + records})
+    expect_handover_finished(script, blue, green)
+    finished = dict(blue, state="FINISHED")
+    script.on("GET", "/jobs/overview", overview(green, finished))
+    expect_prepared(script, uploaded, spec_of(req, sha), jars=records)
+    expect_stop(script, location=SP + "-green", job_id=green["jid"])
+    jid = expect_run(script, spec_of(req, sha),
+                     check=lambda body: body["savepointPath"] == SP + "-green" or pytest.fail(body))
+    eng = engine(client, req)
+    result = eng.run()
+    assert (result.action, result.job_id, result.previous_job_id) == ("upgraded", jid, green["jid"])
+    assert result.restored_from == SP + "-green"
+    assert any("both ran" in w and "stopped with the savepoint %s" % SP in w for w in eng.warnings)
+    assert [c for c in script.calls() if c.endswith("/stop")] == [
+        "POST /jobs/%s/stop" % blue["jid"], "POST /jobs/%s/stop" % green["jid"]]
+
+
+def test_check_mode_plans_the_handover_then_the_upgrade_of_green(client, script, jar, sha, uploaded):
+    req = request(jar, args=["--v3"])
+    green_spec = spec_of(request(jar), sha)
+    blue = job(running_id(OLD_SPEC), start=1)
+    green = job(new_id(green_spec), start=5000)
+    records = handover_record_jars(green_spec, uploaded)
+    script.on("GET", "/jobs/overview", overview(green, blue))
+    script.on("GET", "/jars", {"files": [uploaded] + records})
+    script.on("GET", "/jobs/overview", overview(green, blue))
+    script.on("GET", "/jars", {"files": [uploaded] + records})
+    expect_prepared_recorded(script, uploaded, records)
+    eng = engine(client, req, check_mode=True)
+    result = eng.run()
+    assert result.action == "upgraded" and result.previous_job_id == green["jid"] and result.job_id is None
+    stops = [a for a in eng.changes.actions if a.startswith("stop job")]
+    assert stops[0].startswith("stop job %s" % blue["jid"]) and stops[1].startswith("stop job %s" % green["jid"])
+    assert not any(c.startswith(("POST /jobs", "PATCH")) for c in script.calls())
+    assert all(isinstance(w, str) and "Planned" not in w for w in eng.warnings)
+
+
+def test_state_stopped_finishes_a_pending_handover_then_stops_green(client, script, jar, sha, uploaded):
+    req = request(jar, state="stopped")
+    green_spec = spec_of(request(jar), sha)
+    blue = job(running_id(OLD_SPEC), start=1)
+    green = job(new_id(green_spec), start=5000)
+    records = handover_record_jars(green_spec, uploaded)
+    script.on("GET", "/jobs/overview", overview(green, blue))
+    script.on("GET", "/jars", {"files": [uploaded] + records})
+    script.on("GET", "/jobs/overview", overview(green, blue))
+    script.on("GET", "/jars", {"files": [uploaded] + records})
+    expect_handover_finished(script, blue, green)
+    script.on("GET", "/jobs/overview", overview(green, dict(blue, state="FINISHED")))
+    expect_stop(script, location=SP + "-green", job_id=green["jid"])
+    script.on("GET", "/jars", {"files": [uploaded] + records})  # what to prune
+    result = engine(client, req).run()
+    assert (result.action, result.previous_job_id, result.savepoint) == ("stopped", green["jid"], SP + "-green")
+
+
+def test_blues_final_stop_failing_leaves_green_and_says_what_the_next_run_does(
+        client, script, jar, sha, uploaded):
+    req, current = blue_green_setup(script, jar, sha, uploaded, wait_timeout=30)
+    blue = current["jid"]
+    expect_savepoint_while_running(script, blue)
+    jid = expect_run(script, spec_of(req, sha))
+    expect_checkpoint(script, jid)
+    expect_no_lag_metrics(script, blue, within=30)
+    script.on("POST", "/jobs/%s/stop" % blue, {"errors": ["service unavailable"]}, status=503)
+    eng = engine(client, req)
+    with pytest.raises(FlinkError) as failure:
+        eng.run()
+    message = str(failure.value)
+    assert "blue-green handover not finished" in message and "HTTP 503" in message, message
+    assert "Both jobs run now" in message and "The next run of this job" in message
+    assert "job %s) passed its gate" % jid in message and "job %s) with a savepoint" % blue in message
+    assert eng.result.job_id == jid and eng.result.previous_job_id == blue
+    assert not any(c.startswith("PATCH") for c in script.calls())  # green is never cancelled now
 
 
 def test_two_jobs_that_are_not_a_handover_are_refused(client, script, jar, sha, uploaded):
     req = request(jar, upgrade_mode="blue-green")
     other = job("b" * 32, start=5000)
     script.on("GET", "/jobs/overview", overview(other, job(running_id(OLD_SPEC))))
-    expect_prepared(script, uploaded, spec_of(req, sha), jars=old_record_jars())
-    with pytest.raises(FlinkError, match="not a blue/green handover"):
+    script.on("GET", "/jars", {"files": [uploaded] + old_record_jars()})
+    with pytest.raises(FlinkError, match="2 jobs match name 'orders'.*refusing to guess"):
         engine(client, req).run()
+
+
+def test_a_job_sharing_only_the_prefix_is_never_taken_for_green(client, script, jar, sha, uploaded):
+    """name_match=prefix: orders-backfill (managed under its own name) is not a green of orders."""
+    req = request(jar, name_match="prefix")
+    other_spec = JobSpec("orders-backfill", content_key(sha), "org.example.Job", ["--v2"])
+    other = job(new_id(other_spec), name="orders-backfill", start=5000)
+    records = old_record_jars() + [{"id": "o%d_%s" % (i, name), "name": name, "uploaded": 2}
+                                   for i, name in enumerate(spec_record_names(other_spec, uploaded["id"]))]
+    script.on("GET", "/jobs/overview", overview(other, job(running_id(OLD_SPEC))))
+    script.on("GET", "/jars", {"files": [uploaded] + records})
+    with pytest.raises(FlinkError, match="2 jobs match name 'orders' .prefix.*refusing to guess"):
+        engine(client, req).run()
+    assert not any(c.startswith(("POST /jobs", "PATCH")) for c in script.calls())
 
 
 def test_check_mode_blue_green_plans_without_changing(client, script, jar, sha, uploaded):
