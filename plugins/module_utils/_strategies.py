@@ -38,6 +38,7 @@ from ansible_collections.flinkops.flink.plugins.module_utils._jobstate import (
     restart_count,
     restored_from,
     retained_checkpoint,
+    settled_checkpoints,
     stats_generation,
 )
 from ansible_collections.flinkops.flink.plugins.module_utils._poll import wait_until_terminal
