@@ -482,6 +482,17 @@ bench-drain: venv collection ## Benchmark: drain + restore of 12 jobs vs one job
 bench: bench-drain
 # --- end of drain/restore benchmark block ---------------------------------------
 
+# --- heal benchmark (owner: heal) ----------------------------------------------
+# A failed job's downtime (the TaskManager lost, the job FAILED) healed by the shipped self_heal
+# rulebook (ansible-rulebook, per poll interval) against Flink's own restart of the same loss, and
+# the event source's REST requests per poll and per job (bench/heal.py). Writes build/bench/heal.json.
+# BENCH_HEAL_ARGS="--n 3 --polls 1,5,10".
+.PHONY: bench-heal
+bench-heal: venv collection ## Benchmark: a failed job healed by the self_heal rulebook vs Flink's own restart, per poll interval; the source's requests per job per poll
+	PYTHONPATH=$(CURDIR)/$(BUILD_DIR) $(VENV_PY) bench/heal.py $(BENCH_HEAL_ARGS)
+bench: bench-heal
+# --- end of heal benchmark block -------------------------------------------------
+
 clean: ## Remove build/ and test output (keeps the venvs; rm -rf .venv* for those)
 	rm -rf $(BUILD_DIR) tests/output .pytest_cache
 	find . -name __pycache__ -type d -not -path './.venv*' -prune -exec rm -rf {} +
