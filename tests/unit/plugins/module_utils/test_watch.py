@@ -440,3 +440,16 @@ def test_a_managed_job_lost_with_the_jobmanager_is_missing_with_a_durable_store(
     named.state = StateStore(backend, client)
     script_poll(script, overview(), entries=None)
     assert [e["meta"]["uuid"] for e in named.poll(now_ms=10_020_000)] == [events[0]["meta"]["uuid"]]
+
+
+def test_a_store_that_cannot_be_opened_is_a_warning_without_its_password(script, client, caplog):
+    """The source keeps watching Flink (no managed-job facts) and never logs the store's secret."""
+    source = load_source()
+    options = source.settings({"url": URL, "state_store": "postgresql://flinkops:pw-store-secret@127.0.0.1:1/db",
+                               "request_timeout": 2}, {})
+    poller = source.Poller(options, client=client)
+    script_poll(script, RUNNING, ack=9_999_000)
+    with caplog.at_level("WARNING"):
+        assert poller.poll(now_ms=10_000_000) == []
+    assert "the records cannot be read" in caplog.text and "127.0.0.1" in caplog.text
+    assert "pw-store-secret" not in caplog.text
