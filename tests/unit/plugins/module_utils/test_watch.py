@@ -453,3 +453,22 @@ def test_a_store_that_cannot_be_opened_is_a_warning_without_its_password(script,
         assert poller.poll(now_ms=10_000_000) == []
     assert "the records cannot be read" in caplog.text and "127.0.0.1" in caplog.text
     assert "pw-store-secret" not in caplog.text
+
+
+@pytest.mark.parametrize("rulebook", ["self_heal.yml", "notify.yml", "savepoint_on_checkpoint_trouble.yml"])
+def test_the_shipped_rulebooks_are_valid_for_ansible_rulebook(rulebook):
+    """ansible-rulebook's own schema (what --rulebook checks first); the source's options and
+    kinds they use exist. (Running them is tests/integration/test_heal.py's.)"""
+    validators = pytest.importorskip("ansible_rulebook.validators")
+    import yaml
+
+    path = os.path.normpath(os.path.join(os.path.dirname(SOURCE), "..", "..", "rulebooks", rulebook))
+    with open(path) as handle:
+        data = yaml.safe_load(handle)
+    validators.Validate.rulebook(data)
+    source = load_source()
+    for ruleset in data:
+        for found in ruleset["sources"]:
+            args = found["flinkops.flink.flink_jobs"]
+            assert set(args) <= set(source.DEFAULTS) | set(source.ENV) | set(("headers", "request_timeout"))
+            assert set(args.get("kinds", [])) <= set(_watch.KINDS)
