@@ -196,7 +196,7 @@ def source_requests(cluster, names, polls=5):
         try:
             poller.poll()  # the first poll: the baseline of every job
             proxy.seen.clear()
-            for _ in range(polls):
+            for _poll in range(polls):
                 poller.poll()
         finally:
             poller.close()
