@@ -421,8 +421,43 @@ ee-tests: $(EE_STAMP) collection
 
 test-ee-image: ee-image ## Build the EE image, then run tests/ee/test_image_*.py with it against real Flink (first version)
 	EE_IMAGE=$(EE_IMAGE):$(EE_VERSION) FLINKOPS_TEST_FLINK_VERSIONS=$(FIRST_VERSION) PYTHONPATH=$(CURDIR)/$(BUILD_DIR) $(VENV_PY) hack/run_pytest.py \
-	  $(REPORT_DIR)/test-ee-image$(STAGE_SUFFIX).xml tests/ee/test_image_*.py -- $(PYTEST_ARGS)
+	  $(REPORT_DIR)/test-ee-image$(STAGE_SUFFIX).xml $(filter-out $(DE_TESTS),$(wildcard tests/ee/test_image_*.py)) -- $(PYTEST_ARGS)
 .PHONY: ee ee-tests ee-context ee-image ee-base-image test-ee-image container-deps
+
+# Decision environment (execution-environment/decision-environment.yml): ansible-rulebook, a
+# JRE and the collection, built FROM the EE image above (its Python, ansible-core and the
+# collection's dependencies are there already), with the collection installed again from
+# this checkout. tests/ee/test_image_de.py runs the shipped self_heal rulebook in it.
+DE_DEFINITION := execution-environment/decision-environment.yml
+DE_CONTEXT    := $(BUILD_DIR)/de
+DE_IMAGE      ?= localhost/flinkops-flink-de
+DE_TESTS      := tests/ee/test_image_de.py
+# The JRE's ca-certificates-java writes /etc/ssl/certs/java/ when installed: the host's CAs
+# (for pip) as an overlay the build may write to, not read-only as for the EE.
+DE_BUILD_ARGS ?= --network host -v /etc/ssl/certs:/etc/ssl/certs:O
+
+de-context: $(EE_STAMP) collection ## Render the DE build context into build/de/ (no container engine needed)
+	@rm -rf $(DE_CONTEXT) $(EE_COLLECTION_DIR); mkdir -p $(EE_COLLECTION_DIR)
+	ansible-galaxy collection build --force --output-path $(EE_COLLECTION_DIR) $(COLLECTION_DIR) >/dev/null
+	mv $(EE_COLLECTION_DIR)/flinkops-flink-*.tar.gz $(EE_COLLECTION_DIR)/flinkops-flink.tar.gz
+	ansible-builder create --file $(DE_DEFINITION) --context $(DE_CONTEXT) --output-filename Containerfile
+
+de-image: ee-image ## Build the decision environment image FROM the EE image: $(DE_IMAGE):latest and :$(EE_VERSION)
+	@t0=$$SECONDS; $(MAKE) de-context; t1=$$SECONDS; \
+	echo "+ $(CONTAINER_ENGINE) build $(DE_BUILD_ARGS) --build-arg EE_BASE_IMAGE=$(EE_IMAGE):$(EE_VERSION) ... $(DE_CONTEXT)"; \
+	$(CONTAINER_ENGINE) build $(DE_BUILD_ARGS) --build-arg EE_BASE_IMAGE=$(EE_IMAGE):$(EE_VERSION) \
+	  --build-arg PYCMD=$(EE_PYCMD) --build-arg PKGMGR=$(EE_PKGMGR) \
+	  --label org.opencontainers.image.version=$(EE_VERSION) \
+	  -t $(DE_IMAGE):latest -t $(DE_IMAGE):$(EE_VERSION) -f $(DE_CONTEXT)/Containerfile $(DE_CONTEXT) || exit 1; \
+	t2=$$SECONDS; \
+	echo "de-image: $(DE_IMAGE):latest and :$(EE_VERSION) from $(EE_IMAGE):$(EE_VERSION)" \
+	  "(context $$((t1 - t0)) s, podman build $$((t2 - t1)) s;" \
+	  "$$($(CONTAINER_ENGINE) image inspect --format '{{.Size}}' $(DE_IMAGE):latest) bytes)"
+
+test-de-image: de-image ## Build the DE image, then run the shipped self_heal rulebook in it against real Flink (first version)
+	DE_IMAGE=$(DE_IMAGE):$(EE_VERSION) FLINKOPS_TEST_FLINK_VERSIONS=$(FIRST_VERSION) PYTHONPATH=$(CURDIR)/$(BUILD_DIR) $(VENV_PY) hack/run_pytest.py \
+	  $(REPORT_DIR)/test-de-image$(STAGE_SUFFIX).xml $(DE_TESTS) -- $(PYTEST_ARGS)
+.PHONY: de-context de-image test-de-image
 # --- end of execution environment block -------------------------------------
 
 # --- benchmarks (owner: bench) ------------------------------------------------
@@ -464,6 +499,17 @@ bench-drain: venv collection ## Benchmark: drain + restore of 12 jobs vs one job
 	PYTHONPATH=$(CURDIR)/$(BUILD_DIR) $(VENV_PY) bench/drain_restore.py $(BENCH_DRAIN_ARGS)
 bench: bench-drain
 # --- end of drain/restore benchmark block ---------------------------------------
+
+# --- heal benchmark (owner: heal) ----------------------------------------------
+# A failed job's downtime (the TaskManager lost, the job FAILED) healed by the shipped self_heal
+# rulebook (ansible-rulebook, per poll interval) against Flink's own restart of the same loss, and
+# the event source's REST requests per poll and per job (bench/heal.py). Writes build/bench/heal.json.
+# BENCH_HEAL_ARGS="--n 3 --polls 1,5,10".
+.PHONY: bench-heal
+bench-heal: venv collection ## Benchmark: a failed job healed by the self_heal rulebook vs Flink's own restart, per poll interval; the source's requests per job per poll
+	PYTHONPATH=$(CURDIR)/$(BUILD_DIR) $(VENV_PY) bench/heal.py $(BENCH_HEAL_ARGS)
+bench: bench-heal
+# --- end of heal benchmark block -------------------------------------------------
 
 clean: ## Remove build/ and test output (keeps the venvs; rm -rf .venv* for those)
 	rm -rf $(BUILD_DIR) tests/output .pytest_cache

@@ -27,6 +27,10 @@ from ansible_collections.flinkops.flink.plugins.module_utils._guard import (
 )
 
 OPERATIONS_KEPT = 50
+# The logged actions after which a job should run, and those after which it should not; the
+# others (failed, refused, none) decide nothing.
+RUN_ACTIONS = ("started", "resumed", "upgraded", "rolled back", "rescaled")
+STOP_ACTIONS = ("stopped", "cancelled")
 # A logged failure message's length at most (each record is a few JAR-store entry names).
 MESSAGE_CHARS = 300
 _OPLOG = re.compile(r"^flinkops-op-([0-9a-f]{12})-(\d{13})-([0-9a-f]{4})-(\d+)-(\d+)-"
@@ -80,6 +84,18 @@ def stale_operations(jars, name, keep=OPERATIONS_KEPT):
     for _key, _payload, entries in _operation_records(jars, name)[keep:]:
         stale.extend(jar["id"] for jar in entries)
     return stale
+
+
+def wanted_run(operations):
+    """The newest decisive entry of the log (newest first) when it says the job should run: its
+    ``fingerprint`` names the spec that should run. None when the log says it should not run,
+    or nothing in it decides."""
+    for entry in operations:
+        if entry.get("action") in RUN_ACTIONS:
+            return entry
+        if entry.get("action") in STOP_ACTIONS:
+            return None
+    return None
 
 
 def last_known_state(operations):

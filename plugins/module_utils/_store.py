@@ -111,6 +111,20 @@ def local_jar(path):
     return sha256_file(path)
 
 
+def upload_of(jars, record):
+    """The id of an upload Flink lists of the program spec record ``record`` names: the jar id
+    it ran, else another upload of the same content (a restarted JobManager lists neither until
+    someone uploads it again); None when there is none."""
+    ids = set(jar.get("id") for jar in jars)
+    if record.get("jar_id") in ids:
+        return record["jar_id"]
+    jar = record.get("jar") or ""
+    if jar.startswith("sha256:"):
+        same = jars_with_sha(jars, jar[len("sha256:"):])
+        return same[0]["id"] if same else None
+    return None
+
+
 def find_upload(jars, sha256):
     """The jar id of this content on the cluster, or None."""
     existing = jars_with_sha(jars, sha256)

@@ -23,12 +23,15 @@ from __future__ import annotations
 import uuid
 
 from ansible_collections.flinkops.flink.plugins.module_utils._client import FlinkError
+from ansible_collections.flinkops.flink.plugins.module_utils._health import classify_failure
 from ansible_collections.flinkops.flink.plugins.module_utils._identity import running_fingerprint
-from ansible_collections.flinkops.flink.plugins.module_utils._jobstate import ACTIVE_STATES
+from ansible_collections.flinkops.flink.plugins.module_utils._jobstate import ACTIVE_STATES, failures
 from ansible_collections.flinkops.flink.plugins.module_utils._migrate import legacy_records
-from ansible_collections.flinkops.flink.plugins.module_utils._oplog import read_operations
+from ansible_collections.flinkops.flink.plugins.module_utils._oplog import read_operations, wanted_run
 from ansible_collections.flinkops.flink.plugins.module_utils._rest import (
+    cluster_overview,
     job_checkpoints,
+    job_exceptions,
     job_metrics,
     list_jars,
     list_jobs,
@@ -36,10 +39,10 @@ from ansible_collections.flinkops.flink.plugins.module_utils._rest import (
 from ansible_collections.flinkops.flink.plugins.module_utils._store import spec_records
 
 KINDS = ("job_state_changed", "job_restarted", "checkpoint_failed", "checkpoint_stale",
-         "managed_job_missing", "cluster_unreachable", "cluster_reachable")
-# The logged actions after which a job should run, and those after which it should not.
-SHOULD_RUN = ("started", "resumed", "upgraded", "rolled back", "rescaled")
-SHOULD_NOT_RUN = ("stopped", "cancelled")
+         "root_exception", "managed_job_missing", "slots_low", "cluster_unreachable",
+         "cluster_reachable")
+# A job in these states has failed (or is failing): its newest failure is read once per change.
+FAILURE_STATES = ("FAILING", "RESTARTING", "FAILED")
 EMITTED_KEPT = 10000
 _NAMESPACE = uuid.UUID("8d3c1a52-6c1e-4f0e-9a43-5d2b7f1e0c11")
 
@@ -52,13 +55,7 @@ def event_id(*parts):
 def should_run(operations):
     """Whether the operation log (newest first) says the job should run now: its newest
     decisive entry started it (refusals, no-ops and failed attempts do not decide)."""
-    for entry in operations:
-        action = entry.get("action")
-        if action in SHOULD_RUN:
-            return True
-        if action in SHOULD_NOT_RUN:
-            return False
-    return False
+    return wanted_run(operations) is not None
 
 
 def _spec_fingerprint(entries, job_id):
@@ -97,13 +94,46 @@ def _checkpoint_facts(client, job_id):
             "checkpoint_failure": failed.get("failure_message")}
 
 
-def observe(client, names=(), state=None, records=True):
+def _newest_failure(client, job_id):
+    """The job's newest recorded failure: its time, root cause, task and failure labels."""
+    data = job_exceptions(client, job_id)
+    found = failures(data)
+    if not found or not found[0][0]:
+        return None
+    info = classify_failure(data, None)
+    return {"timestamp": found[0][0], "root_cause": info["root_cause"], "task": info["task"],
+            "failure_labels": info["labels"]}
+
+
+def _failure_changed(before, job):
+    """Whether the job may have a new failure since ``before`` (its previous facts): it rose
+    its restart count, or entered a failure state. Only then is ``/exceptions`` read."""
+    if before is None:
+        return job.get("state") in FAILURE_STATES
+    rose = (before.get("restarts") or 0) < (job.get("restarts") or 0)
+    return rose or (job.get("state") != before.get("state") and job.get("state") in FAILURE_STATES)
+
+
+def _slots(client):
+    try:
+        found = cluster_overview(client)
+    except FlinkError:
+        return None
+    return {"available": found.get("slots-available"), "total": found.get("slots-total"),
+            "taskmanagers": found.get("taskmanagers")}
+
+
+def observe(client, names=(), state=None, records=True, known=(), previous=None, slots=False):
     """One snapshot of the cluster: plain data for ``Watcher.step``.
 
     ``names``: the job names watched (empty: every job; managed ones found in the JAR store's
-    spec records). ``state``: the ``StateStore`` of the option ``state_store`` (None: no records
-    read, so no managed-job facts). A cluster that does not answer ``/jobs/overview`` is
-    ``{"reachable": False, "error": ...}`` (the error redacted by the client).
+    spec records, and ``known``, the managed names earlier snapshots found: a durable store
+    cannot list names, and a restarted JobManager without HA lists neither the jobs nor the
+    JAR store's records). ``state``: the ``StateStore`` of the option ``state_store`` (None: no
+    records read, so no managed-job facts). A cluster that does not answer ``/jobs/overview``
+    is ``{"reachable": False, "error": ...}`` (the error redacted by the client).
+    ``previous``: the jobs of the last snapshot, so that a job's failure record is read only
+    when it changed. ``slots``: read ``/overview`` for the free task slots too.
     """
     try:
         listed = list_jobs(client)
@@ -120,7 +150,10 @@ def observe(client, names=(), state=None, records=True):
         if job.get("state") in ACTIVE_STATES:
             facts["restarts"] = restarts_of(client, job["jid"])
             facts.update(_checkpoint_facts(client, job["jid"]))
+        if _failure_changed((previous or {}).get(job["jid"]), facts):
+            facts["failure"] = _newest_failure(client, job["jid"])
         jobs[job["jid"]] = facts
+    overview = _slots(client) if slots else None
     managed = {}
     if state is not None and records:
         jars = []
@@ -131,7 +164,7 @@ def observe(client, names=(), state=None, records=True):
             return jars[0]
 
         try:
-            candidates = set(watched) or set(j["name"] for j in jobs.values()) | set(
+            candidates = set(watched) or set(j["name"] for j in jobs.values()) | set(known) | set(
                 r.get("name") for r in spec_records(jar_list()).values() if r.get("name"))
             for name in sorted(candidates):
                 entries = state.read_job(name, jar_list, legacy_records)
@@ -145,18 +178,22 @@ def observe(client, names=(), state=None, records=True):
                         job["jar"] = (record or {}).get("jar")
                 managed[name] = {"should_run": should_run(operations), "last": operations[0]}
         except (FlinkError, OSError, ValueError) as exc:
-            return {"reachable": True, "jobs": jobs, "managed": None, "records_error": str(exc)}
-    return {"reachable": True, "jobs": jobs, "managed": managed}
+            return {"reachable": True, "jobs": jobs, "managed": None, "records_error": str(exc),
+                    "slots": overview}
+    return {"reachable": True, "jobs": jobs, "managed": managed, "slots": overview}
 
 
 class Watcher:
     """Turns successive snapshots of one cluster into events (pure: no I/O, no clock)."""
 
-    def __init__(self, cluster, kinds=(), stale_after_s=0, report_initial=True):
+    def __init__(self, cluster, kinds=(), stale_after_s=0, report_initial=True, slots_low_below=0):
         self.cluster = cluster
         self.kinds = set(kinds or KINDS)
         self.stale_after_ms = int(stale_after_s * 1000)
         self.report_initial = report_initial
+        self.slots_low_below = slots_low_below
+        self.failures = {}        # job id -> time of the newest failure reported
+        self.low = None           # the slots_low event's id while the cluster is short of slots
         self.jobs = None          # the last snapshot's jobs (kept through an outage)
         self.missing = {}         # name -> id of the missing episode
         self.stale = {}           # job id -> last completed checkpoint it was stale at
@@ -190,10 +227,12 @@ class Watcher:
             before = previous.get(job_id)
             if not first:
                 events.extend(self._job_changes(before, job))
+            events.extend(self._failure(job))
             events.extend(self._staleness(job, now_ms))
         managed = snapshot.get("managed")
         if managed is not None:
             events.extend(self._missing(managed, current, first))
+        events.extend(self._slots_low(snapshot.get("slots")))
         self.jobs = current
         return self._wanted(events)
 
@@ -235,6 +274,32 @@ class Watcher:
                 facts["previous_" + field] = old
                 events.append(self._event(kind, (job["job_id"], new), **facts))
         return events
+
+    def _failure(self, job):
+        """A failure newer than the last one reported of the job (Flink's exception history)."""
+        failure = job.get("failure")
+        if not failure or self.failures.get(job["job_id"]) == failure["timestamp"]:
+            return []
+        self.failures[job["job_id"]] = failure["timestamp"]
+        return [self._event("root_exception", (job["job_id"], failure["timestamp"]),
+                            restarts=job.get("restarts"), **dict(self._facts(job), **failure))]
+
+    def _slots_low(self, slots):
+        """Fewer free task slots than ``slots_low_below``: once while it lasts (the numbers
+        changing while low is a new event); when it ends, the same numbers later are again."""
+        if not self.slots_low_below or not slots or slots.get("available") is None:
+            return []
+        if slots["available"] >= self.slots_low_below:
+            self.emitted.pop(self.low, None)
+            self.low = None
+            return []
+        event = self._event("slots_low", (slots["available"], slots["total"], slots["taskmanagers"]),
+                            slots_available=slots["available"], slots_total=slots["total"],
+                            taskmanagers=slots["taskmanagers"], threshold=self.slots_low_below)
+        if self.low != event["meta"]["uuid"]:
+            self.emitted.pop(self.low, None)
+        self.low = event["meta"]["uuid"]
+        return [event]
 
     def _staleness(self, job, now_ms):
         if not self.stale_after_ms or job.get("state") != "RUNNING":

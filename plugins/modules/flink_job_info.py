@@ -201,6 +201,26 @@ savepoints:
   sample:
     - {path: "file:/var/flink/savepoints/savepoint-9a8b7c-5e6f7a8b9c0d", timestamp: 1795486742496, action: upgraded,
        job_id: 9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d}
+recorded_spec:
+  description:
+    - With O(name), the recorded spec the operation log says should run - that of its newest logged start,
+      resume, upgrade, rollback or rescale - read from the records, so also when Flink lists no run of the job
+      (a JobManager without high availability restarted). V(null) when the log says the job should not run
+      (its newest decisive change stopped or cancelled it), when nothing is logged, and without O(name).
+    - Its keys are those of RV(jobs[].spec), and C(jar_on_cluster), the id of an upload of its JAR that Flink
+      lists now (the recorded C(jar_id), else an upload of the same content), or V(null) when the JAR must be
+      uploaded again.
+  returned: always
+  type: dict
+  sample:
+    name: orders
+    jar: "sha256:967efdd13ae7ea63"
+    jar_id: "4b6e0d6e-5a7c-4d38-9f5b-0a6f1d3e8c21_orders-sha256-967efdd13ae7ea63.jar"
+    entry_class: com.example.Orders
+    args: [--topic, orders]
+    parallelism: 1
+    configuration: {}
+    jar_on_cluster: null
 latest_savepoint:
   description: The newest completed savepoint of any matching job not disposed of, or V(null).
   returned: always
@@ -220,9 +240,14 @@ from ansible_collections.flinkops.flink.plugins.module_utils._jobstate import (
 )
 from ansible_collections.flinkops.flink.plugins.module_utils._rest import list_jars, list_jobs
 from ansible_collections.flinkops.flink.plugins.module_utils._migrate import legacy_records
-from ansible_collections.flinkops.flink.plugins.module_utils._store import disposal_marks, was_disposed
+from ansible_collections.flinkops.flink.plugins.module_utils._store import (
+    disposal_marks,
+    spec_records,
+    upload_of,
+    was_disposed,
+)
 from ansible_collections.flinkops.flink.plugins.module_utils._identity import running_spec
-from ansible_collections.flinkops.flink.plugins.module_utils._oplog import read_operations, savepoint_history
+from ansible_collections.flinkops.flink.plugins.module_utils._oplog import read_operations, savepoint_history, wanted_run
 
 
 def read_jobs(module):
@@ -262,7 +287,18 @@ def read_jobs(module):
         listed = [dict(path=sp["path"], timestamp=sp["timestamp"], action=None, job_id=sp["job_id"])
                   for sp in described_savepoints]
         savepoints = savepoint_history(operations, listed, lambda path: was_disposed(marks, path))
-    module.exit(jobs=described, latest_savepoint=latest, operations=operations, savepoints=savepoints)
+    module.exit(jobs=described, latest_savepoint=latest, operations=operations, savepoints=savepoints,
+                recorded_spec=recorded_spec(entries[params["name"]], operations, jar_list) if params["name"] else None)
+
+
+def recorded_spec(entries, operations, jar_list):
+    """The spec record of the run the operation log says should run (its newest start, resume,
+    upgrade, rollback or rescale), with the id of an upload of its JAR Flink lists now."""
+    wanted = wanted_run(operations)
+    record = spec_records(entries).get((wanted or {}).get("fingerprint"))
+    if record is None:
+        return None
+    return dict(record, jar_on_cluster=upload_of(jar_list(), record))
 
 
 def main():

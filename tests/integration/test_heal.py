@@ -23,6 +23,7 @@ import yaml
 
 from flinkops_devkit.modules import collection_root
 from flinkops_devkit.playbooks import ansible_env, run_playbook
+from flinkops_devkit.rest import RestError
 
 FAILS_ONCE_LOST = {"restart-strategy.type": "none",
                    "execution.checkpointing.externalized-checkpoint-retention": "RETAIN_ON_CANCELLATION"}
@@ -186,7 +187,7 @@ def java_home():
     return None
 
 
-def start_rulebook(flink, name, tmp_path, heal_max=2):
+def start_rulebook(flink, name, tmp_path, heal_max=2, env=None):
     """ansible-rulebook running the shipped self_heal rulebook against ``flink``, watching ``name``,
     in a session of its own (its playbook runs are its children); returns (process, log path)."""
     inventory = tmp_path / "inventory.yml"
@@ -197,7 +198,8 @@ def start_rulebook(flink, name, tmp_path, heal_max=2):
                                          "flink_heal_max": heal_max, "flink_heal_window": 3600}))
     # ansible-rulebook does not put the collections directory on Python's path (the guide says so).
     env = ansible_env({"FLINK_URL": flink.url, "JAVA_HOME": java_home() or "", "PYTHONPATH": collection_root(),
-                       "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")})
+                       "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""),
+                       **(env or {})})
     log = tmp_path / "rulebook.log"
     with open(log, "w") as out:
         proc = subprocess.Popen(
@@ -300,5 +302,92 @@ def test_self_heal_rulebook_stops_healing_a_job_that_fails_on_every_start(flink,
         assert flink.active(name) == []
         healer = [op for op in operations(module, flink.url, name) if "flinkops.flink.heal" in (op.get("actor") or "")]
         assert [op["action"] for op in healer] == ["failed", "failed"], healer
+    finally:
+        stop_rulebook(proc)
+
+
+# --------------------------------------------------------------------------- a lost JobManager
+
+def restored_path(flink, job_id, timeout=60):
+    """What the job was restored from; a JobManager that has just started answers 500 for a
+    moment ("not available while the JobManager is initializing")."""
+    deadline = time.time() + timeout
+    while True:
+        try:
+            return flink.wait_restored(job_id)["external_path"]
+        except RestError:
+            if time.time() > deadline:
+                raise
+            time.sleep(1)
+
+
+def restart_jobmanager_empty(cluster):
+    """The JobManager killed and started again with an empty upload directory and, without HA,
+    no job: as a pod restarted on a new node. The TaskManager stays and registers again."""
+    cluster.kill_jobmanager()
+    uploads = cluster.base_dir / "uploads"
+    shutil.rmtree(uploads, ignore_errors=True)
+    uploads.mkdir()
+    cluster._daemon("jobmanager.sh", "start")  # pylint: disable=protected-access
+    cluster.wait_ready()
+
+
+@pytest.mark.skipif(ansible_rulebook() is None, reason="ansible-rulebook is not installed (requirements/test.txt)")
+def test_a_job_lost_by_a_jobmanager_restart_is_healed_from_its_savepoint_in_the_store(
+        flink, flink_cluster, job_params, module, state_store_of, tmp_path):
+    store = state_store_of("zookeeper")
+    params = job_params(state_store=store)
+    name = params["name"]
+    assert module("flink_job", params)["action"] == "started"
+    flink.wait_counts(name, "v1", minimum=2)
+    upgraded = module("flink_job", dict(params, jar=flink.jobs["stateful-v2"]))
+    assert upgraded["action"] == "upgraded" and upgraded["savepoint"], upgraded
+    flink.wait_counts(name, "v2", minimum=2)
+
+    restart_jobmanager_empty(flink_cluster)
+    assert flink.jobs_named(name) == [] and flink.jar_names() == []
+    before = counts_by_key(flink, name)
+
+    # Without the JAR the heal is refused, naming it, and submits nothing.
+    refused = heal(name, flink.url, tmp_path, flink_state_store=store)
+    assert refused.rc != 0, refused.output[-3000:]
+    assert "Flink lists no upload of its JAR" in refused.output, refused.output[-3000:]
+    assert os.path.basename(flink.jobs["stateful-v2"]).rsplit(".", 1)[0] in refused.output
+    assert flink.jobs_named(name) == []
+
+    # The rulebook, given the directory of the job's JARs (v1 and v2 among others): the source
+    # reports the managed job missing, the heal finds v2 by its recorded content.
+    proc, log = start_rulebook(flink, name, tmp_path, env={
+        "FLINK_STATE_STORE": store, "FLINK_HEAL_JAR": os.path.dirname(flink.jobs["stateful-v2"])})
+    try:
+        job = None
+        deadline = time.time() + 300
+        while job is None:
+            assert proc.poll() is None, log.read_text()[-5000:]
+            assert len(flink.active(name)) <= 1, flink.active(name)
+            active = flink.active(name)
+            if active and active[0]["state"] == "RUNNING":
+                job = wait_one_running(flink, name)
+            assert time.time() < deadline, log.read_text()[-5000:]
+            time.sleep(1)
+        assert restored_path(flink, job["jid"]).rstrip("/") == upgraded["savepoint"].rstrip("/")
+        deadline = time.time() + 120
+        while True:
+            ops = module("flink_job_info", dict(url=flink.url, name=name, state_store=store))["operations"]
+            if ops[0].get("job_id") == job["jid"] or time.time() > deadline:
+                break
+            time.sleep(2)
+        assert ops[0]["action"] == "started" and "flinkops.flink.heal" in ops[0]["actor"], ops[0]
+        # The recorded version: the upgrade's spec, its JAR found by content among the others.
+        assert ops[0]["fingerprint"] == ops[1]["fingerprint"] and ops[1]["action"] == "upgraded", ops[:2]
+        # From the upgrade's savepoint: the counts since then are counted again, then go past.
+        deadline = time.time() + 120
+        while not all(max(counts_by_key(flink, name)[key]) > max(counts) for key, counts in before.items()):
+            assert time.time() < deadline, "the healed job does not count past the loss"
+            time.sleep(1)
+        assert_state_continued(flink, name, before)
+        text = log.read_text()
+        assert text.count("PLAY [Heal a managed Flink job]") == 1, text[-5000:]
+        assert flink.the_running_job(name)["jid"] == job["jid"]
     finally:
         stop_rulebook(proc)

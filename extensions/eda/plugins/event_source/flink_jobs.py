@@ -25,8 +25,10 @@ description:
   - Event kinds (C(event.flink.kind)) - V(job_state_changed), V(job_restarted) (Flink's
     C(numRestarts) rose), V(checkpoint_failed) (the failed checkpoint count rose),
     V(checkpoint_stale) (no completed checkpoint for O(checkpoint_stale_after) seconds),
-    V(managed_job_missing) (the records' operation log says the job should run, Flink lists no
-    active run of it), V(cluster_unreachable) and V(cluster_reachable).
+    V(root_exception) (a new failure in Flink's exception history - its root cause, task and
+    C(failure_labels)), V(managed_job_missing) (the records' operation log says the job should
+    run, Flink lists no active run of it), V(slots_low) (fewer free task slots than
+    O(slots_low_below)), V(cluster_unreachable) and V(cluster_reachable).
   - Every event carries a deterministic C(meta.uuid) derived from the cluster, the kind and the
     observed value, so a restarted activation that sees the same change again gives it the same id.
   - Connection options are those of the modules, with the same C(FLINK_*) environment fallbacks.
@@ -78,9 +80,11 @@ options:
     default: true
   jobs:
     description:
-      - Job names to watch. Empty, every job the cluster lists, and every job name that has spec
-        records in the JAR store. With a durable O(state_store), name the jobs here for
-        V(managed_job_missing) to see a job Flink no longer lists.
+      - Job names to watch. Empty, every job the cluster lists, every job name that has spec
+        records in the JAR store, and every managed job name an earlier poll of this activation
+        found. A durable O(state_store) cannot list job names - name the jobs here for
+        V(managed_job_missing) to see a job Flink no longer lists when the activation starts after
+        it was lost.
     type: list
     elements: str
     default: []
@@ -96,6 +100,12 @@ options:
   checkpoint_stale_after:
     description: Seconds without a completed checkpoint after which a running job is stale; V(0) turns it off.
     type: float
+    default: 0
+  slots_low_below:
+    description:
+      - Emit V(slots_low) while the cluster has fewer free task slots than this (one C(GET /overview)
+        per poll); V(0) turns it off.
+    type: int
     default: 0
   report_initial:
     description: Emit V(managed_job_missing) for jobs already missing at the first poll.
@@ -149,7 +159,7 @@ ENV = {"url": "FLINK_URL", "url_username": "FLINK_USERNAME", "url_password": "FL
        "client_key": "FLINK_CLIENT_KEY", "state_store": "FLINK_STATE_STORE"}
 DEFAULTS = {"validate_certs": True, "request_timeout": 10.0, "records": True, "jobs": [],
             "kinds": [], "poll_interval": 10.0, "checkpoint_stale_after": 0.0,
-            "report_initial": True}
+            "report_initial": True, "slots_low_below": 0}
 
 
 def _bool(value):
@@ -178,6 +188,7 @@ def settings(args, env=None):
         found[name] = _bool(found[name])
     for name in ("poll_interval", "checkpoint_stale_after", "request_timeout"):
         found[name] = float(found[name])
+    found["slots_low_below"] = int(found["slots_low_below"])
     if found["poll_interval"] <= 0:
         raise ValueError("flinkops.flink.flink_jobs: poll_interval must be above 0")
     for name in ("jobs", "kinds"):
@@ -208,8 +219,11 @@ class Poller:
             raise ValueError("flinkops.flink.flink_jobs: unknown kind(s) %s (known: %s)" % (
                 ", ".join(unknown), ", ".join(watch.KINDS)))
         self.watcher = watch.Watcher(self.client.public_base_url, options["kinds"],
-                                     options["checkpoint_stale_after"], options["report_initial"])
+                                     options["checkpoint_stale_after"], options["report_initial"],
+                                     options["slots_low_below"])
         self.state = None
+        # The managed job names seen so far: still watched when Flink no longer lists them.
+        self.known = set()
 
     def _records(self):
         if not self.options["records"]:
@@ -226,7 +240,9 @@ class Poller:
             LOGGER.warning("flink_jobs: the records cannot be read: %s",
                            self.client.redactor.text(str(exc)))
             state = None
-        snapshot = self.watch.observe(self.client, self.options["jobs"], state)
+        snapshot = self.watch.observe(self.client, self.options["jobs"], state, known=self.known,
+                                      previous=self.watcher.jobs, slots=bool(self.options["slots_low_below"]))
+        self.known.update(snapshot.get("managed") or ())
         if snapshot.get("records_error"):
             LOGGER.warning("flink_jobs: the records cannot be read: %s", snapshot["records_error"])
         now_ms = int(time.time() * 1000) if now_ms is None else now_ms

@@ -18,7 +18,7 @@ from ansible_collections.flinkops.flink.plugins import module_utils
 from ansible_collections.flinkops.flink.plugins.module_utils import _watch
 from ansible_collections.flinkops.flink.plugins.module_utils._client import FlinkClient
 from ansible_collections.flinkops.flink.plugins.module_utils._oplog import operation_names
-from ansible_collections.flinkops.flink.plugins.module_utils._records._state import StateStore
+from ansible_collections.flinkops.flink.plugins.module_utils._records._state import MIGRATED, StateStore, job_scope
 from ansible_collections.flinkops.flink.plugins.module_utils._spec import JobSpec
 from ansible_collections.flinkops.flink.plugins.module_utils._store import spec_record_names
 
@@ -71,21 +71,36 @@ def checkpoints(failed=0, ack=None, failure=None):
     return {"counts": {"failed": failed, "completed": 3}, "latest": latest}
 
 
-def script_poll(script, jobs, restarts=0, failed=0, ack=None, failure=None, entries=None):
+def exceptions(timestamp=9_995_500, labels=None):
+    """Flink's /exceptions answer with one failure (2.x's shape; 1.18+ has it too)."""
+    return {"exceptionHistory": {"entries": [{
+        "exceptionName": "java.lang.IllegalStateException: boom",
+        "stacktrace": "java.lang.RuntimeException: wrapped\n\tat A.b(A.java:1)\n"
+                      "Caused by: java.lang.IllegalStateException: boom\n\tat C.d(C.java:2)",
+        "timestamp": timestamp, "taskName": "Counter (1/1)", "failureLabels": labels or {}}]}}
+
+
+def script_poll(script, jobs, restarts=0, failed=0, ack=None, failure=None, entries=None,
+                failing=(), slots=None):
     """The requests one poll sends: the overview, per active job its metrics and checkpoints,
-    then the JAR list the records live in."""
+    per job in ``failing`` (a {job id: /exceptions answer}: those whose failure changed) its
+    exceptions, ``/overview`` when ``slots`` is given, then the JAR list the records live in."""
     script.on("GET", "/jobs/overview", jobs)
     for job in jobs["jobs"]:
         if job["state"] in ("RUNNING", "RESTARTING"):
             script.on("GET", "/jobs/%s/metrics" % job["jid"], metrics(restarts))
             script.on("GET", "/jobs/%s/checkpoints" % job["jid"], checkpoints(failed, ack, failure))
+        if job["jid"] in failing:
+            script.on("GET", "/jobs/%s/exceptions" % job["jid"], dict(failing)[job["jid"]])
+    if slots is not None:
+        script.on("GET", "/overview", {"slots-available": slots[0], "slots-total": slots[1], "taskmanagers": slots[2]})
     if entries is not None:
         script.on("GET", "/jars", jars(*entries))
 
 
-def watch(client, watcher, now_ms=10_000_000, names=("orders",), use_records=True):
+def watch(client, watcher, now_ms=10_000_000, names=("orders",), use_records=True, slots=False):
     state = StateStore(None, client) if use_records else None
-    return watcher.step(_watch.observe(client, names, state), now_ms)
+    return watcher.step(_watch.observe(client, names, state, previous=watcher.jobs, slots=slots), now_ms)
 
 
 def kinds(events):
@@ -112,9 +127,9 @@ def test_job_state_changed_names_the_job_and_its_recorded_spec(script, client, w
     script_poll(script, RUNNING, ack=9_999_000, entries=entries)
     assert watch(client, watcher) == []
     script_poll(script, overview((JOB_ID, "orders", "RESTARTING", 9_990_000)), ack=9_999_000,
-                entries=entries)
+                entries=entries, failing={JOB_ID: exceptions()})
     events = watch(client, watcher)
-    assert kinds(events) == ["job_state_changed"]
+    assert kinds(events) == ["job_state_changed", "root_exception"]
     flink = events[0]["flink"]
     assert (flink["name"], flink["job_id"], flink["previous_state"], flink["state"]) == (
         "orders", JOB_ID, "RUNNING", "RESTARTING")
@@ -125,9 +140,10 @@ def test_job_state_changed_names_the_job_and_its_recorded_spec(script, client, w
 def test_restart_and_failed_checkpoint_counts_that_rise(script, client, watcher):
     script_poll(script, RUNNING, restarts=1, failed=0, ack=9_999_000)
     assert watch(client, watcher, use_records=False) == []
-    script_poll(script, RUNNING, restarts=2, failed=1, ack=9_999_000, failure="Checkpoint expired")
+    script_poll(script, RUNNING, restarts=2, failed=1, ack=9_999_000, failure="Checkpoint expired",
+                failing={JOB_ID: exceptions()})
     events = watch(client, watcher, use_records=False)
-    assert kinds(events) == ["job_restarted", "checkpoint_failed"]
+    assert kinds(events) == ["job_restarted", "checkpoint_failed", "root_exception"]
     assert (events[0]["flink"]["restarts"], events[0]["flink"]["previous_restarts"]) == (2, 1)
     assert events[1]["flink"]["checkpoints_failed"] == 1
     assert events[1]["flink"]["checkpoint_failure"] == "Checkpoint expired"
@@ -157,10 +173,10 @@ def test_a_managed_job_failed_is_missing(script, client, watcher):
     script_poll(script, RUNNING, ack=9_999_000, entries=entries)
     assert watch(client, watcher) == []
     failed = overview((JOB_ID, "orders", "FAILED", 9_990_000))
-    script_poll(script, failed, entries=entries)
+    script_poll(script, failed, entries=entries, failing={JOB_ID: exceptions()})
     events = watch(client, watcher)
-    assert kinds(events) == ["job_state_changed", "managed_job_missing"]
-    missing = events[1]["flink"]
+    assert kinds(events) == ["job_state_changed", "root_exception", "managed_job_missing"]
+    missing = events[2]["flink"]
     assert missing["name"] == "orders" and missing["expected_job_id"] == JOB_ID
     assert (missing["listed_job_id"], missing["listed_state"]) == (JOB_ID, "FAILED")
     assert missing["last_action"] == "started"
@@ -188,11 +204,13 @@ def test_ids_are_deterministic_across_activations(script, client):
     seen = []
     for _activation in range(2):
         fresh = _watch.Watcher(URL)
-        script_poll(script, overview((JOB_ID, "orders", "FAILED", 9_990_000)), entries=entries)
+        script_poll(script, overview((JOB_ID, "orders", "FAILED", 9_990_000)), entries=entries,
+                    failing={JOB_ID: exceptions()})
         seen.append([event["meta"]["uuid"] for event in watch(client, fresh)])
-    assert seen[0] == seen[1] and len(seen[0]) == 1
+    # The failure and the missing job: the same two ids from both activations.
+    assert seen[0] == seen[1] and len(set(seen[0])) == 2
     # Another job's failure is another id.
-    assert _watch.event_id(URL, "managed_job_missing", "orders", OTHER_ID, 1000) != seen[0][0]
+    assert _watch.event_id(URL, "managed_job_missing", "orders", OTHER_ID, 1000) not in seen[0]
 
 
 def test_unreachable_then_reachable_once_each_and_jobs_compared_across_the_outage(script, client, watcher):
@@ -205,9 +223,9 @@ def test_unreachable_then_reachable_once_each_and_jobs_compared_across_the_outag
     assert kinds(down) == ["cluster_unreachable"]
     assert "cannot reach Flink" in down[0]["flink"]["error"]
     assert watch(client, watcher, now_ms=10_020_000, use_records=False) == []
-    script_poll(script, overview((JOB_ID, "orders", "FAILED", 9_990_000)))
+    script_poll(script, overview((JOB_ID, "orders", "FAILED", 9_990_000)), failing={JOB_ID: exceptions()})
     back = watch(client, watcher, now_ms=10_030_000, use_records=False)
-    assert kinds(back) == ["cluster_reachable", "job_state_changed"]
+    assert kinds(back) == ["cluster_reachable", "job_state_changed", "root_exception"]
     assert back[0]["meta"]["uuid"] == _watch.event_id(URL, "cluster_reachable", 10_000_000)
     assert back[1]["flink"]["previous_state"] == "RUNNING"
 
@@ -216,7 +234,8 @@ def test_kinds_filter(script, client):
     only = _watch.Watcher(URL, kinds=["job_restarted"])
     script_poll(script, RUNNING, restarts=0)
     assert watch(client, only, use_records=False) == []
-    script_poll(script, overview((JOB_ID, "orders", "RESTARTING", 9_990_000)), restarts=1)
+    script_poll(script, overview((JOB_ID, "orders", "RESTARTING", 9_990_000)), restarts=1,
+                failing={JOB_ID: exceptions()})
     assert kinds(watch(client, only, use_records=False)) == ["job_restarted"]
 
 
@@ -317,14 +336,15 @@ def test_a_missing_episode_is_reported_once_even_if_a_run_came_and_went(script, 
     """A heal's job that ran briefly and failed before its outcome was logged is the same episode
     (the same last logged operation): no second event with the same id."""
     entries = records([("started", JOB_ID)])
-    script_poll(script, overview((JOB_ID, "orders", "FAILED", 1)), entries=entries)
-    assert kinds(watch(client, watcher)) == ["managed_job_missing"]
+    script_poll(script, overview((JOB_ID, "orders", "FAILED", 1)), entries=entries,
+                failing={JOB_ID: exceptions(timestamp=500)})
+    assert kinds(watch(client, watcher)) == ["root_exception", "managed_job_missing"]
     script_poll(script, overview((OTHER_ID, "orders", "RUNNING", 9_995_000), (JOB_ID, "orders", "FAILED", 1)),
                 entries=entries)
     assert kinds(watch(client, watcher)) == ["job_state_changed"]
     script_poll(script, overview((OTHER_ID, "orders", "FAILED", 9_995_000), (JOB_ID, "orders", "FAILED", 1)),
-                entries=entries)
-    assert kinds(watch(client, watcher)) == ["job_state_changed"]
+                entries=entries, failing={OTHER_ID: exceptions()})
+    assert kinds(watch(client, watcher)) == ["job_state_changed", "root_exception"]
     # Once the failed heal is logged, it is a new episode.
     logged = records([("started", JOB_ID), ("failed", OTHER_ID)])
     script_poll(script, overview((OTHER_ID, "orders", "FAILED", 9_995_000), (JOB_ID, "orders", "FAILED", 1)),
@@ -332,3 +352,123 @@ def test_a_missing_episode_is_reported_once_even_if_a_run_came_and_went(script, 
     events = watch(client, watcher)
     assert kinds(events) == ["managed_job_missing"]
     assert events[0]["flink"]["last_action"] == "failed"
+
+
+def test_root_exception_once_per_failure_with_its_root_cause_task_and_labels(script, client, watcher):
+    script_poll(script, RUNNING, restarts=0, ack=9_999_000)
+    assert watch(client, watcher, use_records=False) == []
+    script_poll(script, RUNNING, restarts=1, ack=9_999_000,
+                failing={JOB_ID: exceptions(timestamp=9_995_500, labels={"type": "user"})})
+    events = watch(client, watcher, use_records=False)
+    assert kinds(events) == ["job_restarted", "root_exception"]
+    failure = events[1]["flink"]
+    assert failure["root_cause"] == "java.lang.IllegalStateException: boom"
+    assert failure["task"] == "Counter (1/1)" and failure["failure_labels"] == {"type": "user"}
+    assert (failure["timestamp"], failure["restarts"], failure["name"]) == (9_995_500, 1, "orders")
+    # Nothing changed: /exceptions is not read again (the script holds no such answer).
+    script_poll(script, RUNNING, restarts=1, ack=9_999_000)
+    assert watch(client, watcher, use_records=False) == []
+    # A restart whose failure Flink has not recorded yet (the same newest one): no event.
+    script_poll(script, RUNNING, restarts=2, ack=9_999_000, failing={JOB_ID: exceptions(timestamp=9_995_500)})
+    assert kinds(watch(client, watcher, use_records=False)) == ["job_restarted"]
+    script_poll(script, RUNNING, restarts=3, ack=9_999_000, failing={JOB_ID: exceptions(timestamp=9_998_000)})
+    assert kinds(watch(client, watcher, use_records=False)) == ["job_restarted", "root_exception"]
+
+
+def test_slots_low_once_while_it_lasts_and_again_after_it_ended(script, client):
+    low = _watch.Watcher(URL, slots_low_below=2)
+    polls = [((4, 8, 2), []), ((1, 8, 2), ["slots_low"]), ((1, 8, 2), []), ((0, 4, 1), ["slots_low"]),
+             ((6, 8, 2), []), ((0, 4, 1), ["slots_low"])]
+    ids = []
+    for numbers, expected in polls:
+        script_poll(script, overview(), slots=numbers)
+        events = watch(client, low, use_records=False, slots=True)
+        assert kinds(events) == expected, numbers
+        ids += [event["meta"]["uuid"] for event in events]
+    assert ids[1] == ids[2] != ids[0]  # the same condition again: the same id
+    facts = events[0]["flink"]
+    assert (facts["slots_available"], facts["slots_total"], facts["taskmanagers"], facts["threshold"]) == (0, 4, 1, 2)
+    # Off by default: /overview is not read.
+    script_poll(script, overview())
+    assert watch(client, _watch.Watcher(URL), use_records=False) == []
+
+
+class MemoryBackend:
+    """A durable store in memory (the interface of _records._backend.Backend)."""
+
+    def __init__(self):
+        self.scopes = {}
+
+    def describe(self):
+        return "memory://"
+
+    def entries(self, scope):
+        return [dict(entry) for entry in self.scopes.get(scope, [])]
+
+    def create(self, scope, name, ephemeral=False):
+        entries = self.scopes.setdefault(scope, [])
+        entries.append({"id": "%s-%d" % (scope, len(entries)), "name": name, "uploaded": len(entries)})
+        return entries[-1]["id"]
+
+    def close(self):
+        pass
+
+
+def test_a_managed_job_lost_with_the_jobmanager_is_missing_with_a_durable_store(script, client):
+    """A JobManager without HA restarted: Flink lists neither the job nor its JAR-store records;
+    the durable store still says it should run. Watching every job (no names), the activation
+    that saw it before reports it missing; a new one cannot name it (a store lists no names)."""
+    source = load_source()
+    backend = MemoryBackend()
+    for name in [MIGRATED] + records([("started", JOB_ID), ("upgraded", OTHER_ID)]):
+        backend.create(job_scope("orders"), name)
+    options = source.settings({"url": URL, "state_store": "memory://"}, {})
+    before, fresh = source.Poller(options, client=client), source.Poller(options, client=client)
+    for poller in (before, fresh):
+        poller.state = StateStore(backend, client)
+    script_poll(script, overview((OTHER_ID, "orders", "RUNNING", 9_990_000)), ack=9_999_000, entries=())
+    assert before.poll(now_ms=10_000_000) == []
+    script_poll(script, overview(), entries=())
+    events = before.poll(now_ms=10_010_000)
+    assert kinds(events) == ["managed_job_missing"]
+    assert (events[0]["flink"]["expected_job_id"], events[0]["flink"]["last_action"]) == (OTHER_ID, "upgraded")
+    assert events[0]["flink"]["fingerprint"] == SPEC.fingerprint
+    script_poll(script, overview(), entries=())
+    assert fresh.poll(now_ms=10_010_000) == []
+    # Named, a new activation sees it too, with the same id.
+    named = source.Poller(dict(options, jobs=["orders"]), client=client)
+    named.state = StateStore(backend, client)
+    script_poll(script, overview(), entries=None)
+    assert [e["meta"]["uuid"] for e in named.poll(now_ms=10_020_000)] == [events[0]["meta"]["uuid"]]
+
+
+def test_a_store_that_cannot_be_opened_is_a_warning_without_its_password(script, client, caplog):
+    """The source keeps watching Flink (no managed-job facts) and never logs the store's secret."""
+    source = load_source()
+    options = source.settings({"url": URL, "state_store": "postgresql://flinkops:pw-store-secret@127.0.0.1:1/db",
+                               "request_timeout": 2}, {})
+    poller = source.Poller(options, client=client)
+    script_poll(script, RUNNING, ack=9_999_000)
+    with caplog.at_level("WARNING"):
+        assert poller.poll(now_ms=10_000_000) == []
+    assert "the records cannot be read" in caplog.text and "127.0.0.1" in caplog.text
+    assert "pw-store-secret" not in caplog.text
+
+
+@pytest.mark.parametrize("rulebook", ["self_heal.yml", "notify.yml", "savepoint_on_checkpoint_trouble.yml"])
+def test_the_shipped_rulebooks_are_valid_for_ansible_rulebook(rulebook):
+    """ansible-rulebook's own schema (what --rulebook checks first); the source's options and
+    kinds they use exist. (Running them is tests/integration/test_heal.py's.)"""
+    validators = pytest.importorskip("ansible_rulebook.validators")
+    import yaml
+
+    path = os.path.normpath(os.path.join(os.path.dirname(SOURCE), "..", "..", "rulebooks", rulebook))
+    with open(path) as handle:
+        data = yaml.safe_load(handle)
+    validators.Validate.rulebook(data)
+    source = load_source()
+    for ruleset in data:
+        for found in ruleset["sources"]:
+            args = found["flinkops.flink.flink_jobs"]
+            assert set(args) <= set(source.DEFAULTS) | set(source.ENV) | set(("headers", "request_timeout"))
+            assert set(args.get("kinds", [])) <= set(_watch.KINDS)

@@ -129,6 +129,27 @@ def test_flink_job_info_says_which_jobs_are_active(script, capsys):
     assert result["latest_savepoint"]["job_id"] in (JID, "c" * 32)
 
 
+def test_flink_job_info_gives_the_recorded_spec_when_flink_lists_no_run(script, capsys):
+    """After a JobManager without HA restarted: no run listed; the records say which spec should
+    run, and another upload of its JAR's content (the recorded one is gone) is found."""
+    from ansible_collections.flinkops.flink.plugins.module_utils._oplog import operation_names
+
+    spec = JobSpec("orders", "sha256:" + "a" * 16, "com.example.Orders", ["--in", "x"], 2)
+    names = list(spec_record_names(spec, "gone_orders-sha256-%s.jar" % ("a" * 16)))
+    for index, action in enumerate(("started", "upgraded")):
+        names += operation_names("orders", {"time": 1000 + index, "action": action, "job_id": JID,
+                                            "fingerprint": spec.fingerprint if action == "upgraded" else "0" * 16},
+                                 now_ms=1_000_000 + index)
+    names.append("orders-sha256-%s.jar" % ("a" * 16))
+    script.on("GET", "/jobs/overview", overview())
+    script.on("GET", "/jars", {"files": [{"id": "new_%s" % n, "name": n, "uploaded": 1} for n in names]})
+    result = run(flink_job_info, dict(name="orders"), capsys)
+    recorded = result["recorded_spec"]
+    assert (recorded["args"], recorded["parallelism"], recorded["jar"]) == (["--in", "x"], 2, spec.jar)
+    assert recorded["jar_on_cluster"] == "new_orders-sha256-%s.jar" % ("a" * 16)
+    assert result["jobs"] == [] and result["operations"][0]["action"] == "upgraded"
+
+
 def test_flink_savepoint_reuses_a_recent_savepoint(script, capsys):
     import time
     script.on("GET", "/jobs/overview", overview(job(JID)))
