@@ -66,8 +66,8 @@ TEST_STAGES ?= changelog-lint lint docs examples sanity units units-2.18 $(CORE_
 TEST_LANES ?= "integration-first-2.21" \
               "integration-slow-2.21 sanity-2.21 molecule ee" \
               "integration-others-2.21" \
-              "functional stores integration-ha-races-2.21 test-ee-image sanity-2.20 sanity-2.18" \
-              "integration-store-faults-2.21 integration-drain-2.21"
+              "functional stores integration-ha-races-2.21 test-ee-image test-de-image sanity-2.20 sanity-2.18" \
+              "integration-store-faults-2.21 integration-drain-2.21 integration-heal-others-2.21"
 
 .PHONY: help venv collection sanity units functional stores integration integration-first integration-ha-races integration-others integration-slow integration-drain test test-floor \
         sanity-2.18 units-2.18 integration-2.18 test-matrix test-core-matrix changelog-lint lint docs examples molecule bench demo demo-stop clean
@@ -121,9 +121,14 @@ DRAIN_SUITE    := tests/integration/test_drain_restore.py
 # Each state store's server stopped at each step of an upgrade (S3, ZooKeeper, PostgreSQL): a
 # lane's worth on its own (about 14 minutes here).
 STORE_FAULTS_SUITE := tests/integration/test_store_faults.py
-# test_heal.py kills a TaskManager and runs ansible-rulebook (a JVM of its own): first version only.
+# test_heal.py kills a TaskManager and runs ansible-rulebook (a JVM of its own): every test on the
+# first version in the slow lane; on the other versions the rulebook's heals (HEAL_OTHERS: a
+# failed job, a job lost by a JobManager restart) in a stage of their own.
+HEAL_SUITE     := tests/integration/test_heal.py
+HEAL_OTHERS    := test_self_heal_rulebook_heals_a_failed_managed_job \
+                  test_a_job_lost_by_a_jobmanager_restart_is_healed_from_its_savepoint_in_the_store
 SLOW_SUITES    := tests/integration/test_faults.py tests/integration/test_security.py \
-                  tests/integration/test_races.py tests/integration/test_heal.py \
+                  tests/integration/test_races.py $(HEAL_SUITE) \
                   $(STORE_FAULTS_SUITE) $(DRAIN_SUITE)
 
 # Suites that prove a pass-through rather than Flink's behaviour: the first version only
@@ -167,6 +172,12 @@ integration-store-faults: venv collection system-deps ## each state store unreac
 	FLINKOPS_TEST_FLINK_VERSIONS=$(FIRST_VERSION) PYTHONPATH=$(CURDIR)/$(BUILD_DIR) \
 	  $(VENV_PY) hack/run_pytest.py $(REPORT_DIR)/integration-store-faults$(STAGE_SUFFIX).xml \
 	  $(STORE_FAULTS_SUITE) -- $(PYTEST_ARGS)
+
+integration-heal-others: venv collection system-deps ## the rulebook's heals (HEAL_OTHERS) on the other Flink versions
+	@if [ -z "$(OTHER_VERSIONS)" ]; then echo "integration-heal-others: no other Flink version"; else \
+	  FLINKOPS_TEST_FLINK_VERSIONS=$(OTHER_VERSIONS) PYTHONPATH=$(CURDIR)/$(BUILD_DIR) \
+	  $(VENV_PY) hack/run_pytest.py $(REPORT_DIR)/integration-heal-others$(STAGE_SUFFIX).xml \
+	  $(HEAL_SUITE) -- $(PYTEST_ARGS) -k "$(subst $(eval) , or ,$(strip $(HEAL_OTHERS)))"; fi
 
 integration-drain: venv collection ## the drain/restore suite (its own clusters: 2.2 -> 2.3, 1.19 -> 1.20)
 	PYTHONPATH=$(CURDIR)/$(BUILD_DIR) $(VENV_PY) hack/run_pytest.py \
@@ -248,9 +259,12 @@ integration-store-faults-2.21: ## integration-store-faults on ansible-core 2.21
 	$(MAKE) integration-store-faults $(CORE_2.21)
 integration-ha-races-2.21: ## integration-ha-races on ansible-core 2.21
 	$(MAKE) integration-ha-races $(CORE_2.21)
+integration-heal-others-2.21: ## integration-heal-others on ansible-core 2.21
+	$(MAKE) integration-heal-others $(CORE_2.21)
 .PHONY: sanity-2.20 units-2.20 integration-2.20 sanity-2.21 units-2.21 integration-2.21 \
         integration-first-2.21 integration-others-2.21 integration-slow-2.21 integration-drain-2.21 \
-        integration-store-faults integration-store-faults-2.21 integration-ha-races-2.21
+        integration-store-faults integration-store-faults-2.21 integration-ha-races-2.21 \
+        integration-heal-others integration-heal-others-2.21
 # --- end of ansible-core 2.20 and 2.21 block ------------------------------------
 
 # Every supported ansible-core (2.19 in $(VENV), 2.18 in $(FLOOR_VENV), 2.20 and 2.21
