@@ -35,6 +35,7 @@ tested without Flink; ``Survey`` and ``deploy`` are the only parts that send req
 
 from __future__ import annotations
 
+import threading
 import time
 
 from ansible_collections.flinkops.flink.plugins.module_utils._capacity import slots_needed
@@ -316,22 +317,59 @@ def ordered(plan):
     return [entry for action in ORDER for entry in plan if entry.action == action and entry.changes]
 
 
-def apply_plan(plan, deploy, failure_policy="stop"):
+def apply_plan(plan, deploy, failure_policy="stop", max_parallel=1):
     """Carry the plan out: ``deploy(entry)`` returns the job's outcome (a dict) or raises
-    FlinkError. Returns ({name: outcome}, [(entry, FlinkError)], [skipped entries])."""
-    outcomes, failures, skipped = {}, [], []
-    for entry in ordered(plan):
-        if failures and failure_policy == "stop":
-            skipped.append(entry)
-            outcomes[entry.name] = {"action": "none", "skipped": True, "msg": (
-                "not attempted: job %s failed first (failure_policy: stop)" % failures[0][0].name)}
-            continue
-        try:
-            outcomes[entry.name] = deploy(entry)
-        except FlinkError as exc:
-            failures.append((entry, exc))
-            outcomes[entry.name] = dict(getattr(exc, "job_outcome", None) or {}, failed=True,
-                                        msg=exc.msg)
+    FlinkError. Returns ({name: outcome}, [(entry, FlinkError)], [skipped entries]), the
+    failures and skipped entries in apply order whatever order the jobs ended in.
+
+    One phase per kind of change, in ``ORDER`` (what frees slots before what needs them): a
+    phase's jobs run up to ``max_parallel`` at once (threads; each job's engine guards its own
+    name), and a phase begins when the one before it has ended. With ``failure_policy`` stop,
+    a failure lets the jobs already under way finish and starts no other."""
+    outcomes, failed = {}, {}
+    lock = threading.Lock()
+    crashed = []
+
+    def work(pending):
+        while True:
+            with lock:
+                if not pending or crashed or (failed and failure_policy == "stop"):
+                    return
+                entry = pending.pop(0)
+            try:
+                outcome = deploy(entry)
+            except FlinkError as exc:
+                with lock:
+                    failed[entry.name] = (entry, exc)
+                    outcomes[entry.name] = dict(getattr(exc, "job_outcome", None) or {}, failed=True,
+                                                msg=exc.msg)
+                continue
+            except Exception as exc:  # pylint: disable=broad-except  # re-raised below, not lost in a thread
+                with lock:
+                    crashed.append(exc)
+                return
+            with lock:
+                outcomes[entry.name] = outcome
+
+    changing = ordered(plan)
+    for action in ORDER:
+        pending = [entry for entry in changing if entry.action == action]
+        workers = min(max_parallel, len(pending))
+        if workers <= 1:
+            work(pending)
+        else:
+            threads = [threading.Thread(target=work, args=(pending,)) for _ in range(workers)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+        if crashed:
+            raise crashed[0]
+    failures = [failed[entry.name] for entry in changing if entry.name in failed]
+    skipped = [entry for entry in changing if entry.name not in outcomes]
+    for entry in skipped:
+        outcomes[entry.name] = {"action": "none", "skipped": True, "msg": (
+            "not attempted: job %s failed first (failure_policy: stop)" % failures[0][0].name)}
     return outcomes, failures, skipped
 
 
@@ -586,9 +624,11 @@ def real_values(value):
 # One converge run
 
 def converge(client, state, requests, changes, warn, prune="savepoint", max_prune=1,
-             failure_policy="stop", adopt=()):
+             failure_policy="stop", adopt=(), max_parallel=1, connect=None):
     """Survey, plan, check, and (outside check mode) apply. ``changes`` is the run's record
     (check mode, every job's actions, changed); ``warn(text)`` passes a warning on.
+    ``connect()`` opens another (client, state store) of the same options: each thread that
+    changes jobs at the same time as others (``max_parallel``) has its own.
 
     Returns ``(result, failure)``: the result (``plan``, ``jobs``, ``summary``, ``diff``) and,
     when the plan was refused or a job failed, the failure message (composed once)."""
@@ -612,29 +652,85 @@ def converge(client, state, requests, changes, warn, prune="savepoint", max_prun
         result.update(jobs=_job_list(plan, planned, True), summary=summary(plan))
         return result, None
     by_name = dict((request.name, request) for request in requests)
+    connections = Connections(client, state, connect if max_parallel > 1 else None)
+    done = {}  # name -> (the job's Changes, its engine), recorded in apply order afterwards
 
     def run_entry(entry):
         request = prune_request(entry) if entry.action == PRUNE else by_name[entry.name]
         job_changes = Changes(check_mode=False)
+        job_client, job_state = connections.get()
+        engine = None
         try:
-            engine = adopt_job(client, request, job_changes, state, entry.job_id) \
+            engine = adopt_job(job_client, request, job_changes, job_state, entry.job_id) \
                 if entry.action == ADOPT else None
-            engine = engine or deploy(client, request, job_changes, state)
+            engine = engine or deploy(job_client, request, job_changes, job_state)
         except FlinkError as exc:
             engine = getattr(exc, "engine", None)
             if engine is not None:
                 exc.job_outcome = outcome_of(engine, job_changes)
-            _record(changes, entry, job_changes, engine, warn)
             raise
-        _record(changes, entry, job_changes, engine, warn)
+        finally:
+            done[entry.name] = (job_changes, engine)
         return outcome_of(engine, job_changes)
 
-    outcomes, failures, skipped = apply_plan(plan, run_entry, failure_policy)
+    try:
+        if max_parallel > 1:
+            share_uploads(client, state, ordered(plan), by_name, changes)
+        outcomes, failures, skipped = apply_plan(plan, run_entry, failure_policy, max_parallel)
+    finally:
+        connections.close()
+        for entry in ordered(plan):
+            if entry.name in done:
+                _record(changes, entry, *done[entry.name], warn=warn)
     for name, outcome in planned.items():
         outcomes.setdefault(name, outcome)
     line = summary(plan, outcomes)
     result.update(jobs=_job_list(plan, outcomes, False), summary=line)
     return result, (failure_message(failures, skipped, line) if failures else None)
+
+
+class Connections:
+    """The (client, state store) of each thread that applies the plan: the run's own for the
+    thread that made it, a new one per other thread (``connect()``; None: every thread uses the
+    run's own), closed at the end."""
+
+    def __init__(self, client, state, connect=None):
+        self.own = threading.current_thread()
+        self.default = (client, state)
+        self.connect = connect
+        self.local = threading.local()
+        self.opened = []
+        self.lock = threading.Lock()
+
+    def get(self):
+        if self.connect is None or threading.current_thread() is self.own:
+            return self.default
+        if getattr(self.local, "connection", None) is None:
+            self.local.connection = self.connect()
+            with self.lock:
+                self.opened.append(self.local.connection)
+        return self.local.connection
+
+    def close(self):
+        for _client, state in self.opened:
+            state.close()
+
+
+def share_uploads(client, state, entries, by_name, changes):
+    """Upload once, before jobs change at the same time, each JAR that several of them run and
+    the cluster does not hold yet (their engines would each upload it at once otherwise)."""
+    paths = {}
+    for entry in entries:
+        request = by_name.get(entry.name)
+        if entry.action in (UPGRADE, START) and request is not None and request.jar_path:
+            paths.setdefault(request.jar_path, []).append(request)
+    for requests in paths.values():
+        if len(requests) < 2:
+            continue
+        engine = Engine(client, requests[0], changes, state=state)
+        engine.survey()
+        engine.desired_spec()  # the JAR's content hash, which names its upload
+        engine.resolve_jar_id()
 
 
 def _planned_actions(entry, probe):
@@ -648,6 +744,7 @@ def _planned_actions(entry, probe):
 
 
 def _record(changes, entry, job_changes, engine, warn):
+    """Pass a job's actions, change and warnings on to the run's (in apply order)."""
     changes.actions.extend("job %s: %s" % (entry.name, action) for action in job_changes.actions)
     changes.changed = changes.changed or job_changes.changed
     for warning in engine.warnings if engine is not None else ():

@@ -84,9 +84,14 @@ options:
     default: 1
   max_parallel:
     description:
-      - The most jobs changing at the same time.
-      - This release changes one job at a time whatever the value (a value above V(1) is accepted and
-        warned about); the order is always prunes, then upgrades, then starts.
+      - The most jobs changing at the same time (each with its own connection to Flink and to the
+        O(state_store)).
+      - The order holds whatever the value. All prunes end before the first adoption, all adoptions
+        before the first upgrade, all upgrades before the first start, so that what frees task
+        slots comes before what needs them; up to this many jobs of one kind change at once.
+      - With O(failure_policy=stop), a failure lets the jobs already changing finish and starts no
+        other.
+      - A JAR that several changing jobs run is uploaded once, before they change.
     type: int
     default: 1
   failure_policy:
@@ -316,11 +321,10 @@ def apply(module):
     unknown = sorted(set(params["adopt"]) - set(request.name for request in requests))
     if unknown:
         module.fail("adopt names %s, which jobs does not declare; nothing was changed" % ", ".join(unknown))
-    if params["max_parallel"] > 1:
-        module.warn("max_parallel is %d, but this release changes one job at a time" % params["max_parallel"])
     result, failure = converge(module.client, module.state, requests, module.changes, module.warn,
                                prune=params["prune"], max_prune=params["max_prune"],
-                               failure_policy=params["failure_policy"], adopt=params["adopt"])
+                               failure_policy=params["failure_policy"], adopt=params["adopt"],
+                               max_parallel=params["max_parallel"], connect=module.connection)
     diff = result.pop("diff")
     if failure:
         module.fail(failure, **result)
