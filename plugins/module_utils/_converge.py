@@ -40,6 +40,7 @@ import time
 
 from ansible_collections.flinkops.flink.plugins.module_utils._capacity import slots_needed
 from ansible_collections.flinkops.flink.plugins.module_utils._client import FlinkError
+from ansible_collections.flinkops.flink.plugins.module_utils._cluster_claim import ClusterClaim
 from ansible_collections.flinkops.flink.plugins.module_utils._engine import Engine
 from ansible_collections.flinkops.flink.plugins.module_utils._guard import (
     actor,
@@ -624,14 +625,40 @@ def real_values(value):
 # One converge run
 
 def converge(client, state, requests, changes, warn, prune="savepoint", max_prune=1,
-             failure_policy="stop", adopt=(), max_parallel=1, connect=None):
+             failure_policy="stop", adopt=(), max_parallel=1, connect=None, wait=600):
     """Survey, plan, check, and (outside check mode) apply. ``changes`` is the run's record
     (check mode, every job's actions, changed); ``warn(text)`` passes a warning on.
     ``connect()`` opens another (client, state store) of the same options: each thread that
     changes jobs at the same time as others (``max_parallel``) has its own.
 
+    A plan that changes something is carried out under the cluster's converge claim
+    (``_cluster_claim``; waiting up to ``wait`` seconds for another converge to end) and made
+    again once claimed, from what runs then. A plan that changes nothing writes nothing.
+
     Returns ``(result, failure)``: the result (``plan``, ``jobs``, ``summary``, ``diff``) and,
     when the plan was refused or a job failed, the failure message (composed once)."""
+    options = dict(prune=prune, max_prune=max_prune, failure_policy=failure_policy, adopt=adopt,
+                   max_parallel=max_parallel, connect=connect)
+    if changes.check_mode:
+        return _converge(client, state, requests, changes, warn, **options)
+    cluster_claim = ClusterClaim(state, actor(), connect)
+
+    def claim():
+        cluster_claim.acquire(wait)
+        if cluster_claim.waited_for is not None:
+            warn("waited for another converge of this cluster to end (%s), then planned again "
+                 "from what runs since" % cluster_claim.waited_for.who)
+
+    try:
+        return _converge(client, state, requests, changes, warn, claim=claim, **options)
+    finally:
+        cluster_claim.release()
+        for warning in cluster_claim.warnings:
+            warn(warning)
+
+
+def _converge(client, state, requests, changes, warn, prune, max_prune, failure_policy, adopt,
+              max_parallel, connect, claim=None):
     survey = Survey(client, state)
     probes = [survey.probe(request, request.name in adopt) for request in requests]
     others = survey.others(requests, prune)
@@ -651,6 +678,10 @@ def converge(client, state, requests, changes, warn, prune="savepoint", max_prun
                 changes.do("job %s: %s" % (entry.name, action))
         result.update(jobs=_job_list(plan, planned, True), summary=summary(plan))
         return result, None
+    if claim is not None and ordered(plan):
+        claim()
+        return _converge(client, state, requests, changes, warn, prune, max_prune, failure_policy,
+                         adopt, max_parallel, connect)
     by_name = dict((request.name, request) for request in requests)
     connections = Connections(client, state, connect if max_parallel > 1 else None)
     done = {}  # name -> (the job's Changes, its engine), recorded in apply order afterwards

@@ -104,6 +104,17 @@ options:
     type: str
     choices: [stop, continue]
     default: stop
+  concurrent_wait_timeout:
+    description:
+      - Seconds to wait for another converge of the same cluster (another pipeline, an AWX schedule
+        and a webhook at once) before failing, naming it and changing nothing.
+      - A converge whose plan changes something first claims the cluster (a record in O(state_store));
+        a second one waits until the first has ended, then plans again from what runs then. V(0)
+        fails at once. A converge whose plan changes nothing claims nothing and writes nothing.
+      - A claim lives 60 seconds after its latest renewal (renewed while the converge runs), so a
+        converge that was killed holds the cluster for a minute at most.
+    type: float
+    default: 600
   adopt:
     description:
       - Names of declared jobs whose running job was submitted another way (by hand, with C(flink run),
@@ -324,7 +335,8 @@ def apply(module):
     result, failure = converge(module.client, module.state, requests, module.changes, module.warn,
                                prune=params["prune"], max_prune=params["max_prune"],
                                failure_policy=params["failure_policy"], adopt=params["adopt"],
-                               max_parallel=params["max_parallel"], connect=module.connection)
+                               max_parallel=params["max_parallel"], connect=module.connection,
+                               wait=params["concurrent_wait_timeout"])
     diff = result.pop("diff")
     if failure:
         module.fail(failure, **result)
@@ -339,10 +351,11 @@ def main():
         max_parallel=dict(type="int", default=1),
         failure_policy=dict(type="str", choices=["stop", "continue"], default="stop"),
         adopt=dict(type="list", elements="str", default=[]),
+        concurrent_wait_timeout=dict(type="float", default=600),
     ))
-    for option, low in (("max_prune", 0), ("max_parallel", 1)):
+    for option, low in (("max_prune", 0), ("max_parallel", 1), ("concurrent_wait_timeout", 0)):
         if module.params[option] < low:
-            module.fail("%s must be %d or more, got %d" % (option, low, module.params[option]))
+            module.fail("%s must be %d or more, got %s" % (option, low, module.params[option]))
     module.run(apply)
 
 

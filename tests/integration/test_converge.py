@@ -11,13 +11,14 @@ an active managed job in the next test's converge)."""
 from __future__ import annotations
 
 import os
+import threading
 import time
 
 import pytest
 
 from flinkops_devkit import flinkctl
 from flinkops_devkit.faultproxy import FaultProxy
-from flinkops_devkit.modules import collection_root
+from flinkops_devkit.modules import ModuleRun, collection_root, warnings_of
 from flinkops_devkit.observer import ACTIVE
 from flinkops_devkit.playbooks import run_playbook
 
@@ -299,3 +300,82 @@ def test_the_converge_playbook_plans_then_applies_a_cluster_file(flink, names, t
     assert [entry["action"] for entry in applied.stats["flink_converge_plan"]
             if entry["name"] == job] == ["start"]
     assert flink.the_running_job(job)
+
+
+class DuplicateWatch(threading.Thread):
+    """Polls /jobs/overview until stopped: every moment two jobs of one of ``names`` were active."""
+
+    def __init__(self, flink, names):
+        super().__init__(daemon=True)
+        self.flink, self.names, self.seen = flink, names, []
+        self.halt = threading.Event()
+
+    def run(self):
+        while not self.halt.is_set():
+            jobs = self.flink.get("/jobs/overview")["jobs"]
+            for name in self.names:
+                active = [job["jid"] for job in jobs if job["name"] == name and job["state"] in ACTIVE]
+                if len(active) > 1:
+                    self.seen.append((name, active))
+            self.halt.wait(0.1)
+
+    def stop(self):
+        self.halt.set()
+        self.join(30)
+        return self.seen
+
+
+def test_two_converges_of_one_cluster_at_once_take_turns(flink, names):
+    x, y = names("x", "y")
+    rounds = [
+        [declared(flink, x), declared(flink, y)],  # both start the two jobs from empty
+        [declared(flink, x, jar="stateful-v2"), declared(flink, y)],  # both upgrade x
+        [declared(flink, x, jar="stateful-v2"), declared(flink, y, parallelism=2)],  # both upgrade y
+    ]
+    turns = 0
+    for number, cluster_file in enumerate(rounds):
+        watch = DuplicateWatch(flink, [x, y])
+        watch.start()
+        labels = ["converge-%d-a" % number, "converge-%d-b" % number]
+        runs = [ModuleRun(dict(url=flink.url, jobs=cluster_file), label, module="flink_jobs")
+                for label in labels]
+        results = [run.result() for run in runs]
+        assert watch.stop() == []  # never two jobs of one name
+        assert not any(result.get("failed") for result in results), results
+        # One carried the file out; the other found it done, after waiting for it when its
+        # own first plan had changes (and then it says whom it waited for).
+        assert sorted(bool(result["changed"]) for result in results) == [False, True], results
+        done, other = sorted(results, key=lambda result: not result["changed"])
+        assert all(p["action"] == "unchanged" for p in plan_of(other, [x, y]).values()), other
+        waited = [w for w in warnings_of(other) if "waited for another converge" in w]
+        if waited:
+            turns += 1
+            assert "awx job %s" % done["_label"] in waited[0], waited
+        for name in (x, y):
+            assert flink.the_running_job(name)["jid"] == outcome_of(done, name)["job_id"]
+    assert turns, "no converge waited for the other in %d rounds" % len(rounds)
+    flink.wait_counts(x, "v2", minimum=2)
+    flink.assert_exactly_once(x)
+
+
+def test_a_second_converge_that_may_not_wait_fails_naming_the_first(flink, module, names):
+    (z,) = names("z")
+    # The first converge is held at its first stop (the proxy stalls it); the second one,
+    # with concurrent_wait_timeout 0, must fail at once naming it and changing nothing.
+    assert not converge(module, flink, [declared(flink, z)]).get("failed")
+    running = flink.the_running_job(z)["jid"]
+    with FaultProxy(flink.url) as proxy:
+        proxy.add("POST", r"/jobs/%s/stop" % running, "stall:8", times=1)
+        first = ModuleRun(dict(url=proxy.url, jobs=[declared(flink, z, jar="stateful-v2")]),
+                          "converge-first", module="flink_jobs")
+        deadline = time.time() + 60
+        while not any(method == "POST" and "/stop" in path for method, path in proxy.seen):
+            assert time.time() < deadline and first.proc.poll() is None, first.result()
+            time.sleep(0.1)
+        second = converge(module, flink, [declared(flink, z, parallelism=2)], concurrent_wait_timeout=0)
+        done = first.result()
+    assert second["failed"] and not second["changed"], second
+    assert "another converge of this cluster is in progress: awx job converge-first" in second["msg"]
+    assert "nothing was changed" in second["msg"]
+    assert not done.get("failed") and outcome_of(done, z)["action"] == "upgraded", done
+    assert flink.the_running_job(z)["jid"] == outcome_of(done, z)["job_id"]
