@@ -27,7 +27,11 @@ The steps, and why in this order:
    slots) before starts (which need them), each job through the engine with its own
    ``DeployRequest`` (a prune with savepoint is the engine's stop path, so its savepoint
    is recorded and a job added back resumes from it). ``failure_policy`` says whether a
-   failed job ends the run (later jobs untouched) or the others go on.
+   failed job ends the run (later jobs untouched) or the others go on. Up to
+   ``max_parallel`` jobs of one kind change at once, each thread with its own client and
+   state store (``Connections``). A plan that changes something is carried out under the
+   cluster's converge claim (``_cluster_claim``), and made again once claimed: another
+   converge may have changed the cluster meanwhile. A plan that changes nothing writes nothing.
 
 Steps 2-4 work on plain values (``Probe``, ``Running``, ``PlanEntry``), so the planner is
 tested without Flink; ``Survey`` and ``deploy`` are the only parts that send requests.
