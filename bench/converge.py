@@ -67,7 +67,7 @@ def upgrade_one(cluster, name, version):
 def noop(cluster, jobs, n):
     """n timed no-op converges, then one through the counting proxy."""
     walls = []
-    for _ in range(n):
+    for _run in range(n):
         wall, result = timed(converge, cluster.url, jobs)
         if result["changed"]:
             raise RuntimeError("a no-op converge changed something: %s" % result["actions"])

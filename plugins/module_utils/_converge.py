@@ -363,7 +363,7 @@ def apply_plan(plan, deploy, failure_policy="stop", max_parallel=1):
         if workers <= 1:
             work(pending)
         else:
-            threads = [threading.Thread(target=work, args=(pending,)) for _ in range(workers)]
+            threads = [threading.Thread(target=work, args=(pending,)) for _worker in range(workers)]
             for thread in threads:
                 thread.start()
             for thread in threads:

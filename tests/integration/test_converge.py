@@ -341,7 +341,7 @@ def test_two_converges_of_one_cluster_at_once_take_turns(flink, names):
                 for label in labels]
         results = [run.result() for run in runs]
         assert watch.stop() == []  # never two jobs of one name
-        assert not any(result.get("failed") for result in results), results
+        assert not any(result.get("failed") for result in results), [(r.get("msg"), r.get("error")) for r in results]
         # One carried the file out; the other found it done, after waiting for it when its
         # own first plan had changes (and then it says whom it waited for).
         assert sorted(bool(result["changed"]) for result in results) == [False, True], results

@@ -490,13 +490,13 @@ def test_each_thread_that_applies_the_plan_has_its_own_connection():
 
     def worker():
         got.append((connections.get(), connections.get()))
-    threads = [threading.Thread(target=worker) for _ in range(2)]
+    threads = [threading.Thread(target=worker) for _thread in range(2)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     assert all(first is second for first, second in got)  # one per thread, kept
-    assert len(opened) == 2 and set(id(first) for first, _ in got) == set(map(id, opened))
+    assert len(opened) == 2 and set(id(first) for first, _second in got) == set(map(id, opened))
     connections.close()
     assert sorted(map(id, closed)) == sorted(id(state) for _client, state in opened)
     # Without connect (max_parallel 1), every thread uses the run's own.
