@@ -487,6 +487,36 @@ def prune_request(entry):
                          stop_mode="cancel" if entry.prune == "cancel" else "savepoint")
 
 
+def in_parallel(items, func, max_parallel):
+    """``[func(item) for item in items]``, up to ``max_parallel`` calls at once (threads); the
+    first exception of any call is raised once all have ended."""
+    if max_parallel <= 1 or len(items) <= 1:
+        return [func(item) for item in items]
+    results, errors = [None] * len(items), []
+    pending = list(enumerate(items))
+    lock = threading.Lock()
+
+    def work():
+        while True:
+            with lock:
+                if not pending or errors:
+                    return
+                index, item = pending.pop(0)
+            try:
+                results[index] = func(item)
+            except Exception as exc:  # pylint: disable=broad-except  # re-raised below
+                with lock:
+                    errors.append(exc)
+    threads = [threading.Thread(target=work) for _worker in range(min(max_parallel, len(items)))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    return results
+
+
 class Survey:
     """The reads a plan needs, once per run."""
 
@@ -534,6 +564,21 @@ class Survey:
 
     def records_of(self, name):
         return self.state.read_job(name, self.jar_list, legacy_records)
+
+    def probe_all(self, requests, adopt, max_parallel=1, connections=None):
+        """A Probe per request, in declared order; up to ``max_parallel`` at once, each thread
+        with its own connection (``connections``) and survey."""
+        config = self.config  # read once, here, for every thread
+
+        def probe(request):
+            survey = self
+            if connections is not None:
+                client, state = connections.get()
+                if client is not self.client:
+                    survey = Survey(client, state)
+                    survey._config = config  # pylint: disable=protected-access
+            return survey.probe(request, request.name in adopt)
+        return in_parallel(requests, probe, max_parallel)
 
     def others(self, requests, prune="savepoint", jobs=None):
         """A Running per active job that no declared entry matches; the slots of those that
@@ -641,31 +686,40 @@ def converge(client, state, requests, changes, warn, prune="savepoint", max_prun
 
     Returns ``(result, failure)``: the result (``plan``, ``jobs``, ``summary``, ``diff``) and,
     when the plan was refused or a job failed, the failure message (composed once)."""
+    connections = Connections(client, state, connect if max_parallel > 1 else None)
     options = dict(prune=prune, max_prune=max_prune, failure_policy=failure_policy, adopt=adopt,
-                   max_parallel=max_parallel, connect=connect)
-    if changes.check_mode:
-        return _converge(client, state, requests, changes, warn, **options)
+                   max_parallel=max_parallel, connections=connections)
     cluster_claim = ClusterClaim(state, actor(), connect)
 
     def claim():
+        """Claim the cluster; whether the plan must be made again (what runs has changed)."""
         cluster_claim.acquire(wait)
         if cluster_claim.waited_for is not None:
             warn("waited for another converge of this cluster to end (%s), then planned again "
                  "from what runs since" % cluster_claim.waited_for.who)
+            return True
+        return False
 
     try:
-        return _converge(client, state, requests, changes, warn, claim=claim, **options)
+        return _converge(client, state, requests, changes, warn,
+                         claim=None if changes.check_mode else claim, **options)
     finally:
+        connections.close()
         cluster_claim.release()
         for warning in cluster_claim.warnings:
             warn(warning)
 
 
+def active_ids(jobs):
+    return sorted(job["jid"] for job in jobs if is_active(job))
+
+
 def _converge(client, state, requests, changes, warn, prune, max_prune, failure_policy, adopt,
-              max_parallel, connect, claim=None):
+              max_parallel, connections, claim=None):
     survey = Survey(client, state)
-    probes = [survey.probe(request, request.name in adopt) for request in requests]
-    others = survey.others(requests, prune)
+    jobs = list_jobs(client)  # before the probes: a change after it shows in active_ids
+    probes = survey.probe_all(requests, adopt, max_parallel, connections)
+    others = survey.others(requests, prune, jobs)
     savepoint_dir = survey.savepoint_dir()
     plan = make_plan(probes, others, prune, savepoint_dir)
     result = {"plan": [entry.to_dict() for entry in plan],
@@ -682,12 +736,12 @@ def _converge(client, state, requests, changes, warn, prune, max_prune, failure_
                 changes.do("job %s: %s" % (entry.name, action))
         result.update(jobs=_job_list(plan, planned, True), summary=summary(plan))
         return result, None
-    if claim is not None and ordered(plan):
-        claim()
+    # Claimed, the plan is made again when another converge ran meanwhile (what runs changed);
+    # either way each job's engine decides again from what it finds when it acts.
+    if claim is not None and ordered(plan) and (claim() or active_ids(list_jobs(client)) != active_ids(jobs)):
         return _converge(client, state, requests, changes, warn, prune, max_prune, failure_policy,
-                         adopt, max_parallel, connect)
+                         adopt, max_parallel, connections)
     by_name = dict((request.name, request) for request in requests)
-    connections = Connections(client, state, connect if max_parallel > 1 else None)
     done = {}  # name -> (the job's Changes, its engine), recorded in apply order afterwards
 
     def run_entry(entry):
@@ -713,7 +767,6 @@ def _converge(client, state, requests, changes, warn, prune, max_prune, failure_
             share_uploads(client, state, ordered(plan), by_name, changes)
         outcomes, failures, skipped = apply_plan(plan, run_entry, failure_policy, max_parallel)
     finally:
-        connections.close()
         for entry in ordered(plan):
             if entry.name in done:
                 _record(changes, entry, *done[entry.name], warn=warn)

@@ -506,3 +506,20 @@ def test_each_thread_that_applies_the_plan_has_its_own_connection():
     thread.start()
     thread.join()
     assert result == [own] and len(opened) == 2
+
+
+def test_the_probes_run_at_once_up_to_max_parallel_and_come_back_in_declared_order():
+    met = threading.Barrier(3, timeout=10)  # passed only by three calls at the same time
+
+    def probe(name):
+        met.wait()
+        return name.upper()
+    assert _converge.in_parallel(["c", "a", "b"], probe, 3) == ["C", "A", "B"]
+    assert _converge.in_parallel(["c", "a"], str.upper, 1) == ["C", "A"]
+
+    def failing(name):
+        if name == "a":
+            raise FlinkError("JAR file a.jar does not exist")
+        return name
+    with pytest.raises(FlinkError, match="a.jar"):
+        _converge.in_parallel(["c", "a", "b"], failing, 2)
