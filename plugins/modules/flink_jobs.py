@@ -92,6 +92,7 @@ options:
       - With O(failure_policy=stop), a failure lets the jobs already changing finish and starts no
         other.
       - A JAR that several changing jobs run is uploaded once, before they change.
+      - The plan's per-job checks (read only) also run up to this many at once.
     type: int
     default: 1
   failure_policy:
