@@ -525,6 +525,17 @@ bench-heal: venv collection ## Benchmark: a failed job healed by the self_heal r
 bench: bench-heal
 # --- end of heal benchmark block -------------------------------------------------
 
+# --- converge benchmark (owner: converge) --------------------------------------
+# flink_jobs on one local Flink 2.3 cluster: 12 changed jobs against one job's upgrade (target
+# <= 3x), a no-op converge of 20 jobs against 5 per job (target <= 1.2x). Writes
+# docs/benchmarks-converge.md and build/bench/converge.json. `make bench` runs it too.
+BENCH_CONVERGE_ARGS ?=
+.PHONY: bench-converge
+bench-converge: venv collection ## Benchmark: converge 12 changed jobs vs one upgrade (<= 3x), no-op cost per job 20 vs 5 jobs (<= 1.2x) -> docs/benchmarks-converge.md
+	PYTHONPATH=$(CURDIR)/$(BUILD_DIR) $(VENV_PY) bench/converge.py $(BENCH_CONVERGE_ARGS)
+bench: bench-converge
+# --- end of converge benchmark block --------------------------------------------
+
 clean: ## Remove build/ and test output (keeps the venvs; rm -rf .venv* for those)
 	rm -rf $(BUILD_DIR) tests/output .pytest_cache
 	find . -name __pycache__ -type d -not -path './.venv*' -prune -exec rm -rf {} +

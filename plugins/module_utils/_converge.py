@@ -27,7 +27,11 @@ The steps, and why in this order:
    slots) before starts (which need them), each job through the engine with its own
    ``DeployRequest`` (a prune with savepoint is the engine's stop path, so its savepoint
    is recorded and a job added back resumes from it). ``failure_policy`` says whether a
-   failed job ends the run (later jobs untouched) or the others go on.
+   failed job ends the run (later jobs untouched) or the others go on. Up to
+   ``max_parallel`` jobs of one kind change at once, each thread with its own client and
+   state store (``Connections``). A plan that changes something is carried out under the
+   cluster's converge claim (``_cluster_claim``), and made again once claimed: another
+   converge may have changed the cluster meanwhile. A plan that changes nothing writes nothing.
 
 Steps 2-4 work on plain values (``Probe``, ``Running``, ``PlanEntry``), so the planner is
 tested without Flink; ``Survey`` and ``deploy`` are the only parts that send requests.
@@ -35,10 +39,12 @@ tested without Flink; ``Survey`` and ``deploy`` are the only parts that send req
 
 from __future__ import annotations
 
+import threading
 import time
 
 from ansible_collections.flinkops.flink.plugins.module_utils._capacity import slots_needed
 from ansible_collections.flinkops.flink.plugins.module_utils._client import FlinkError
+from ansible_collections.flinkops.flink.plugins.module_utils._cluster_claim import ClusterClaim
 from ansible_collections.flinkops.flink.plugins.module_utils._engine import Engine
 from ansible_collections.flinkops.flink.plugins.module_utils._guard import (
     actor,
@@ -316,22 +322,59 @@ def ordered(plan):
     return [entry for action in ORDER for entry in plan if entry.action == action and entry.changes]
 
 
-def apply_plan(plan, deploy, failure_policy="stop"):
+def apply_plan(plan, deploy, failure_policy="stop", max_parallel=1):
     """Carry the plan out: ``deploy(entry)`` returns the job's outcome (a dict) or raises
-    FlinkError. Returns ({name: outcome}, [(entry, FlinkError)], [skipped entries])."""
-    outcomes, failures, skipped = {}, [], []
-    for entry in ordered(plan):
-        if failures and failure_policy == "stop":
-            skipped.append(entry)
-            outcomes[entry.name] = {"action": "none", "skipped": True, "msg": (
-                "not attempted: job %s failed first (failure_policy: stop)" % failures[0][0].name)}
-            continue
-        try:
-            outcomes[entry.name] = deploy(entry)
-        except FlinkError as exc:
-            failures.append((entry, exc))
-            outcomes[entry.name] = dict(getattr(exc, "job_outcome", None) or {}, failed=True,
-                                        msg=exc.msg)
+    FlinkError. Returns ({name: outcome}, [(entry, FlinkError)], [skipped entries]), the
+    failures and skipped entries in apply order whatever order the jobs ended in.
+
+    One phase per kind of change, in ``ORDER`` (what frees slots before what needs them): a
+    phase's jobs run up to ``max_parallel`` at once (threads; each job's engine guards its own
+    name), and a phase begins when the one before it has ended. With ``failure_policy`` stop,
+    a failure lets the jobs already under way finish and starts no other."""
+    outcomes, failed = {}, {}
+    lock = threading.Lock()
+    crashed = []
+
+    def work(pending):
+        while True:
+            with lock:
+                if not pending or crashed or (failed and failure_policy == "stop"):
+                    return
+                entry = pending.pop(0)
+            try:
+                outcome = deploy(entry)
+            except FlinkError as exc:
+                with lock:
+                    failed[entry.name] = (entry, exc)
+                    outcomes[entry.name] = dict(getattr(exc, "job_outcome", None) or {}, failed=True,
+                                                msg=exc.msg)
+                continue
+            except Exception as exc:  # pylint: disable=broad-except  # re-raised below, not lost in a thread
+                with lock:
+                    crashed.append(exc)
+                return
+            with lock:
+                outcomes[entry.name] = outcome
+
+    changing = ordered(plan)
+    for action in ORDER:
+        pending = [entry for entry in changing if entry.action == action]
+        workers = min(max_parallel, len(pending))
+        if workers <= 1:
+            work(pending)
+        else:
+            threads = [threading.Thread(target=work, args=(pending,)) for _worker in range(workers)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+        if crashed:
+            raise crashed[0]
+    failures = [failed[entry.name] for entry in changing if entry.name in failed]
+    skipped = [entry for entry in changing if entry.name not in outcomes]
+    for entry in skipped:
+        outcomes[entry.name] = {"action": "none", "skipped": True, "msg": (
+            "not attempted: job %s failed first (failure_policy: stop)" % failures[0][0].name)}
     return outcomes, failures, skipped
 
 
@@ -444,6 +487,36 @@ def prune_request(entry):
                          stop_mode="cancel" if entry.prune == "cancel" else "savepoint")
 
 
+def in_parallel(items, func, max_parallel):
+    """``[func(item) for item in items]``, up to ``max_parallel`` calls at once (threads); the
+    first exception of any call is raised once all have ended."""
+    if max_parallel <= 1 or len(items) <= 1:
+        return [func(item) for item in items]
+    results, errors = [None] * len(items), []
+    pending = list(enumerate(items))
+    lock = threading.Lock()
+
+    def work():
+        while True:
+            with lock:
+                if not pending or errors:
+                    return
+                index, item = pending.pop(0)
+            try:
+                results[index] = func(item)
+            except Exception as exc:  # pylint: disable=broad-except  # re-raised below
+                with lock:
+                    errors.append(exc)
+    threads = [threading.Thread(target=work) for _worker in range(min(max_parallel, len(items)))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    return results
+
+
 class Survey:
     """The reads a plan needs, once per run."""
 
@@ -491,6 +564,21 @@ class Survey:
 
     def records_of(self, name):
         return self.state.read_job(name, self.jar_list, legacy_records)
+
+    def probe_all(self, requests, adopt, max_parallel=1, connections=None):
+        """A Probe per request, in declared order; up to ``max_parallel`` at once, each thread
+        with its own connection (``connections``) and survey."""
+        config = self.config  # read once, here, for every thread
+
+        def probe(request):
+            survey = self
+            if connections is not None:
+                client, state = connections.get()
+                if client is not self.client:
+                    survey = Survey(client, state)
+                    survey._config = config  # pylint: disable=protected-access
+            return survey.probe(request, request.name in adopt)
+        return in_parallel(requests, probe, max_parallel)
 
     def others(self, requests, prune="savepoint", jobs=None):
         """A Running per active job that no declared entry matches; the slots of those that
@@ -586,15 +674,52 @@ def real_values(value):
 # One converge run
 
 def converge(client, state, requests, changes, warn, prune="savepoint", max_prune=1,
-             failure_policy="stop", adopt=()):
+             failure_policy="stop", adopt=(), max_parallel=1, connect=None, wait=600):
     """Survey, plan, check, and (outside check mode) apply. ``changes`` is the run's record
     (check mode, every job's actions, changed); ``warn(text)`` passes a warning on.
+    ``connect()`` opens another (client, state store) of the same options: each thread that
+    changes jobs at the same time as others (``max_parallel``) has its own.
+
+    A plan that changes something is carried out under the cluster's converge claim
+    (``_cluster_claim``; waiting up to ``wait`` seconds for another converge to end) and made
+    again once claimed, from what runs then. A plan that changes nothing writes nothing.
 
     Returns ``(result, failure)``: the result (``plan``, ``jobs``, ``summary``, ``diff``) and,
     when the plan was refused or a job failed, the failure message (composed once)."""
+    connections = Connections(client, state, connect if max_parallel > 1 else None)
+    options = dict(prune=prune, max_prune=max_prune, failure_policy=failure_policy, adopt=adopt,
+                   max_parallel=max_parallel, connections=connections)
+    cluster_claim = ClusterClaim(state, actor(), connect)
+
+    def claim():
+        """Claim the cluster; whether the plan must be made again (what runs has changed)."""
+        cluster_claim.acquire(wait)
+        if cluster_claim.waited_for is not None:
+            warn("waited for another converge of this cluster to end (%s), then planned again "
+                 "from what runs since" % cluster_claim.waited_for.who)
+            return True
+        return False
+
+    try:
+        return _converge(client, state, requests, changes, warn,
+                         claim=None if changes.check_mode else claim, **options)
+    finally:
+        connections.close()
+        cluster_claim.release()
+        for warning in cluster_claim.warnings:
+            warn(warning)
+
+
+def active_ids(jobs):
+    return sorted(job["jid"] for job in jobs if is_active(job))
+
+
+def _converge(client, state, requests, changes, warn, prune, max_prune, failure_policy, adopt,
+              max_parallel, connections, claim=None):
     survey = Survey(client, state)
-    probes = [survey.probe(request, request.name in adopt) for request in requests]
-    others = survey.others(requests, prune)
+    jobs = list_jobs(client)  # before the probes: a change after it shows in active_ids
+    probes = survey.probe_all(requests, adopt, max_parallel, connections)
+    others = survey.others(requests, prune, jobs)
     savepoint_dir = survey.savepoint_dir()
     plan = make_plan(probes, others, prune, savepoint_dir)
     result = {"plan": [entry.to_dict() for entry in plan],
@@ -611,30 +736,89 @@ def converge(client, state, requests, changes, warn, prune="savepoint", max_prun
                 changes.do("job %s: %s" % (entry.name, action))
         result.update(jobs=_job_list(plan, planned, True), summary=summary(plan))
         return result, None
+    # Claimed, the plan is made again when another converge ran meanwhile (what runs changed);
+    # either way each job's engine decides again from what it finds when it acts.
+    if claim is not None and ordered(plan) and (claim() or active_ids(list_jobs(client)) != active_ids(jobs)):
+        return _converge(client, state, requests, changes, warn, prune, max_prune, failure_policy,
+                         adopt, max_parallel, connections)
     by_name = dict((request.name, request) for request in requests)
+    done = {}  # name -> (the job's Changes, its engine), recorded in apply order afterwards
 
     def run_entry(entry):
         request = prune_request(entry) if entry.action == PRUNE else by_name[entry.name]
         job_changes = Changes(check_mode=False)
+        job_client, job_state = connections.get()
+        engine = None
         try:
-            engine = adopt_job(client, request, job_changes, state, entry.job_id) \
+            engine = adopt_job(job_client, request, job_changes, job_state, entry.job_id) \
                 if entry.action == ADOPT else None
-            engine = engine or deploy(client, request, job_changes, state)
+            engine = engine or deploy(job_client, request, job_changes, job_state)
         except FlinkError as exc:
             engine = getattr(exc, "engine", None)
             if engine is not None:
                 exc.job_outcome = outcome_of(engine, job_changes)
-            _record(changes, entry, job_changes, engine, warn)
             raise
-        _record(changes, entry, job_changes, engine, warn)
+        finally:
+            done[entry.name] = (job_changes, engine)
         return outcome_of(engine, job_changes)
 
-    outcomes, failures, skipped = apply_plan(plan, run_entry, failure_policy)
+    try:
+        if max_parallel > 1:
+            share_uploads(client, state, ordered(plan), by_name, changes)
+        outcomes, failures, skipped = apply_plan(plan, run_entry, failure_policy, max_parallel)
+    finally:
+        for entry in ordered(plan):
+            if entry.name in done:
+                _record(changes, entry, *done[entry.name], warn=warn)
     for name, outcome in planned.items():
         outcomes.setdefault(name, outcome)
     line = summary(plan, outcomes)
     result.update(jobs=_job_list(plan, outcomes, False), summary=line)
     return result, (failure_message(failures, skipped, line) if failures else None)
+
+
+class Connections:
+    """The (client, state store) of each thread that applies the plan: the run's own for the
+    thread that made it, a new one per other thread (``connect()``; None: every thread uses the
+    run's own), closed at the end."""
+
+    def __init__(self, client, state, connect=None):
+        self.own = threading.current_thread()
+        self.default = (client, state)
+        self.connect = connect
+        self.local = threading.local()
+        self.opened = []
+        self.lock = threading.Lock()
+
+    def get(self):
+        if self.connect is None or threading.current_thread() is self.own:
+            return self.default
+        if getattr(self.local, "connection", None) is None:
+            self.local.connection = self.connect()
+            with self.lock:
+                self.opened.append(self.local.connection)
+        return self.local.connection
+
+    def close(self):
+        for _client, state in self.opened:
+            state.close()
+
+
+def share_uploads(client, state, entries, by_name, changes):
+    """Upload once, before jobs change at the same time, each JAR that several of them run and
+    the cluster does not hold yet (their engines would each upload it at once otherwise)."""
+    paths = {}
+    for entry in entries:
+        request = by_name.get(entry.name)
+        if entry.action in (UPGRADE, START) and request is not None and request.jar_path:
+            paths.setdefault(request.jar_path, []).append(request)
+    for requests in paths.values():
+        if len(requests) < 2:
+            continue
+        engine = Engine(client, requests[0], changes, state=state)
+        engine.survey()
+        engine.desired_spec()  # the JAR's content hash, which names its upload
+        engine.resolve_jar_id()
 
 
 def _planned_actions(entry, probe):
@@ -648,6 +832,7 @@ def _planned_actions(entry, probe):
 
 
 def _record(changes, entry, job_changes, engine, warn):
+    """Pass a job's actions, change and warnings on to the run's (in apply order)."""
     changes.actions.extend("job %s: %s" % (entry.name, action) for action in job_changes.actions)
     changes.changed = changes.changed or job_changes.changed
     for warning in engine.warnings if engine is not None else ():

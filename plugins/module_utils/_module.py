@@ -125,22 +125,33 @@ class FlinkModule:
             self.warn("validate_certs is false: the Flink REST endpoint's TLS "
                       "certificate is not verified")
         try:
-            self.client = FlinkClient(
-                self.params["url"],
-                url_username=self.params["url_username"],
-                url_password=self.params["url_password"],
-                bearer_token=self.params["bearer_token"],
-                headers=self.params["headers"],
-                validate_certs=self.params["validate_certs"],
-                ca_path=self.params["ca_path"],
-                client_cert=self.params["client_cert"],
-                client_key=self.params["client_key"],
-                timeout=self.params["request_timeout"],
-                retries=self.params["request_retries"],
-                redactor=self.redactor,
-            )
+            self.client = self.new_client()
         except FlinkError as exc:
             self.fail(exc)
+
+    def new_client(self):
+        """A client of the connection options (each thread that talks to Flink has its own)."""
+        return FlinkClient(
+            self.params["url"],
+            url_username=self.params["url_username"],
+            url_password=self.params["url_password"],
+            bearer_token=self.params["bearer_token"],
+            headers=self.params["headers"],
+            validate_certs=self.params["validate_certs"],
+            ca_path=self.params["ca_path"],
+            client_cert=self.params["client_cert"],
+            client_key=self.params["client_key"],
+            timeout=self.params["request_timeout"],
+            retries=self.params["request_retries"],
+            redactor=self.redactor,
+        )
+
+    def connection(self):
+        """Another client and state store of the same options, for a thread of its own (the
+        caller closes the state store)."""
+        client = self.new_client()
+        return client, open_state_store(self.params.get("state_store"), client,
+                                        self.params["request_timeout"])
 
     def _check_option_ranges(self):
         found = problems(self.params)

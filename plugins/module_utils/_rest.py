@@ -208,7 +208,20 @@ def upload_jar(client, source, filename, timeout=None):
 
 
 def delete_jar(client, jar_id):
-    client.delete("/jars/%s" % jar_id, allow_status=(404,))
+    """Delete an upload; one already gone is not an error (2.x answers 404, 1.x 400 with
+    ``File <id> does not exist``: two runs removing the same record at once)."""
+    answer = client.delete("/jars/%s" % jar_id, allow_status=(400, 404))
+    if getattr(answer, "status_code", None) == 400 and "does not exist" not in answer.text:
+        raise client.error("deleting the upload %s failed" % jar_id, method="DELETE",
+                           url=client.public_url("/jars/%s" % jar_id), status=400,
+                           errors=_errors_of(answer))
+
+
+def _errors_of(response):
+    try:
+        return (response.json() or {}).get("errors")
+    except ValueError:
+        return response.text
 
 
 def delete_jars(client, jar_ids):

@@ -84,9 +84,15 @@ options:
     default: 1
   max_parallel:
     description:
-      - The most jobs changing at the same time.
-      - This release changes one job at a time whatever the value (a value above V(1) is accepted and
-        warned about); the order is always prunes, then upgrades, then starts.
+      - The most jobs changing at the same time (each with its own connection to Flink and to the
+        O(state_store)).
+      - The order holds whatever the value. All prunes end before the first adoption, all adoptions
+        before the first upgrade, all upgrades before the first start, so that what frees task
+        slots comes before what needs them; up to this many jobs of one kind change at once.
+      - With O(failure_policy=stop), a failure lets the jobs already changing finish and starts no
+        other.
+      - A JAR that several changing jobs run is uploaded once, before they change.
+      - The plan's per-job checks (read only) also run up to this many at once.
     type: int
     default: 1
   failure_policy:
@@ -99,6 +105,17 @@ options:
     type: str
     choices: [stop, continue]
     default: stop
+  concurrent_wait_timeout:
+    description:
+      - Seconds to wait for another converge of the same cluster (another pipeline, an AWX schedule
+        and a webhook at once) before failing, naming it and changing nothing.
+      - A converge whose plan changes something first claims the cluster (a record in O(state_store));
+        a second one waits until the first has ended, then plans again from what runs then. V(0)
+        fails at once. A converge whose plan changes nothing claims nothing and writes nothing.
+      - A claim lives 60 seconds after its latest renewal (renewed while the converge runs), so a
+        converge that was killed holds the cluster for a minute at most.
+    type: float
+    default: 600
   adopt:
     description:
       - Names of declared jobs whose running job was submitted another way (by hand, with C(flink run),
@@ -316,11 +333,11 @@ def apply(module):
     unknown = sorted(set(params["adopt"]) - set(request.name for request in requests))
     if unknown:
         module.fail("adopt names %s, which jobs does not declare; nothing was changed" % ", ".join(unknown))
-    if params["max_parallel"] > 1:
-        module.warn("max_parallel is %d, but this release changes one job at a time" % params["max_parallel"])
     result, failure = converge(module.client, module.state, requests, module.changes, module.warn,
                                prune=params["prune"], max_prune=params["max_prune"],
-                               failure_policy=params["failure_policy"], adopt=params["adopt"])
+                               failure_policy=params["failure_policy"], adopt=params["adopt"],
+                               max_parallel=params["max_parallel"], connect=module.connection,
+                               wait=params["concurrent_wait_timeout"])
     diff = result.pop("diff")
     if failure:
         module.fail(failure, **result)
@@ -335,10 +352,11 @@ def main():
         max_parallel=dict(type="int", default=1),
         failure_policy=dict(type="str", choices=["stop", "continue"], default="stop"),
         adopt=dict(type="list", elements="str", default=[]),
+        concurrent_wait_timeout=dict(type="float", default=600),
     ))
-    for option, low in (("max_prune", 0), ("max_parallel", 1)):
+    for option, low in (("max_prune", 0), ("max_parallel", 1), ("concurrent_wait_timeout", 0)):
         if module.params[option] < low:
-            module.fail("%s must be %d or more, got %d" % (option, low, module.params[option]))
+            module.fail("%s must be %d or more, got %s" % (option, low, module.params[option]))
     module.run(apply)
 
 

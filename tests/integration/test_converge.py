@@ -11,12 +11,14 @@ an active managed job in the next test's converge)."""
 from __future__ import annotations
 
 import os
+import threading
 import time
 
 import pytest
 
 from flinkops_devkit import flinkctl
-from flinkops_devkit.modules import collection_root
+from flinkops_devkit.faultproxy import FaultProxy
+from flinkops_devkit.modules import ModuleRun, collection_root, warnings_of
 from flinkops_devkit.observer import ACTIVE
 from flinkops_devkit.playbooks import run_playbook
 
@@ -47,8 +49,8 @@ def declared(flink, name, jar="stateful-v1", **overrides):
     return item
 
 
-def converge(module, flink, jobs, check=False, diff=False, **options):
-    return module("flink_jobs", dict(url=flink.url, jobs=jobs, **options), check=check, diff=diff)
+def converge(module, flink, jobs, check=False, diff=False, url=None, **options):
+    return module("flink_jobs", dict(url=url or flink.url, jobs=jobs, **options), check=check, diff=diff)
 
 
 def plan_of(result, names):
@@ -60,66 +62,84 @@ def outcome_of(result, name):
     return next(job for job in result["jobs"] if job["name"] == name)
 
 
-def test_converge_start_change_prune_and_add_back(flink, module, names):
-    a, b, c, d = names("a", "b", "c", "d")
-    first = converge(module, flink, [declared(flink, a), declared(flink, b), declared(flink, c)])
+def writes(proxy):
+    """The requests that could change something, of those the proxy forwarded."""
+    return [(method, path) for method, path in proxy.seen if method != "GET"]
+
+
+def test_five_jobs_converged_changed_pruned_and_added_back(flink, module, names):
+    a, b, c, d, e, f = names("a", "b", "c", "d", "e", "f")
+    mine = [a, b, c, d, e, f]
+    first = converge(module, flink, [declared(flink, n) for n in (a, b, c, d, e)])
     assert first["changed"] and not first.get("failed"), first
-    assert {n: e["action"] for n, e in plan_of(first, [a, b, c]).items()} == dict.fromkeys([a, b, c], "start")
-    assert first["summary"].startswith("3 started"), first["summary"]
-    started = dict((n, flink.the_running_job(n)["jid"]) for n in (a, b, c))
-    for name in (a, b, c):
+    assert {n: p["action"] for n, p in plan_of(first, mine).items()} == dict.fromkeys([a, b, c, d, e], "start")
+    assert first["summary"].startswith("5 started"), first["summary"]
+    started = dict((n, flink.the_running_job(n)["jid"]) for n in (a, b, c, d, e))
+    for name in (a, b, c, d, e):
         assert outcome_of(first, name)["job_id"] == started[name]
         flink.wait_counts(name, "v1", minimum=2)
 
-    # The file changes one spec (a), removes one (b), keeps one (c) and adds one (d).
-    changed_file = [declared(flink, a, jar="stateful-v2"), declared(flink, c), declared(flink, d)]
+    # The file changes two specs (a, b), removes one (c), keeps two (d, e) and adds one (f).
+    changed_file = [declared(flink, a, jar="stateful-v2"), declared(flink, b, parallelism=2),
+                    declared(flink, d), declared(flink, e), declared(flink, f)]
     before = flink.snapshot(a[:-2])
     planned = converge(module, flink, changed_file, check=True, diff=True)
     assert planned["changed"] and not planned.get("failed"), planned
     assert flink.snapshot(a[:-2]) == before  # check mode changed nothing
-    plan = plan_of(planned, [a, b, c, d])
-    expected = {a: "upgrade", b: "prune", c: "unchanged", d: "start"}
-    assert {n: e["action"] for n, e in plan.items()} == expected
+    # Exactly those four changes, and nothing else on the cluster (other jobs are unmanaged).
+    changes = dict((p["name"], p["action"]) for p in planned["plan"] if p["action"] not in ("unchanged", "unmanaged"))
+    assert changes == {a: "upgrade", b: "upgrade", c: "prune", f: "start"}, planned["plan"]
+    plan = plan_of(planned, mine)
+    assert plan[d]["action"] == plan[e]["action"] == "unchanged"
     assert [text.split(":")[0] for text in plan[a]["differences"]] == ["jar"]
-    assert plan[b]["prune"] == "savepoint" and plan[b]["job_id"] == started[b]
-    assert plan[b]["state_to"] and "stop with a savepoint" in plan[b]["differences"][0]
-    assert plan[c]["differences"] == []
-    assert "1 to upgrade, 1 to start, 1 to prune (savepoint to " in planned["summary"]
-    assert any("prune %s" % b in part.get("prepared", "") for part in planned["diff"])
+    assert [text.split(":")[0] for text in plan[b]["differences"]] == ["parallelism"], plan[b]
+    assert plan[c]["prune"] == "savepoint" and plan[c]["job_id"] == started[c]
+    assert plan[c]["state_to"] and "stop with a savepoint" in plan[c]["differences"][0]
+    assert plan[f]["differences"] == ["not running: start from empty state"]
+    assert planned["summary"].startswith("2 to upgrade, 1 to start, 1 to prune (savepoint to "), planned["summary"]
+    assert any("prune %s" % c in part.get("prepared", "") for part in planned["diff"])
 
-    applied = converge(module, flink, changed_file)
+    applied = converge(module, flink, changed_file, max_parallel=2)
     assert applied["changed"] and not applied.get("failed"), applied
-    assert applied["summary"].startswith("1 upgraded, 1 started, 1 pruned (savepoint "), applied["summary"]
-    upgraded, pruned, added = (outcome_of(applied, n) for n in (a, b, d))
-    assert upgraded["action"] == "upgraded" and upgraded["previous_job_id"] == started[a]
-    assert upgraded["restored_from"] == upgraded["savepoint"]
-    assert pruned["action"] == "stopped" and pruned["previous_job_id"] == started[b]
+    assert applied["summary"].startswith("2 upgraded, 1 started, 1 pruned (savepoint "), applied["summary"]
+    pruned, added = outcome_of(applied, c), outcome_of(applied, f)
+    for name in (a, b):
+        upgraded = outcome_of(applied, name)
+        assert upgraded["action"] == "upgraded" and upgraded["previous_job_id"] == started[name]
+        assert upgraded["restored_from"] == upgraded["savepoint"]
+        assert flink.the_running_job(name)["jid"] == upgraded["job_id"]
+        assert flink.wait_restored(upgraded["job_id"])["external_path"] == upgraded["savepoint"]
+    assert pruned["action"] == "stopped" and pruned["previous_job_id"] == started[c]
     assert pruned["savepoint"] and pruned["savepoint"] in applied["summary"]
-    assert flink.state(started[b]) == "FINISHED"  # stopped with a savepoint, not cancelled
-    assert not flink.active(b)
-    assert added["action"] == "started" and flink.the_running_job(d)["jid"] == added["job_id"]
-    assert flink.the_running_job(c)["jid"] == started[c]  # unchanged: never touched
-    # The upgraded job carried its state over exactly once (none replayed, none lost).
+    assert flink.state(started[c]) == "FINISHED"  # stopped with a savepoint, not cancelled
+    assert not flink.active(c)
+    assert added["action"] == "started" and flink.the_running_job(f)["jid"] == added["job_id"]
+    for name in (d, e):
+        assert flink.the_running_job(name)["jid"] == started[name]  # unchanged: never touched
+    # The upgraded jobs carried their state over exactly once (none replayed, none lost).
     flink.wait_counts(a, "v2", minimum=2)
-    flink.assert_exactly_once(a)
-    assert flink.wait_restored(upgraded["job_id"])["external_path"] == upgraded["savepoint"]
+    flink.wait_counts(b, "v1", minimum=4)
+    for name in (a, b):
+        flink.assert_exactly_once(name)
 
-    # Converging again to the same file changes nothing.
+    # Converging again to the same file changes nothing and sends no request but reads.
     before = flink.snapshot(a[:-2])
-    again = converge(module, flink, changed_file)
+    with FaultProxy(flink.url) as proxy:
+        again = converge(module, flink, changed_file, url=proxy.url)
     assert not again["changed"] and again["actions"] == [], again
-    assert {n: e["action"] for n, e in plan_of(again, [a, c, d]).items()} == dict.fromkeys([a, c, d], "unchanged")
+    assert {n: p["action"] for n, p in plan_of(again, mine).items()} == dict.fromkeys([a, b, d, e, f], "unchanged")
+    assert proxy.seen and writes(proxy) == [], writes(proxy)
     assert flink.snapshot(a[:-2]) == before
 
     # The removed job declared again resumes from the savepoint its prune took.
-    readded = converge(module, flink, changed_file + [declared(flink, b)])
+    readded = converge(module, flink, changed_file + [declared(flink, c)])
     assert readded["changed"] and not readded.get("failed"), readded
-    assert plan_of(readded, [b])[b]["action"] == "start"
-    back = outcome_of(readded, b)
+    assert plan_of(readded, [c])[c]["action"] == "start"
+    back = outcome_of(readded, c)
     assert back["action"] == "resumed" and back["restored_from"] == pruned["savepoint"], back
     assert flink.wait_restored(back["job_id"])["external_path"] == pruned["savepoint"]
-    flink.wait_counts(b, "v1", minimum=4)
-    flink.assert_exactly_once(b)
+    flink.wait_counts(c, "v1", minimum=4)
+    flink.assert_exactly_once(c)
 
 
 def start_by_hand(flink, name, **body):
@@ -280,3 +300,82 @@ def test_the_converge_playbook_plans_then_applies_a_cluster_file(flink, names, t
     assert [entry["action"] for entry in applied.stats["flink_converge_plan"]
             if entry["name"] == job] == ["start"]
     assert flink.the_running_job(job)
+
+
+class DuplicateWatch(threading.Thread):
+    """Polls /jobs/overview until stopped: every moment two jobs of one of ``names`` were active."""
+
+    def __init__(self, flink, names):
+        super().__init__(daemon=True)
+        self.flink, self.names, self.seen = flink, names, []
+        self.halt = threading.Event()
+
+    def run(self):
+        while not self.halt.is_set():
+            jobs = self.flink.get("/jobs/overview")["jobs"]
+            for name in self.names:
+                active = [job["jid"] for job in jobs if job["name"] == name and job["state"] in ACTIVE]
+                if len(active) > 1:
+                    self.seen.append((name, active))
+            self.halt.wait(0.1)
+
+    def stop(self):
+        self.halt.set()
+        self.join(30)
+        return self.seen
+
+
+def test_two_converges_of_one_cluster_at_once_take_turns(flink, names):
+    x, y = names("x", "y")
+    rounds = [
+        [declared(flink, x), declared(flink, y)],  # both start the two jobs from empty
+        [declared(flink, x, jar="stateful-v2"), declared(flink, y)],  # both upgrade x
+        [declared(flink, x, jar="stateful-v2"), declared(flink, y, parallelism=2)],  # both upgrade y
+    ]
+    turns = 0
+    for number, cluster_file in enumerate(rounds):
+        watch = DuplicateWatch(flink, [x, y])
+        watch.start()
+        labels = ["converge-%d-a" % number, "converge-%d-b" % number]
+        runs = [ModuleRun(dict(url=flink.url, jobs=cluster_file), label, module="flink_jobs")
+                for label in labels]
+        results = [run.result() for run in runs]
+        assert watch.stop() == []  # never two jobs of one name
+        assert not any(result.get("failed") for result in results), [(r.get("msg"), r.get("error")) for r in results]
+        # One carried the file out; the other found it done, after waiting for it when its
+        # own first plan had changes (and then it says whom it waited for).
+        assert sorted(bool(result["changed"]) for result in results) == [False, True], results
+        done, other = sorted(results, key=lambda result: not result["changed"])
+        assert all(p["action"] == "unchanged" for p in plan_of(other, [x, y]).values()), other
+        waited = [w for w in warnings_of(other) if "waited for another converge" in w]
+        if waited:
+            turns += 1
+            assert "awx job %s" % done["_label"] in waited[0], waited
+        for name in (x, y):
+            assert flink.the_running_job(name)["jid"] == outcome_of(done, name)["job_id"]
+    assert turns, "no converge waited for the other in %d rounds" % len(rounds)
+    flink.wait_counts(x, "v2", minimum=2)
+    flink.assert_exactly_once(x)
+
+
+def test_a_second_converge_that_may_not_wait_fails_naming_the_first(flink, module, names):
+    (z,) = names("z")
+    # The first converge is held at its first stop (the proxy stalls it); the second one,
+    # with concurrent_wait_timeout 0, must fail at once naming it and changing nothing.
+    assert not converge(module, flink, [declared(flink, z)]).get("failed")
+    running = flink.the_running_job(z)["jid"]
+    with FaultProxy(flink.url) as proxy:
+        proxy.add("POST", r"/jobs/%s/stop" % running, "stall:8", times=1)
+        first = ModuleRun(dict(url=proxy.url, jobs=[declared(flink, z, jar="stateful-v2")]),
+                          "converge-first", module="flink_jobs")
+        deadline = time.time() + 60
+        while not any(method == "POST" and "/stop" in path for method, path in proxy.seen):
+            assert time.time() < deadline and first.proc.poll() is None, first.result()
+            time.sleep(0.1)
+        second = converge(module, flink, [declared(flink, z, parallelism=2)], concurrent_wait_timeout=0)
+        done = first.result()
+    assert second["failed"] and not second["changed"], second
+    assert "another converge of this cluster is in progress: awx job converge-first" in second["msg"]
+    assert "nothing was changed" in second["msg"]
+    assert not done.get("failed") and outcome_of(done, z)["action"] == "upgraded", done
+    assert flink.the_running_job(z)["jid"] == outcome_of(done, z)["job_id"]

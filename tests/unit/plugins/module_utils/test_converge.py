@@ -7,6 +7,10 @@ undeclared jobs on a scripted Flink."""
 
 from __future__ import annotations
 
+import threading
+
+import pytest
+
 from ansible_collections.flinkops.flink.plugins.module_utils._client import FlinkError
 from ansible_collections.flinkops.flink.plugins.module_utils import _converge
 from ansible_collections.flinkops.flink.plugins.module_utils._converge import (
@@ -371,3 +375,151 @@ def test_graph_differences_compare_vertex_ids_and_parallelism():
         "vertex v1 (Source: numbers) parallelism: 1 -> 2",
         "vertex v2 (counter) only in the declared program",
         "vertex v3 (sink) only in the running job"]
+
+
+# ---------------------------------------------------------------------------- max_parallel
+
+def upgrades_and_starts():
+    """Three upgrades, two starts and a prune, in that declared order."""
+    probes = [upgrade_probe(name, job_id, parallelism=2)
+              for name, job_id in (("u1", A_ID), ("u2", B_ID), ("u3", C_ID))]
+    probes += [Probe(name, action="started") for name in ("s1", "s2")]
+    return make_plan(probes, [Running("old", D_ID, managed=True)], "savepoint", SPDIR)
+
+
+def test_jobs_of_one_kind_change_at_once_up_to_max_parallel():
+    # Two upgrades meet at a barrier: they can only pass it if they run at the same time.
+    met = threading.Barrier(2, timeout=10)
+    lock = threading.Lock()
+    running, most, seen = [], [0], []
+
+    def deploy(entry):
+        with lock:
+            running.append(entry.name)
+            most[0] = max(most[0], len(running))
+            seen.append(("begin", entry.name))
+        if entry.name in ("u1", "u2"):
+            met.wait()
+        with lock:
+            running.remove(entry.name)
+            seen.append(("end", entry.name))
+        return {"action": entry.action}
+
+    outcomes, failures, skipped = apply_plan(upgrades_and_starts(), deploy, max_parallel=2)
+    assert (failures, skipped) == ([], [])
+    assert set(outcomes) == {"old", "u1", "u2", "u3", "s1", "s2"}
+    assert most[0] == 2  # never more than max_parallel at once
+    # The prune ends before any upgrade begins, every upgrade ends before the first start.
+    order = [name for _event, name in seen]
+    assert order.index("old") == 0 and order[1] == "old"
+    last_upgrade_end = max(i for i, (event, name) in enumerate(seen) if event == "end" and name[0] == "u")
+    first_start = min(i for i, (event, name) in enumerate(seen) if event == "begin" and name[0] == "s")
+    assert last_upgrade_end < first_start
+
+
+def test_with_stop_a_failure_lets_the_jobs_under_way_finish_and_starts_no_other():
+    # u1 fails while u2 runs (u2 ends after u1 has failed): u2 finishes, u3 and the starts
+    # are not attempted; the result lists them in apply order.
+    u1_failed, u2_began = threading.Event(), threading.Event()
+    seen = []
+
+    def deploy(entry):
+        seen.append(entry.name)
+        if entry.name == "u1":
+            assert u2_began.wait(10)
+            try:
+                raise FlinkError("the new version failed and was rolled back")
+            finally:
+                u1_failed.set()
+        if entry.name == "u2":
+            u2_began.set()
+            assert u1_failed.wait(10)
+        return {"action": "upgraded"}
+
+    outcomes, failures, skipped = apply_plan(upgrades_and_starts(), deploy, "stop", max_parallel=2)
+    assert sorted(seen) == ["old", "u1", "u2"]
+    assert [e.name for e, _exc in failures] == ["u1"]
+    assert outcomes["u2"] == {"action": "upgraded"}
+    assert [e.name for e in skipped] == ["u3", "s1", "s2"]
+    assert all("job u1 failed first" in outcomes[e.name]["msg"] for e in skipped)
+
+
+def test_with_continue_every_failure_is_listed_in_apply_order_whatever_ended_first():
+    u2_failed = threading.Event()
+
+    def deploy(entry):
+        if entry.name == "u2":
+            u2_failed.set()
+            raise FlinkError("u2 failed")
+        if entry.name == "u1":
+            assert u2_failed.wait(10)  # u1 fails after u2
+            raise FlinkError("u1 failed")
+        return {"action": "done"}
+
+    outcomes, failures, skipped = apply_plan(upgrades_and_starts(), deploy, "continue", max_parallel=3)
+    assert [e.name for e, _exc in failures] == ["u1", "u2"] and skipped == []
+    assert outcomes["s1"] == outcomes["s2"] == {"action": "done"}
+
+
+def test_an_unexpected_error_in_a_thread_is_raised_not_lost():
+    def deploy(entry):
+        if entry.name == "u3":
+            raise KeyError("jid")
+        return {"action": "done"}
+
+    with pytest.raises(KeyError):
+        apply_plan(upgrades_and_starts(), deploy, max_parallel=3)
+
+
+def test_each_thread_that_applies_the_plan_has_its_own_connection():
+    opened, closed = [], []
+
+    class Store:
+        def close(self):
+            closed.append(self)
+
+    def connect():
+        connection = (object(), Store())
+        opened.append(connection)
+        return connection
+
+    own = ("client", Store())
+    connections = _converge.Connections(own[0], own[1], connect)
+    assert connections.get() == own  # the run's own thread keeps the run's connection
+    got = []
+
+    def worker():
+        got.append((connections.get(), connections.get()))
+    threads = [threading.Thread(target=worker) for _thread in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert all(first is second for first, second in got)  # one per thread, kept
+    assert len(opened) == 2 and set(id(first) for first, _second in got) == set(map(id, opened))
+    connections.close()
+    assert sorted(map(id, closed)) == sorted(id(state) for _client, state in opened)
+    # Without connect (max_parallel 1), every thread uses the run's own.
+    single = _converge.Connections(own[0], own[1])
+    result = []
+    thread = threading.Thread(target=lambda: result.append(single.get()))
+    thread.start()
+    thread.join()
+    assert result == [own] and len(opened) == 2
+
+
+def test_the_probes_run_at_once_up_to_max_parallel_and_come_back_in_declared_order():
+    met = threading.Barrier(3, timeout=10)  # passed only by three calls at the same time
+
+    def probe(name):
+        met.wait()
+        return name.upper()
+    assert _converge.in_parallel(["c", "a", "b"], probe, 3) == ["C", "A", "B"]
+    assert _converge.in_parallel(["c", "a"], str.upper, 1) == ["C", "A"]
+
+    def failing(name):
+        if name == "a":
+            raise FlinkError("JAR file a.jar does not exist")
+        return name
+    with pytest.raises(FlinkError, match="a.jar"):
+        _converge.in_parallel(["c", "a", "b"], failing, 2)
