@@ -119,10 +119,11 @@ class Wait:
         self.timeout = timeout
         self.started = _now()
         self.allowed = clock.allow(timeout)
+        self.ends = self.started + self.allowed
         self.next_report = self.started + FIRST_REPORT
 
     def over(self):
-        return _now() - self.started >= self.allowed
+        return _now() >= self.ends
 
     def give_up(self, timeout_message=None):
         """Raise what ended the wait: the run's deadline (DeadlineReached) when it cut the wait
@@ -220,7 +221,7 @@ def written_before_failure(cause):
 
 
 def wait_savepoint(client, job_id, trigger_id, timeout, interval=SAVEPOINT_POLL_INTERVAL,
-                   timeout_leaves_job=True, on_failure=LEFT_AS_IT_IS, what="the savepoint of job %s"):
+                   timeout_leaves_job=True, on_failure=LEFT_AS_IT_IS):
     """Wait for a savepoint (or a stop-with-savepoint); return its location.
 
     A failed savepoint leaves the job as it is (``on_failure`` may say otherwise).
@@ -229,7 +230,7 @@ def wait_savepoint(client, job_id, trigger_id, timeout, interval=SAVEPOINT_POLL_
     """
     operation = poll_operation(
         client, savepoint_status_path(job_id, trigger_id), timeout,
-        what % job_id, interval, on_failure=on_failure,
+        "the savepoint of job %s" % job_id, interval, on_failure=on_failure,
         on_timeout=" (trigger %s)%s" % (trigger_id, "; " + LEFT_AS_IT_IS
                                         if timeout_leaves_job else ""))
     return operation["location"]
@@ -288,7 +289,7 @@ def wait_stop(client, job_id, trigger_id, timeout, end_timeout, warn):
                 "one if it runs" % (written, end_timeout, after["job"]))
     try:
         return wait_savepoint(client, job_id, trigger_id, timeout, timeout_leaves_job=False,
-                              on_failure=left_by, what="the savepoint that stops job %s")
+                              on_failure=left_by)
     except OperationFailed:
         if after.get("job") != "ended":
             raise

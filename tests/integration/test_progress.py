@@ -71,7 +71,7 @@ def test_a_slow_savepoint_prints_progress_lines_at_default_verbosity(flink, uniq
     assert run.rc == 0, run.output[-3000:]
     assert slowed.fired > 1
     waits = progress_lines(run, name)
-    assert waits and all(w.startswith("the savepoint that stops job %s (" % old_id) for w in waits
+    assert waits and all(w.startswith("the savepoint of job %s (" % old_id) for w in waits
                          if "savepoint" in w), run.output[-3000:]
     # Rate-limited: not one line per poll (the status is polled every 20 ms).
     assert 1 <= len([w for w in waits if "savepoint" in w]) < slowed.fired / 10, waits
@@ -88,7 +88,7 @@ def test_a_deadline_shorter_than_the_savepoint_ends_the_run_and_a_rerun_finishes
         run = run_playbook(DEPLOY, spec(flink, name, url=proxy.url, jar="stateful-v2",
                                         job_deploy_deadline=8), tmp_path)
     assert run.rc != 0, run.output[-3000:]
-    assert re.search(r"the deadline of 8 s ran out while waiting for the savepoint that stops job %s"
+    assert re.search(r"the deadline of 8 s ran out while waiting for the savepoint of job %s"
                      % old_id, run.output), run.output[-3000:]
     assert "nothing was cancelled or started" in run.output, run.output[-3000:]
     assert progress_lines(run, name), run.output[-3000:]

@@ -58,11 +58,11 @@ def test_a_deadline_cuts_a_longer_wait_to_the_time_left_and_says_so(client, cloc
     clock.sleep(7)  # the run spent 7 s elsewhere: 3 s are left of its 10
     start = clock.now
     with pytest.raises(DeadlineReached) as reached:
-        wait_for(client, never, 300, 0.5, "the savepoint that stops job j1")
+        wait_for(client, never, 300, 0.5, "the savepoint of job j1")
     assert clock.now - start == pytest.approx(3, abs=0.5)
     assert str(reached.value) == ("the deadline of 10 s ran out while waiting for the savepoint "
-                                  "that stops job j1 (waited 3 s)")
-    assert reached.value.what == "the savepoint that stops job j1"
+                                  "of job j1 (waited 3 s)")
+    assert reached.value.what == "the savepoint of job j1"
 
 
 def test_a_wait_shorter_than_the_time_left_keeps_its_own_timeout(client, clock):
@@ -99,13 +99,13 @@ def test_a_long_wait_reports_rate_limited_lines_and_a_short_one_none(client, clo
         wait_for(client, never, 4, 0.02, "the quick thing")
     assert lines == []
     with pytest.raises(FlinkTimeout):
-        wait_for(client, never, 600, 0.02, "the savepoint that stops job j1")
+        wait_for(client, never, 600, 0.02, "the savepoint of job j1")
     # after 5 s, then every 15 s, then a quarter of the time waited, at most once a minute:
     # 30 000 polls of ten minutes give a handful of lines
     assert 15 <= len(lines) <= 25, lines
-    assert lines[0].startswith("waiting for the savepoint that stops job j1 (5 s of 600 s; "
+    assert lines[0].startswith("waiting for the savepoint of job j1 (5 s of 600 s; "
                                "deadline in 69")
-    assert lines[1].startswith("waiting for the savepoint that stops job j1 (20 s of 600 s")
+    assert lines[1].startswith("waiting for the savepoint of job j1 (20 s of 600 s")
 
 
 def test_the_progress_writer_appends_redacted_lines_where_the_environment_says(tmp_path):
@@ -141,8 +141,8 @@ def test_a_deadline_during_the_stop_leaves_the_stop_to_flink_and_names_its_trigg
         engine(client, req).run()
     msg = str(failed.value)
     assert (failed.value.stage, failed.value.outcome) == ("stop", "deadline")
-    assert msg.startswith("the deadline of 10 s ran out while waiting for the savepoint that "
-                          "stops job %s" % current["jid"]), msg
+    assert msg.startswith("the deadline of 10 s ran out while waiting for the savepoint of job "
+                          "%s" % current["jid"]), msg
     assert "(trigger t1)" in msg and "nothing was cancelled or started" in msg
     assert "Run the task again: if the job stopped, it resumes from that savepoint" in msg
 
