@@ -21,6 +21,7 @@ from __future__ import annotations
 import secrets
 import time
 
+from ansible.errors import AnsibleError
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 from ansible.utils.vars import merge_hash
@@ -48,7 +49,8 @@ class ActionModule(ActionBase):
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         del tmp  # tmp no longer has any effect
-        if self._task.async_val or self._play_context.check_mode or self._connection.has_native_async or self._connection.always_pipeline_modules:
+        if self._task.async_val or self._play_context.check_mode or self._connection.has_native_async \
+                or self._connection.always_pipeline_modules:
             return merge_hash(result, self._run_directly(task_vars))
         return merge_hash(result, self._run_watched(task_vars))
 
@@ -75,14 +77,21 @@ class ActionModule(ActionBase):
             return started
         jid = started["ansible_job_id"]
         self._shown = 0
-        try:
-            status = self._wait(jid, async_dir, progress, task_vars)
-        finally:
-            self._show(progress)  # the lines since the last poll; then no file is left behind
-            self._status(jid, async_dir, task_vars, mode="cleanup")
-            self._low_level_execute_command("rm -f %s" % self._connection._shell.quote(progress))
+        # Interrupted (Ctrl-C), the module goes on to its end on the target, as an async task
+        # does, and its job file stays; a re-run meets it through the concurrency guard.
+        status = self._wait(jid, async_dir, progress, task_vars)
+        self._show(progress)  # the lines since the last poll; then no file is left behind
+        self._status(jid, async_dir, task_vars, mode="cleanup")
+        self._low_level_execute_command("rm -f %s" % self._connection._shell.quote(progress))
         for key in ASYNC_KEYS:
             status.pop(key, None)
+        # What the start learnt for the controller (a discovered interpreter, its warnings) is
+        # reported as a synchronous run reports it.
+        if started.get("ansible_facts"):
+            status["ansible_facts"] = merge_hash(started["ansible_facts"], status.get("ansible_facts") or {})
+        for key in ("warnings", "deprecations"):
+            if started.get(key):
+                status[key] = list(started[key]) + list(status.get(key) or [])
         return status
 
     def _wait(self, jid, async_dir, progress, task_vars):
@@ -92,7 +101,7 @@ class ActionModule(ActionBase):
             self._show(progress)
             try:
                 status = self._status(jid, async_dir, task_vars)
-            except Exception as exc:  # pylint: disable=broad-exception-caught
+            except AnsibleError as exc:
                 # As the task executor's own async poll: a connection can bounce; try again.
                 failures += 1
                 if failures >= STATUS_FAILURES:

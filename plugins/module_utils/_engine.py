@@ -398,7 +398,8 @@ class Engine:
         does, never only 'cannot reach Flink'."""
         savepoint = self.result.savepoint
         if isinstance(failure, DeadlineReached):  # the deadline's message says what a re-run does
-            return DeployFailure("deadline", failure, "deadline", previous_job_id=self.result.previous_job_id,
+            return DeployFailure("start" if isinstance(savepoint, str) else "change", failure, "deadline",
+                                 previous_job_id=self.result.previous_job_id,
                                  state_at=savepoint if isinstance(savepoint, str) else None,
                                  job_id=self.result.job_id if self.result.action != "none" else None)
         if isinstance(failure, DeployFailure) or not isinstance(savepoint, str):
