@@ -8,7 +8,7 @@
 Why this exists: a module cannot print while it runs (Ansible shows its result when it ends),
 and a deployment waits for minutes (a savepoint of large state, the start, the health window).
 So this plugin starts the module the way a task's ``async`` does (ansible-core's async_wrapper
-on the target), asks ``async_status`` every few seconds, and shows through Ansible's display (at
+on the target), asks ``async_status`` every few seconds (sooner at first), and shows through Ansible's display (at
 default verbosity, in ansible-playbook and in AWX's job output) each line the module appended
 meanwhile to a progress file whose path it passes in the module's environment. The result is
 the module's own, as a synchronous run returns it; the job file and the progress file are
@@ -30,6 +30,9 @@ from ansible_collections.flinkops.flink.plugins.module_utils._progress import PR
 
 display = Display()
 
+# Polls 0.5, 1 and 2 s after the start, then every 3 s: a run that changes nothing (about a
+# second) is not held up, and a long wait costs one status check every 3 s.
+FIRST_POLL_SECONDS = 0.5
 POLL_SECONDS = 3.0
 # async_wrapper kills a module that runs longer than its limit. This one is a watchdog far beyond
 # any run (every wait of the module ends on its own): a deployment is never killed mid-step.
@@ -95,9 +98,10 @@ class ActionModule(ActionBase):
         return status
 
     def _wait(self, jid, async_dir, progress, task_vars):
-        failures = 0
+        failures, delay = 0, FIRST_POLL_SECONDS
         while True:
-            time.sleep(POLL_SECONDS)
+            time.sleep(delay)
+            delay = min(POLL_SECONDS, delay * 2)
             self._show(progress)
             try:
                 status = self._status(jid, async_dir, task_vars)
