@@ -345,10 +345,12 @@ notes:
     see O(concurrent_deployment)). After a submission a C(flinkops-run-...jar) entry records the spec
     the new job runs. Every change is appended to the job's operation log (C(flinkops-op-...jar)
     entries, the last 50 per job), returned by M(flinkops.flink.flink_job_info) as C(operations).
-  - Progress. While it waits, the task prints a line every 15 to 60 seconds (after the first 5) at default
-    verbosity, in C(ansible-playbook) and in the AWX job output. It names the task's module and job, what it waits for
-    and how long it has waited, for example C(waiting for the savepoint of job 9a8b... (20 s of 1800 s)). To do so the action plugin runs the module the way C(async) does and
-    polls it every few seconds. A task that sets C(async) itself, or runs in check mode, runs the module directly, without progress lines.
+  - Progress. While it waits, the task prints a line every 15 to 60 seconds (after the first 5) at
+    default verbosity, in C(ansible-playbook) and in the AWX job output. It names the module and the
+    job, what it waits for and how long it has waited, for example
+    C(waiting for the savepoint of job 9a8b... (20 s of 1800 s)). To do so the action plugin runs the
+    module the way C(async) does and polls it every few seconds. A task that sets C(async) itself, or
+    runs in check mode, runs the module directly, without progress lines.
   - A re-run with an unchanged spec succeeds only if the job is healthy (running, no restart in the
     last 10 minutes); otherwise it fails with the root cause, or with O(health_window) set waits for
     the job and gates it like a fresh deployment. In check mode RV(healthy) says so.
