@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import pytest
 
+from ansible_collections.flinkops.flink.plugins.module_utils import _bluegreen
 from ansible_collections.flinkops.flink.plugins.module_utils._client import FlinkTimeout
 from ansible_collections.flinkops.flink.plugins.module_utils._poll import (
     Clock,
@@ -33,10 +34,15 @@ from ansible_collections.flinkops.flink.tests.unit.plugins.module_utils.test_eng
     expect_stop,
     fixed_job_ids,
     jar,
+    new_id,
     sha,
     spec_of,
     upgrade_setup,
     uploaded,
+)
+from ansible_collections.flinkops.flink.tests.unit.plugins.module_utils.test_strategies_bluegreen import (
+    blue_green_setup,
+    expect_savepoint_while_running,
 )
 
 
@@ -166,3 +172,25 @@ def test_a_deadline_after_the_stop_names_the_savepoint_and_rolls_nothing_back(
     assert ("This run stopped job %s with the savepoint %s and started job %s from it, which is "
             "left as it is (neither cancelled nor rolled back)" % (current["jid"], SP, jid)) in msg
     assert eng.result.to_dict()["savepoint"] == SP and eng.result.job_id == jid
+
+
+def test_a_deadline_in_greens_gate_cancels_neither_version(
+        client, script, clock, jar, sha, uploaded, monkeypatch):
+    """Blue/green: the deadline is no verdict on green, so green is not cancelled as a failed
+    gate would be; both run on and the message says a re-run finishes the handover."""
+    monkeypatch.setattr(_bluegreen, "new_job_id", new_id)
+    req, current = blue_green_setup(script, jar, sha, uploaded, wait_timeout=300)
+    client.clock = Clock(deadline=10)
+    expect_savepoint_while_running(script, current["jid"])
+    jid = expect_run(script, spec_of(req, sha), healthy=False,
+                     check=lambda body: clock.sleep(9.93 - (clock.now - 1000)))
+    for _poll in range(3):
+        script.on("GET", "/jobs/overview", overview(current, job(jid, running=0)))
+    eng = engine(client, req)
+    with pytest.raises(DeployFailure) as failed:
+        eng.run()
+    msg = str(failed.value)
+    assert failed.value.outcome == "deadline" and "blue-green aborted" not in msg
+    assert msg.startswith("the deadline of 10 s ran out while waiting for every task of job %s" % jid)
+    assert "No job was stopped by this run; job %s was started and is left as it is" % jid in msg
+    assert not any(call.startswith("PATCH") or "/stop" in call for call in script.calls())
