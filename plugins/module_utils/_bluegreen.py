@@ -47,6 +47,7 @@ from ansible_collections.flinkops.flink.plugins.module_utils._jobstate import (
 )
 from ansible_collections.flinkops.flink.plugins.module_utils._health import force_checkpoint
 from ansible_collections.flinkops.flink.plugins.module_utils._poll import (
+    DeadlineReached,
     wait_savepoint,
     wait_until_running,
     watch_health,
@@ -146,6 +147,8 @@ class BlueGreenStrategy:
                 run.result.update(job=health["job"],
                                   health={"window": req.health_window, "checkpoint": checkpoint})
             run.result.update(catch_up=wait_caught_up(client, green_id, blue, req.wait_timeout))
+        except DeadlineReached:
+            raise  # green did not fail its gate: both run on, and a re-run finishes the handover
         except FlinkError as exc:
             self.abort(run, blue, green_id, exc)
         try:

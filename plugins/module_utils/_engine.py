@@ -52,6 +52,7 @@ from ansible_collections.flinkops.flink.plugins.module_utils._jobstate import (
     what_runs_now,
 )
 from ansible_collections.flinkops.flink.plugins.module_utils._poll import (
+    DeadlineReached,
     OperationFailed,
     open_stop_trigger,
     settle_stop,
@@ -452,6 +453,11 @@ class Engine:
         gone) once this run's stop took a savepoint: say where the state is and what a re-run
         does, never only 'cannot reach Flink'."""
         savepoint = self.result.savepoint
+        if isinstance(failure, DeadlineReached):  # the deadline's message says what a re-run does
+            return DeployFailure("start" if isinstance(savepoint, str) else "change", failure, "deadline",
+                                 previous_job_id=self.result.previous_job_id,
+                                 state_at=savepoint if isinstance(savepoint, str) else None,
+                                 job_id=self.result.job_id if self.result.action != "none" else None)
         if isinstance(failure, DeployFailure) or not isinstance(savepoint, str):
             return failure
         return DeployFailure("start", failure, "interrupted-after-stop", state_at=savepoint,
@@ -543,6 +549,8 @@ class Engine:
                              self.request.wait_timeout, self.result.warnings.append)
         except OperationFailed:
             raise  # Flink's verdict: the savepoint failed and the job runs on.
+        except DeadlineReached as exc:  # no time left to settle it: the stop is left to Flink
+            raise DeployFailure("stop", exc, "deadline", previous_job_id=job_id, trigger_id=trigger)
         except FlinkError as exc:  # accepted, outcome unread (no answer, a timeout): ask the job
             settled = settle_stop(self.client, job_id, requested_ms, self.request.wait_timeout)
             if settled is None:
@@ -563,8 +571,8 @@ class Engine:
         try:
             self.start(spec, jar_id, restore)
         except FlinkError as exc:
-            if self.changes.check_mode:
-                raise
+            if self.changes.check_mode or isinstance(exc, DeadlineReached):
+                raise  # the deadline judged no version: the new one is left as it is
             self.roll_back(exc, previous, restore)
 
     def start(self, spec, jar_id, restore, allow_non_restored=None):
@@ -658,7 +666,9 @@ class Engine:
                 self.result.action = "stopped"
             self.prune()  # the stopped job's record stays: Flink lists it (FINISHED)
         except FlinkError as failure:
+            if isinstance(failure, DeadlineReached):
+                failure = self.after_the_stop(failure)
             self.fire("after_change", failure)
-            raise
+            raise failure
         self.fire("after_change", None)
         return spec_diff({"running": True, "job_id": job_id}, {"running": False})

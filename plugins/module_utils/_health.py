@@ -35,6 +35,7 @@ from ansible_collections.flinkops.flink.plugins.module_utils._hooks import Hooks
 from ansible_collections.flinkops.flink.plugins.module_utils._jobstate import restart_count
 from ansible_collections.flinkops.flink.plugins.module_utils._poll import (
     poll_operation,
+    wait_for,
     wait_until_running,
     watch_health,
 )
@@ -118,9 +119,8 @@ def prove_checkpoint(client, job_id, timeout, trigger_id=None):
             # completed proves the same thing.
             outcome = completed_checkpoint_id(client, job_id)
         return outcome
-    checkpoint_id = client.wait_for(check, timeout, CHECKPOINT_POLL_INTERVAL,
-                                    "the checkpoint triggered on job %s (trigger %s)" % (
-                                        job_id, trigger_id))
+    checkpoint_id = wait_for(client, check, timeout, CHECKPOINT_POLL_INTERVAL,
+                             "the checkpoint triggered on job %s (trigger %s)" % (job_id, trigger_id))
     return {"checkpoint_id": checkpoint_id, "trigger_id": trigger_id, "interval_ms": interval}
 
 
@@ -259,7 +259,8 @@ class FailureClassifier(Hooks):
 
     def after_change(self, run, failure):
         result = run.result
-        if failure is None or result.action not in ("started", "resumed", "upgraded"):
+        if failure is None or result.action not in ("started", "resumed", "upgraded") or \
+                getattr(failure, "outcome", None) == "deadline":  # no job failed: none to explain
             return
         job_id = result.failed_job_id or result.job_id
         if not job_id or is_planned(job_id) or job_id == result.previous_job_id:

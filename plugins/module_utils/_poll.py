@@ -10,7 +10,9 @@
 asynchronous operations, and the job waits built on them.
 
 Every wait in the collection goes through ``wait_for``; every triggered
-operation (savepoint, stop, disposal) through ``poll_operation``.
+operation (savepoint, stop, disposal) through ``poll_operation``. A run's
+``Clock`` (``client.clock``) bounds them all by one overall deadline and hears
+how long each has waited, for the progress lines the operator sees.
 """
 
 from __future__ import annotations
@@ -53,18 +55,113 @@ def _now():
     return time.monotonic()
 
 
+def seconds(value):
+    """A number of seconds as people write it: 20 s, 2.5 s."""
+    return "%g s" % round(value, 1)
+
+
+class DeadlineReached(FlinkError):
+    """The run's overall deadline ran out while a wait still waited: not a verdict on what was
+    waited for (a FlinkTimeout is one), so nothing may be rolled back or cancelled for it."""
+
+    def __init__(self, deadline, what, waited):
+        self.deadline = deadline
+        self.what = what
+        super().__init__("the deadline of %s ran out while waiting for %s (waited %s)" % (
+            seconds(deadline), what, seconds(waited)))
+
+
+# A wait reports once it has lasted this long, then every REPORT_EVERY seconds, less often as it
+# goes on (a quarter of the time waited so far, at most once a minute): a savepoint of ten minutes
+# gives about twenty lines, a wait of a second none.
+FIRST_REPORT = 5.0
+REPORT_EVERY = 15.0
+REPORT_AT_MOST = 60.0
+
+
+class Clock:
+    """One run's overall deadline (``deadline`` seconds from now, None for none) and where its
+    waits report how long they have waited (``report(line)``, or None).
+
+    Kept on the client (``client.clock``): every wait is handed the client, so every wait is
+    bounded and heard without a parameter threaded through the engine.
+    """
+
+    def __init__(self, deadline=None, report=None):
+        self.deadline = deadline
+        self.report = report
+        self.ends = None if deadline is None else _now() + deadline
+
+    def allow(self, timeout):
+        """How long a wait of ``timeout`` seconds may wait: its own timeout or the time left."""
+        if self.ends is None:
+            return timeout
+        return max(0.0, min(timeout, self.ends - _now()))
+
+    def wait(self, what, timeout):
+        return Wait(self, what, timeout)
+
+
+UNBOUNDED = Clock()
+
+
+def clock_of(client):
+    """The run's Clock, or one without deadline or reports (a client no module set one on)."""
+    return getattr(client, "clock", None) or UNBOUNDED
+
+
+class Wait:
+    """One wait under a Clock: when it must end, and its progress reports."""
+
+    def __init__(self, clock, what, timeout):
+        self.clock = clock
+        self.what = what
+        self.timeout = timeout
+        self.started = _now()
+        self.allowed = clock.allow(timeout)
+        self.ends = self.started + self.allowed
+        self.next_report = self.started + FIRST_REPORT
+
+    def over(self):
+        return _now() >= self.ends
+
+    def give_up(self, timeout_message=None):
+        """Raise what ended the wait: the run's deadline (DeadlineReached) when it cut the wait
+        short, else the wait's own timeout (FlinkTimeout, ``timeout_message`` if given)."""
+        waited = _now() - self.started
+        if self.allowed < self.timeout:
+            raise DeadlineReached(self.clock.deadline, self.what, waited)
+        raise FlinkTimeout(timeout_message or "timed out after %ss waiting for %s" % (
+            self.timeout, self.what))
+
+    def tick(self):
+        """Report how long this wait has waited, when a report is due."""
+        now = _now()
+        if self.clock.report is None or not self.what or now < self.next_report:
+            return
+        waited = now - self.started
+        self.next_report = now + min(REPORT_AT_MOST, max(REPORT_EVERY, waited / 4))
+        left = ""
+        if self.clock.ends is not None:
+            left = "; deadline in %s" % seconds(max(0.0, self.clock.ends - now))
+        self.clock.report("waiting for %s (%s of %s%s)" % (
+            self.what, seconds(waited), seconds(self.timeout), left))
+
+
 def wait_for(client, check, timeout, interval, what):
     """Call ``check()`` until it returns something other than None.
 
-    Raises FlinkTimeout naming ``what`` when ``timeout`` seconds pass first.
+    Raises FlinkTimeout naming ``what`` when ``timeout`` seconds pass first, or
+    DeadlineReached when the run's deadline (``client.clock``) comes earlier.
     """
-    deadline = _now() + timeout
+    wait = clock_of(client).wait(what, timeout)
     while True:
         result = check()
         if result is not None:
             return result
-        if _now() >= deadline:
-            raise FlinkTimeout("timed out after %ss waiting for %s" % (timeout, what))
+        if wait.over():
+            wait.give_up()
+        wait.tick()
         client.sleep(interval)
 
 
@@ -354,9 +451,10 @@ def watch_health(client, job_id, window, require_checkpoint, started_at_ms,
     """Watch a running job for ``window`` seconds: no restart, every task running,
     and (optionally) a checkpoint completed after it started.
 
-    Returns {"job", "checkpoint"}; raises FlinkError on the first sign of trouble.
+    Returns {"job", "checkpoint"}; raises FlinkError on the first sign of trouble, and
+    DeadlineReached when the run's deadline ends the window early (not passed, not failed).
     """
-    deadline = _now() + window
+    wait = clock_of(client).wait("the health window of job %s" % job_id, window)
     checkpoint = None
     while True:
         job = find_job(client, job_id) or {}
@@ -366,9 +464,12 @@ def watch_health(client, job_id, window, require_checkpoint, started_at_ms,
                              cause=root_exception(client, job_id))
         if require_checkpoint and checkpoint is None:
             checkpoint = completed_checkpoint_after(client, job_id, started_at_ms)
-        if _now() >= deadline:
+        if wait.over():
             break
+        wait.tick()
         client.sleep(interval)
+    if wait.allowed < window:
+        wait.give_up()
     checkpointing_off = False
     if require_checkpoint and checkpoint is None:
         checkpointing_off = not checkpointing_enabled(client, job_id)

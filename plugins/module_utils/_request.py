@@ -180,6 +180,31 @@ def _origin(path):
     return path if path and not is_planned(path) else "empty state"
 
 
+def _compose_deadline(error, facts):
+    """The run's deadline ran out in a wait: what this run changed, what it left as it is
+    (nothing is cancelled or rolled back for a deadline) and what a re-run does."""
+    savepoint, new_job = facts.get("state_at"), facts.get("job_id")
+    if facts.get("trigger_id"):
+        return ("%s. The stop of job %s with a savepoint was requested (trigger %s) and is left "
+                "to Flink: it may still complete; nothing was cancelled or started. Run the task "
+                "again: if the job stopped, it resumes from that savepoint; if it runs, it is "
+                "stopped again" % (error.msg, facts["previous_job_id"], facts["trigger_id"]))
+    if not savepoint:
+        return ("%s. No job was stopped by this run; %s. Run the task again to finish" % (
+            error.msg, "job %s was started and is left as it is" % new_job if new_job
+            else "nothing was started"))
+    if new_job:
+        return ("%s. This run stopped job %s with the savepoint %s and started job %s from it, "
+                "which is left as it is (neither cancelled nor rolled back). Run the task again "
+                "to finish: it waits for job %s and gates it, starting nothing twice; to resume "
+                "from the savepoint instead, start from %s" % (
+                    error.msg, facts.get("previous_job_id"), savepoint, new_job, new_job,
+                    savepoint))
+    return ("%s. This run stopped job %s with the savepoint %s and started nothing. Run the "
+            "task again: when no job of the name runs, it resumes from that savepoint" % (
+                error.msg, facts.get("previous_job_id"), savepoint))
+
+
 class DeployFailure(FlinkError):
     """A deployment that failed part-way, as data: what failed, at which stage, what
     runs now, where the state is, whether it was rolled back.
@@ -220,6 +245,8 @@ class DeployFailure(FlinkError):
                     "with any spec or state) stops job %s with a savepoint before anything else; "
                     "or stop it by hand" % (facts["job_id"], facts["previous_job_id"],
                                             error.msg, facts["previous_job_id"]))
+        if outcome == "deadline":
+            return _compose_deadline(error, facts)
         if outcome == "records-not-durable":
             return ("%s. Set state_store to a durable store (s3://bucket/prefix, "
                     "zookeeper://host:port/chroot or postgresql://user@host:port/database), or to "

@@ -322,6 +322,19 @@ options:
       - Seconds O(concurrent_deployment=wait) waits for the other deployment.
     type: float
     default: 600
+  deadline:
+    description:
+      - Seconds the whole run may wait, all its waits together (the stop's savepoint, the start,
+        the health checkpoint and window, a rollback, another deployment). Each wait waits at most
+        its own timeout or the time left, whichever is shorter. Not set, each wait has only its own timeout.
+      - When the time is up the task fails with a message naming the step that was waiting and,
+        when this run's stop took a savepoint, that savepoint. Nothing is cancelled or rolled back
+        for it. A stop still in progress is left to Flink, a new job left as it is. Running the task again finishes
+        the deployment (it resumes from the savepoint, or waits for and gates the new job), starting nothing twice.
+      - Set it below the limit of whatever runs the playbook (an AWX job template's timeout, a
+        Kubernetes Job's C(activeDeadlineSeconds)), so that the run ends with that message rather than being killed.
+      - It bounds waiting. Each REST request keeps its own O(request_timeout) and O(request_retries).
+    type: float
 notes:
   - Each spec this module submits is recorded in the cluster's JAR list as tiny entries named
     C(flinkops-spec-<fingerprint>-...jar) (the only place Flink's REST API can store and return it).
@@ -337,6 +350,12 @@ notes:
     see O(concurrent_deployment)). After a submission a C(flinkops-run-...jar) entry records the spec
     the new job runs. Every change is appended to the job's operation log (C(flinkops-op-...jar)
     entries, the last 50 per job), returned by M(flinkops.flink.flink_job_info) as C(operations).
+  - Progress. While it waits, the task prints a line every 15 to 60 seconds (after the first 5) at
+    default verbosity, in C(ansible-playbook) and in the AWX job output. It names the module and the
+    job, what it waits for and how long it has waited, for example
+    C(waiting for the savepoint of job 9a8b... (20 s of 1800 s)). To do so the action plugin runs the
+    module the way C(async) does and polls it every few seconds. A task that sets C(async) itself, or
+    runs in check mode, runs the module directly, without progress lines.
   - A re-run with an unchanged spec succeeds only if the job is healthy (running, no restart in the
     last 10 minutes); otherwise it fails with the root cause, or with O(health_window) set waits for
     the job and gates it like a fresh deployment. In check mode RV(healthy) says so.
@@ -609,17 +628,26 @@ from ansible_collections.flinkops.flink.plugins.module_utils._client import Flin
 from ansible_collections.flinkops.flink.plugins.module_utils._engine import Engine
 from ansible_collections.flinkops.flink.plugins.module_utils._guard_hook import Replan
 from ansible_collections.flinkops.flink.plugins.module_utils._job_options import (
-    ARGUMENT_SPEC,
+    ARGUMENT_SPEC as JOB_OPTIONS,
     MUTUALLY_EXCLUSIVE,
     REQUIRED_IF,
     deploy_request,
     request_problems,
 )
 from ansible_collections.flinkops.flink.plugins.module_utils._module import FlinkModule
+from ansible_collections.flinkops.flink.plugins.module_utils._poll import Clock
+from ansible_collections.flinkops.flink.plugins.module_utils._progress import progress_writer
+
+# The job's options, and the run's own: its deadline bounds this run, not the job.
+ARGUMENT_SPEC = dict(JOB_OPTIONS, deadline=dict(type="float"))
+DEADLINE_RANGE = (1, 7 * 86400)
 
 
 def apply(module):
     request = deploy_request(module.params)
+    # Every wait of this run is bounded by the deadline and reports how long it waits.
+    module.client.clock = Clock(module.params["deadline"], progress_writer(
+        "flink_job %s" % request.name, module.redactor.text))
     # Waiting for other deployments, re-plans included, is bounded as a whole.
     deadline = time.monotonic() + request.concurrent_wait_timeout
     while True:
@@ -654,6 +682,10 @@ def main():
         required_if=REQUIRED_IF,
     )
     problems = request_problems(deploy_request(module.params))
+    deadline = module.params["deadline"]
+    if deadline is not None and not DEADLINE_RANGE[0] <= deadline <= DEADLINE_RANGE[1]:
+        problems.append("deadline must be between %s and %s seconds, got %s" % (
+            DEADLINE_RANGE + (deadline,)))
     if problems:
         module.fail(problems[0])
     module.run(apply)

@@ -8,7 +8,9 @@ never forward), ``status:503``, ``reset`` (close the connection), ``stall:S``
 (wait S seconds, then forward), ``lose`` (forward, then close the connection
 without answering: the request took effect but its answer is lost), ``forward``
 (forward unchanged), ``zip-closed[:status]`` (answer 500, or the status given, as Flink does
-when another request closed the JAR this one read). ``times`` limits how often a rule fires; ``hook`` (a callable)
+when another request closed the JAR this one read), ``pending:S`` (for S seconds from the
+rule's first match, answer that an asynchronous operation is IN_PROGRESS, then forward: a slow
+savepoint as the client sees it). ``times`` limits how often a rule fires; ``hook`` (a callable)
 runs when the rule fires, after the request was forwarded (``lose``/``forward``)
 or before anything else.
 
@@ -45,6 +47,7 @@ class Rule:
         self.action = action
         self.times = times
         self.fired = 0
+        self.first_at = None
 
     def matches(self, method, path):
         if self.times is not None and self.fired >= self.times:
@@ -97,6 +100,12 @@ class FaultProxy:
                         if rule.action.startswith("zip-closed"):  # "zip-closed[:status]"
                             self._answer(int((rule.action.split(":") + ["500"])[1]), ZIP_CLOSED)
                             return
+                        if rule.action.startswith("pending:"):
+                            rule.first_at = rule.first_at or time.monotonic()
+                            if time.monotonic() - rule.first_at < float(rule.action.split(":")[1]):
+                                self._answer(200, b'{"status": {"id": "IN_PROGRESS"}}')
+                                return
+                            break
                         if rule.action.startswith("stall:"):
                             time.sleep(float(rule.action.split(":")[1]))
                         break
