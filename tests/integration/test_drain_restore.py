@@ -304,3 +304,58 @@ def test_jobs_not_started_by_the_collection(tmp_path):
         assert flink.wait_restored(job["jid"])["external_path"] == written[foreign]["savepoint"]
         after = [line for line in wait_ledger(flink, foreign, minimum=len(before) // KEYS + 2) if line not in before]
         assert_exactly_once(foreign, before, after)
+
+
+def test_check_mode_changes_nothing_and_a_rebuilt_jar_carries_the_state(tmp_path):
+    """--check of the drain and of the restore succeeds and leaves jobs, savepoints, uploads and
+    records as they were; a restore given a rebuilt JAR of the job (other bytes, the same
+    operators: the devkit's stateful-v2) starts it from the drained savepoint, counts going on."""
+    version = os.environ.get("FLINKOPS_TEST_FLINK_VERSIONS", "2.3").split(",")[0].strip()
+    savepoints = tmp_path / "savepoints"
+    manifest = tmp_path / "manifest.json"
+    name = "rebuilt-%s" % uuid.uuid4().hex[:6]
+
+    with cluster(version, savepoints) as flink_cluster:
+        flink = Flink(flink_cluster)
+        jar = tmp_path / "stateful-job.jar"
+        shutil.copy(flink.jobs["stateful-v1"], jar)
+        job_id = start_job(flink, name, jar)
+        wait_ledger(flink, name, minimum=1)
+        uploads = flink.jar_names()  # the JAR and the collection's records
+
+        drain = dict(flink_manifest=str(manifest), cluster_drain_url=flink.url)
+        checked = run_playbook(playbook("drain.yml"), drain, tmp_path, "--check")
+        assert checked.rc == 0, checked.output[-4000:]
+        assert "would stop %s" % name in checked.output, checked.output[-4000:]
+        assert flink.the_running_job(name)["jid"] == job_id
+        assert not (flink.checkpoints(job_id).get("latest") or {}).get("savepoint")
+        assert not manifest.exists() and flink.jar_names() == uploads
+
+        drained = run_playbook(playbook("drain.yml"), drain, tmp_path)
+        assert drained.rc == 0, drained.output[-4000:]
+        entry = by_name(read_manifest(manifest))[name]
+        assert entry["status"] == "drained", entry
+        before = ledger(flink, name)
+        uploads = flink.jar_names()
+
+        rebuilt = tmp_path / "rebuilt" / "stateful-job.jar"
+        rebuilt.parent.mkdir()
+        shutil.copy(flink.jobs["stateful-v2"], rebuilt)
+        assert hashlib.sha256(rebuilt.read_bytes()).hexdigest()[:16] != entry["jar"]["sha256_prefix"]
+        restore = dict(flink_manifest=str(manifest), cluster_restore_url=flink.url,
+                       cluster_restore_jars={name: str(rebuilt)}, cluster_restore_health_window=1)
+        checked = run_playbook(playbook("restore.yml"), restore, tmp_path, "--check")
+        assert checked.rc == 0, checked.output[-4000:]
+        assert [job["outcome"] for job in checked.stats["cluster_restore_result"]] == ["would_start"], \
+            checked.output[-4000:]
+        assert not flink.active(name) and flink.jar_names() == uploads
+
+        restored = run_playbook(playbook("restore.yml"), restore, tmp_path)
+        assert restored.rc == 0, restored.output[-4000:]
+        job = flink.the_running_job(name)
+        assert flink.wait_restored(job["jid"])["external_path"] == entry["savepoint"]
+        after = wait_ledger(flink, name, minimum=len(before) // KEYS + 2)[len(before):]
+        assert_exactly_once(name, before, after)
+        # The rebuilt JAR is the job's version now: a re-run leaves it alone.
+        again = run_playbook(playbook("restore.yml"), restore, tmp_path)
+        assert again.rc == 0 and again.recap["changed"] == 0, again.output[-4000:]
