@@ -56,6 +56,15 @@ def python_templates(path):
     """[(line, template)] of every failure message composed in the file at ``path``."""
     tree = ast.parse(open(path, encoding="utf-8").read())
     found = []
+    # Functions of this file whose result is an error's message (FlinkError(self.why(...))):
+    # their returned strings, and the strings they compose them from, are messages too.
+    composers = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Call):
+            func, inner = node.func, node.args[0].func
+            name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", None)
+            if name in ERROR_CLASSES or name == "fail":
+                composers.add(inner.id if isinstance(inner, ast.Name) else getattr(inner, "attr", None))
 
     def visit(node, function):
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
@@ -78,11 +87,13 @@ def python_templates(path):
                 found.append((node.lineno, text))
         elif isinstance(node, (ast.Assign, ast.AugAssign)):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            if any(isinstance(t, ast.Name) and t.id in MESSAGE_VARIABLES for t in targets):
+            if any(isinstance(t, ast.Name) and (t.id in MESSAGE_VARIABLES or function in composers)
+                   for t in targets):
                 text = template(node.value)
                 if text and re.search(r"[A-Za-z]{3}", text) and " " in text:
                     found.append((node.lineno, text))
-        elif isinstance(node, ast.Return) and function and _function_composes(function) \
+        elif isinstance(node, ast.Return) and function and \
+                (_function_composes(function) or function in composers) \
                 and node.value is not None:
             for text in _tuple_templates(node.value):
                 if text and " " in text:
@@ -157,7 +168,7 @@ def heading_pattern(heading):
         elif heading[i] == "<" and ">" in heading[i:]:
             out.append(".+?")
             i = heading.index(">", i) + 1
-        elif heading[i] == "'" :
+        elif heading[i] == "'":
             out.append("['\"]?")  # %r quotes a value the page writes as '<value>'
             i += 1
         else:

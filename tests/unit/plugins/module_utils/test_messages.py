@@ -28,10 +28,18 @@ from ansible_collections.flinkops.flink.tests.unit.plugins.module_utils import m
 from ansible_collections.flinkops.flink.tests.unit.plugins.module_utils.flinkfake import job, overview
 # The engine's scripted situations (their fixtures are used by the tests below).
 from ansible_collections.flinkops.flink.tests.unit.plugins.module_utils.test_engine import (  # noqa: F401 pylint: disable=unused-import
+    OLD_SPEC,
+    SP,
     engine,
+    expect_failing_start,
+    expect_prepared,
+    expect_run,
+    expect_stop,
     fixed_job_ids,
     jar,
+    request,
     sha,
+    spec_of,
     upgrade_setup,
     uploaded,
 )
@@ -56,201 +64,297 @@ IN_PROGRESS = ("another deployment of job <name> is in progress: <actor> since <
 RANGE = "<savepoint_timeout|wait_timeout|health_window> must be between <low> and <high> seconds, got <n>"
 SAVEPOINT_OPTIONS = "drain needs stop=true: ..."
 
+# What a message claims about the cluster when it is given: the situation a table row says its
+# message describes, checked where a situation drives it (assert_situation).
+BEFORE_ANY_REQUEST = "checked before any request: nothing was sent, nothing changed"
+UNCHANGED = "refused or failed before any change: every job runs as it did, nothing was started"
+REQUEST_FAILED = "one request failed; the step it served did not happen (the outcome message says what runs)"
+PART_OF_AN_OUTCOME = ("a failure of the new job (start, gate, wait), given inside an outcome message that "
+                      "says what runs: rolled back, not rolled back, or blue/green aborted")
+ROLLED_BACK = "the new version failed; the previous version runs again from the savepoint the message names"
+NOTHING_RUNS = "no version of the job runs; the message names where its state is"
+OUTCOME_UNKNOWN = "a change was requested and its outcome is unknown; the message says how a re-run settles it"
+SOME_FAILED = "some of several savepoints failed; the others were taken (result savepoints)"
+OTHER_RUN_ACTS = "another run deploys the job; this run changed nothing or stopped watching"
+RESCALED_JOB_RUNS = "the job rescaled in place failed its gate; the message says at which parallelism it runs"
+
 MESSAGES = {
-    # Options, checked before any request.
-    "url must start with http:// or https://, got %r": "url must start with http:// or https://, got '<url>'",
-    "request_timeout must be a number of seconds, got %s": "request_timeout must be a number of seconds, got <n>",
-    "request_timeout must be between 0 and 3600 seconds, got %s": "request_timeout must be between 0 and 3600 seconds, got <n>",
-    "request_retries must be between 0 and 10, got %s": "request_retries must be between 0 and 10, got <n>",
-    "name must not be empty: it is the job name Flink reports": "name must not be empty: it is the job name Flink reports",
-    "parallelism must be 1 or more, got %d": "parallelism must be 1 or more, got <n>",
-    "%s must be between %s and %s seconds, got %s": RANGE,
-    "wait_timeout must be between 1 and 86400 seconds, got %s": RANGE,
-    "secret_args %s match no argument in args (a flag args holds, such as --db-password, or a position "
-    "from 0 to %d): a typo would leave the secret in clear; nothing was changed":
-        "secret_args <flags> match no argument in args (...): a typo would leave the secret in clear ...",
-    "health_window needs wait=true": "health_window needs wait=true",
-    "health_require_checkpoint needs wait=true": "health_require_checkpoint needs wait=true",
-    "%s %r is relative: Flink would resolve it against the JobManager's working directory; give an "
-    "absolute path or a URI such as file:///flink/savepoints or s3://bucket/savepoints":
-        "<option> '<path>' is relative: Flink would resolve it against the JobManager's working directory ...",
-    "%s needs Flink %s or newer; this cluster runs Flink %s": "<option> needs Flink <version> or newer; this cluster runs Flink <version>",
-    "configuration key %s has no value (null): give it a value, or leave the key out to use the "
-    "cluster's setting": "configuration key <key> has no value (null) ...",
+    'url must start with http:// or https://, got %r':
+        ("url must start with http:// or https://, got '<url>'", BEFORE_ANY_REQUEST),
+    'request_timeout must be a number of seconds, got %s':
+        ('request_timeout must be a number of seconds, got <n>', BEFORE_ANY_REQUEST),
+    'request_timeout must be between 0 and 3600 seconds, got %s':
+        ('request_timeout must be between 0 and 3600 seconds, got <n>', BEFORE_ANY_REQUEST),
+    'request_retries must be between 0 and 10, got %s':
+        ('request_retries must be between 0 and 10, got <n>', BEFORE_ANY_REQUEST),
+    'name must not be empty: it is the job name Flink reports':
+        ('name must not be empty: it is the job name Flink reports', BEFORE_ANY_REQUEST),
+    'parallelism must be 1 or more, got %d':
+        ('parallelism must be 1 or more, got <n>', BEFORE_ANY_REQUEST),
+    '%s must be between %s and %s seconds, got %s':
+        (RANGE, BEFORE_ANY_REQUEST),
+    'wait_timeout must be between 1 and 86400 seconds, got %s':
+        (RANGE, BEFORE_ANY_REQUEST),
+    'secret_args %s match no argument in args (a flag args holds, such as --db-password, '
+    'or a position from 0 to %d): a typo would leave the secret in clear; nothing was '
+    'changed':
+        ('secret_args <flags> match no argument in args (...): a typo would leave the secret in clear ...', BEFORE_ANY_REQUEST),
+    'health_window needs wait=true':
+        ('health_window needs wait=true', BEFORE_ANY_REQUEST),
+    'health_require_checkpoint needs wait=true':
+        ('health_require_checkpoint needs wait=true', BEFORE_ANY_REQUEST),
+    "%s %r is relative: Flink would resolve it against the JobManager's working directory; "
+    'give an absolute path or a URI such as file:///flink/savepoints or '
+    's3://bucket/savepoints':
+        ("<option> '<path>' is relative: Flink would resolve it against the JobManager's working directory ...", BEFORE_ANY_REQUEST),
+    '%s needs Flink %s or newer; this cluster runs Flink %s':
+        ('<option> needs Flink <version> or newer; this cluster runs Flink <version>', UNCHANGED),
+    'configuration key %s has no value (null): give it a value, or leave the key out to '
+    "use the cluster's setting":
+        ('configuration key <key> has no value (null) ...', BEFORE_ANY_REQUEST),
     "configuration key %s: a list holds only plain values (Flink's list form is item;item;...)":
-        "configuration key <key>: a list holds only plain values ...",
-    "configuration key %s is given twice (once nested, once dotted)":
-        "configuration key <key> is given twice (once nested, once dotted)",
-    "job_ids is empty: name at least one job": "job_ids is empty: name at least one job",
-    "drain needs stop=true: only a stop with savepoint drains the job (emits the final watermark); a "
-    "savepoint of a job that keeps running never does": SAVEPOINT_OPTIONS,
-    "max_age must be a number of seconds more than 0, got %s": "max_age must be a number of seconds more than 0, got <n>",
-    "keep needs state=absent: it disposes of the job's older savepoints": "keep needs state=absent: ...",
-    "keep must be 1 or more, got %d: the newest savepoint is what a stopped job resumes from":
-        "keep must be 1 or more, got <n>: ...",
-    # Credentials and files of the connection.
-    "bearer_token is %d characters long: not a token (check the variable that sets it)":
-        "bearer_token is <n> characters long: not a token ...",
-    "%s: the value of %s is %d characters long: too short for a credential (check the variable that "
-    "sets it)": "<option>: the value of <name> is <n> characters long: too short for a credential ...",
-    "%s must be the path of a PEM file; the value given is PEM content itself (not shown)":
-        "<option> must be the path of a PEM file; the value given is PEM content itself (not shown)",
-    "%s: directory %s is not readable": "<option>: directory <path> is not readable",
-    "%s: no readable file at %s": "<ca_path|client_cert|client_key>: no readable file at <path>",
+        ('configuration key <key>: a list holds only plain values ...', BEFORE_ANY_REQUEST),
+    'configuration key %s is given twice (once nested, once dotted)':
+        ('configuration key <key> is given twice (once nested, once dotted)', BEFORE_ANY_REQUEST),
+    'job_ids is empty: name at least one job':
+        ('job_ids is empty: name at least one job', BEFORE_ANY_REQUEST),
+    'drain needs stop=true: only a stop with savepoint drains the job (emits the final '
+    'watermark); a savepoint of a job that keeps running never does':
+        (SAVEPOINT_OPTIONS, BEFORE_ANY_REQUEST),
+    'max_age must be a number of seconds more than 0, got %s':
+        ('max_age must be a number of seconds more than 0, got <n>', BEFORE_ANY_REQUEST),
+    "keep needs state=absent: it disposes of the job's older savepoints":
+        ('keep needs state=absent: ...', BEFORE_ANY_REQUEST),
+    'keep must be 1 or more, got %d: the newest savepoint is what a stopped job resumes from':
+        ('keep must be 1 or more, got <n>: ...', BEFORE_ANY_REQUEST),
+    'bearer_token is %d characters long: not a token (check the variable that sets it)':
+        ('bearer_token is <n> characters long: not a token ...', BEFORE_ANY_REQUEST),
+    '%s: the value of %s is %d characters long: too short for a credential (check the '
+    'variable that sets it)':
+        ('<option>: the value of <name> is <n> characters long: too short for a credential ...', BEFORE_ANY_REQUEST),
+    '%s must be the path of a PEM file; the value given is PEM content itself (not shown)':
+        ('<option> must be the path of a PEM file; the value given is PEM content itself (not shown)', BEFORE_ANY_REQUEST),
+    '%s: directory %s is not readable':
+        ('<option>: directory <path> is not readable', BEFORE_ANY_REQUEST),
+    '%s: no readable file at %s':
+        ('<ca_path|client_cert|client_key>: no readable file at <path>', BEFORE_ANY_REQUEST),
     "client_key: %s is not a PEM private key (no '-----BEGIN ... PRIVATE KEY-----' line)":
-        "client_key: <path> is not a PEM private key ...",
-    "client_key: %s is encrypted; the key must be an unencrypted PEM file":
-        "client_key: <path> is encrypted; the key must be an unencrypted PEM file",
-    "%s: %s is not a PEM certificate file (no '%s' line)": "<option>: <path> is not a PEM certificate file ...",
+        ('client_key: <path> is not a PEM private key ...', BEFORE_ANY_REQUEST),
+    'client_key: %s is encrypted; the key must be an unencrypted PEM file':
+        ('client_key: <path> is encrypted; the key must be an unencrypted PEM file', BEFORE_ANY_REQUEST),
+    "%s: %s is not a PEM certificate file (no '%s' line)":
+        ('<option>: <path> is not a PEM certificate file ...', BEFORE_ANY_REQUEST),
     "client_cert: %s holds no private key; set client_key to the key's PEM file":
-        "client_cert: <path> holds no private key; set client_key to the key's PEM file",
-    "%s: the value of %s has a character that HTTP headers cannot carry (position %d; only Latin-1 is "
-    "allowed)": "<option>: the value of <header> has a character that HTTP headers cannot carry ...",
-    "%s: the value of %s spans several lines": "<option>: the value of <header> spans several lines",
-    # Connection and HTTP (the transport's kinds are the parenthesis of "cannot reach Flink (...)").
-    "cannot connect": "cannot reach Flink (cannot connect): <METHOD> <url>: <detail>",
-    "connection timed out": "cannot reach Flink (connection timed out): ...",
-    "no answer before the timeout": "cannot reach Flink (no answer before the timeout): ...",
-    "connection closed before an answer": "cannot reach Flink (connection closed before an answer): ...",
-    "the proxy %s refused or failed the connection":
-        "cannot reach Flink (the proxy <proxy> refused or failed the connection): ...",
-    "TLS error: %s": TLS,
-    "TLS error: the server certificate is not trusted (set ca_path to the CA that signed it)": TLS,
-    "TLS handshake failed: the server does not speak TLS on this port; use an http:// URL or the TLS port": TLS,
-    "TLS error: ca_path, client_cert or client_key cannot be loaded":
-        "cannot reach Flink (TLS error: ca_path, client_cert or client_key cannot be loaded): ...",
-    "TLS error (the server refused the handshake: a client certificate missing or not trusted?)": TLS,
-    "invalid request (%s)": "cannot reach Flink (request failed (NAME)): ...",
-    "request failed (%s)": "cannot reach Flink (request failed (NAME)): ...",
-    "authentication failed (check url_username/url_password or bearer_token)": HTTP_401,
-    "access denied by the REST endpoint": "access denied by the REST endpoint: ... answered HTTP 403",
-    "not found": "not found: ... answered HTTP 404",
-    "the proxy %s answered instead of Flink (Flink was not reached)": PROXY_502,
-    "a proxy or gateway in front of Flink answered (Flink was not reached)": PROXY_502,
-    "the proxy %s requires authentication": "the proxy <proxy> requires authentication: ... answered HTTP 407",
-    "Flink rejected the request": "Flink rejected the request: <METHOD> <url> answered HTTP <status>: <cause>",
-    "unexpected answer from Flink (%s: %s; %s)": "unexpected answer from Flink (...; the last answer: GET URL, HTTP 200)",
-    "%s (after a first attempt %s: %s)": "... (after a first attempt was lost: <cause>)",
-    "timed out after %ss waiting for %s": "timed out after <n>s waiting for <what>",
-    # Jobs.
-    "%d jobs match name %r (%s): %s; refusing to guess which one to manage":
-        "<n> jobs match name '<name>' (<exact|prefix>): <id> (<state>), ...; refusing to guess which one to manage",
-    "%d active jobs are named %r (%s): name the one with job_id":
-        "<n> active jobs are named '<name>' (<ids>): name the one with job_id",
-    "no running job named %r": "no running job named '<name>'",
-    "no job with id %s on the cluster": "no job with id <id> on the cluster",
-    "job %s (%s) is %s; a savepoint needs a RUNNING job": "job <id> (<name>) is <state>; a savepoint needs a RUNNING job",
-    "%d of %d savepoints failed: %s": "<n> of <m> savepoints failed: job <id>: <message>; ...",
-    "no uploaded JAR with id %s on the cluster": "no uploaded JAR with id <jar_id> on the cluster",
-    "JAR file %s does not exist (or is not a file)": "JAR file <path> does not exist (or is not a file)",
-    "cannot read JAR file %s: %s": "cannot read JAR file <path>: <error>",
-    "%s is not a JAR file (a JAR is a ZIP archive; this file does not start with a ZIP header)":
-        "<path> is not a JAR file (a JAR is a ZIP archive; this file does not start with a ZIP header)",
-    "no savepoint directory: set savepoint_dir, or configure execution.checkpointing.savepoint-dir "
-    "(state.savepoints.dir on 1.x) on the cluster; job %s was left running":
-        "no savepoint directory: set savepoint_dir, or configure execution.checkpointing.savepoint-dir "
-        "(state.savepoints.dir on 1.x) on the cluster; job <id> was left running",
-    "%s failed%s": "<operation> failed...: GET <url> answered HTTP 200: <cause>",
-    "%s did not complete within %ss%s":
-        "the savepoint of job <id> did not complete within <n>s (trigger <trigger id>); the job was left as it is",
-    "upgrade_mode=last-state needs a completed checkpoint of job %s, and it has none; job left running":
-        "upgrade_mode=last-state needs a completed checkpoint of job <id>, and it has none; job left running",
-    "upgrade_mode=last-state needs checkpoints retained on cancellation (execution.checkpointing."
-    "externalized-checkpoint-retention: RETAIN_ON_CANCELLATION); job %s left running":
-        "upgrade_mode=last-state needs checkpoints retained on cancellation (execution.checkpointing."
-        "externalized-checkpoint-retention: RETAIN_ON_CANCELLATION); job <id> left running",
-    "job %s (%s) went %s instead of running": "job <id> (<name>) went <state> instead of running: <cause>",
-    "job %s (%s) %s": "job <id> (<name>) <state and tasks>",
-    "job %s is not healthy: %s": "job <id> is not healthy: state <state>, tasks <counts>: <cause>",
-    "job %s restarted during the health window": "job <id> restarted during the health window: <cause>",
-    "job %s completed no checkpoint within the health window of %ss":
-        "job <id> completed no checkpoint within the health window of <n>s",
-    "the new version (job %s) failed and was rolled back: the previous version runs again as job %s, "
-    "restored from %s. The failure: %s":
-        "the new version (job <id>) failed and was rolled back: the previous version runs again as job "
-        "<id>, restored from <savepoint>. The failure: <message>",
-    "the new version (job %s) failed, and starting the previous version again from %s failed too, so "
-    "%s; %s. Fix the cause and run the task again. The new version's failure: %s. The rollback's "
-    "failure: %s":
-        "the new version (job <id>) failed, and starting the previous version again from <path> failed "
-        "too, so nothing runs now; ...",
-    "job %s was cancelled but Flink reports no retained checkpoint; nothing was started. Its checkpoint "
-    "directory may still hold the state: start the job with savepoint_path set to it":
-        "job <id> was cancelled but Flink reports no retained checkpoint; nothing was started. ...",
-    "%s. The stop of job %s with a savepoint was requested (trigger %s) and its outcome is unknown: "
-    "Flink may still stop the job. Run the task again: if the job stopped, it resumes from that savepoint":
-        "... The stop of job <id> with a savepoint was requested (trigger <id>) and its outcome is unknown ...",
-    "%s. This run had stopped job %s with the savepoint %s, and nothing was rolled back.%s Run the task "
-    "again: when no job of the name runs, it goes on from that savepoint; when one does, it names it":
-        "... This run had stopped job <id> with the savepoint <path>, and nothing was rolled back ...",
-    "the new version failed and the previous job %s is stopped (%s); not rolled back: %s. %s": NOT_ROLLED_BACK,
-    "rollback is off": NOT_ROLLED_BACK,
-    "; the new job %s was cancelled": NOT_ROLLED_BACK,
-    "job %s (%s) could not be started again if the new version failed: %s. Deploy with rollback=false "
-    "to upgrade without that way back; nothing was changed": NO_WAY_BACK,
-    "its JAR (upload %s) is not on the JobManager any more": NO_WAY_BACK,
-    "the recorded spec holds secret values that differ from the ones given now (%s): they are stored "
-    "only as hashes, so that spec cannot be started again":
-        "the recorded spec holds secret values that differ from the ones given now (<args>): ...",
-    "the cluster runs with high availability (%s): each JobManager keeps its own JAR upload directory, "
-    "where flinkops.flink would keep job %s's records, and a restarted JobManager starts with an empty one": HA,
-    "%s. Set state_store to a durable store (s3://bucket/prefix, zookeeper://host:port/chroot or "
-    "postgresql://user@host:port/database), or to 'jobmanager' if that upload directory is durable and "
-    "shared by every JobManager. Nothing was changed: every job runs on as it was": HA,
-    # The concurrency guard.
-    "another deployment of job %s is in progress: %s (%s); this run changed nothing": IN_PROGRESS,
-    "another deployment of job %s is in progress: %s (it replaces job %s); nothing was changed":
-        "another deployment of job <name> is in progress: <actor> (it replaces job <id>); nothing was changed",
-    "%s; still in progress after waiting %ss (concurrent_wait_timeout)":
-        "... still in progress after waiting <n>s (concurrent_wait_timeout)",
-    "job %s: %d attempts to replace job %s ended without success; nothing was changed. Start the job "
-    "under a new name, or from savepoint_path after cancelling job %s":
-        "job <name>: <n> attempts to replace job <id> ended without success; nothing was changed ...",
-    "the intent record of job %s was written but is not listed by GET /jars; nothing was changed":
-        "the intent record of job <name> was written but is not listed by GET /jars; nothing was changed",
-    "job %s was superseded by another deployment (%s)": "job <id> was superseded by another deployment (<actor> since <time>)",
-    "job %s has history on this cluster (last: %s, job %s) but Flink lists no run of it (a JobManager "
-    "without high availability lost its job list?); refusing to start it from empty state. %s, or set "
-    "allow_start_empty=true to start without state":
-        "job <name> has history on this cluster (last: <action>, job <id>) but Flink lists no run of it "
-        "...; refusing to start it from empty state",
-    "the program started a job named %r, not %r (name_match=%s): job %s was cancelled. Set name to the "
-    "name the program passes to execute(), or change the program":
-        "the program started a job named '<name>', not '<name>' (name_match=<mode>): job <id> was cancelled",
-    "job %s runs the requested spec but is not healthy (%s; %d restart(s) in the last %d minutes): %s. "
-    "Fix the cause and deploy again, or set health_window to wait for it to recover":
-        "job <id> runs the requested spec but is not healthy (<state>; <n> restart(s) in the last 10 "
-        "minutes): <cause>",
-    "job %s runs the requested spec, but %s and it failed the health gate: %s":
-        "job <id> runs the requested spec, but <why> and it failed the health gate: <failure>",
-    # The health gate's checkpoint, the state pre-check, blue/green.
-    "the checkpoint triggered to prove job %s healthy failed (trigger %s)":
-        "the checkpoint triggered to prove job <id> healthy failed (trigger <id>): <cause>",
-    "job %s has checkpointing off (no periodic checkpoint interval), so health_require_checkpoint "
-    "cannot be met: it would never checkpoint on its own and could not recover its state. Enable "
-    "checkpointing (execution.checkpointing.interval) or set health_require_checkpoint: false":
-        "job <id> has checkpointing off (no periodic checkpoint interval), so health_require_checkpoint "
-        "cannot be met ...",
-    "upgrade refused before anything stopped: %s.%s Limits: %s":
-        "upgrade refused before anything stopped: <problems>. Limits: <limits>",
-    "upgrade_mode=blue-green needs %d free task slots for the new version while job %s keeps running, "
-    "and the cluster has %d: nothing was changed":
-        "upgrade_mode=blue-green needs <n> free task slots for the new version while job <id> keeps "
-        "running, and the cluster has <m>: nothing was changed",
-    "2 jobs match name %r: %s and %s, and the newer one does not run the requested spec, so this is not "
-    "a blue/green handover to finish; refusing to guess which one to manage":
-        "2 jobs match name '<name>': <id> and <id>, and the newer one does not run the requested spec, so "
-        "this is not a blue/green handover to finish; refusing to guess which one to manage",
-    "blue-green aborted: the new version (job %s) failed its gate: %s; %s. The running version (job %s, "
-    "%s) was left untouched":
-        "blue-green aborted: the new version (job <id>) failed its gate: <failure>; <outcome>. The running "
-        "version (job <id>, <state>) was left untouched",
-    "job %s did not catch up with job %s within %ss: %d records pending for the new job, %d for the "
-    "running one (pendingRecords)":
-        "job <id> did not catch up with job <id> within <n>s: <n> records pending for the new job, <n> "
-        "for the running one (pendingRecords)",
-    "%s is not a savepoint (Flink finds no _metadata file in it); nothing was disposed of":
-        "<path> is not a savepoint (Flink finds no _metadata file in it); nothing was disposed of",
+        ("client_cert: <path> holds no private key; set client_key to the key's PEM file", BEFORE_ANY_REQUEST),
+    '%s: the value of %s has a character that HTTP headers cannot carry (position %d; only '
+    'Latin-1 is allowed)':
+        ('<option>: the value of <header> has a character that HTTP headers cannot carry ...', BEFORE_ANY_REQUEST),
+    '%s: the value of %s spans several lines':
+        ('<option>: the value of <header> spans several lines', BEFORE_ANY_REQUEST),
+    'cannot connect':
+        ('cannot reach Flink (cannot connect): <METHOD> <url>: <detail>', REQUEST_FAILED),
+    'connection timed out':
+        ('cannot reach Flink (connection timed out): ...', REQUEST_FAILED),
+    'no answer before the timeout':
+        ('cannot reach Flink (no answer before the timeout): ...', REQUEST_FAILED),
+    'connection closed before an answer':
+        ('cannot reach Flink (connection closed before an answer): ...', REQUEST_FAILED),
+    'the proxy %s refused or failed the connection':
+        ('cannot reach Flink (the proxy <proxy> refused or failed the connection): ...', REQUEST_FAILED),
+    'TLS error: %s':
+        (TLS, REQUEST_FAILED),
+    'TLS error: the server certificate is not trusted (set ca_path to the CA that signed it)':
+        (TLS, REQUEST_FAILED),
+    'TLS handshake failed: the server does not speak TLS on this port; use an http:// URL '
+    'or the TLS port':
+        (TLS, REQUEST_FAILED),
+    'TLS error: ca_path, client_cert or client_key cannot be loaded':
+        ('cannot reach Flink (TLS error: ca_path, client_cert or client_key cannot be loaded): ...', REQUEST_FAILED),
+    'TLS error (the server refused the handshake: a client certificate missing or not trusted?)':
+        (TLS, REQUEST_FAILED),
+    'invalid request (%s)':
+        ('cannot reach Flink (request failed (NAME)): ...', REQUEST_FAILED),
+    'request failed (%s)':
+        ('cannot reach Flink (request failed (NAME)): ...', REQUEST_FAILED),
+    'authentication failed (check url_username/url_password or bearer_token)':
+        (HTTP_401, REQUEST_FAILED),
+    'access denied by the REST endpoint':
+        ('access denied by the REST endpoint: ... answered HTTP 403', REQUEST_FAILED),
+    'not found':
+        ('not found: ... answered HTTP 404', REQUEST_FAILED),
+    'the proxy %s answered instead of Flink (Flink was not reached)':
+        (PROXY_502, REQUEST_FAILED),
+    'a proxy or gateway in front of Flink answered (Flink was not reached)':
+        (PROXY_502, REQUEST_FAILED),
+    'the proxy %s requires authentication':
+        ('the proxy <proxy> requires authentication: ... answered HTTP 407', REQUEST_FAILED),
+    'Flink rejected the request':
+        ('Flink rejected the request: <METHOD> <url> answered HTTP <status>: <cause>', REQUEST_FAILED),
+    'unexpected answer from Flink (%s: %s; %s)':
+        ('unexpected answer from Flink (...; the last answer: GET URL, HTTP 200)', REQUEST_FAILED),
+    '%s (after a first attempt %s: %s)':
+        ('... (after a first attempt was lost: <cause>)', REQUEST_FAILED),
+    'timed out after %ss waiting for %s':
+        ('timed out after <n>s waiting for <what>', PART_OF_AN_OUTCOME),
+    '%d jobs match name %r (%s): %s; refusing to guess which one to manage':
+        ("<n> jobs match name '<name>' (<exact|prefix>): <id> (<state>), ...; refusing to guess which one to manage", UNCHANGED),
+    '%d active jobs are named %r (%s): name the one with job_id':
+        ("<n> active jobs are named '<name>' (<ids>): name the one with job_id", UNCHANGED),
+    'no running job named %r':
+        ("no running job named '<name>'", UNCHANGED),
+    'no job with id %s on the cluster':
+        ('no job with id <id> on the cluster', UNCHANGED),
+    'job %s (%s) is %s; a savepoint needs a RUNNING job':
+        ('job <id> (<name>) is <state>; a savepoint needs a RUNNING job', UNCHANGED),
+    '%d of %d savepoints failed: %s':
+        ('<n> of <m> savepoints failed: job <id>: <message>; ...', SOME_FAILED),
+    'no uploaded JAR with id %s on the cluster':
+        ('no uploaded JAR with id <jar_id> on the cluster', UNCHANGED),
+    'JAR file %s does not exist (or is not a file)':
+        ('JAR file <path> does not exist (or is not a file)', BEFORE_ANY_REQUEST),
+    'cannot read JAR file %s: %s':
+        ('cannot read JAR file <path>: <error>', BEFORE_ANY_REQUEST),
+    '%s is not a JAR file (a JAR is a ZIP archive; this file does not start with a ZIP header)':
+        ('<path> is not a JAR file (a JAR is a ZIP archive; this file does not start with a ZIP header)', BEFORE_ANY_REQUEST),
+    'no savepoint directory: set savepoint_dir, or configure '
+    'execution.checkpointing.savepoint-dir (state.savepoints.dir on 1.x) on the cluster; '
+    'job %s was left running':
+        ('no savepoint directory: set savepoint_dir, or configure '
+         'execution.checkpointing.savepoint-dir (state.savepoints.dir on 1.x) on the cluster; job '
+         '<id> was left running',
+         UNCHANGED),
+    '%s failed%s':
+        ('<operation> failed...: GET <url> answered HTTP 200: <cause>', UNCHANGED),
+    '%s did not complete within %ss%s':
+        ('the savepoint of job <id> did not complete within <n>s (trigger <trigger id>); the job was left as it is', OUTCOME_UNKNOWN),
+    'upgrade_mode=last-state needs a completed checkpoint of job %s, and it has none; job '
+    'left running':
+        ('upgrade_mode=last-state needs a completed checkpoint of job <id>, and it has none; job left running', UNCHANGED),
+    'upgrade_mode=last-state needs checkpoints retained on cancellation '
+    '(execution.checkpointing.externalized-checkpoint-retention: RETAIN_ON_CANCELLATION); '
+    'job %s left running':
+        ('upgrade_mode=last-state needs checkpoints retained on cancellation '
+         '(execution.checkpointing.externalized-checkpoint-retention: RETAIN_ON_CANCELLATION); job '
+         '<id> left running',
+         UNCHANGED),
+    'job %s (%s) went %s instead of running':
+        ('job <id> (<name>) went <state> instead of running: <cause>', PART_OF_AN_OUTCOME),
+    'job %s (%s) %s':
+        ('job <id> (<name>) <state and tasks>', PART_OF_AN_OUTCOME),
+    'job %s is not healthy: %s':
+        ('job <id> is not healthy: state <state>, tasks <counts>: <cause>', PART_OF_AN_OUTCOME),
+    'job %s restarted during the health window':
+        ('job <id> restarted during the health window: <cause>', PART_OF_AN_OUTCOME),
+    'job %s completed no checkpoint within the health window of %ss':
+        ('job <id> completed no checkpoint within the health window of <n>s', PART_OF_AN_OUTCOME),
+    'the new version (job %s) failed and was rolled back: the previous version runs again '
+    'as job %s, restored from %s. The failure: %s':
+        ('the new version (job <id>) failed and was rolled back: the previous version runs again as '
+         'job <id>, restored from <savepoint>. The failure: <message>',
+         ROLLED_BACK),
+    'the new version (job %s) failed, and starting the previous version again from %s '
+    "failed too, so %s; %s. Fix the cause and run the task again. The new version's "
+    "failure: %s. The rollback's failure: %s":
+        ('the new version (job <id>) failed, and starting the previous version again from <path> failed too, so nothing runs now; ...', NOTHING_RUNS),
+    'job %s was cancelled but Flink reports no retained checkpoint; nothing was started. '
+    'Its checkpoint directory may still hold the state: start the job with savepoint_path '
+    'set to it':
+        ('job <id> was cancelled but Flink reports no retained checkpoint; nothing was started. ...', NOTHING_RUNS),
+    '%s. The stop of job %s with a savepoint was requested (trigger %s) and its outcome is '
+    'unknown: Flink may still stop the job. Run the task again: if the job stopped, it '
+    'resumes from that savepoint':
+        ('... The stop of job <id> with a savepoint was requested (trigger <id>) and its outcome is unknown ...', OUTCOME_UNKNOWN),
+    '%s. This run had stopped job %s with the savepoint %s, and nothing was rolled back.%s '
+    'Run the task again: when no job of the name runs, it goes on from that savepoint; '
+    'when one does, it names it':
+        ('... This run had stopped job <id> with the savepoint <path>, and nothing was rolled back ...', OUTCOME_UNKNOWN),
+    'the new version failed and the previous job %s is stopped (%s); not rolled back: %s. %s':
+        (NOT_ROLLED_BACK, NOTHING_RUNS),
+    'rollback is off':
+        (NOT_ROLLED_BACK, NOTHING_RUNS),
+    '; the new job %s was cancelled':
+        (NOT_ROLLED_BACK, NOTHING_RUNS),
+    'job %s (%s) could not be started again if the new version failed: %s. Deploy with '
+    'rollback=false to upgrade without that way back; nothing was changed':
+        (NO_WAY_BACK, UNCHANGED),
+    'its JAR (upload %s) is not on the JobManager any more':
+        (NO_WAY_BACK, UNCHANGED),
+    'the recorded spec holds secret values that differ from the ones given now (%s): they '
+    'are stored only as hashes, so that spec cannot be started again':
+        ('the recorded spec holds secret values that differ from the ones given now (<args>): ...', UNCHANGED),
+    'the cluster runs with high availability (%s): each JobManager keeps its own JAR '
+    "upload directory, where flinkops.flink would keep job %s's records, and a restarted "
+    'JobManager starts with an empty one':
+        (HA, BEFORE_ANY_REQUEST),
+    '%s. Set state_store to a durable store (s3://bucket/prefix, '
+    'zookeeper://host:port/chroot or postgresql://user@host:port/database), or to '
+    "'jobmanager' if that upload directory is durable and shared by every JobManager. "
+    'Nothing was changed: every job runs on as it was':
+        (HA, UNCHANGED),
+    'another deployment of job %s is in progress: %s (%s); this run changed nothing':
+        (IN_PROGRESS, OTHER_RUN_ACTS),
+    'another deployment of job %s is in progress: %s (it replaces job %s); nothing was changed':
+        ('another deployment of job <name> is in progress: <actor> (it replaces job <id>); nothing was changed', OTHER_RUN_ACTS),
+    '%s; still in progress after waiting %ss (concurrent_wait_timeout)':
+        ('... still in progress after waiting <n>s (concurrent_wait_timeout)', OTHER_RUN_ACTS),
+    'job %s: %d attempts to replace job %s ended without success; nothing was changed. '
+    'Start the job under a new name, or from savepoint_path after cancelling job %s':
+        ('job <name>: <n> attempts to replace job <id> ended without success; nothing was changed ...', OTHER_RUN_ACTS),
+    'the intent record of job %s was written but is not listed by GET /jars; nothing was changed':
+        ('the intent record of job <name> was written but is not listed by GET /jars; nothing was changed', UNCHANGED),
+    'job %s was superseded by another deployment (%s)':
+        ('job <id> was superseded by another deployment (<actor> since <time>)', OTHER_RUN_ACTS),
+    'job %s has history on this cluster (last: %s, job %s) but Flink lists no run of it (a '
+    'JobManager without high availability lost its job list?); refusing to start it from '
+    'empty state. %s, or set allow_start_empty=true to start without state':
+        ('job <name> has history on this cluster (last: <action>, job <id>) but Flink lists no run of it ...; refusing to start it from empty state',
+         UNCHANGED),
+    'the program started a job named %r, not %r (name_match=%s): job %s was cancelled. Set '
+    'name to the name the program passes to execute(), or change the program':
+        ("the program started a job named '<name>', not '<name>' (name_match=<mode>): job <id> was cancelled", NOTHING_RUNS),
+    'job %s runs the requested spec but is not healthy (%s; %d restart(s) in the last %d '
+    'minutes): %s. Fix the cause and deploy again, or set health_window to wait for it to '
+    'recover':
+        ('job <id> runs the requested spec but is not healthy (<state>; <n> restart(s) in the last 10 minutes): <cause>', UNCHANGED),
+    'job %s runs the requested spec, but %s and it failed the health gate: %s':
+        ('job <id> runs the requested spec, but <why> and it failed the health gate: <failure>', UNCHANGED),
+    'the checkpoint triggered to prove job %s healthy failed (trigger %s)':
+        ('the checkpoint triggered to prove job <id> healthy failed (trigger <id>): <cause>', PART_OF_AN_OUTCOME),
+    'job %s has checkpointing off (no periodic checkpoint interval), so '
+    'health_require_checkpoint cannot be met: it would never checkpoint on its own and '
+    'could not recover its state. Enable checkpointing (execution.checkpointing.interval) '
+    'or set health_require_checkpoint: false':
+        ('job <id> has checkpointing off (no periodic checkpoint interval), so health_require_checkpoint cannot be met ...', PART_OF_AN_OUTCOME),
+    'upgrade refused before anything stopped: %s.%s Limits: %s':
+        ('upgrade refused before anything stopped: <problems>. Limits: <limits>', UNCHANGED),
+    'upgrade_mode=blue-green needs %d free task slots for the new version while job %s '
+    'keeps running, and the cluster has %d: nothing was changed':
+        ('upgrade_mode=blue-green needs <n> free task slots for the new version while job <id> keeps running, and the cluster has <m>: nothing was changed',
+         UNCHANGED),
+    '2 jobs match name %r: %s and %s, and the newer one does not run the requested spec, '
+    'so this is not a blue/green handover to finish; refusing to guess which one to manage':
+        ("2 jobs match name '<name>': <id> and <id>, and the newer one does not run the requested "
+         "spec, so this is not a blue/green handover to finish; refusing to guess which one to "
+         "manage",
+         UNCHANGED),
+    'blue-green aborted: the new version (job %s) failed its gate: %s; %s. The running '
+    'version (job %s, %s) was left untouched':
+        ('blue-green aborted: the new version (job <id>) failed its gate: <failure>; <outcome>. The running version (job <id>, <state>) was left untouched',
+         UNCHANGED),
+    'job %s did not catch up with job %s within %ss: %d records pending for the new job, '
+    '%d for the running one (pendingRecords)':
+        ('job <id> did not catch up with job <id> within <n>s: <n> records pending for the new job, <n> for the running one (pendingRecords)',
+         PART_OF_AN_OUTCOME),
+    '%s is not a savepoint (Flink finds no _metadata file in it); nothing was disposed of':
+        ('<path> is not a savepoint (Flink finds no _metadata file in it); nothing was disposed of', UNCHANGED),
+    'job %s was rescaled in place to parallelism %d and failed its health gate (%s)':
+        ('job <id> was rescaled in place to parallelism <n> and failed its health gate (<failure>); <what runs now>', RESCALED_JOB_RUNS),
+    '%s; it runs on at parallelism %d (%s)':
+        ('job <id> was rescaled in place to parallelism <n> and failed its health gate (<failure>); <what runs now>', RESCALED_JOB_RUNS),
+    '%s; it was rescaled back and runs at parallelism %d again':
+        ('job <id> was rescaled in place to parallelism <n> and failed its health gate (<failure>); <what runs now>', RESCALED_JOB_RUNS),
+    '%s; rescaling it back to parallelism %d failed too: %s':
+        ('job <id> was rescaled in place to parallelism <n> and failed its health gate (<failure>); <what runs now>', RESCALED_JOB_RUNS),
 }
 
 # (role, task name) -> the page's entry.
@@ -308,7 +412,7 @@ def test_every_role_message_has_an_entry():
 
 def test_every_entry_is_on_the_page():
     headings = set(message_sites.doc_headings(PAGE))
-    absent = sorted(set(MESSAGES.values()) - headings) + sorted(set(ROLE_MESSAGES.values()) - headings)
+    absent = sorted(set(heading for heading, _claim in MESSAGES.values()) - headings) + sorted(set(ROLE_MESSAGES.values()) - headings)
     assert not absent, "entries missing from troubleshooting.rst: %s" % absent
 
 
@@ -333,10 +437,36 @@ def _template_pattern(text):
     return re.escape(text).replace("%s", ".+?").replace("%r", ".+?").replace("%d", r"\d+")
 
 
+_CHANGES = re.compile(r"^(POST /jars/[^/]+/run|PATCH /jobs/|PUT |DELETE |POST /savepoint-disposal)")
+
+
+def assert_situation(template, calls, script=None, message=None):
+    """The requests a situation sent agree with what its row claims."""
+    claim = MESSAGES[template][1]
+    if claim == BEFORE_ANY_REQUEST:
+        assert calls == [], calls
+    elif claim in (UNCHANGED, REQUEST_FAILED):
+        assert not [call for call in calls if _CHANGES.match(call)], calls
+    elif claim == ROLLED_BACK:
+        # The last job started is the previous spec, from the savepoint the message names.
+        body = script.body_of("/run")
+        assert body["programArgsList"] == OLD_SPEC.args and body["savepointPath"] in message, (body, message)
+        assert body["jobId"] in message
+    elif claim == NOTHING_RUNS:
+        # The old job was stopped, nothing started since runs, and the state's place is named.
+        assert any(call.endswith("/stop") for call in calls), calls
+        assert SP in message, message
+        ran = [call for call in calls if call.startswith("POST /jars/") and call.endswith("/run")]
+        cancelled = [call for call in calls if call.startswith("PATCH /jobs/")]
+        assert len(ran) == 1 or cancelled or "failed too" in message, (calls, message)
+    else:
+        raise AssertionError("no check for the claim %r yet" % claim)
+
+
 def assert_explained(template, message):
     """``message`` (produced) is the template's, and its page entry's pattern matches it."""
     assert re.search(_template_pattern(template), message), (template, message)
-    heading = MESSAGES[template]
+    heading = MESSAGES[template][0]
     assert re.match(message_sites.heading_pattern(heading), message), (heading, message)
 
 
@@ -371,6 +501,7 @@ def test_option_and_input_messages(template, produce):
         problem = produce()
         raise FlinkError(problem) if isinstance(problem, str) else AssertionError("no failure")
     assert_explained(template, str(failed.value))
+    assert_situation(template, [])  # pure functions of the options and answers: no client
 
 
 @pytest.mark.parametrize("status,answer,template", [
@@ -385,6 +516,7 @@ def test_http_messages(client, script, status, answer, template):
     with pytest.raises(FlinkError) as failed:
         client.get("/jobs/overview")
     assert_explained(template, str(failed.value))
+    assert_situation(template, script.calls())
 
 
 def test_no_job_with_that_id(client, script):
@@ -392,6 +524,7 @@ def test_no_job_with_that_id(client, script):
     with pytest.raises(FlinkError) as failed:
         flink_savepoint.job_by_id(client, "b" * 32)
     assert_explained("no job with id %s on the cluster", str(failed.value))
+    assert_situation("no job with id %s on the cluster", script.calls())
 
 
 def test_a_failed_savepoint_says_the_job_runs_on(client, script, jar, sha, uploaded):  # noqa: F811 pylint: disable=redefined-outer-name
@@ -402,6 +535,7 @@ def test_a_failed_savepoint_says_the_job_runs_on(client, script, jar, sha, uploa
     with pytest.raises(FlinkError) as failed:
         engine(client, req).run()
     assert_explained("%s failed%s", str(failed.value))
+    assert_situation("%s failed%s", script.calls())
     assert "the job was left as it is" in str(failed.value)  # true: the job still runs (RUNNING)
 
 
@@ -413,3 +547,61 @@ def test_an_upgrade_without_a_savepoint_directory(client, script, jar, sha, uplo
     assert_explained("no savepoint directory: set savepoint_dir, or configure execution.checkpointing."
                      "savepoint-dir (state.savepoints.dir on 1.x) on the cluster; job %s was left running",
                      str(failed.value))
+    assert_situation("no savepoint directory: set savepoint_dir, or configure execution.checkpointing."
+                     "savepoint-dir (state.savepoints.dir on 1.x) on the cluster; job %s was left running",
+                     script.calls())
+
+
+def _failed_upgrade(client, script, req, sha, current, cancel=False, rollback_run=None):  # noqa: F811 pylint: disable=redefined-outer-name
+    expect_stop(script, job_id=current["jid"])
+    failed_id = expect_failing_start(script, spec_of(req, sha))
+    if cancel:
+        script.on("GET", "/jobs/overview", overview(job(failed_id, state="RESTARTING")))
+        script.on("PATCH", "/jobs/%s" % failed_id, {})
+        script.on("GET", "/jobs/overview", overview(job(failed_id, state="CANCELED", end=1)))
+    if rollback_run == "ok":
+        expect_run(script, OLD_SPEC)
+    elif rollback_run == "fails":
+        script.on("GET", "/jobs/overview", overview(job(failed_id, state="FAILED", end=2)))
+        script.on("POST", "/jars/.*/run", {"errors": ["java.io.FileNotFoundException: Cannot find "
+                                                      "checkpoint or savepoint"]}, status=400)
+        script.on("GET", "/jobs/overview", overview(job(failed_id, state="FAILED", end=2)))
+    with pytest.raises(FlinkError) as failed:
+        engine(client, req).run()
+    return str(failed.value)
+
+
+def test_a_rolled_back_upgrade(client, script, jar, sha, uploaded):  # noqa: F811 pylint: disable=redefined-outer-name
+    req, current = upgrade_setup(script, jar, sha, uploaded)
+    message = _failed_upgrade(client, script, req, sha, current, cancel=True, rollback_run="ok")
+    template = ("the new version (job %s) failed and was rolled back: the previous version runs again as "
+                "job %s, restored from %s. The failure: %s")
+    assert_explained(template, message)
+    assert_situation(template, script.calls(), script, message)
+
+
+def test_an_upgrade_whose_rollback_failed_too(client, script, jar, sha, uploaded):  # noqa: F811 pylint: disable=redefined-outer-name
+    req, current = upgrade_setup(script, jar, sha, uploaded)
+    message = _failed_upgrade(client, script, req, sha, current, rollback_run="fails")
+    template = [t for t in MESSAGES if t.startswith("the new version (job %s) failed, and starting")][0]
+    assert_explained(template, message)
+    assert_situation(template, script.calls(), script, message)
+
+
+def test_an_upgrade_with_rollback_off(client, script, jar, sha, uploaded):  # noqa: F811 pylint: disable=redefined-outer-name
+    req, current = upgrade_setup(script, jar, sha, uploaded, rollback=False)
+    message = _failed_upgrade(client, script, req, sha, current)
+    template = "the new version failed and the previous job %s is stopped (%s); not rolled back: %s. %s"
+    assert_explained(template, message)
+    assert_explained("rollback is off", message)
+    assert_situation(template, script.calls(), script, message)
+
+
+def test_an_upgrade_of_a_job_of_unknown_spec(client, script, jar, sha, uploaded):  # noqa: F811 pylint: disable=redefined-outer-name
+    req = request(jar)
+    current = job("c" * 32)  # started by another tool: no record
+    script.on("GET", "/jobs/overview", overview(current))
+    expect_prepared(script, uploaded, spec_of(req, sha))
+    message = _failed_upgrade(client, script, req, sha, current, cancel=True)
+    assert_explained("; the new job %s was cancelled", message)
+    assert_situation("; the new job %s was cancelled", script.calls(), script, message)
