@@ -306,6 +306,14 @@ def test_jobs_not_started_by_the_collection(tmp_path):
         assert_exactly_once(foreign, before, after)
 
 
+def refused(flink, name, job_id, book, variables, tmp_path, said):
+    """The playbook fails saying ``said``, and the job runs on untouched, with no savepoint."""
+    run = run_playbook(playbook(book), variables, tmp_path)
+    assert run.rc != 0 and said in run.output, run.output[-3000:]
+    assert flink.the_running_job(name)["jid"] == job_id
+    assert not (flink.checkpoints(job_id).get("latest") or {}).get("savepoint")
+
+
 def test_check_mode_changes_nothing_and_a_rebuilt_jar_carries_the_state(tmp_path):
     """--check of the drain and of the restore succeeds and leaves jobs, savepoints, uploads and
     records as they were; a restore given a rebuilt JAR of the job (other bytes, the same
@@ -324,6 +332,20 @@ def test_check_mode_changes_nothing_and_a_rebuilt_jar_carries_the_state(tmp_path
         uploads = flink.jar_names()  # the JAR and the collection's records
 
         drain = dict(flink_manifest=str(manifest), cluster_drain_url=flink.url)
+        # Accepted by the argument specs' types, wrong all the same: refused before any change.
+        manifest.write_text('{"format": 1, "jobs": [{"name": "x"')  # a drain manifest cut short
+        refused(flink, name, job_id, "drain.yml", drain, tmp_path, "is not JSON (truncated?)")
+        manifest.unlink()
+        for wrong, said in [(dict(cluster_drain_parallel=0), "cluster_drain_parallel must be 1 or more"),
+                            (dict(cluster_drain_savepoint_dir="savepoints"), "cluster_drain_savepoint_dir savepoints is relative")]:
+            refused(flink, name, job_id, "drain.yml", dict(drain, **wrong), tmp_path, said)
+        deploy = dict(job_deploy_url=flink.url, job_deploy_name=name, job_deploy_jar=str(jar),
+                      job_deploy_jar_url="http://127.0.0.1:1/job.jar", job_deploy_jar_checksum="sha256:" + "0" * 64)
+        refused(flink, name, job_id, "deploy.yml", deploy, tmp_path,
+                "set one of job_deploy_jar and job_deploy_jar_url, not both")
+        refused(flink, name, job_id, "deploy.yml", dict(deploy, job_deploy_jar_url="", job_deploy_keep_jars=-1),
+                tmp_path, "job_deploy_keep_jars must be 0 or more, got -1")
+
         checked = run_playbook(playbook("drain.yml"), drain, tmp_path, "--check")
         assert checked.rc == 0, checked.output[-4000:]
         assert "would stop %s" % name in checked.output, checked.output[-4000:]
@@ -344,6 +366,20 @@ def test_check_mode_changes_nothing_and_a_rebuilt_jar_carries_the_state(tmp_path
         assert hashlib.sha256(rebuilt.read_bytes()).hexdigest()[:16] != entry["jar"]["sha256_prefix"]
         restore = dict(flink_manifest=str(manifest), cluster_restore_url=flink.url,
                        cluster_restore_jars={name: str(rebuilt)}, cluster_restore_health_window=1)
+        truncated = tmp_path / "truncated.json"
+        truncated.write_text(manifest.read_text()[:-20])
+        for wrong, said in [
+                (dict(flink_manifest=str(truncated)), "%s is not JSON (truncated?)" % truncated),
+                (dict(cluster_restore_jars={name + "x": str(rebuilt)}),
+                 "cluster_restore_jars names %sx, which the manifest does not hold" % name),
+                (dict(cluster_restore_jars={name: str(tmp_path / "gone.jar")}),
+                 "cluster_restore_jars names JAR files that do not exist (or are not files): %s" % (tmp_path / "gone.jar")),
+                (dict(cluster_restore_specs={name: dict(jar=str(rebuilt), argz=["--typo"])}),
+                 "cluster_restore_specs has the key argz")]:
+            run = run_playbook(playbook("restore.yml"), dict(restore, **wrong), tmp_path)
+            assert run.rc != 0 and said in run.output, run.output[-3000:]
+            assert not flink.active(name) and flink.jar_names() == uploads
+
         checked = run_playbook(playbook("restore.yml"), restore, tmp_path, "--check")
         assert checked.rc == 0, checked.output[-4000:]
         assert [job["outcome"] for job in checked.stats["cluster_restore_result"]] == ["would_start"], \

@@ -359,6 +359,19 @@ MESSAGES = {
 
 # (role, task name) -> the page's entry.
 ROLE_MESSAGES = {
+    ("job_deploy", "Check | the role's variables"): "Invalid input, nothing was changed: <problems>.",
+    ("cluster_drain", "Check | the drain's variables"): "Invalid input, nothing was read or stopped: <problems>.",
+    ("cluster_drain", "Check | the earlier manifest is JSON"):
+        "<path> exists but is not JSON (truncated?), so it is not a manifest written by flinkops.flink.cluster_drain. "
+        "Nothing was stopped. ...",
+    ("cluster_drain", "Check | the earlier manifest is one a drain wrote"):
+        "<path> exists but is not a manifest written by flinkops.flink.cluster_drain (format 1). Nothing was stopped. ...",
+    ("cluster_restore", "Check | the manifest is JSON"):
+        "<path> is not JSON (truncated?), so it is not a manifest written by flinkops.flink.cluster_drain. "
+        "Nothing was started.",
+    ("cluster_restore", "Check | the restore's variables"): "Invalid input, nothing was started: <problems>.",
+    ("cluster_restore", "Pre-flight | check every JAR given in cluster_restore_jars is a file"):
+        "cluster_restore_jars names JAR files that do not exist (or are not files): <paths>. Nothing was started.",
     ("job_deploy", "Pre-flight | check the request against the cluster"):
         "Pre-flight failed on Flink <version> at <url>: <problems> Nothing was changed.",
     ("job_deploy", "Report | fail with what failed and what runs now"):
