@@ -336,15 +336,13 @@ def test_check_mode_changes_nothing_and_a_rebuilt_jar_carries_the_state(tmp_path
         manifest.write_text('{"format": 1, "jobs": [{"name": "x"')  # a drain manifest cut short
         refused(flink, name, job_id, "drain.yml", drain, tmp_path, "is not JSON (truncated?)")
         manifest.unlink()
-        for wrong, said in [(dict(cluster_drain_parallel=0), "cluster_drain_parallel must be 1 or more"),
-                            (dict(cluster_drain_savepoint_dir="savepoints"), "cluster_drain_savepoint_dir savepoints is relative")]:
-            refused(flink, name, job_id, "drain.yml", dict(drain, **wrong), tmp_path, said)
-        deploy = dict(job_deploy_url=flink.url, job_deploy_name=name, job_deploy_jar=str(jar),
-                      job_deploy_jar_url="http://127.0.0.1:1/job.jar", job_deploy_jar_checksum="sha256:" + "0" * 64)
-        refused(flink, name, job_id, "deploy.yml", deploy, tmp_path,
-                "set one of job_deploy_jar and job_deploy_jar_url, not both")
-        refused(flink, name, job_id, "deploy.yml", dict(deploy, job_deploy_jar_url="", job_deploy_keep_jars=-1),
-                tmp_path, "job_deploy_keep_jars must be 0 or more, got -1")
+        # Each problem is named (several wrong values in one run: one run each costs seconds).
+        refused(flink, name, job_id, "drain.yml", dict(drain, cluster_drain_parallel=0, cluster_drain_savepoint_dir="sp"),
+                tmp_path, "cluster_drain_parallel must be 1 or more, got 0; cluster_drain_savepoint_dir sp is relative")
+        refused(flink, name, job_id, "deploy.yml", dict(
+            job_deploy_url=flink.url, job_deploy_name=name, job_deploy_jar=str(jar), job_deploy_keep_jars=-1,
+            job_deploy_jar_url="http://127.0.0.1:1/job.jar", job_deploy_jar_checksum="sha256:" + "0" * 64), tmp_path,
+            "set one of job_deploy_jar and job_deploy_jar_url, not both; job_deploy_keep_jars must be 0 or more, got -1")
 
         checked = run_playbook(playbook("drain.yml"), drain, tmp_path, "--check")
         assert checked.rc == 0, checked.output[-4000:]
@@ -370,12 +368,12 @@ def test_check_mode_changes_nothing_and_a_rebuilt_jar_carries_the_state(tmp_path
         truncated.write_text(manifest.read_text()[:-20])
         for wrong, said in [
                 (dict(flink_manifest=str(truncated)), "%s is not JSON (truncated?)" % truncated),
-                (dict(cluster_restore_jars={name + "x": str(rebuilt)}),
-                 "cluster_restore_jars names %sx, which the manifest does not hold" % name),
+                (dict(cluster_restore_jars={name + "x": str(rebuilt)},
+                      cluster_restore_specs={name: dict(jar=str(rebuilt), argz=["--typo"])}),
+                 "cluster_restore_jars names %sx, which the manifest does not hold (its jobs: %s); "
+                 "cluster_restore_specs has the key argz" % (name, name)),
                 (dict(cluster_restore_jars={name: str(tmp_path / "gone.jar")}),
-                 "cluster_restore_jars names JAR files that do not exist (or are not files): %s" % (tmp_path / "gone.jar")),
-                (dict(cluster_restore_specs={name: dict(jar=str(rebuilt), argz=["--typo"])}),
-                 "cluster_restore_specs has the key argz")]:
+                 "cluster_restore_jars names JAR files that do not exist (or are not files): %s" % (tmp_path / "gone.jar"))]:
             run = run_playbook(playbook("restore.yml"), dict(restore, **wrong), tmp_path)
             assert run.rc != 0 and said in run.output, run.output[-3000:]
             assert not flink.active(name) and flink.jar_names() == uploads
