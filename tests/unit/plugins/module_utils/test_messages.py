@@ -618,3 +618,31 @@ def test_an_upgrade_of_a_job_of_unknown_spec(client, script, jar, sha, uploaded)
     message = _failed_upgrade(client, script, req, sha, current, cancel=True)
     assert_explained("; the new job %s was cancelled", message)
     assert_situation("; the new job %s was cancelled", script.calls(), script, message)
+
+
+class _SavepointModule:  # what flink_savepoint.running_job reads of its module
+    def __init__(self, client, **params):
+        self.client = client
+        self.params = dict(dict(job_id=None, name="orders"), **params)
+
+
+@pytest.mark.parametrize("jobs,template", [
+    ([], "no running job named %r"),
+    ([job("a" * 32), job("b" * 32, state="RESTARTING")], "%d active jobs are named %r (%s): name the one with job_id"),
+])
+def test_a_savepoint_of_a_job_by_name(client, script, jobs, template):
+    script.on("GET", "/jobs/overview", overview(*jobs))
+    with pytest.raises(FlinkError) as failed:
+        flink_savepoint.running_job(_SavepointModule(client))
+    assert_explained(template, str(failed.value))
+    assert_situation(template, script.calls())
+
+
+def test_a_last_state_upgrade_of_a_job_without_a_checkpoint(client, script, jar, sha, uploaded):  # noqa: F811 pylint: disable=redefined-outer-name
+    req, current = upgrade_setup(script, jar, sha, uploaded, upgrade_mode="last-state")
+    script.on("GET", "/jobs/%s/checkpoints" % current["jid"], {"latest": {"completed": None}})
+    with pytest.raises(FlinkError) as failed:
+        engine(client, req).run()
+    template = "upgrade_mode=last-state needs a completed checkpoint of job %s, and it has none; job left running"
+    assert_explained(template, str(failed.value))
+    assert_situation(template, script.calls())
