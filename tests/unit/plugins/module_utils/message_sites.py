@@ -52,34 +52,85 @@ def _tuple_templates(node):
     return [template(node)]
 
 
-def python_templates(path):
-    """[(line, template)] of every failure message composed in the file at ``path``."""
+def _called(func):
+    return func.id if isinstance(func, ast.Name) else getattr(func, "attr", None)
+
+
+def _raises_message(node, error_classes):
+    """The first argument of an error built or a failure reported by the call ``node``."""
+    name = _called(node.func)
+    if name == "DeployFailure":
+        return None  # its first argument is the stage; its message is _compose's
+    if name in error_classes or name == "fail" or \
+            (name == "error" and isinstance(node.func, ast.Attribute)):  # client.error(msg)
+        return node.args[0] if node.args else None
+    if name == "fail_json":
+        return next((k.value for k in node.keywords if k.arg == "msg"), None)
+    return None
+
+
+def error_classes(paths):
+    """FlinkError and every class of ``paths`` derived from it (StoreError ...)."""
+    known = set(ERROR_CLASSES)
+    trees = [ast.parse(open(path, encoding="utf-8").read()) for path in paths]
+    grown = True
+    while grown:
+        grown = False
+        for tree in trees:
+            for node in ast.walk(tree):
+                if isinstance(node, ast.ClassDef) and node.name not in known and \
+                        any(_called(base) in known for base in node.bases):
+                    known.add(node.name)
+                    grown = True
+    return known
+
+
+def composers(paths, classes):
+    """Functions whose result becomes an error's message, in any of ``paths``: called inside
+    the error (FlinkError(self.why(...))), assigned to a name an error is then built from
+    (refusal, warning = verdict(...); raise FlinkError(refusal)), or given as on_failure."""
+    found = set()
+    for path in paths:
+        for function in ast.walk(ast.parse(open(path, encoding="utf-8").read())):
+            if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            raised_names, calls_into = set(), {}
+            for node in ast.walk(function):
+                if isinstance(node, ast.Call):
+                    arg = _raises_message(node, classes)
+                    if isinstance(arg, ast.Call):
+                        found.add(_called(arg.func))
+                    elif isinstance(arg, ast.Name):
+                        raised_names.add(arg.id)
+                    found.update(k.value.id for k in node.keywords
+                                 if k.arg == "on_failure" and isinstance(k.value, ast.Name))
+                elif isinstance(node, ast.Assign) and isinstance(node.value, ast.Call):
+                    for target in node.targets:
+                        names = target.elts if isinstance(target, ast.Tuple) else [target]
+                        for name in names:
+                            if isinstance(name, ast.Name):
+                                calls_into.setdefault(name.id, set()).add(_called(node.value.func))
+            for name in raised_names:
+                found.update(calls_into.get(name, ()))
+    found.discard(None)
+    return found
+
+
+def python_templates(path, classes=ERROR_CLASSES, composer_names=frozenset()):
+    """[(line, template)] of every failure message composed in the file at ``path``: built
+    into an error of ``classes`` or reported as a failure, composed in a message variable, or
+    returned by one of ``composer_names`` (functions whose result an error is built from)."""
     tree = ast.parse(open(path, encoding="utf-8").read())
     found = []
-    # Functions of this file whose result is an error's message (FlinkError(self.why(...))):
-    # their returned strings, and the strings they compose them from, are messages too.
-    composers = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Call):
-            func, inner = node.func, node.args[0].func
-            name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", None)
-            if name in ERROR_CLASSES or name == "fail":
-                composers.add(inner.id if isinstance(inner, ast.Name) else getattr(inner, "attr", None))
+    composers = set(composer_names)  # pylint: disable=redefined-outer-name
 
     def visit(node, function):
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             function = node.name
         if isinstance(node, ast.Call):
             func = node.func
-            name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", None)
-            arg = None
-            if name == "DeployFailure":
-                arg = None  # its first argument is the stage; its message is _compose's
-            elif name in ERROR_CLASSES or name == "fail":
-                arg = node.args[0] if node.args else None
-            elif name == "fail_json":
-                arg = next((k.value for k in node.keywords if k.arg == "msg"), None)
-            elif name == "append" and isinstance(func, ast.Attribute) and \
+            arg = _raises_message(node, classes)
+            if arg is None and _called(func) == "append" and isinstance(func, ast.Attribute) and \
                     isinstance(func.value, ast.Name) and func.value.id in PROBLEM_LISTS:
                 arg = node.args[0] if node.args else None
             text = template(arg) if arg is not None else None
@@ -87,8 +138,8 @@ def python_templates(path):
                 found.append((node.lineno, text))
         elif isinstance(node, (ast.Assign, ast.AugAssign)):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            if any(isinstance(t, ast.Name) and (t.id in MESSAGE_VARIABLES or function in composers)
-                   for t in targets):
+            if any((isinstance(t, ast.Name) and (t.id in MESSAGE_VARIABLES or function in composers))
+                   or (isinstance(t, ast.Attribute) and t.attr in MESSAGE_VARIABLES) for t in targets):
                 text = template(node.value)
                 if text and re.search(r"[A-Za-z]{3}", text) and " " in text:
                     found.append((node.lineno, text))

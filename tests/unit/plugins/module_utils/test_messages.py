@@ -76,6 +76,7 @@ NOTHING_RUNS = "no version of the job runs; the message names where its state is
 OUTCOME_UNKNOWN = "a change was requested and its outcome is unknown; the message says how a re-run settles it"
 SOME_FAILED = "some of several savepoints failed; the others were taken (result savepoints)"
 OTHER_RUN_ACTS = "another run deploys the job; this run changed nothing or stopped watching"
+STORE_FAILED = "the state store failed; before the first change nothing changed, later the outcome message says what runs"
 RESCALED_JOB_RUNS = "the job rescaled in place failed its gate; the message says at which parallelism it runs"
 
 MESSAGES = {
@@ -357,6 +358,107 @@ MESSAGES = {
         ('job <id> was rescaled in place to parallelism <n> and failed its health gate (<failure>); <what runs now>', RESCALED_JOB_RUNS),
 }
 
+STORE_OPTIONS = "state_store s3://...: <problem>"
+STORE_FAILED_ENTRY = "state_store <url>: <operation> failed: <reason>"
+ZK_LOST = "ZooKeeper state store <url>: <operation>: the ZooKeeper session was lost ...; its ephemeral entries are gone"
+STOP_WRITTEN = ("the savepoint of job <id> failed; the savepoint <path> was written, but the job failed while stopping "
+                "and within <n>s it neither ended nor ran again (last seen <state>); nothing was started: ...")
+STOP_ENDED = "the savepoint of job <id> failed; the job has ended all the same (<state>); nothing was started: ..."
+MESSAGES.update({
+    # The state store (opened before the first change; a write failing later is said in the outcome).
+    "state_store %r is not a URL: use s3://bucket/prefix, zookeeper://host:port/chroot, "
+    "postgresql://user@host:port/database or 'jobmanager'": ("... is not a URL", BEFORE_ANY_REQUEST),
+    "state_store %s: unknown scheme %r (supported: s3, zookeeper, postgresql, or 'jobmanager')":
+        ("state_store <url>: unknown scheme '<scheme>' (supported: s3, zookeeper, postgresql, or 'jobmanager')",
+         BEFORE_ANY_REQUEST),
+    "state_store %s is not a valid URL (%s)": ("state_store postgresql://...: <problem>", BEFORE_ANY_REQUEST),
+    "state_store %s: not a postgresql:// URL": ("state_store postgresql://...: <problem>", BEFORE_ANY_REQUEST),
+    "state_store %s: the database is missing (postgresql://user:password@host:port/database)":
+        ("state_store postgresql://...: <problem>", BEFORE_ANY_REQUEST),
+    "state_store %s: the host is missing (postgresql://user:password@host:port/database)":
+        ("state_store postgresql://...: <problem>", BEFORE_ANY_REQUEST),
+    "state_store %s: the port is not a number between 1 and 65535":
+        ("state_store postgresql://...: <problem>", BEFORE_ANY_REQUEST),
+    "state_store %s: %s": (STORE_OPTIONS, BEFORE_ANY_REQUEST),
+    "invalid ZooKeeper state store URL %s: %s": ("invalid ZooKeeper state store URL ...: <problem>", BEFORE_ANY_REQUEST),
+    "state_store %s needs the Python library boto3 on the host that runs the module":
+        ("state_store ... needs the Python library <boto3|kazoo|psycopg> on the host that runs the module",
+         BEFORE_ANY_REQUEST),
+    "state_store %s needs the Python library psycopg (version 3) on the host that runs the module":
+        ("state_store ... needs the Python library <boto3|kazoo|psycopg> on the host that runs the module",
+         BEFORE_ANY_REQUEST),
+    "the ZooKeeper state store needs the Python library kazoo on the host that runs the module (pip install kazoo): %s":
+        ("state_store ... needs the Python library <boto3|kazoo|psycopg> on the host that runs the module",
+         BEFORE_ANY_REQUEST),
+    "state_store %s was written by a newer release of flinkops.flink (record format %d; this release reads format "
+    "%d): upgrade the collection; nothing was changed":
+        ("state_store <url> was written by a newer release of flinkops.flink (record format <n>; this release reads "
+         "format <m>): upgrade the collection; nothing was changed", UNCHANGED),
+    "%s failed: the server refused the user or password (check the user and password of the state_store URL, "
+    "PGPASSWORD or ~/.pgpass)": ("... refused the user or password", STORE_FAILED),
+    "%s failed: the store refused the credentials (HTTP %s %s): check the AWS credentials given to the module and "
+    "their permissions on bucket %s": ("... refused the credentials", STORE_FAILED),
+    "ZooKeeper state store %s refused the authentication of user %r": ("... refused the credentials", STORE_FAILED),
+    "ZooKeeper state store %s: %s: not authorized (%s)%s": ("... not authorized", STORE_FAILED),
+    "ZooKeeper state store %s: could not connect to %s within %ss": ("... could not connect to <hosts> within <n>s", STORE_FAILED),
+    "%s failed: the server could not be reached or answered too late (timeout %.0f s)":
+        ("... the server could not be reached or answered too late", STORE_FAILED),
+    "%s failed: the store could not be reached or answered too late (timeout %.0f s)":
+        ("... the server could not be reached or answered too late", STORE_FAILED),
+    "ZooKeeper state store %s: %s: no answer from %s within %ss%s":
+        ("... the server could not be reached or answered too late", STORE_FAILED),
+    "unreachable": ("... the server could not be reached or answered too late", STORE_FAILED),
+    "%s failed": (STORE_FAILED_ENTRY, STORE_FAILED),
+    "%s failed: no usable AWS credentials were found (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or "
+    "AWS_PROFILE, on the host that runs the module)": (STORE_FAILED_ENTRY, STORE_FAILED),
+    "%s failed: the bucket %s does not exist (create it first)": (STORE_FAILED_ENTRY, STORE_FAILED),
+    "%s failed: the database does not exist (create it first)": (STORE_FAILED_ENTRY, STORE_FAILED),
+    "%s failed: the role lacks a privilege on the table %s (or to create it)": (STORE_FAILED_ENTRY, STORE_FAILED),
+    "%s failed: the store answered HTTP %s %s": (STORE_FAILED_ENTRY, STORE_FAILED),
+    "state_store %s: %s failed for %d key(s)": (STORE_FAILED_ENTRY, STORE_FAILED),
+    "ZooKeeper state store %s: %s failed: %s": (STORE_FAILED_ENTRY, STORE_FAILED),
+    "ZooKeeper state store %s: %s after close()": (STORE_FAILED_ENTRY, STORE_FAILED),
+    "ZooKeeper state store %s: %s: the ZooKeeper session was lost (%s); its ephemeral entries are gone":
+        (ZK_LOST, STORE_FAILED),
+    "ZooKeeper state store %s: %s: the ZooKeeper session was lost (expired); its ephemeral entries are gone":
+        (ZK_LOST, STORE_FAILED),
+    # Flink's answers and the transport.
+    "cannot reach Flink (%s)": ("cannot reach Flink (cannot connect): <METHOD> <url>: <detail>", REQUEST_FAILED),
+    "cannot send the request (%s)": ("cannot send the request (<reason>): <METHOD> <url>", BEFORE_ANY_REQUEST),
+    "Flink answered with a body that is not JSON": ("Flink answered with a body that is not JSON: ...", REQUEST_FAILED),
+    "Flink answered with an empty body where JSON was expected":
+        ("Flink answered with an empty body where JSON was expected: ...", REQUEST_FAILED),
+    "the savepoint or checkpoint %s cannot be read (truncated, corrupt or not a savepoint)":
+        ("the savepoint or checkpoint <path> cannot be read (truncated, corrupt or not a savepoint): ...", REQUEST_FAILED),
+    # How a failed stop left the job (the tail of "the savepoint of job <id> failed; ...").
+    "the savepoint was written, but the job failed while stopping and Flink restarted it from its latest checkpoint; "
+    "nothing was started: run the task again once the job runs":
+        ("the savepoint of job <id> failed; the savepoint was written, but the job failed while stopping and Flink "
+         "restarted it from its latest checkpoint; nothing was started: ...", UNCHANGED),
+    "the savepoint %s was written, but the job failed while stopping and within %ss it neither ended nor ran again "
+    "(last seen %s); nothing was started: run the task again, which goes on from that savepoint if the job has ended "
+    "and takes a fresh one if it runs": (STOP_WRITTEN, OUTCOME_UNKNOWN),
+    "the job has ended all the same (%s); nothing was started: run the task again, which resumes from its last "
+    "savepoint or retained checkpoint": (STOP_ENDED, NOTHING_RUNS),
+    "Flink no longer lists the job; nothing was started: run the task again, which resumes from the job's last "
+    "savepoint or retained checkpoint":
+        ("the savepoint of job <id> failed; Flink no longer lists the job; nothing was started: ...", NOTHING_RUNS),
+    # Refusals before the stop.
+    "job %s needs at least %d task slots (the parallelism of its widest operator) and the cluster has %d in all "
+    "(%s TaskManager(s)): Flink would wait for slots and then fail the job. Lower parallelism or add TaskManagers; "
+    "nothing was changed":
+        ("job <name> needs at least <n> task slots (the parallelism of its widest operator) and the cluster has <m> "
+         "in all ...", UNCHANGED),
+    " Set allow_non_restored_state: true to drop that state on purpose.":
+        ("upgrade refused before anything stopped: <n> stateful vertices of the running job are missing from the new "
+         "program, so <bytes> bytes of state (checkpoint <id>) would be dropped: <name> (<vertex id>, <bytes> bytes)",
+         UNCHANGED),
+    "another deployment of job %s is in progress or has finished: it started job %s (%s) in place of job %s, so "
+    "this run started nothing%s":
+        ("another deployment of job <name> is in progress or has finished: it started job <id> (<state>) in place of "
+         "job <id>, so this run started nothing", OTHER_RUN_ACTS),
+})
+
 # (role, task name) -> the page's entry.
 ROLE_MESSAGES = {
     ("job_deploy", "Check | the role's variables"): "Invalid input, nothing was changed: <problems>.",
@@ -395,8 +497,11 @@ ROLE_MESSAGES = {
 
 def code_templates(root=ROOT):
     found = {}
-    for path in message_sites.module_closure(root, ["flink_job", "flink_savepoint"]):
-        for line, text in message_sites.python_templates(path):
+    paths = message_sites.module_closure(root, ["flink_job", "flink_savepoint"])
+    classes = message_sites.error_classes(paths)
+    composer_names = message_sites.composers(paths, classes)
+    for path in paths:
+        for line, text in message_sites.python_templates(path, classes, composer_names):
             found.setdefault(text, "%s:%d" % (os.path.relpath(path, root), line))
     return found
 
