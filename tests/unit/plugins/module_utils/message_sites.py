@@ -15,8 +15,8 @@ import re
 
 import yaml
 
-ERROR_CLASSES = {"FlinkError", "FlinkTimeout", "DeployFailure", "OperationFailed", "SecretMismatch",
-                 "StateCheckRefused", "NoRollback", "Superseded", "Replan", "DeploymentInProgress"}
+ERROR_CLASSES = frozenset({"FlinkError", "FlinkTimeout", "DeployFailure", "OperationFailed", "SecretMismatch",
+                           "StateCheckRefused", "NoRollback", "Superseded", "Replan", "DeploymentInProgress"})
 # Variables a message is composed in before it is raised or returned.
 MESSAGE_VARIABLES = {"msg", "message", "problem", "refusal", "reason"}
 # Lists of option problems (the first one fails the module).

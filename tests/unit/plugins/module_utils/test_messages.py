@@ -551,6 +551,21 @@ def test_a_new_message_without_an_entry_fails_the_table(tmp_path):
     assert missing == ["job %s vanished into thin air"]
 
 
+def test_a_new_role_failure_without_an_entry_fails_the_table(tmp_path):
+    """The same for a role: a fail task added inside a block is found and reported."""
+    (tmp_path / "tasks").mkdir()
+    (tmp_path / "tasks" / "main.yml").write_text(textwrap.dedent("""
+        - name: Outer
+          block:
+            - name: Check | something new
+              ansible.builtin.fail:
+                msg: Something new went wrong.
+    """))
+    found = dict((("cluster_drain", task), message) for _file, task, message in message_sites.role_messages(str(tmp_path)))
+    missing, _stale = missing_and_stale(found, ROLE_MESSAGES)
+    assert missing == [("cluster_drain", "Check | something new")]
+
+
 def _template_pattern(text):
     return re.escape(text).replace("%s", ".+?").replace("%r", ".+?").replace("%d", r"\d+")
 
