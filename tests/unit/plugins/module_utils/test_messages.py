@@ -4,12 +4,15 @@
 """Every failure message of flink_job, flink_savepoint and the roles, against the troubleshooting
 page (docs/docsite/rst/troubleshooting.rst).
 
-MESSAGES maps each message template the code composes (found in the source by
-message_sites.python_templates, never listed by hand) to the page's entry that explains it (the
-``literal`` that starts the entry). ROLE_MESSAGES does the same for the roles' fail/assert tasks.
-A message added to the code without an entry here fails test_every_message_has_an_entry; an entry
-whose message is gone fails it too. SITUATIONS drive a message on the scripted Flink (or its
-pure function) and check the message produced matches its page entry, values filled in.
+MESSAGES maps each message template the code composes (found in the source by message_sites,
+never listed by hand) to the page's entry that explains it (the ``literal`` that starts the entry)
+and the situation the message claims (what runs, what changed). ROLE_MESSAGES maps the roles'
+fail/assert tasks to their entries. A message added without a row fails
+test_every_message_has_an_entry (or test_every_role_message_has_an_entry); a row whose message is
+gone fails it too. The test_* situations below drive messages on the scripted Flink (or their pure
+functions) and check the message produced matches its page entry, values filled in, and that the
+requests sent agree with the claimed situation. Role messages are driven on real Flink in
+tests/integration/test_drain_restore.py (wrong input, check mode).
 """
 
 from __future__ import annotations
