@@ -304,3 +304,92 @@ def test_jobs_not_started_by_the_collection(tmp_path):
         assert flink.wait_restored(job["jid"])["external_path"] == written[foreign]["savepoint"]
         after = [line for line in wait_ledger(flink, foreign, minimum=len(before) // KEYS + 2) if line not in before]
         assert_exactly_once(foreign, before, after)
+
+
+def refused(flink, name, job_id, book, variables, tmp_path, said):
+    """The playbook fails saying ``said``, and the job runs on untouched, with no savepoint."""
+    run = run_playbook(playbook(book), variables, tmp_path)
+    assert run.rc != 0 and said in run.output, run.output[-3000:]
+    assert flink.the_running_job(name)["jid"] == job_id
+    assert not (flink.checkpoints(job_id).get("latest") or {}).get("savepoint")
+
+
+def test_check_mode_changes_nothing_and_a_rebuilt_jar_carries_the_state(tmp_path):
+    """--check of the drain and of the restore succeeds and leaves jobs, savepoints, uploads and
+    records as they were; a restore given a rebuilt JAR of the job (other bytes, the same
+    operators: the devkit's stateful-v2) starts it from the drained savepoint, counts going on."""
+    version = os.environ.get("FLINKOPS_TEST_FLINK_VERSIONS", "2.3").split(",")[0].strip()
+    savepoints = tmp_path / "savepoints"
+    manifest = tmp_path / "manifest.json"
+    name = "rebuilt-%s" % uuid.uuid4().hex[:6]
+
+    with cluster(version, savepoints) as flink_cluster:
+        flink = Flink(flink_cluster)
+        jar = tmp_path / "stateful-job.jar"
+        shutil.copy(flink.jobs["stateful-v1"], jar)
+        job_id = start_job(flink, name, jar)
+        wait_ledger(flink, name, minimum=1)
+        uploads = flink.jar_names()  # the JAR and the collection's records
+
+        drain = dict(flink_manifest=str(manifest), cluster_drain_url=flink.url)
+        # Accepted by the argument specs' types, wrong all the same: refused before any change.
+        manifest.write_text('{"format": 1, "jobs": [{"name": "x"')  # a drain manifest cut short
+        refused(flink, name, job_id, "drain.yml", drain, tmp_path, "is not JSON (truncated?)")
+        manifest.unlink()
+        # Each problem is named (several wrong values in one run: one run each costs seconds).
+        refused(flink, name, job_id, "drain.yml", dict(drain, cluster_drain_parallel=0, cluster_drain_savepoint_dir="sp"),
+                tmp_path, "cluster_drain_parallel must be 1 or more, got 0; cluster_drain_savepoint_dir sp is relative")
+        refused(flink, name, job_id, "deploy.yml", dict(
+            job_deploy_url=flink.url, job_deploy_name=name, job_deploy_jar=str(jar), job_deploy_keep_jars=-1,
+            job_deploy_jar_url="http://127.0.0.1:1/job.jar", job_deploy_jar_checksum="sha256:" + "0" * 64), tmp_path,
+            "set one of job_deploy_jar and job_deploy_jar_url, not both; job_deploy_keep_jars must be 0 or more, got -1")
+
+        checked = run_playbook(playbook("drain.yml"), drain, tmp_path, "--check")
+        assert checked.rc == 0, checked.output[-4000:]
+        assert "would stop %s" % name in checked.output, checked.output[-4000:]
+        assert flink.the_running_job(name)["jid"] == job_id
+        assert not (flink.checkpoints(job_id).get("latest") or {}).get("savepoint")
+        assert not manifest.exists() and flink.jar_names() == uploads
+
+        drained = run_playbook(playbook("drain.yml"), drain, tmp_path)
+        assert drained.rc == 0, drained.output[-4000:]
+        entry = by_name(read_manifest(manifest))[name]
+        assert entry["status"] == "drained", entry
+        before = ledger(flink, name)
+        uploads = flink.jar_names()
+
+        rebuilt = tmp_path / "rebuilt" / "stateful-job.jar"
+        rebuilt.parent.mkdir()
+        shutil.copy(flink.jobs["stateful-v2"], rebuilt)
+        assert hashlib.sha256(rebuilt.read_bytes()).hexdigest()[:16] != entry["jar"]["sha256_prefix"]
+        restore = dict(flink_manifest=str(manifest), cluster_restore_url=flink.url,
+                       cluster_restore_jars={name: str(rebuilt)}, cluster_restore_health_window=1)
+        truncated = tmp_path / "truncated.json"
+        truncated.write_text(manifest.read_text()[:-20])
+        for wrong, said in [
+                (dict(flink_manifest=str(truncated)), "%s is not JSON (truncated?)" % truncated),
+                (dict(cluster_restore_jars={name + "x": str(rebuilt)},
+                      cluster_restore_specs={name: dict(jar=str(rebuilt), argz=["--typo"])}),
+                 "cluster_restore_jars names %sx, which the manifest does not hold (its jobs: %s); "
+                 "cluster_restore_specs has the key argz" % (name, name)),
+                (dict(cluster_restore_jars={name: str(tmp_path / "gone.jar")}),
+                 "cluster_restore_jars names JAR files that do not exist (or are not files): %s" % (tmp_path / "gone.jar"))]:
+            run = run_playbook(playbook("restore.yml"), dict(restore, **wrong), tmp_path)
+            assert run.rc != 0 and said in run.output, run.output[-3000:]
+            assert not flink.active(name) and flink.jar_names() == uploads
+
+        checked = run_playbook(playbook("restore.yml"), restore, tmp_path, "--check")
+        assert checked.rc == 0, checked.output[-4000:]
+        assert [job["outcome"] for job in checked.stats["cluster_restore_result"]] == ["would_start"], \
+            checked.output[-4000:]
+        assert not flink.active(name) and flink.jar_names() == uploads
+
+        restored = run_playbook(playbook("restore.yml"), restore, tmp_path)
+        assert restored.rc == 0, restored.output[-4000:]
+        job = flink.the_running_job(name)
+        assert flink.wait_restored(job["jid"])["external_path"] == entry["savepoint"]
+        after = wait_ledger(flink, name, minimum=len(before) // KEYS + 2)[len(before):]
+        assert_exactly_once(name, before, after)
+        # The rebuilt JAR is the job's version now: a re-run leaves it alone.
+        again = run_playbook(playbook("restore.yml"), restore, tmp_path)
+        assert again.rc == 0 and again.recap["changed"] == 0, again.output[-4000:]

@@ -6,10 +6,13 @@ Flink version (started once for this file), and the fallback on the shared defau
 
 from __future__ import annotations
 
+import os
 import uuid
 
 from flinkops_devkit import flinkctl
 import pytest
+from flinkops_devkit.modules import collection_root
+from flinkops_devkit.playbooks import run_playbook
 from flinkops_devkit.pytest_plugin import configured_versions
 
 # Module-scoped fixtures (a cluster, a proxy, a started job): under pytest-xdist the whole
@@ -30,6 +33,10 @@ def adaptive_cluster(request):
 @pytest.fixture
 def adaptive(flink, adaptive_cluster):
     return type(flink)(adaptive_cluster)
+
+
+def deploy_playbook():
+    return os.path.join(collection_root(), "ansible_collections", "flinkops", "flink", "playbooks", "deploy.yml")
 
 
 def parallelism_of(flink, job_id):
@@ -123,3 +130,21 @@ def test_a_rescaled_job_failing_its_gate_is_rescaled_back(adaptive, unique_job_n
     # The records say parallelism 1 runs: the same spec again is a no-op.
     again = module("flink_job", params)
     assert again["action"] == "none" and not again["changed"], again
+
+
+def test_the_role_rescales_in_place(adaptive, unique_job_name, module, tmp_path):
+    """Issue 30: job_deploy_rescale_mode in-place failed every time (the role's first task runs
+    in check mode). Through the role: the same job id, the new parallelism, the gate passed."""
+    name = unique_job_name
+    args = ["--name", name, "--tag", name, "--rate", "400"]
+    started = module("flink_job", dict(url=adaptive.url, name=name, jar=adaptive.jobs["stateful-v1"],
+                                       entry_class=adaptive.entry_class, args=args, parallelism=1))
+    adaptive.wait_counts(name, "v1", minimum=2)
+    deployed = run_playbook(deploy_playbook(), dict(
+        job_deploy_url=adaptive.url, job_deploy_name=name, job_deploy_jar=adaptive.jobs["stateful-v1"],
+        job_deploy_entry_class=adaptive.entry_class, job_deploy_args=args, job_deploy_parallelism=2,
+        job_deploy_rescale_mode="in-place", job_deploy_health_window=2), tmp_path)
+    assert deployed.rc == 0, deployed.output[-4000:]
+    assert deployed.outcome["action"] == "rescaled", deployed.outcome
+    assert deployed.outcome["job_id"] == started["job_id"] == adaptive.the_running_job(name)["jid"]
+    assert set(parallelism_of(adaptive, started["job_id"])) == {2}
