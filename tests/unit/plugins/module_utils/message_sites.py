@@ -25,7 +25,7 @@ PROBLEM_LISTS = {"found", "problems"}
 
 def _function_composes(name):
     """Functions whose returned strings are messages (composed for a caller that raises them)."""
-    return name in ("_compose", "describe_transport_error", "_verify_failure") or \
+    return name.startswith("_compose") or name in ("describe_transport_error", "_verify_failure") or \
         name.endswith("_error") or name.endswith("_problem")
 
 

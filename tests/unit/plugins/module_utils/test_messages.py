@@ -64,7 +64,7 @@ NOT_ROLLED_BACK = ("the new version failed and the previous job <id> is stopped 
 IN_PROGRESS = ("another deployment of job <name> is in progress: <actor> since <time> (<what it does>); "
                "this run changed nothing. its claim lasts until that run ends, at the latest until <time> "
                "... If that run is known dead, delete the entries <names> from <store>")
-RANGE = "<savepoint_timeout|wait_timeout|health_window> must be between <low> and <high> seconds, got <n>"
+RANGE = "<savepoint_timeout|wait_timeout|health_window|deadline> must be between <low> and <high> seconds, got <n>"
 SAVEPOINT_OPTIONS = "drain needs stop=true: ..."
 
 # What a message claims about the cluster when it is given: the situation a table row says its
@@ -81,6 +81,12 @@ SOME_FAILED = "some of several savepoints failed; the others were taken (result 
 OTHER_RUN_ACTS = "another run deploys the job; this run changed nothing or stopped watching"
 STORE_FAILED = "the state store failed; before the first change nothing changed, later the outcome message says what runs"
 RESCALED_JOB_RUNS = "the job rescaled in place failed its gate; the message says at which parallelism it runs"
+DEADLINE_RAN_OUT = ("the run's deadline ran out in a wait: nothing was cancelled or rolled back; the message "
+                    "says what this run stopped and started, and a re-run finishes from there")
+HANDOVER_PENDING = ("green passed its gate and runs, blue could not be stopped and runs too; the next run "
+                    "of the job stops blue with a savepoint first")
+DEADLINE = "the deadline of <n> s ran out while waiting for <step> (waited <m> s). ..."
+CRASH_LOOP = "job <id> is crash-looping (<state>), so it cannot take a savepoint, and "
 
 MESSAGES = {
     'url must start with http:// or https://, got %r':
@@ -360,6 +366,44 @@ MESSAGES = {
     '%s; rescaling it back to parallelism %d failed too: %s':
         ('job <id> was rescaled in place to parallelism <n> and failed its health gate (<failure>); <what runs now>', RESCALED_JOB_RUNS),
 }
+
+MESSAGES.update({
+    # A whole run's deadline (_request._compose_deadline): the step it waited in, then what it left.
+    'deadline must be between %s and %s seconds, got %s': (RANGE, BEFORE_ANY_REQUEST),
+    '%s. The stop of job %s with a savepoint was requested (trigger %s) and is left to Flink: it may still '
+    'complete; nothing was cancelled or started. Run the task again: if the job stopped, it resumes from that '
+    'savepoint; if it runs, it is stopped again': (DEADLINE, DEADLINE_RAN_OUT),
+    '%s. No job was stopped by this run; %s. Run the task again to finish': (DEADLINE, DEADLINE_RAN_OUT),
+    '%s. This run stopped job %s with the savepoint %s and started job %s from it, which is left as it is '
+    '(neither cancelled nor rolled back). Run the task again to finish: it waits for job %s and gates it, '
+    'starting nothing twice; to resume from the savepoint instead, start from %s': (DEADLINE, DEADLINE_RAN_OUT),
+    '%s. This run stopped job %s with the savepoint %s and started nothing. Run the task again: when no job '
+    'of the name runs, it resumes from that savepoint': (DEADLINE, DEADLINE_RAN_OUT),
+    # A blue/green handover whose stop of blue failed; the next run of the job finishes it.
+    'blue-green handover not finished: the new version (job %s) passed its gate and runs, but stopping the '
+    'previous version (job %s) with a savepoint failed: %s. Both jobs run now and process the stream (a sink '
+    'that is not idempotent receives records twice). The next run of this job (flink_job with any spec or '
+    'state) stops job %s with a savepoint before anything else; or stop it by hand':
+        ("blue-green handover not finished: the new version (job <green>) passed its gate and runs, but "
+         "stopping the previous version (job <blue>) with a savepoint failed: <cause>. Both jobs run now ...",
+         HANDOVER_PENDING),
+    # A crash-looping job replaced from the state it restarts from (_strategies.CrashLoop).
+    '%s, and Flink deletes its checkpoints when it is cancelled: set %s in its configuration, or replace it '
+    'with upgrade_mode=stateless (with savepoint_path to keep state); job left as it is':
+        (CRASH_LOOP + "Flink deletes its checkpoints when it is cancelled: set "
+         "execution.checkpointing.externalized-checkpoint-retention: RETAIN_ON_CANCELLATION ...; job left as it is",
+         UNCHANGED),
+    '%s, and it has no completed checkpoint (nor a savepoint it was started from) to carry over: replace it '
+    'with upgrade_mode=stateless (it starts from savepoint_path, or from empty state); job left as it is':
+        (CRASH_LOOP + "it has no completed checkpoint (nor a savepoint it was started from) to carry over ...; "
+         "job left as it is", UNCHANGED),
+    'crash-looping job %s was cancelled but Flink reports no retained checkpoint; nothing was started. Its '
+    'checkpoint directory may still hold the state: start the job with savepoint_path set to it':
+        ("crash-looping job <id> was cancelled but Flink reports no retained checkpoint; nothing was started. "
+         "Its checkpoint directory may still hold the state ...", NOTHING_RUNS),
+    'deleting the upload %s failed':
+        ("deleting the upload <jar_id> failed: DELETE <url> answered HTTP 400 ...", REQUEST_FAILED),
+})
 
 STORE_OPTIONS = "state_store s3://...: <problem>"
 STORE_FAILED_ENTRY = "state_store <url>: <operation> failed: <reason>"
