@@ -127,8 +127,10 @@ STORE_FAULTS_SUITE := tests/integration/test_store_faults.py
 HEAL_SUITE     := tests/integration/test_heal.py
 HEAL_OTHERS    := test_self_heal_rulebook_heals_a_failed_managed_job \
                   test_a_job_lost_by_a_jobmanager_restart_is_healed_from_its_savepoint_in_the_store
+# test_progress.py slows a savepoint down to watch ansible-playbook's progress lines and a deadline
+# run out (the action plugin and the waiter are the same on every Flink version): first version only.
 SLOW_SUITES    := tests/integration/test_faults.py tests/integration/test_security.py \
-                  tests/integration/test_races.py $(HEAL_SUITE) \
+                  tests/integration/test_races.py $(HEAL_SUITE) tests/integration/test_progress.py \
                   $(STORE_FAULTS_SUITE) $(DRAIN_SUITE)
 
 # Suites that prove a pass-through rather than Flink's behaviour: the first version only
