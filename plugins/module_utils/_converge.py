@@ -333,43 +333,23 @@ def apply_plan(plan, deploy, failure_policy="stop", max_parallel=1):
     a failure lets the jobs already under way finish and starts no other."""
     outcomes, failed = {}, {}
     lock = threading.Lock()
-    crashed = []
 
-    def work(pending):
-        while True:
+    def attempt(entry):
+        try:
+            outcome = deploy(entry)
+        except FlinkError as exc:
             with lock:
-                if not pending or crashed or (failed and failure_policy == "stop"):
-                    return
-                entry = pending.pop(0)
-            try:
-                outcome = deploy(entry)
-            except FlinkError as exc:
-                with lock:
-                    failed[entry.name] = (entry, exc)
-                    outcomes[entry.name] = dict(getattr(exc, "job_outcome", None) or {}, failed=True,
-                                                msg=exc.msg)
-                continue
-            except Exception as exc:  # pylint: disable=broad-except  # re-raised below, not lost in a thread
-                with lock:
-                    crashed.append(exc)
-                return
-            with lock:
-                outcomes[entry.name] = outcome
+                failed[entry.name] = (entry, exc)
+                outcomes[entry.name] = dict(getattr(exc, "job_outcome", None) or {}, failed=True,
+                                            msg=exc.msg)
+            return
+        with lock:
+            outcomes[entry.name] = outcome
 
     changing = ordered(plan)
     for action in ORDER:
-        pending = [entry for entry in changing if entry.action == action]
-        workers = min(max_parallel, len(pending))
-        if workers <= 1:
-            work(pending)
-        else:
-            threads = [threading.Thread(target=work, args=(pending,)) for _worker in range(workers)]
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join()
-        if crashed:
-            raise crashed[0]
+        in_parallel([entry for entry in changing if entry.action == action], attempt, max_parallel,
+                    go_on=lambda: not (failed and failure_policy == "stop"))
     failures = [failed[entry.name] for entry in changing if entry.name in failed]
     skipped = [entry for entry in changing if entry.name not in outcomes]
     for entry in skipped:
@@ -487,11 +467,11 @@ def prune_request(entry):
                          stop_mode="cancel" if entry.prune == "cancel" else "savepoint")
 
 
-def in_parallel(items, func, max_parallel):
-    """``[func(item) for item in items]``, up to ``max_parallel`` calls at once (threads); the
-    first exception of any call is raised once all have ended."""
-    if max_parallel <= 1 or len(items) <= 1:
-        return [func(item) for item in items]
+def in_parallel(items, func, max_parallel, go_on=lambda: True):
+    """``[func(item) for item in items]``, up to ``max_parallel`` calls at once (threads); an
+    item is begun only while ``go_on()`` holds (None for those never begun). The first
+    exception of any call stops the others beginning and is raised once all have ended (never
+    lost in a thread)."""
     results, errors = [None] * len(items), []
     pending = list(enumerate(items))
     lock = threading.Lock()
@@ -499,7 +479,7 @@ def in_parallel(items, func, max_parallel):
     def work():
         while True:
             with lock:
-                if not pending or errors:
+                if not pending or errors or not go_on():
                     return
                 index, item = pending.pop(0)
             try:
@@ -507,11 +487,15 @@ def in_parallel(items, func, max_parallel):
             except Exception as exc:  # pylint: disable=broad-except  # re-raised below
                 with lock:
                     errors.append(exc)
-    threads = [threading.Thread(target=work) for _worker in range(min(max_parallel, len(items)))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    workers = min(max_parallel, len(items))
+    if workers <= 1:
+        work()
+    else:
+        threads = [threading.Thread(target=work) for _worker in range(workers)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
     if errors:
         raise errors[0]
     return results
