@@ -269,6 +269,19 @@ def expect_handover_finished(script, blue, green, stop=True):
         expect_stop(script, job_id=blue["jid"])
 
 
+def pending_handover(script, jar, sha, uploaded):
+    """Blue and green (green runs the default request's spec, recorded) as a run of another spec
+    or state finds them: its own survey, then the handover's (it finishes that first)."""
+    green_spec = spec_of(request(jar), sha)
+    blue = job(running_id(OLD_SPEC), start=1)
+    green = job(new_id(green_spec), start=5000)
+    records = handover_record_jars(green_spec, uploaded)
+    for _survey in ("this run's", "the handover's"):
+        script.on("GET", "/jobs/overview", overview(green, blue))
+        script.on("GET", "/jars", {"files": [uploaded] + records})
+    return blue, green, records
+
+
 @pytest.mark.parametrize("mode", ["blue-green", "savepoint"])
 def test_an_interrupted_handover_is_finished_by_the_next_run_of_its_spec(
         client, script, jar, sha, uploaded, mode):
@@ -291,14 +304,7 @@ def test_a_handover_left_by_a_run_of_another_spec_is_finished_before_the_upgrade
     """A savepoint upgrade to a third spec finds blue and green: blue is stopped first (green
     passed its gate), then green is upgraded from its own stop's savepoint; one job is left."""
     req = request(jar, args=["--v3"])
-    green_spec = spec_of(request(jar), sha)
-    blue = job(running_id(OLD_SPEC), start=1)
-    green = job(new_id(green_spec), start=5000)
-    records = handover_record_jars(green_spec, uploaded)
-    script.on("GET", "/jobs/overview", overview(green, blue))
-    script.on("GET", "/jars", {"files": [uploaded] + records})
-    script.on("GET", "/jobs/overview", overview(green, blue))  # the handover's own survey
-    script.on("GET", "/jars", {"files": [uploaded] + records})
+    blue, green, records = pending_handover(script, jar, sha, uploaded)
     expect_handover_finished(script, blue, green)
     finished = dict(blue, state="FINISHED")
     script.on("GET", "/jobs/overview", overview(green, finished))
@@ -317,14 +323,7 @@ def test_a_handover_left_by_a_run_of_another_spec_is_finished_before_the_upgrade
 
 def test_check_mode_plans_the_handover_then_the_upgrade_of_green(client, script, jar, sha, uploaded):
     req = request(jar, args=["--v3"])
-    green_spec = spec_of(request(jar), sha)
-    blue = job(running_id(OLD_SPEC), start=1)
-    green = job(new_id(green_spec), start=5000)
-    records = handover_record_jars(green_spec, uploaded)
-    script.on("GET", "/jobs/overview", overview(green, blue))
-    script.on("GET", "/jars", {"files": [uploaded] + records})
-    script.on("GET", "/jobs/overview", overview(green, blue))
-    script.on("GET", "/jars", {"files": [uploaded] + records})
+    blue, green, records = pending_handover(script, jar, sha, uploaded)
     expect_prepared_recorded(script, uploaded, records)
     eng = engine(client, req, check_mode=True)
     result = eng.run()
@@ -337,14 +336,7 @@ def test_check_mode_plans_the_handover_then_the_upgrade_of_green(client, script,
 
 def test_state_stopped_finishes_a_pending_handover_then_stops_green(client, script, jar, sha, uploaded):
     req = request(jar, state="stopped")
-    green_spec = spec_of(request(jar), sha)
-    blue = job(running_id(OLD_SPEC), start=1)
-    green = job(new_id(green_spec), start=5000)
-    records = handover_record_jars(green_spec, uploaded)
-    script.on("GET", "/jobs/overview", overview(green, blue))
-    script.on("GET", "/jars", {"files": [uploaded] + records})
-    script.on("GET", "/jobs/overview", overview(green, blue))
-    script.on("GET", "/jars", {"files": [uploaded] + records})
+    blue, green, records = pending_handover(script, jar, sha, uploaded)
     expect_handover_finished(script, blue, green)
     script.on("GET", "/jobs/overview", overview(green, dict(blue, state="FINISHED")))
     expect_stop(script, location=SP + "-green", job_id=green["jid"])
