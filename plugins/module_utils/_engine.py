@@ -331,6 +331,8 @@ class Engine:
         current = self.current
         if current and runs_desired(self, current, spec):
             return self.already_running(current, after)
+        if current and not self.request.replace_running:
+            return self.left_running(current, after)
 
         self.check_records_durable()  # before anything is uploaded
         changed_before = self.changes.changed
@@ -474,6 +476,14 @@ class Engine:
         if self.request.wait and not self.changes.check_mode and not is_healthy(current):
             self.result.job = wait_until_running(self.client, current["jid"],
                                                  self.request.wait_timeout, new=False)
+        return spec_diff(after, after)
+
+    def left_running(self, current, after):
+        """Another spec runs and replace_running is false: change nothing, and say so."""
+        self.result.update(job_id=current["jid"], job=current)
+        self.result.warnings.append(
+            "job %s (%s) runs another spec than this run asks for; replace_running=false, so it "
+            "was left as it is" % (current["jid"], self.request.name))
         return spec_diff(after, after)
 
     def start_fresh(self, spec, jar_id):

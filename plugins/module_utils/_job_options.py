@@ -52,6 +52,7 @@ ARGUMENT_SPEC = dict(
     rollback=dict(type="bool", default=True),
     allow_start_empty=dict(type="bool", default=False),
     concurrent_deployment=dict(type="str", choices=["fail", "wait"], default="fail"),
+    replace_running=dict(type="bool", default=True),
     concurrent_wait_timeout=dict(type="float", default=600),
 )
 MUTUALLY_EXCLUSIVE = [("jar", "jar_id")]

@@ -63,6 +63,9 @@ class DeployRequest:
     allow_start_empty: bool = False
     concurrent_deployment: str = "fail"
     concurrent_wait_timeout: float = 600
+    # False: a job of the name that runs another spec is left as it is (a heal must never
+    # replace a version that a deployment started since it looked).
+    replace_running: bool = True
 
 
 class Planned:

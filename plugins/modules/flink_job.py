@@ -322,6 +322,15 @@ options:
       - Seconds O(concurrent_deployment=wait) waits for the other deployment.
     type: float
     default: 600
+  replace_running:
+    description:
+      - With V(false), a job of the name that runs another spec than the one asked for is left as
+        it is (RV(action=none), a warning names it). Only a job that does not run is started.
+      - For automation that restores a job and must never replace a version someone deployed
+        since it looked, such as the heal playbook C(flinkops.flink.heal). The check is made
+        by the run that acts, so a deployment that ends between a look and the act is never undone.
+    type: bool
+    default: true
   deadline:
     description:
       - Seconds the whole run may wait, all its waits together (the stop's savepoint, the start,

@@ -21,10 +21,13 @@ import time
 import pytest
 import yaml
 
+from flinkops_devkit.faultproxy import FaultProxy
 from flinkops_devkit.modules import collection_root
 from flinkops_devkit.playbooks import ansible_env, run_playbook
 from flinkops_devkit.rest import RestError
 
+# A submission (the fault proxy can hold it).
+RUN = r"^/jars/[^/]+/run$"
 FAILS_ONCE_LOST = {"restart-strategy.type": "none",
                    "execution.checkpointing.externalized-checkpoint-retention": "RETAIN_ON_CANCELLATION"}
 
@@ -126,6 +129,47 @@ def test_heal_playbook_brings_a_failed_job_back_from_its_latest_checkpoint(
     assert again.rc == 0, again.output[-3000:]
     assert again.stats["flink_heal_result"]["outcome"] == "running"
     assert flink.the_running_job(name)["jid"] == job["jid"]
+
+
+def test_a_heal_while_a_deployment_is_under_way_never_disturbs_it(flink, job_params, module, tmp_path):
+    """A deployment's stop is done (the old job FINISHED) and its submit not yet made: to the heal
+    the job looks lost and has a restore point (the savepoint the old job started from, older
+    than the stop's). The heal must not start it from there, nor take the deployment's place:
+    it refuses, and the deployment goes on and carries the state once. (Found here: the heal
+    started the old version from that older savepoint, and the deployment's submit was fenced.)"""
+    params = job_params()
+    name = params["name"]
+    first = module("flink_job", params)
+    assert first["action"] == "started", first
+    flink.wait_counts(name, "v1", minimum=2)
+    # A restore point for the heal to find: the running job started from a savepoint.
+    second = module("flink_job", dict(params, configuration={"pipeline.object-reuse": "true"}))
+    assert second["action"] == "upgraded" and second["restored_from"], second
+    flink.wait_counts(name, "v1", minimum=3)
+    heals = []
+    with FaultProxy(flink.url) as proxy:
+        # The heal runs while the deployment's submit is held: its stop is done, nothing new runs.
+        proxy.add("POST", RUN, "stall:0", 1, hook=lambda: heals.append(heal(name, flink.url, tmp_path)))
+        deployed = module("flink_job", dict(params, url=proxy.url, jar=flink.jobs["stateful-v2"],
+                                            request_timeout=600))
+    assert len(heals) == 1, heals
+    healed = heals[0]
+    assert healed.rc != 0, healed.output[-3000:]
+    assert "its newest run %s is FINISHED (ended by a stop or a cancel, not by a failure)" % second["job_id"] \
+        in healed.output, healed.output[-3000:]
+    assert deployed["action"] == "upgraded" and deployed["previous_job_id"] == second["job_id"], deployed
+    # The heal started nothing: every run of the name is one of the deployments'.
+    assert {job["jid"] for job in flink.jobs_named(name)} == {
+        first["job_id"], second["job_id"], deployed["job_id"]}, flink.jobs_named(name)
+    assert wait_one_running(flink, name)["jid"] == deployed["job_id"]
+    flink.wait_counts(name, "v2", minimum=2)
+    flink.assert_exactly_once(name)
+
+    # Once the deployment ended, a heal finds its version running and leaves it.
+    again = heal(name, flink.url, tmp_path)
+    assert again.rc == 0, again.output[-3000:]
+    assert again.stats["flink_heal_result"]["outcome"] == "running", again.stats
+    assert flink.the_running_job(name)["jid"] == deployed["job_id"]
 
 
 def a_version_failing_on_every_start(flink, job_params, module):

@@ -161,6 +161,23 @@ def test_no_op_reports_what_flink_says_the_job_was_restored_from(client, script,
     assert engine(client, req).run().restored_from == SP
 
 
+@pytest.mark.parametrize("check_mode", [False, True], ids=["apply", "check"])
+def test_another_spec_running_is_left_as_it_is_when_it_may_not_be_replaced(client, script, jar, sha,
+                                                                           check_mode):
+    """replace_running=false (the heal playbook): a version deployed since the caller looked
+    runs; nothing is uploaded, stopped or started, and the warning names the job."""
+    req = request(jar, replace_running=False)
+    current = job(running_id(OLD_SPEC))
+    script.on("GET", "/jobs/overview", overview(current))
+    script.on("GET", "/jars", {"files": []})
+    eng = engine(client, req, check_mode=check_mode)
+    result = eng.run()
+    assert result.action == "none" and result.job_id == current["jid"]
+    assert script.calls() == ["GET /jobs/overview", "GET /jars"]
+    assert not eng.changes.changed and result.diff["before"] == result.diff["after"]
+    assert any(current["jid"] in w and "replace_running=false" in w for w in eng.warnings), eng.warnings
+
+
 def test_same_spec_not_yet_running_is_waited_for(client, script, jar, sha):
     req = request(jar)
     jid = running_id(spec_of(req, sha))
