@@ -42,6 +42,11 @@ ASYNC_KEYS = ("ansible_job_id", "started", "finished", "results_file", "stdout",
               "stdout_lines", "stderr_lines")
 # async_status failing this many times in a row (a connection that broke for good) ends the wait.
 STATUS_FAILURES = 10
+# async_wrapper returns once the module's job file is written or after 2.5 s, whichever is first:
+# on a loaded machine the file can come later, and async_status then answers "could not find
+# job" for a job that is starting. Until its file was seen once, that answer is waited out.
+JOB_FILE_GRACE_SECONDS = 120
+NO_JOB_FILE = "could not find job"
 
 
 class ActionModule(ActionBase):
@@ -99,6 +104,7 @@ class ActionModule(ActionBase):
 
     def _wait(self, jid, async_dir, progress, task_vars):
         failures, delay = 0, FIRST_POLL_SECONDS
+        file_seen, grace_ends = False, time.monotonic() + JOB_FILE_GRACE_SECONDS
         while True:
             time.sleep(delay)
             delay = min(POLL_SECONDS, delay * 2)
@@ -113,6 +119,9 @@ class ActionModule(ActionBase):
                 display.vvvv("flink_job: asking for the module's status failed, trying again: %s" % exc)
                 continue
             failures = 0
+            if status.get("msg") == NO_JOB_FILE and not file_seen and time.monotonic() < grace_ends:
+                continue
+            file_seen = True
             if status.get("finished") or status.get("failed"):
                 return status
 
