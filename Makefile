@@ -57,7 +57,9 @@ TEST_STAGES ?= changelog-lint lint docs examples sanity units units-2.18 $(CORE_
 # and `make test-matrix` run on every version. Integration runs on the newest
 # ansible-core (2.21); sanity on 2.20/2.21 and the EE image stage (owner: ee)
 # ride in the lanes rather than adding to the serial part.
-# Lane times of a full run here (s, 7 Dec, with the HA and state store suites): first 1685;
+# Lane times of a full run here (s, 7 Dec, second stop: first 2769, slow lane 2515, others 2709,
+# functional lane 2463, store faults lane 2409 on a machine at load 15-25). Earlier (with the HA
+# and state store suites): first 1685;
 # slow 1267 + 303 + 134 + 68; others 1677; functional 125 + stores 64 + EE image 553 + drain 388
 # + sanity-2.20 105 + sanity-2.18 74. The store faults suite then grew to three stores (818 s
 # alone, out of the slow suites' 1267) and took a stage of its own, in a fifth lane with the
@@ -134,13 +136,16 @@ SLOW_SUITES    := tests/integration/test_faults.py tests/integration/test_securi
                   $(STORE_FAULTS_SUITE) $(DRAIN_SUITE)
 
 # Suites that prove a pass-through rather than Flink's behaviour: the first version only
-# (test_playbook_options.py: every job_deploy option through ansible-playbook, about 12 minutes).
-FIRST_ONLY_SUITES := tests/integration/test_playbook_options.py
+# (test_playbook_options.py: every job_deploy option through ansible-playbook, about 12 minutes;
+# test_getting_started.py: the guide's commands as written; test_zoo_role.py: the role over the
+# zoo jobs, which test_zoo.py runs through the modules on every version).
+FIRST_ONLY_SUITES := tests/integration/test_playbook_options.py \
+                     tests/integration/test_getting_started.py tests/integration/test_zoo_role.py
 
-# The HA cluster's races with each store (S3, ZooKeeper, PostgreSQL): two versions deployed at
-# once through the two JobManagers, HA_RACE_ROUNDS rounds each, and a leader change between the
-# stop and the submit of one of two runs. On the first version in a stage of their own (the first
-# lane is the longest); the other versions run them with FLINKOPS_RACE_ROUNDS (default 2).
+# The HA cluster's races: two versions deployed at once through the two JobManagers, and a
+# leader change between the stop and the submit of one of two runs. On the first version in a
+# stage of their own (the first lane is the longest) with every store: ZooKeeper HA_RACE_ROUNDS
+# rounds, S3 and PostgreSQL 3 each; the other versions with ZooKeeper, FLINKOPS_RACE_ROUNDS (2).
 HA_SUITE       := tests/integration/test_ha.py
 HA_RACES       := test_two_versions_at_once_through_the_two_jobmanagers \
                   test_a_leader_change_between_the_stop_and_the_submit_of_one_of_two_runs
@@ -161,7 +166,8 @@ integration-first: venv collection ## integration on the first Flink version, wi
 	  $(addprefix --deselect $(HA_SUITE)::,$(HA_RACES))
 
 integration-ha-races: venv collection system-deps ## the HA cluster's races with each store (HA_RACE_ROUNDS rounds), first Flink version
-	FLINKOPS_TEST_FLINK_VERSIONS=$(FIRST_VERSION) FLINKOPS_RACE_ROUNDS=$(HA_RACE_ROUNDS) PYTHONPATH=$(CURDIR)/$(BUILD_DIR) \
+	FLINKOPS_TEST_FLINK_VERSIONS=$(FIRST_VERSION) FLINKOPS_RACE_ROUNDS=$(HA_RACE_ROUNDS) FLINKOPS_HA_RACES_EVERY_STORE=1 \
+	  PYTHONPATH=$(CURDIR)/$(BUILD_DIR) \
 	  $(VENV_PY) hack/run_pytest.py $(REPORT_DIR)/integration-ha-races$(STAGE_SUFFIX).xml \
 	  $(HA_SUITE) -- $(PYTEST_ARGS) -k "$(HA_RACES_K)"
 

@@ -34,6 +34,15 @@ pytestmark = pytest.mark.xdist_group("state-store")
 
 KINDS = ("s3", "zookeeper", "postgresql")
 ROUNDS = int(os.environ.get("FLINKOPS_RACE_ROUNDS", "2"))
+# The races run with ZooKeeper, FLINKOPS_RACE_ROUNDS rounds; with FLINKOPS_HA_RACES_EVERY_STORE
+# (make test's stage of its own, first Flink version) with S3 and PostgreSQL too, at most
+# OTHER_STORE_ROUNDS rounds each: the election is the same code on every store, their
+# primitives differ.
+EVERY_STORE = bool(os.environ.get("FLINKOPS_HA_RACES_EVERY_STORE"))
+RACE_KINDS = KINDS if EVERY_STORE else ("zookeeper",)
+OTHER_STORE_ROUNDS = 3
+RACES = [(kind, "round-%d" % (i + 1)) for kind in RACE_KINDS
+         for i in range(ROUNDS if kind == "zookeeper" else min(ROUNDS, OTHER_STORE_ROUNDS))]
 
 
 @pytest.fixture(scope="module", params=configured_versions(), ids=lambda v: "flink-%s" % v)
@@ -143,8 +152,7 @@ def test_a_stopped_job_resumes_after_the_leader_restarted_empty(ha, flink, job, 
     flink.assert_exactly_once(params["name"])
 
 
-@pytest.mark.parametrize("round_id", ["round-%d" % (i + 1) for i in range(ROUNDS)])
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("kind, round_id", RACES, ids=["%s-%s" % race for race in RACES])
 def test_two_versions_at_once_through_the_two_jobmanagers(flink, job, module, state_store_of,
                                                           kind, round_id):
     store = state_store_of(kind)
@@ -172,7 +180,12 @@ def test_two_versions_at_once_through_the_two_jobmanagers(flink, job, module, st
     flink.assert_exactly_once(job()["name"])
 
 
-@pytest.mark.parametrize("kind", KINDS)
+def savepoint_job(path):
+    """The job id prefix Flink names a savepoint directory with (savepoint-<prefix>-<random>)."""
+    return os.path.basename(path.rstrip("/")).split("-")[1]
+
+
+@pytest.mark.parametrize("kind", RACE_KINDS)
 def test_a_leader_change_between_the_stop_and_the_submit_of_one_of_two_runs(
         ha, flink, job, module, state_store_of, kind):
     """Run A goes through the leader; when it submits (its old job stopped), the leader is
@@ -215,6 +228,12 @@ def test_a_leader_change_between_the_stop_and_the_submit_of_one_of_two_runs(
     except AssertionError:
         raise AssertionError(json.dumps(dict(a=a, b=b, final=final, running=running,
                                              checkpoints=flink.checkpoints(running["jid"])))[:12000])
-    assert restored["external_path"] == a["savepoint"], (restored, a["savepoint"])
+    # A's savepoint, or one of the same job taken after it: a leader killed right after the stop
+    # can leave the stop unrecorded in the HA store, so the next leader recovers that job and a
+    # later run stops it again (seen on 1.20 with PostgreSQL). Never a savepoint of another job;
+    # the counts below prove the state went on exactly once.
+    assert restored["external_path"] == a["savepoint"] or (
+        restored["is_savepoint"] and savepoint_job(restored["external_path"]) == savepoint_job(a["savepoint"])), \
+        (restored, a["savepoint"])
     flink.wait_counts(v1["name"], "v2", minimum=2)
     flink.assert_exactly_once(v1["name"])

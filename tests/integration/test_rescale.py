@@ -12,8 +12,10 @@ import uuid
 from flinkops_devkit import flinkctl
 import pytest
 from flinkops_devkit.modules import collection_root
+from flinkops_devkit.observer import ACTIVE
 from flinkops_devkit.playbooks import run_playbook
 from flinkops_devkit.pytest_plugin import configured_versions
+from flinkops_devkit.rest import rest
 
 # Module-scoped fixtures (a cluster, a proxy, a started job): under pytest-xdist the whole
 # module runs on one worker, so they start once.
@@ -31,8 +33,14 @@ def adaptive_cluster(request):
 
 
 @pytest.fixture
-def adaptive(flink, adaptive_cluster):
-    return type(flink)(adaptive_cluster)
+def adaptive(flink, adaptive_cluster, unique_job_name):
+    """The adaptive cluster; this test's jobs are cancelled after it, so that the next test
+    finds the cluster's slots free (its pre-flight counts them)."""
+    yield type(flink)(adaptive_cluster)
+    status, overview = rest(adaptive_cluster.url, "GET", "/jobs/overview", timeout=30)
+    for job in overview.get("jobs", []) if status == 200 else []:
+        if job["name"] == unique_job_name and job["state"] in ACTIVE:
+            rest(adaptive_cluster.url, "PATCH", "/jobs/%s?mode=cancel" % job["jid"], timeout=30)
 
 
 def deploy_playbook():
