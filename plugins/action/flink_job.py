@@ -84,6 +84,10 @@ class ActionModule(ActionBase):
         if started.get("failed") or "ansible_job_id" not in started:
             return started
         jid = started["ansible_job_id"]
+        # Where async_wrapper writes the job file, as it says: it expands the async directory in
+        # the module's environment, which can differ from this connection's (ansible-runner).
+        if started.get("results_file"):
+            async_dir = started["results_file"].rsplit("/", 1)[0]
         self._shown = 0
         # Interrupted (Ctrl-C), the module goes on to its end on the target, as an async task
         # does, and its job file stays; a re-run meets it through the concurrency guard.
@@ -91,6 +95,10 @@ class ActionModule(ActionBase):
         self._show(progress)  # the lines since the last poll; then no file is left behind
         self._status(jid, async_dir, task_vars, mode="cleanup")
         self._low_level_execute_command("rm -f %s" % self._connection._shell.quote(progress))
+        # The module's own temporary directory (its payload, which the async child reads when
+        # it starts) goes only now: removed at the first status poll, a child slow to start
+        # found nothing to run and wrote no job file.
+        self._remove_tmp_path(self._connection._shell.tmpdir)
         for key in ASYNC_KEYS:
             status.pop(key, None)
         # What the start learnt for the controller (a discovered interpreter, its warnings) is
@@ -126,12 +134,9 @@ class ActionModule(ActionBase):
                 return status
 
     def _status(self, jid, async_dir, task_vars, mode="status"):
-        """async_status's module, as its action plugin runs it."""
-        try:
-            return self._execute_module(module_name="ansible.legacy.async_status", task_vars=task_vars,
-                                        module_args={"jid": jid, "mode": mode, "_async_dir": async_dir})
-        finally:
-            self._remove_tmp_path(self._connection._shell.tmpdir)
+        """async_status's module (in the module's temporary directory, removed at the end)."""
+        return self._execute_module(module_name="ansible.legacy.async_status", task_vars=task_vars,
+                                    module_args={"jid": jid, "mode": mode, "_async_dir": async_dir})
 
     _shown = 0
 
