@@ -293,6 +293,7 @@ AWX_ROLE_PLAY = [{"name": "AWX-style run of the role", "hosts": "localhost", "co
                   "gather_facts": False, "roles": [{"role": "flinkops.flink.job_deploy"}]}]
 
 
+@pytest.mark.first_version_only  # the environment's way into the modules, not Flink's behaviour
 @pytest.mark.parametrize("entry", ["role", "deploy-playbook"])
 def test_awx_environment_through_role_and_deploy_playbook(tls_token_proxy, flink, tmp_path, secrets,
                                                           unique_job_name, entry):

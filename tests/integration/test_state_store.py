@@ -152,6 +152,7 @@ def test_a_store_written_by_a_newer_release_is_refused_and_nothing_changes(flink
     assert flink.snapshot(params["name"]) == before
 
 
+@pytest.mark.first_version_only  # Ansible's module payload, not Flink's behaviour
 @pytest.mark.parametrize("kind", KINDS)
 def test_the_deploy_playbook_with_a_store_through_ansible(flink, unique_job_name, state_store_of, tmp_path, kind):
     """As users run it (ansible-playbook, the module shipped with its module_utils by Ansible):

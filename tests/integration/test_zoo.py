@@ -183,7 +183,9 @@ class Lifecycle:
 STEPS = ("deploy", "no-op", "check mode", "upgrade", "rescale", "stop", "resume", "broken rolled back")
 
 
-@pytest.mark.parametrize("kind", list(ZOO))
+# computed-name proves the name matching of a name the job's main computes: the same on every version.
+@pytest.mark.parametrize("kind", [pytest.param(kind, marks=[pytest.mark.first_version_only] if kind == "computed-name" else [])
+                                  for kind in ZOO])
 def test_zoo_lifecycle(flink, module, unique_job_name, kind):
     life = Lifecycle(flink, module, ZOO[kind], unique_job_name)
     outcome = {}

@@ -17,6 +17,8 @@ Fixtures:
                         pool's clusters whose name starts with it are cancelled.
 
 Env: FLINKOPS_TEST_FLINK_VERSIONS (comma list of minors or exact versions),
+FLINKOPS_TEST_VERSION_SENSITIVE_ONLY=1 deselects tests marked ``first_version_only`` (make
+integration-others sets it: what does not depend on Flink's version runs on the first one only),
 FLINKOPS_KEEP_CLUSTER_DIRS=1 keeps each cluster's base dir (logs, savepoints) after the session,
 FLINKOPS_CACHE moves the distribution cache (default ~/.cache/flinkops).
 """
@@ -36,6 +38,23 @@ from flinkops_devkit import flinkctl
 ENV_VERSIONS = "FLINKOPS_TEST_FLINK_VERSIONS"
 DEFAULT_VERSIONS = "2.3,1.20"
 ENV_KEEP = "FLINKOPS_KEEP_CLUSTER_DIRS"  # set to keep cluster dirs (logs, savepoints) after the session
+ENV_VERSION_SENSITIVE_ONLY = "FLINKOPS_TEST_VERSION_SENSITIVE_ONLY"
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "first_version_only(reason): the test proves something that does not depend on "
+        "Flink's version (argument checks, redaction, a store's client); the other versions' run "
+        "(FLINKOPS_TEST_VERSION_SENSITIVE_ONLY=1) deselects it")
+
+
+def pytest_collection_modifyitems(config, items):
+    if not os.environ.get(ENV_VERSION_SENSITIVE_ONLY):
+        return
+    kept = [item for item in items if item.get_closest_marker("first_version_only") is None]
+    if len(kept) < len(items):
+        config.hook.pytest_deselected(items=[item for item in items if item not in kept])
+        items[:] = kept
 
 
 def configured_versions() -> list:
