@@ -19,6 +19,7 @@ import pytest
 import yaml
 
 from flinkops_devkit import flinkctl
+from flinkops_devkit.observer import Flink
 
 ROOT = Path(__file__).resolve().parents[2]
 BUILD = ROOT / "build"
@@ -26,6 +27,26 @@ COLLECTION = BUILD / "ansible_collections" / "flinkops" / "flink"
 EE_DEFINITION = ROOT / "execution-environment" / "execution-environment.yml"
 # Where execution-environment.yml's additional_build_files expects the tarball.
 EE_TARBALL = BUILD / "ee-collection" / "flinkops-flink.tar.gz"
+
+
+ENGINE = os.environ.get("CONTAINER_ENGINE", "podman")
+# The images run as UID 1000, group 0: what they must read or write is opened up to that.
+OPEN_DIR, OPEN_FILE = 0o777, 0o644
+
+
+def engine(*args, **kwargs):
+    """The container engine (podman) with ``args``, its output captured."""
+    return run([ENGINE] + list(args), **kwargs)
+
+
+def require_image(image, make_target):
+    proc = engine("image", "exists", image)
+    assert proc.returncode == 0, "no image %s: run `make %s`" % (image, make_target)
+
+
+@pytest.fixture
+def flink(flink_cluster):
+    return Flink(flink_cluster)
 
 
 def tool(name):

@@ -20,30 +20,17 @@ import pytest
 import yaml
 
 from flinkops_devkit.modules import run_module
-from flinkops_devkit.observer import Flink
 
-from conftest import run
+from conftest import OPEN_DIR, OPEN_FILE, engine, require_image
 
 IMAGE = os.environ.get("DE_IMAGE", "localhost/flinkops-flink-de:latest")
-ENGINE = os.environ.get("CONTAINER_ENGINE", "podman")
-OPEN_DIR, OPEN_FILE = 0o777, 0o644
 FAILS_ONCE_LOST = {"restart-strategy.type": "none",
                    "execution.checkpointing.externalized-checkpoint-retention": "RETAIN_ON_CANCELLATION"}
 
 
-def engine(*args, **kwargs):
-    return run([ENGINE] + list(args), **kwargs)
-
-
 @pytest.fixture(scope="module", autouse=True)
 def image_exists():
-    proc = engine("image", "exists", IMAGE)
-    assert proc.returncode == 0, "no image %s: run `make test-de-image`" % IMAGE
-
-
-@pytest.fixture
-def flink(flink_cluster):
-    return Flink(flink_cluster)
+    require_image(IMAGE, "test-de-image")
 
 
 def test_the_self_heal_rulebook_heals_a_failed_job_inside_the_image(flink, flink_cluster, unique_job_name, tmp_path):

@@ -28,32 +28,18 @@ import uuid
 import pytest
 import yaml
 
-from flinkops_devkit.observer import Flink
 from flinkops_devkit.playbooks import PlaybookRun
 
-from conftest import ROOT, flinkctl, run, tool
+from conftest import ENGINE, OPEN_DIR, OPEN_FILE, ROOT, engine, flinkctl, require_image, run, tool
 
 IMAGE = os.environ.get("EE_IMAGE", "localhost/flinkops-flink-ee:latest")
-ENGINE = os.environ.get("CONTAINER_ENGINE", "podman")
 K8S = ROOT / "examples" / "kubernetes"
 AWX_PLAYBOOK = ROOT / "examples" / "awx" / "project" / "deploy.yml"
-# The image runs as UID 1000, group 0: what it must read or write is opened up to that.
-OPEN_DIR, OPEN_FILE = 0o777, 0o644
-
-
-def engine(*args, **kwargs):
-    return run([ENGINE] + list(args), **kwargs)
 
 
 @pytest.fixture(scope="module", autouse=True)
 def image_exists():
-    proc = engine("image", "exists", IMAGE)
-    assert proc.returncode == 0, "no image %s: run `make test-ee-image`" % IMAGE
-
-
-@pytest.fixture
-def flink(flink_cluster):
-    return Flink(flink_cluster)
+    require_image(IMAGE, "test-ee-image")
 
 
 def manifest(name):
