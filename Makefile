@@ -65,10 +65,10 @@ TEST_STAGES ?= changelog-lint lint docs examples sanity units units-2.18 $(CORE_
 # version: argument checks, transport, Ansible's payload). The longest lane is the wall time:
 # keep them level.
 TEST_LANES ?= "integration-first-2.21" \
-              "integration-slow-2.21 sanity-2.21 molecule ee" \
-              "integration-others-2.21 integration-heal-others-2.21" \
+              "integration-slow-2.21 molecule ee" \
+              "integration-others-2.21 integration-first-extra-2.21 integration-heal-others-2.21" \
               "functional stores integration-ha-races-2.21 test-ee-image test-de-image sanity-2.20 sanity-2.18" \
-              "integration-store-faults-2.21 integration-drain-2.21"
+              "integration-store-faults-2.21 integration-drain-2.21 sanity-2.21"
 
 .PHONY: help venv collection sanity units functional stores integration integration-first integration-ha-races integration-others integration-slow integration-drain test test-floor \
         sanity-2.18 units-2.18 integration-2.18 test-matrix test-core-matrix changelog-lint lint docs examples molecule bench demo demo-stop clean
@@ -138,8 +138,9 @@ SLOW_SUITES    := tests/integration/test_faults.py tests/integration/test_securi
 # (test_playbook_options.py: every job_deploy option through ansible-playbook, about 12 minutes;
 # test_getting_started.py: the guide's commands as written; test_zoo_role.py: the role over the
 # zoo jobs, which test_zoo.py runs through the modules on every version).
-FIRST_ONLY_SUITES := tests/integration/test_playbook_options.py \
-                     tests/integration/test_getting_started.py tests/integration/test_zoo_role.py
+FIRST_ONLY_SUITES := tests/integration/test_playbook_options.py $(FIRST_EXTRA_SUITES)
+# Two of them run in a stage of their own (integration-first-extra) to level the lanes.
+FIRST_EXTRA_SUITES := tests/integration/test_getting_started.py tests/integration/test_zoo_role.py
 
 # The HA cluster's races: two versions deployed at once through the two JobManagers, and a
 # leader change between the stop and the submit of one of two runs. On the first version in a
@@ -161,8 +162,13 @@ XDIST_ARGS := -n $(INTEGRATION_WORKERS) --dist loadgroup
 integration-first: venv collection ## integration on the first Flink version, without the slow suites
 	FLINKOPS_TEST_FLINK_VERSIONS=$(FIRST_VERSION) PYTHONPATH=$(CURDIR)/$(BUILD_DIR) \
 	  $(VENV_PY) hack/run_pytest.py $(REPORT_DIR)/integration-first$(STAGE_SUFFIX).xml \
-	  tests/integration tests/flink -- $(PYTEST_ARGS) $(XDIST_ARGS) $(addprefix --ignore=,$(SLOW_SUITES)) \
+	  tests/integration tests/flink -- $(PYTEST_ARGS) $(XDIST_ARGS) $(addprefix --ignore=,$(SLOW_SUITES) $(FIRST_EXTRA_SUITES)) \
 	  $(addprefix --deselect $(HA_SUITE)::,$(HA_RACES))
+
+integration-first-extra: venv collection ## FIRST_EXTRA_SUITES (the guide as written, the role over the zoo) on the first Flink version
+	FLINKOPS_TEST_FLINK_VERSIONS=$(FIRST_VERSION) PYTHONPATH=$(CURDIR)/$(BUILD_DIR) \
+	  $(VENV_PY) hack/run_pytest.py $(REPORT_DIR)/integration-first-extra$(STAGE_SUFFIX).xml \
+	  $(FIRST_EXTRA_SUITES) -- $(PYTEST_ARGS) $(XDIST_ARGS)
 
 integration-ha-races: venv collection system-deps ## the HA cluster's races with each store (HA_RACE_ROUNDS rounds), first Flink version
 	FLINKOPS_TEST_FLINK_VERSIONS=$(FIRST_VERSION) FLINKOPS_RACE_ROUNDS=$(HA_RACE_ROUNDS) FLINKOPS_HA_RACES_EVERY_STORE=1 \
@@ -268,10 +274,12 @@ integration-ha-races-2.21: ## integration-ha-races on ansible-core 2.21
 	$(MAKE) integration-ha-races $(CORE_2.21)
 integration-heal-others-2.21: ## integration-heal-others on ansible-core 2.21
 	$(MAKE) integration-heal-others $(CORE_2.21)
+integration-first-extra-2.21: ## integration-first-extra on ansible-core 2.21
+	$(MAKE) integration-first-extra $(CORE_2.21)
 .PHONY: sanity-2.20 units-2.20 integration-2.20 sanity-2.21 units-2.21 integration-2.21 \
         integration-first-2.21 integration-others-2.21 integration-slow-2.21 integration-drain-2.21 \
         integration-store-faults integration-store-faults-2.21 integration-ha-races-2.21 \
-        integration-heal-others integration-heal-others-2.21
+        integration-heal-others integration-heal-others-2.21 integration-first-extra integration-first-extra-2.21
 # --- end of ansible-core 2.20 and 2.21 block ------------------------------------
 
 # Every supported ansible-core (2.19 in $(VENV), 2.18 in $(FLOOR_VENV), 2.20 and 2.21
