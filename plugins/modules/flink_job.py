@@ -439,6 +439,21 @@ EXAMPLES = r"""
   check_mode: true
   diff: true
 
+- name: Deploy from CI, the whole run (savepoint, start, health window) bounded to 15 minutes
+  flinkops.flink.flink_job:
+    url: http://flink-jobmanager:8081
+    name: orders
+    jar: target/orders-job-1.5.0.jar
+    health_window: 60
+    deadline: 900
+
+- name: Bring a failed job back, but leave a version someone deployed since alone
+  flinkops.flink.flink_job:
+    url: http://flink-jobmanager:8081
+    name: orders
+    jar: target/orders-job-1.4.0.jar
+    replace_running: false
+
 - name: Stop the job with a final savepoint
   flinkops.flink.flink_job:
     url: http://flink-jobmanager:8081
