@@ -41,6 +41,7 @@ from ansible_collections.flinkops.flink.plugins.module_utils._client import Flin
 from ansible_collections.flinkops.flink.plugins.module_utils._health import health_gate
 from ansible_collections.flinkops.flink.plugins.module_utils._hooks import default_hooks
 from ansible_collections.flinkops.flink.plugins.module_utils._jobstate import (
+    checkpoint_stats_ttl,
     default_savepoint_dir,
     high_availability,
     is_active,
@@ -205,6 +206,10 @@ class Engine:
         if self._config is None:
             self._config = jobmanager_config(self.client)
         return self._config
+
+    def stats_ttl(self):
+        """How long Flink's REST endpoint may answer a job's checkpoints from its cache."""
+        return checkpoint_stats_ttl(self.client, self.cluster_config)
 
     def overview(self):
         """The cluster's /overview (task slots), read once per run, before any change."""
@@ -492,7 +497,7 @@ class Engine:
         restore = req.savepoint_path
         self.result.action = "started"
         if not restore and req.resume:
-            last_run, restore = resume_point(self.client, self.runs)
+            last_run, restore = resume_point(self.client, self.runs, self.stats_ttl())
             if last_run and self.stop_trigger_of:  # the stop of a run that died: its own answer
                 restore = stop_savepoint(self.client, last_run["jid"], self.stop_trigger_of) or restore
             if restore:
@@ -562,7 +567,7 @@ class Engine:
         except DeadlineReached as exc:  # no time left to settle it: the stop is left to Flink
             raise DeployFailure("stop", exc, "deadline", previous_job_id=job_id, trigger_id=trigger)
         except FlinkError as exc:  # accepted, outcome unread (no answer, a timeout): ask the job
-            settled = settle_stop(self.client, job_id, requested_ms, self.request.wait_timeout)
+            settled = settle_stop(self.client, job_id, requested_ms, self.request.wait_timeout, self.stats_ttl())
             if settled is None:
                 raise DeployFailure("stop", exc, "stop-unknown", job_id=job_id, trigger_id=trigger)
             self.result.warnings.append(

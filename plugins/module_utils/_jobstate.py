@@ -248,18 +248,20 @@ def last_state(client, job_id, checkpoints):
     return restored["path"] if restored else None
 
 
-def settled_checkpoints(client, job):
+def settled_checkpoints(client, job, cache_ttl=None):
     """/checkpoints of an ended job, read only once Flink's cache holds its final state.
 
-    Flink serves /jobs/:id/checkpoints from a cache refreshed every
-    ``refresh-interval`` ms: read earlier, a checkpoint that was already
-    subsumed (and deleted) can still be listed as the latest.
+    Flink serves /jobs/:id/checkpoints from a cache whose answers live ``cache_ttl``
+    seconds (``checkpoint_stats_ttl``; without the cluster's configuration at hand, the
+    ``refresh-interval`` every version defaults it to): read earlier, a checkpoint that was
+    already subsumed (and deleted) can still be listed as the latest.
     """
-    refresh_ms = client.dashboard_config.get("refresh-interval") or 3000
+    if cache_ttl is None:
+        cache_ttl = (client.dashboard_config.get("refresh-interval") or 3000) / 1000.0
     ended_ms = job.get("end-time") or 0
-    wait_s = (ended_ms + refresh_ms + 500) / 1000.0 - time.time()
+    wait_s = ended_ms / 1000.0 + cache_ttl + 0.5 - time.time()
     if wait_s > 0:
-        client.sleep(min(wait_s, refresh_ms / 1000.0 + 1))
+        client.sleep(min(wait_s, cache_ttl + 1))
     return job_checkpoints(client, job["jid"])
 
 
@@ -298,7 +300,7 @@ def stats_generation(checkpoints):
             tuple((latest.get(kind) or {}).get("id") for kind in ("completed", "failed", "savepoint")))
 
 
-def resume_point(client, runs):
+def resume_point(client, runs, cache_ttl=None):
     """The state to resume a job from after it stopped: the last state of the run that
     ended last.
 
@@ -311,7 +313,7 @@ def resume_point(client, runs):
     if not ended:
         return None, None
     job = max(ended, key=lambda run: run.get("end-time") or 0)
-    return job, last_state(client, job["jid"], settled_checkpoints(client, job))
+    return job, last_state(client, job["jid"], settled_checkpoints(client, job, cache_ttl))
 
 
 # ---------------------------------------------------------------------------

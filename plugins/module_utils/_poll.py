@@ -377,7 +377,7 @@ def wait_until_terminal(client, job_id, timeout, interval=POLL_INTERVAL * 4):
     return wait_for(client, check, timeout, interval, "job %s to end" % job_id)
 
 
-def settle_stop(client, job_id, since_ms, timeout):
+def settle_stop(client, job_id, since_ms, timeout, cache_ttl=None):
     """The savepoint a stop left when its outcome could not be read (no answer, a timeout),
     read from the job itself: ended FINISHED, with a savepoint completed after ``since_ms``
     (the stop's request) as its latest. None when the job shows no such end within ``timeout``.
@@ -386,7 +386,7 @@ def settle_stop(client, job_id, since_ms, timeout):
         job = wait_until_terminal(client, job_id, timeout)
         if job.get("state") != "FINISHED":
             return None
-        latest = savepoint_info(settled_checkpoints(client, job))
+        latest = savepoint_info(settled_checkpoints(client, job, cache_ttl))
     except FlinkError:
         return None
     if latest and (latest.get("timestamp") or 0) >= since_ms:

@@ -125,7 +125,8 @@ class CrashLoop:
         ended = run.cancel(job_id)
         if started_from is None:
             retained = retained_checkpoint(run.client, job_id,
-                                           settled_checkpoints(run.client, ended))
+                                           settled_checkpoints(run.client, ended,
+                                                               checkpoint_stats_ttl(run.client, run.cluster_config)))
             if not retained:
                 raise FlinkError("crash-looping job %s was cancelled but Flink reports no "
                                  "retained checkpoint; nothing was started. Its checkpoint "

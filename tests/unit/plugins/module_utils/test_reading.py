@@ -20,6 +20,7 @@ from ansible_collections.flinkops.flink.plugins.module_utils._jobstate import (
     restart_count,
     resume_point,
     root_exception,
+    settled_checkpoints,
     unhealthy_reason,
 )
 from ansible_collections.flinkops.flink.plugins.module_utils._poll import (
@@ -202,6 +203,20 @@ def test_resume_point_waits_for_flinks_cache_after_a_recent_end(client, script, 
     assert resume_point(client, [ended]) == (ended, None)
     assert clock.slept and clock.slept[0] <= 4.0
     assert resume_point(client, [job(JID)]) == (None, None)
+
+
+@pytest.mark.parametrize("cache_ttl, longest_wait", [(None, 4.0), (30.0, 31.0)])
+def test_an_ended_jobs_checkpoints_are_read_once_flinks_cache_can_hold_no_older_answer(
+        client, script, clock, cache_ttl, longest_wait):
+    """A cache timeout longer than the refresh interval (rest.cache.checkpoint-statistics.timeout)
+    is waited out: an answer cached before the end could list a checkpoint since deleted."""
+    import time
+    ended = job(JID, state="CANCELED", running=0, end=int(time.time() * 1000))
+    if cache_ttl is None:  # the cluster's configuration not at hand: the refresh interval
+        script.on("GET", "/config", {"refresh-interval": 3000})
+    script.on("GET", "/jobs/%s/checkpoints" % JID, checkpoints())
+    settled_checkpoints(client, ended, cache_ttl)
+    assert len(clock.slept) == 1 and longest_wait - 1.5 <= clock.slept[0] <= longest_wait, clock.slept
 
 
 def test_describe_job_of_a_failed_managed_job(client, script):
