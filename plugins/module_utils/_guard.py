@@ -250,6 +250,9 @@ class Intent:
         # Seconds the run may still spend after its submit (wait and health window).
         self.window = payload.get("w") or 0
         self.health_window = payload.get("h") or 0
+        # Its run renews it (``_lease``): unrenewed past a lease, it is gone. Claims of older
+        # releases do not say so and are judged by the job they replace (``abandoned``).
+        self.leased = bool(payload.get("l"))
         self.entry_ids = [jar["id"] for jar in entries]
         # The JobManager's clock, shared by all runs: elections never compare two
         # machines' clocks.
@@ -281,10 +284,12 @@ def _utc(epoch_ms):
 
 
 def intent_names(name, successor, fingerprint, predecessor, who, ttl, nonce, now=None,
-                 window=0, health_window=0):
+                 window=0, health_window=0, leased=False):
     payload = {"n": name, "f": fingerprint, "p": predecessor or GENESIS, "a": who,
                "t": int(now if now is not None else time.time()), "x": int(ttl), "r": nonce,
                "w": int(window), "h": int(health_window)}
+    if leased:
+        payload["l"] = 1
     chunks = encode_payload(payload)
     return ["flinkops-intent-%s-%s-%d-%d-%s.jar" % (successor, nonce, i, len(chunks), chunk)
             for i, chunk in enumerate(chunks)]
@@ -431,10 +436,19 @@ def spec_of(job_id, confirmations, intents, legacy_fingerprints=(), planned=None
     return None
 
 
-def elect(intents, now_ms):
-    """The intent that may act: the earliest unexpired one (tie: the smallest entry id)."""
+def elect(intents, now_ms, strict=False):
+    """The intent that may act: the earliest unexpired one (tie: the smallest entry id).
+
+    ``strict``: a tie on the store's clock elects nobody (each tied run backs off and may
+    try again), where no fence stands behind the election (the converge claim): a run that
+    listed before a tied rival's record was visible would otherwise go on beside it."""
     live = [intent for intent in intents if not intent.expired(now_ms)]
-    return min(live, key=lambda intent: intent.key) if live else None
+    if not live:
+        return None
+    first = min(live, key=lambda intent: intent.key)
+    if strict and any(intent is not first and intent.uploaded == first.uploaded for intent in live):
+        return None
+    return first
 
 
 def abandoned(intent, predecessor_job, successor_job, now_ms):
@@ -443,9 +457,9 @@ def abandoned(intent, predecessor_job, successor_job, now_ms):
     A claim is a lease (``_lease``): its run renews it while it lives, however long its
     stop or its submit takes, so a claim renewed within the lease is never abandoned (a
     hung run that renews loses it only at its ttl: ``expired``). Past the lease it is
-    abandoned when its run had renewed it at all (it renewed, then stopped); when its
-    successor runs past the window its run watches it (``deploying``); or, for a claim
-    never renewed (a run killed within its first renewal, or of an older release), once
+    abandoned when its run renews it (the claim says so, or was renewed): that run died or
+    lost the store. A claim of an older release (neither) is abandoned when its
+    successor runs past the window its run watches it (``deploying``); or once
     the predecessor it replaces has been ended for a lease, or Flink lists no such
     predecessor (a JobManager without HA restarted and forgot it). Taking over is safe in
     each case: the takeover submits the same successor id, which Flink admits once.
@@ -454,7 +468,7 @@ def abandoned(intent, predecessor_job, successor_job, now_ms):
         return True
     if fresh(intent.renewed, now_ms):
         return False
-    if intent.renewals:
+    if intent.leased or intent.renewals:
         return True
     if successor_job:
         return deploying(successor_job, {intent.successor: [intent]}) is None
@@ -509,25 +523,32 @@ class Guard:
     entry under that name, return its id) and ``delete(ids)``.
     """
 
-    def __init__(self, store, name, who=None, warn=None):
+    def __init__(self, store, name, who=None, warn=None, subject=None):
         self.store = store
         self.name = name
+        self.subject = subject or "job %s" % name  # what the claim is on, for messages
         self.actor = who or actor()
         self.warn = warn or (lambda msg: None)
         self.intent = None
         self.taken_over = []  # abandoned claims this run removed: who else may act
         self.renewer = None
+        self.renewal_consequence = "another deployment may take it over once it ends"
 
     def claim(self, successor, fingerprint, predecessor, ttl, jobs=(), window=0,
-              health_window=0):
+              health_window=0, strict=False, plan=True):
         """Write the intent, re-read, and keep it only if it wins the election.
 
-        Returns our Intent; raises DeploymentInProgress naming the winner. Claims
-        abandoned by crashed runs (see ``abandoned``) are removed first.
+        Returns our Intent; raises DeploymentInProgress naming the winner (or the rival
+        of a tie, ``strict``). Claims abandoned by crashed runs (see ``abandoned``) are
+        removed first. ``successor`` is what the claim is on: a job's successor id, or
+        another key (the converge claim's cluster). ``plan``: write the planned-submission
+        record of the successor once won (a job's claim). The claim says it is a lease:
+        call ``keep_alive`` once it is won.
         """
         nonce = os.urandom(4).hex()
         for entry in intent_names(self.name, successor, fingerprint, predecessor, self.actor,
-                                  ttl, nonce, window=window, health_window=health_window):
+                                  ttl, nonce, window=window, health_window=health_window,
+                                  leased=True):
             # Ephemeral where the store can tell a dead writer (a ZooKeeper session):
             # a killed run's claim is then freed by the store itself.
             self.store.write(entry, ephemeral=True)
@@ -535,8 +556,8 @@ class Guard:
         intents = read_intents(jars).get(successor, [])
         ours = next((i for i in intents if i.nonce == nonce), None)
         if ours is None:
-            raise FlinkError("the intent record of job %s was written but is not listed by "
-                             "GET /jars; nothing was changed" % self.name)
+            raise FlinkError("the intent record of %s was written but is not listed by "
+                             "GET /jars; nothing was changed" % self.subject)
         now_ms = max(i.uploaded for i in intents)
         listed = next((job for job in jobs if job.get("jid") == successor), None)
         pred_job = next((job for job in jobs if job.get("jid") == predecessor), None)
@@ -549,20 +570,23 @@ class Guard:
                 self.taken_over.append(intent)
                 continue
             rivals.append(intent)
-        winner = elect(rivals + [ours], now_ms)
+        winner = elect(rivals + [ours], now_ms, strict)
         if winner is not ours:
             self.drop(ours, "our losing claim")
+            winner = winner or next(i for i in rivals if i.uploaded == ours.uploaded)
             raise DeploymentInProgress(
                 "another deployment of job %s is in progress: %s (it replaces job %s); nothing "
                 "was changed" % (self.name, winner.describe(), predecessor), winner)
-        # Before anything stops, while the store answers: which spec the successor runs.
-        self.store.write(planned_name(self.name, successor, fingerprint))
+        if plan:  # before anything stops, while the store answers: which spec the successor runs
+            self.store.write(planned_name(self.name, successor, fingerprint))
         self.intent = ours
         return ours
 
-    def keep_alive(self):
+    def keep_alive(self, open_records=None):
         """Renew our claim from a thread of its own until we let it go (``_lease``): however
-        long our stop or submit takes, nobody takes the claim over as abandoned meanwhile."""
+        long our stop or submit takes, nobody takes the claim over as abandoned meanwhile.
+        ``open_records()``: ``(records, close)`` the thread writes through (default: the
+        store, through a connection of its own where it has one)."""
         if self.intent is None or self.renewer is not None:
             return
         intent = self.intent
@@ -576,9 +600,8 @@ class Guard:
                 records.delete(written[:-1])
                 del written[:-1]
 
-        self.renewer = Renewer(renew, lambda: (renewal_thread_records(self.store), None),
-                               "the claim on job %s" % self.name,
-                               "another deployment may take it over once it ends")
+        self.renewer = Renewer(renew, open_records or (lambda: (renewal_thread_records(self.store), None)),
+                               "the claim on %s" % self.subject, self.renewal_consequence)
         self.renewer.start()
 
     def _stop_renewing(self):
@@ -598,7 +621,7 @@ class Guard:
                 if ours else intent.renewals
             self.store.delete(intent.entry_ids + [jar["id"] for jar in renewals])
         except FlinkError as exc:
-            self.warn("could not remove %s (job %s): %s" % (what, self.name, exc))
+            self.warn("could not remove %s (%s): %s" % (what, self.subject, exc))
 
     def confirm(self, job_id, fingerprint):
         """Record that ``job_id`` runs ``fingerprint``, then drop our intent (best effort)."""

@@ -28,7 +28,7 @@ from flinkops_devkit.faultproxy import FaultProxy
 from flinkops_devkit.modules import ModuleRun, at_once
 
 ROUNDS = int(os.environ.get("FLINKOPS_RACE_ROUNDS", "2"))
-RETRY_AFTER = 12  # > _guard.GAP_GRACE_MS
+RETRY_AFTER = 12  # > _lease.LEASE_MS after a killed run's last renewal
 ROUND_IDS = ["round-%d" % (i + 1) for i in range(ROUNDS)]
 
 

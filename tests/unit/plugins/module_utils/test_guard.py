@@ -539,3 +539,29 @@ def test_the_winner_plans_its_submission_and_the_plan_answers_after_its_claim_is
                    planned=read_planned(store.jars(), "orders")) == "f" * 16
     stale = stale_records(store.jars(), "orders", {successor})
     assert len(stale) == 2 and all("flinkops-plan-" in name for name in stale)
+
+
+def test_a_leased_claim_never_renewed_is_abandoned_a_lease_after_its_making():
+    """A run killed before its first renewal: its claim says it renews, so one lease after it
+    was made it is gone, even while the job it replaces still runs."""
+    store = Store()
+    for name in intent_names("o", successor_id("o", JID), "f" * 16, JID, "a", 3600, "12345678",
+                             leased=True):
+        store.write(name)
+    intent = list(read_intents(store.jars()).values())[0][0]
+    assert intent.leased and not intent.renewals
+    running = {"jid": JID, "state": "RUNNING", "end-time": -1}
+    assert not abandoned(intent, running, None, intent.uploaded + LEASE_MS)
+    assert abandoned(intent, running, None, intent.uploaded + LEASE_MS + 1)
+
+
+def test_a_strict_election_elects_nobody_on_a_tie():
+    store = Store(step_ms=0)
+    for nonce in ("1" * 8, "2" * 8):
+        for name in intent_names("o", successor_id("o", JID), "f" * 16, JID, nonce, 60, nonce):
+            store.write(name)
+    tied = list(read_intents(store.jars()).values())[0]
+    now = tied[0].uploaded
+    assert elect(tied, now) is tied[0]  # the guard: the smallest entry id (the fence stands behind)
+    assert elect(tied, now, strict=True) is None  # the converge claim: both back off
+    assert elect(tied[:1], now, strict=True) is tied[0]
