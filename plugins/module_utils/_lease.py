@@ -71,7 +71,9 @@ class Renewer:
         self._thread = threading.Thread(target=self._run, name="lease-renewer", daemon=True)
         self._thread.start()
 
-    def stop(self, timeout=60):
+    def stop(self, timeout=LEASE_MS / 1000.0):
+        """Stop renewing. A renewal still under way after ``timeout`` (a store that answers late)
+        is left to finish alone: its record, whose claim is gone, is pruned later."""
         self._stop.set()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout)
