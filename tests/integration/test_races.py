@@ -190,8 +190,8 @@ def test_run_killed_between_stop_and_submit_then_two_reruns(flink, params, modul
         assert held.wait(120), "the killed run never reached its submit"
         killed.kill()
     assert flink.state(old) == "FINISHED" and flink.active(v1["name"]) == []
-    # A retry comes seconds later; the guard takes a dead run's claim over once its stopped
-    # job has been ended for longer than a live run ever spends between stop and submit.
+    # A retry comes seconds later; the guard takes a dead run's claim over once its run has not
+    # renewed it for a lease (_lease.LEASE_MS), however long a live run spends in its submit.
     time.sleep(RETRY_AFTER)
     results = at_once(v2, v2)
     running = promises(flink, v1["name"], results)
