@@ -573,7 +573,8 @@ class Guard:
         winner = elect(rivals + [ours], now_ms, strict)
         if winner is not ours:
             self.drop(ours, "our losing claim")
-            winner = winner or next(i for i in rivals if i.uploaded == ours.uploaded)
+            # A strict tie elects nobody: name the earliest live rival.
+            winner = winner or min((i for i in rivals if not i.expired(now_ms)), key=lambda i: i.key)
             raise DeploymentInProgress(
                 "another deployment of job %s is in progress: %s (it replaces job %s); nothing "
                 "was changed" % (self.name, winner.describe(), predecessor), winner)

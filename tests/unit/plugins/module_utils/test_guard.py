@@ -565,3 +565,17 @@ def test_a_strict_election_elects_nobody_on_a_tie():
     assert elect(tied, now) is tied[0]  # the guard: the smallest entry id (the fence stands behind)
     assert elect(tied, now, strict=True) is None  # the converge claim: both back off
     assert elect(tied[:1], now, strict=True) is tied[0]
+
+
+def test_a_strict_claim_that_ties_with_rivals_before_it_names_the_earliest():
+    """Two rivals tied at one stamp, ours later: nobody is elected, ours backs off naming one."""
+    store = Store(step_ms=0)
+    successor = successor_id("o", JID)
+    for nonce in ("1" * 8, "2" * 8):
+        for name in intent_names("o", successor, "f" * 16, JID, "rival " + nonce[0], 60, nonce):
+            store.write(name)
+    store.clock = itertools.count(next(store.clock) + 1000, 7)
+    with pytest.raises(DeploymentInProgress) as raised:
+        Guard(store, "o", who="ours").claim(successor, "f" * 16, JID, 60, strict=True, plan=False)
+    assert raised.value.winner.actor == "rival 1"
+    assert [i.actor for i in read_intents(store.jars())[successor]] == ["rival 1", "rival 2"]
