@@ -14,6 +14,7 @@ mapping of every failure to FlinkError. Nothing above this layer builds HTTP.
 
 from __future__ import annotations
 
+import copy
 import math
 import os
 import re
@@ -229,6 +230,24 @@ class FlinkClient:
         # loopback is never proxied: a local Flink is never behind a forward proxy.
         self.session.trust_env = not is_loopback(self.base_url)
         self.proxy = environment_proxy(self.base_url) if self.session.trust_env else None
+
+    def twin(self):
+        """A client of the same endpoint and options with a session (connection) of its own,
+        for a thread beside the run's (a lease's renewals): a request the run's thread sits in
+        holds nothing of it up, and its answers never become the run's ``last``."""
+        twin = copy.copy(self)
+        twin.request_count = 0
+        twin.last = None
+        if not isinstance(self.session, requests.Session):
+            return twin  # a session given by the caller (a test's stand-in) is shared
+        session = requests.Session()
+        for attribute in ("auth", "verify", "cert", "trust_env", "proxies"):
+            setattr(session, attribute, copy.copy(getattr(self.session, attribute)))
+        session.headers.update(self.session.headers)
+        session.mount("http://", HTTPAdapter(pool_maxsize=2))
+        session.mount("https://", HTTPAdapter(pool_maxsize=2))
+        twin.session = session
+        return twin
 
     def url(self, path):
         return "%s/%s" % (self.base_url, path.lstrip("/"))

@@ -680,7 +680,7 @@ def converge(client, state, requests, changes, warn, prune="savepoint", max_prun
         cluster_claim.acquire(wait)
         if cluster_claim.waited_for is not None:
             warn("waited for another converge of this cluster to end (%s), then planned again "
-                 "from what runs since" % cluster_claim.waited_for.who)
+                 "from what runs since" % cluster_claim.waited_for.actor)
             return True
         return False
 

@@ -21,6 +21,8 @@ repeated and polled. Everything here is built on those two:
   intent record keyed by that successor id, re-reads the JAR store, and defers
   to the earliest intent. Losers fail fast (or wait) with a message naming the
   winner; if two runs both think they won, the fence still admits only one.
+  The winner's claim is a lease (``_lease``): it renews it until it lets go, and
+  a claim is taken over only once its renewals stopped (``abandoned``).
 - The stop trigger is ``stop_trigger_id(P, S)``: runs that both stop P for the
   same successor share one stop operation (two different trigger ids on one job
   were seen to both fail), and a lost answer is repeated and polled.
@@ -47,6 +49,7 @@ from __future__ import annotations
 import base64
 import getpass
 import hashlib
+import itertools
 import json
 import os
 import re
@@ -55,22 +58,23 @@ import time
 import zlib
 
 from ansible_collections.flinkops.flink.plugins.module_utils._client import FlinkError
+from ansible_collections.flinkops.flink.plugins.module_utils._lease import (
+    LEASE_MS,
+    Renewer,
+    fresh,
+    renewal_thread_records,
+)
 from ansible_collections.flinkops.flink.plugins.module_utils._records._schema import INTENT, conforms
 
 GENESIS = "genesis"
 TERMINAL_STATES = ("FINISHED", "CANCELED", "FAILED")
-# A claim whose predecessor ended longer ago than this (on the JobManager's clock) with
-# its successor not started is abandoned: its run crashed or was killed. A live run submits
-# well within it once its stop completed; a re-run that resumes (its claim made after the
-# end) reads the stop's savepoint first, so its claim has the longer grace. A takeover
-# inside either would still be safe (same successor id), it would only make a live run lose.
-GAP_GRACE_MS = 2 * 1000
-RESUME_GRACE_MS = 10 * 1000
 _CHUNK = 140
 _INTENT = re.compile(r"^flinkops-intent-([0-9a-f]{32})-([0-9a-f]{8})-(\d+)-(\d+)-"
                      r"([A-Za-z0-9_-]*)\.jar$")
 _CONFIRM = re.compile(r"^flinkops-run-([0-9a-f]{12})-([0-9a-f]{32})-([0-9a-f]{16})\.jar$")
 _PLANNED = re.compile(r"^flinkops-plan-([0-9a-f]{12})-([0-9a-f]{32})-([0-9a-f]{16})\.jar$")
+# A claim's renewal: successor id, the claim's nonce, a sequence number (``_lease``).
+_RENEWAL = re.compile(r"^flinkops-renew-([0-9a-f]{32})-([0-9a-f]{8})-(\d+)\.jar$")
 # An unlisted job's planned-submission record outlives any run that could still submit it.
 PLANNED_KEPT_MS = 24 * 3600 * 1000
 _LEGACY_JOB_ID = re.compile(r"^[0-9a-f]{32}$")
@@ -246,11 +250,17 @@ class Intent:
         # Seconds the run may still spend after its submit (wait and health window).
         self.window = payload.get("w") or 0
         self.health_window = payload.get("h") or 0
+        # Its run renews it (``_lease``): unrenewed past a lease, it is gone. Claims of older
+        # releases do not say so and are judged by the job they replace (``abandoned``).
+        self.leased = bool(payload.get("l"))
         self.entry_ids = [jar["id"] for jar in entries]
         # The JobManager's clock, shared by all runs: elections never compare two
         # machines' clocks.
         self.uploaded = entries[0].get("uploaded") or 0
         self.key = (self.uploaded, entries[0]["id"])
+        # Its holder's renewals (``read_intents``): the newest stamp is its last sign of life.
+        self.renewals = []
+        self.renewed = self.uploaded
 
     def expired(self, now_ms):
         return self.uploaded + self.ttl * 1000 < now_ms
@@ -262,9 +272,9 @@ class Intent:
         """How long the claim holds, and how to release it when its run is known dead."""
         return ("its claim lasts until that run ends, at the latest until %s (a run killed "
                 "with its claim is taken over sooner: a ZooKeeper store frees it with the run's "
-                "session, any store once the job it replaces is seen ended and the claim is "
-                "older than %d s). If that run is known dead, delete %s from %s" % (
-                    _utc(self.uploaded + self.ttl * 1000), RESUME_GRACE_MS // 1000,
+                "session, any store once the run has not renewed it for %d s). If that run is "
+                "known dead, delete %s from %s" % (
+                    _utc(self.uploaded + self.ttl * 1000), LEASE_MS // 1000,
                     "the entries %s" % ", ".join(self.entry_ids[:2]) + (
                         " ..." if len(self.entry_ids) > 2 else ""), store))
 
@@ -274,10 +284,12 @@ def _utc(epoch_ms):
 
 
 def intent_names(name, successor, fingerprint, predecessor, who, ttl, nonce, now=None,
-                 window=0, health_window=0):
+                 window=0, health_window=0, leased=False):
     payload = {"n": name, "f": fingerprint, "p": predecessor or GENESIS, "a": who,
                "t": int(now if now is not None else time.time()), "x": int(ttl), "r": nonce,
                "w": int(window), "h": int(health_window)}
+    if leased:
+        payload["l"] = 1
     chunks = encode_payload(payload)
     return ["flinkops-intent-%s-%s-%d-%d-%s.jar" % (successor, nonce, i, len(chunks), chunk)
             for i, chunk in enumerate(chunks)]
@@ -296,11 +308,30 @@ def malformed_intents(jars):
     return [entry.get("name") for _s, _p, entries in _intent_records(jars)[1] for entry in entries]
 
 
-def read_intents(jars):
-    """{successor id: [Intent, earliest first]} of the complete, well-formed intents in the store."""
+def renewal_name(successor, nonce, sequence):
+    return "flinkops-renew-%s-%s-%d.jar" % (successor, nonce, sequence)
+
+
+def _renewals(jars):
+    """{(successor id, nonce): [renewal entries]} in the store."""
     found = {}
+    for jar in jars:
+        match = _RENEWAL.match(jar.get("name") or "")
+        if match:
+            found.setdefault((match.group(1), match.group(2)), []).append(jar)
+    return found
+
+
+def read_intents(jars):
+    """{successor id: [Intent, earliest first]} of the complete, well-formed intents in the
+    store, each with its holder's renewals."""
+    found = {}
+    renewals = _renewals(jars)
     for successor, payload, entries in _intent_records(jars)[0]:
-        found.setdefault(successor, []).append(Intent(successor, payload, entries))
+        intent = Intent(successor, payload, entries)
+        intent.renewals = renewals.get((successor, intent.nonce), [])
+        intent.renewed = max([intent.uploaded] + [jar.get("uploaded") or 0 for jar in intent.renewals])
+        found.setdefault(successor, []).append(intent)
     for intents in found.values():
         intents.sort(key=lambda intent: intent.key)
     return found
@@ -343,7 +374,8 @@ def read_confirmations(jars, name=None):
 
 def stale_records(jars, name, keep_job_ids):
     """Entry ids of ``name``'s records nobody needs: confirmations of jobs Flink no longer
-    lists (the operation log keeps their history) and intents past their expiry."""
+    lists (the operation log keeps their history), intents past their expiry, and renewals
+    of claims no longer listed."""
     now_ms = max([jar.get("uploaded") or 0 for jar in jars] or [0])
     stale = [jar["id"] for jar in jars if _CONFIRM.match(jar.get("name") or "") and
              _CONFIRM.match(jar["name"]).group(1) == name_hash(name) and
@@ -355,10 +387,19 @@ def stale_records(jars, name, keep_job_ids):
                 match.group(2) in confirmed or (match.group(2) not in keep_job_ids and
                                                 (jar.get("uploaded") or 0) + PLANNED_KEPT_MS < now_ms)):
             stale.append(jar["id"])
-    for intents in read_intents(jars).values():
-        for intent in intents:
+    intents = read_intents(jars)
+    for listed in intents.values():
+        for intent in listed:
             if intent.name == name and intent.expired(now_ms):
                 stale.extend(intent.entry_ids)
+                stale.extend(jar["id"] for jar in intent.renewals)
+    claimed = set((i.successor, i.nonce) for listed in intents.values() for i in listed)
+    for (successor, nonce), renewals in _renewals(jars).items():
+        # Renewals name no job: their successor id tells whose; a claim removed before them
+        # leaves them to whichever run prunes first (they hold nothing).
+        if (successor, nonce) not in claimed and \
+                all((jar.get("uploaded") or 0) + LEASE_MS < now_ms for jar in renewals):
+            stale.extend(jar["id"] for jar in renewals)
     return stale
 
 
@@ -395,29 +436,46 @@ def spec_of(job_id, confirmations, intents, legacy_fingerprints=(), planned=None
     return None
 
 
-def elect(intents, now_ms):
-    """The intent that may act: the earliest unexpired one (tie: the smallest entry id)."""
+def elect(intents, now_ms, strict=False):
+    """The intent that may act: the earliest unexpired one (tie: the smallest entry id).
+
+    ``strict``: a tie on the store's clock elects nobody (each tied run backs off and may
+    try again), where no fence stands behind the election (the converge claim): a run that
+    listed before a tied rival's record was visible would otherwise go on beside it."""
     live = [intent for intent in intents if not intent.expired(now_ms)]
-    return min(live, key=lambda intent: intent.key) if live else None
+    if not live:
+        return None
+    first = min(live, key=lambda intent: intent.key)
+    if strict and any(intent is not first and intent.uploaded == first.uploaded for intent in live):
+        return None
+    return first
 
 
 def abandoned(intent, predecessor_job, successor_job, now_ms):
-    """Whether a claim was left behind by a run that died: its successor runs past the
-    window its run watches it (``deploying``); or it never started and the claim outlived
-    its ttl, or the predecessor ended more than GAP_GRACE_MS ago (RESUME_GRACE_MS after the
-    claim, for a claim made after that end), or Flink lists no such predecessor and the
-    claim is older than GAP_GRACE_MS (a JobManager without HA restarted and forgot it).
-    Taking over is safe in each case: the takeover submits the same successor id."""
-    if successor_job:
-        return deploying(successor_job, {intent.successor: [intent]}) is None
+    """Whether a claim was left behind by a run that died (``now_ms``: the store's clock).
+
+    A claim is a lease (``_lease``): its run renews it while it lives, however long its
+    stop or its submit takes, so a claim renewed within the lease is never abandoned (a
+    hung run that renews loses it only at its ttl: ``expired``). Past the lease it is
+    abandoned when its run renews it (the claim says so, or was renewed): that run died or
+    lost the store. A claim of an older release (neither) is abandoned when its
+    successor runs past the window its run watches it (``deploying``); or once
+    the predecessor it replaces has been ended for a lease, or Flink lists no such
+    predecessor (a JobManager without HA restarted and forgot it). Taking over is safe in
+    each case: the takeover submits the same successor id, which Flink admits once.
+    """
     if intent.expired(now_ms):
         return True
+    if fresh(intent.renewed, now_ms):
+        return False
+    if intent.leased or intent.renewals:
+        return True
+    if successor_job:
+        return deploying(successor_job, {intent.successor: [intent]}) is None
     if predecessor_job is None and intent.predecessor not in (None, GENESIS):
-        return intent.uploaded + GAP_GRACE_MS < now_ms
+        return True
     ended = (predecessor_job or {}).get("end-time") or -1
-    if intent.uploaded > ended > 0:
-        return intent.uploaded + RESUME_GRACE_MS < now_ms
-    return ended > 0 and ended + GAP_GRACE_MS < now_ms
+    return ended > 0 and not fresh(ended, now_ms)
 
 
 def deploying(job, intents):
@@ -465,24 +523,32 @@ class Guard:
     entry under that name, return its id) and ``delete(ids)``.
     """
 
-    def __init__(self, store, name, who=None, warn=None):
+    def __init__(self, store, name, who=None, warn=None, subject=None):
         self.store = store
         self.name = name
+        self.subject = subject or "job %s" % name  # what the claim is on, for messages
         self.actor = who or actor()
         self.warn = warn or (lambda msg: None)
         self.intent = None
         self.taken_over = []  # abandoned claims this run removed: who else may act
+        self.renewer = None
+        self.renewal_consequence = "another deployment may take it over once it ends"
 
     def claim(self, successor, fingerprint, predecessor, ttl, jobs=(), window=0,
-              health_window=0):
+              health_window=0, strict=False, plan=True):
         """Write the intent, re-read, and keep it only if it wins the election.
 
-        Returns our Intent; raises DeploymentInProgress naming the winner. Claims
-        abandoned by crashed runs (see ``abandoned``) are removed first.
+        Returns our Intent; raises DeploymentInProgress naming the winner (or the rival
+        of a tie, ``strict``). Claims abandoned by crashed runs (see ``abandoned``) are
+        removed first. ``successor`` is what the claim is on: a job's successor id, or
+        another key (the converge claim's cluster). ``plan``: write the planned-submission
+        record of the successor once won (a job's claim). The claim says it is a lease:
+        call ``keep_alive`` once it is won.
         """
         nonce = os.urandom(4).hex()
         for entry in intent_names(self.name, successor, fingerprint, predecessor, self.actor,
-                                  ttl, nonce, window=window, health_window=health_window):
+                                  ttl, nonce, window=window, health_window=health_window,
+                                  leased=True):
             # Ephemeral where the store can tell a dead writer (a ZooKeeper session):
             # a killed run's claim is then freed by the store itself.
             self.store.write(entry, ephemeral=True)
@@ -490,8 +556,8 @@ class Guard:
         intents = read_intents(jars).get(successor, [])
         ours = next((i for i in intents if i.nonce == nonce), None)
         if ours is None:
-            raise FlinkError("the intent record of job %s was written but is not listed by "
-                             "GET /jars; nothing was changed" % self.name)
+            raise FlinkError("the intent record of %s was written but is not listed by "
+                             "GET /jars; nothing was changed" % self.subject)
         now_ms = max(i.uploaded for i in intents)
         listed = next((job for job in jobs if job.get("jid") == successor), None)
         pred_job = next((job for job in jobs if job.get("jid") == predecessor), None)
@@ -504,22 +570,59 @@ class Guard:
                 self.taken_over.append(intent)
                 continue
             rivals.append(intent)
-        winner = elect(rivals + [ours], now_ms)
+        winner = elect(rivals + [ours], now_ms, strict)
         if winner is not ours:
             self.drop(ours, "our losing claim")
+            # A strict tie elects nobody: name the earliest live rival.
+            winner = winner or min((i for i in rivals if not i.expired(now_ms)), key=lambda i: i.key)
             raise DeploymentInProgress(
                 "another deployment of job %s is in progress: %s (it replaces job %s); nothing "
                 "was changed" % (self.name, winner.describe(), predecessor), winner)
-        # Before anything stops, while the store answers: which spec the successor runs.
-        self.store.write(planned_name(self.name, successor, fingerprint))
+        if plan:  # before anything stops, while the store answers: which spec the successor runs
+            self.store.write(planned_name(self.name, successor, fingerprint))
         self.intent = ours
         return ours
 
+    def keep_alive(self, open_records=None):
+        """Renew our claim from a thread of its own until we let it go (``_lease``): however
+        long our stop or submit takes, nobody takes the claim over as abandoned meanwhile.
+        ``open_records()``: ``(records, close)`` the thread writes through (default: the
+        store, through a connection of its own where it has one)."""
+        if self.intent is None or self.renewer is not None:
+            return
+        intent = self.intent
+        sequence = itertools.count(1)  # a new name each time: a store stamps only a new entry
+        written = []  # our renewal entries' ids, the newest last
+
+        def renew(records):
+            written.append(records.write(renewal_name(intent.successor, intent.nonce, next(sequence)),
+                                         ephemeral=True))
+            if len(written) > 1:  # the newest stamp is all a reader needs
+                records.delete(written[:-1])
+                del written[:-1]
+
+        self.renewer = Renewer(renew, open_records or (lambda: (renewal_thread_records(self.store), None)),
+                               "the claim on %s" % self.subject, self.renewal_consequence)
+        self.renewer.start()
+
+    def _stop_renewing(self):
+        if self.renewer is not None:
+            self.renewer.stop()
+            for warning in self.renewer.warnings:
+                self.warn(warning)
+            self.renewer = None
+
     def drop(self, intent, what):
+        ours = intent is self.intent
+        if ours:
+            self._stop_renewing()
         try:
-            self.store.delete(intent.entry_ids)
+            # Our renewals too, read back once the renewing stopped (it wrote them).
+            renewals = _renewals(self.store.jars()).get((intent.successor, intent.nonce), []) \
+                if ours else intent.renewals
+            self.store.delete(intent.entry_ids + [jar["id"] for jar in renewals])
         except FlinkError as exc:
-            self.warn("could not remove %s (job %s): %s" % (what, self.name, exc))
+            self.warn("could not remove %s (%s): %s" % (what, self.subject, exc))
 
     def confirm(self, job_id, fingerprint):
         """Record that ``job_id`` runs ``fingerprint``, then drop our intent (best effort)."""

@@ -168,6 +168,8 @@ class GuardHook(Hooks):
                                    health_window=req.health_window)
         except DeploymentInProgress as exc:
             self._lost(run, exc.winner, predecessor, "it replaces job %s" % predecessor)
+        # Renewed until the run lets it go: a long stop or submit never looks abandoned.
+        self._guard(run).keep_alive()
 
     def _refuse_empty_start(self, run, operations, predecessor):
         req = run.request

@@ -356,7 +356,9 @@ notes:
     two runs replacing the same job can never both start one (Flink accepts a job id once). Before
     it stops anything, a run records its intent (spec, who, since when) in the JAR list as
     C(flinkops-intent-...jar) entries; the earlier of two runs proceeds, the other fails (or waits,
-    see O(concurrent_deployment)). After a submission a C(flinkops-run-...jar) entry records the spec
+    see O(concurrent_deployment)). While it acts the run renews its claim every 2 seconds
+    (C(flinkops-renew-...jar) entries), however long its stop or submit takes; a claim not renewed
+    for 10 seconds (its run was killed) is taken over. After a submission a C(flinkops-run-...jar) entry records the spec
     the new job runs. Every change is appended to the job's operation log (C(flinkops-op-...jar)
     entries, the last 50 per job), returned by M(flinkops.flink.flink_job_info) as C(operations).
   - Progress. While it waits, the task prints a line every 15 to 60 seconds (after the first 5) at

@@ -112,8 +112,9 @@ options:
       - A converge whose plan changes something first claims the cluster (a record in O(state_store));
         a second one waits until the first has ended, then plans again from what runs then. V(0)
         fails at once. A converge whose plan changes nothing claims nothing and writes nothing.
-      - A claim lives 60 seconds after its latest renewal (renewed while the converge runs), so a
-        converge that was killed holds the cluster for a minute at most.
+      - A claim lives 10 seconds after its latest renewal (renewed every 2 seconds while the converge
+        runs, as each job's claim is), so a converge that was killed holds the cluster for 10 seconds
+        at most.
     type: float
     default: 600
   adopt:

@@ -29,7 +29,7 @@ from flinkops_devkit.pytest_plugin import configured_versions
 from test_zoo import ZOO, Lifecycle
 
 DEPLOY = "flinkops.flink.deploy"
-# A CI retry's delay: longer than the guard's grace (_guard.GAP_GRACE_MS) for a dead run's claim.
+# A CI retry's delay: longer than the lease of a dead run's claim (_lease.LEASE_MS, from its last renewal).
 RERUN_AFTER = 12
 ACTIVE = ("INITIALIZING", "CREATED", "RUNNING", "FAILING", "CANCELLING", "RESTARTING",
           "RECONCILING", "SUSPENDED")

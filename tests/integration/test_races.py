@@ -28,7 +28,7 @@ from flinkops_devkit.faultproxy import FaultProxy
 from flinkops_devkit.modules import ModuleRun, at_once
 
 ROUNDS = int(os.environ.get("FLINKOPS_RACE_ROUNDS", "2"))
-RETRY_AFTER = 12  # > _guard.GAP_GRACE_MS
+RETRY_AFTER = 12  # > _lease.LEASE_MS after a killed run's last renewal
 ROUND_IDS = ["round-%d" % (i + 1) for i in range(ROUNDS)]
 
 
@@ -190,8 +190,8 @@ def test_run_killed_between_stop_and_submit_then_two_reruns(flink, params, modul
         assert held.wait(120), "the killed run never reached its submit"
         killed.kill()
     assert flink.state(old) == "FINISHED" and flink.active(v1["name"]) == []
-    # A retry comes seconds later; the guard takes a dead run's claim over once its stopped
-    # job has been ended for longer than a live run ever spends between stop and submit.
+    # A retry comes seconds later; the guard takes a dead run's claim over once its run has not
+    # renewed it for a lease (_lease.LEASE_MS), however long a live run spends in its submit.
     time.sleep(RETRY_AFTER)
     results = at_once(v2, v2)
     running = promises(flink, v1["name"], results)

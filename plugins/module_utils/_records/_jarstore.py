@@ -44,6 +44,11 @@ class JarStoreRecords:
     def describe(self):
         return "the JobManager's JAR upload directory"
 
+    def twin(self):
+        """The same store through a connection of its own (``FlinkClient.twin``)."""
+        twin = getattr(self.client, "twin", None)
+        return JarStoreRecords(twin(), self.declared_shared) if twin is not None else self
+
     def jars(self):
         return list_jars(self.client)
 

@@ -22,7 +22,8 @@ OPTIONAL_TEXT = (str, type(None))
 
 # field -> accepted types; a field missing from the payload counts as None.
 INTENT = {"n": TEXT, "f": TEXT, "p": TEXT, "a": OPTIONAL_TEXT, "t": NUMBER, "x": NUMBER,
-          "r": TEXT, "w": NUMBER + (type(None),), "h": NUMBER + (type(None),)}
+          "r": TEXT, "w": NUMBER + (type(None),), "h": NUMBER + (type(None),),
+          "l": NUMBER + (type(None),)}
 OPERATION = {"name": TEXT, "action": TEXT, "time": NUMBER + (type(None),), "job_id": OPTIONAL_TEXT,
              "previous_job_id": OPTIONAL_TEXT, "failed_job_id": OPTIONAL_TEXT,
              "savepoint": OPTIONAL_TEXT, "fingerprint": OPTIONAL_TEXT, "actor": OPTIONAL_TEXT,

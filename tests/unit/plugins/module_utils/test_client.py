@@ -329,3 +329,18 @@ def test_each_certificate_failure_gets_its_own_hint(reason, said):
     what, detail = describe_transport_error(requests.exceptions.SSLError(
         "[SSL: CERTIFICATE_VERIFY_FAILED] %s (_ssl.c:1006)" % reason))
     assert said in what and reason in detail
+
+
+def test_a_twin_has_the_same_options_and_a_session_of_its_own():
+    """A lease's renewing thread talks through a twin: the run's held request holds nothing
+    of it up, and its answers never become the run's last answer."""
+    from ansible_collections.flinkops.flink.plugins.module_utils._client import FlinkClient
+
+    client = FlinkClient("https://flink.example:8081", url_username="u", url_password="secret-pw",
+                         headers={"X-Team": "data"}, validate_certs=False, timeout=7)
+    client.last = ("GET", "https://flink.example:8081/jobs/overview", 200)
+    twin = client.twin()
+    assert twin.session is not client.session and twin.last is None and client.last is not None
+    assert (twin.base_url, twin.timeout, twin.session.verify) == (client.base_url, 7, False)
+    assert twin.session.auth == client.session.auth and twin.session.headers["X-Team"] == "data"
+    assert twin.session.trust_env == client.session.trust_env

@@ -1,8 +1,8 @@
 # Copyright (c) flinkops.flink contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The converge claim (flink_jobs): an election in the records' storage, on a storage in memory
-whose clock the test moves."""
+"""The converge claim (flink_jobs): the guard's lease keyed by the cluster, on a storage in
+memory whose clock the test moves."""
 
 from __future__ import annotations
 
@@ -11,12 +11,19 @@ import pytest
 from ansible_collections.flinkops.flink.plugins.module_utils._client import FlinkError
 from ansible_collections.flinkops.flink.plugins.module_utils._rest import delete_jar
 from ansible_collections.flinkops.flink.plugins.module_utils._cluster_claim import (
+    CLUSTER_KEY,
+    LEASE_NAME,
+    TTL,
     ClusterClaim,
     ConvergeInProgress,
-    claim_name,
-    first_live,
-    holders,
 )
+from ansible_collections.flinkops.flink.plugins.module_utils._guard import (
+    GENESIS,
+    intent_names,
+    read_intents,
+    renewal_name,
+)
+from ansible_collections.flinkops.flink.plugins.module_utils._lease import LEASE_MS
 
 
 class Records:
@@ -33,6 +40,7 @@ class Records:
     def write(self, name, ephemeral=False):
         self.writes += 1
         self.entries.append({"id": "id-%d" % self.writes, "name": name, "uploaded": self.now})
+        return "id-%d" % self.writes
 
     def delete(self, ids):
         self.entries = [e for e in self.entries if e["id"] not in ids]
@@ -52,11 +60,22 @@ def claim(records, who, **kwargs):
     return ClusterClaim(State(records), who, sleep=lambda s: None, **kwargs)
 
 
+def holders(records):
+    """Who holds a converge claim in ``records``, earliest first."""
+    return [i.actor for i in read_intents(records.jars()).get(CLUSTER_KEY, [])]
+
+
+def stop_renewing(run):
+    """As if its process was killed: its claim stays, nobody renews it."""
+    run.guard.renewer.stop()
+    run.guard.renewer = None
+
+
 def test_the_first_claim_wins_and_its_release_removes_it():
     records = Records()
     first = claim(records, "awx job 1")
     first.acquire(0)
-    assert first.acquired and len(records.entries) == 1
+    assert first.acquired and holders(records) == ["awx job 1"]
     first.release()
     assert records.entries == []
 
@@ -66,14 +85,16 @@ def test_a_second_converge_fails_at_once_naming_the_first_and_leaves_nothing():
     first = claim(records, "awx job 1 (prod-eu) by alice")
     first.acquire(0)
     records.now += 1
+    before = records.jars()
     second = claim(records, "ci job 7")
     with pytest.raises(ConvergeInProgress) as raised:
         second.acquire(0)
     assert "another converge of this cluster is in progress: awx job 1 (prod-eu) by alice" in raised.value.msg
     assert "nothing was changed" in raised.value.msg and "concurrent_wait_timeout is 0" in raised.value.msg
-    assert [e["name"] for e in records.entries] == [records.entries[0]["name"]]  # only the first's
+    assert records.jars() == before  # only the first's
     second.release()  # never acquired: touches nothing
-    assert len(records.entries) == 1
+    assert records.jars() == before
+    first.release()
 
 
 def test_a_waiting_converge_goes_once_the_first_has_ended():
@@ -90,42 +111,67 @@ def test_a_waiting_converge_goes_once_the_first_has_ended():
 
     second = ClusterClaim(State(records), "ci job 7", sleep=sleep)
     second.acquire(600)
-    assert second.acquired and second.waited_for.who == "awx job 1"
+    assert second.acquired and second.waited_for.actor == "awx job 1"
     assert len(ticks) == 3
-    assert list(holders(records.jars())) == [second.run_id]
+    assert holders(records) == ["ci job 7"]
+    second.release()
 
 
-def test_a_claim_past_its_ttl_holds_nothing_and_is_removed():
+def test_a_claim_no_longer_renewed_holds_nothing_a_lease_later_and_is_removed():
     records = Records()
-    crashed = claim(records, "awx job 1", ttl=60)
-    crashed.acquire(0)  # never released: its process was killed
-    records.now += 61 * 1000
+    crashed = claim(records, "awx job 1")
+    crashed.acquire(0)
+    stop_renewing(crashed)  # never released: its process was killed
+    records.now += LEASE_MS
+    with pytest.raises(ConvergeInProgress):
+        claim(records, "awx job 2").acquire(0)  # within the lease: still held
+    records.now += 1
     later = claim(records, "awx job 2")
     later.acquire(0)
-    assert list(holders(records.jars())) == [later.run_id]
+    assert holders(records) == ["awx job 2"]
+    later.release()
+
+
+def test_a_claim_past_its_ttl_holds_nothing_however_renewed():
+    records = Records()
+    hung = claim(records, "awx job 1", ttl=60)
+    hung.acquire(0)
+    stop_renewing(hung)
+    records.now += 61 * 1000
+    records.write(renewal_name(CLUSTER_KEY, hung.guard.intent.nonce, 99))  # renewed, yet past its ttl
+    later = claim(records, "awx job 2")
+    later.acquire(0)
+    assert holders(records) == ["awx job 2"]
+    later.release()
 
 
 def test_claims_with_the_same_stamp_both_back_off():
-    entries = [{"id": "1", "name": claim_name("a" * 16, 1, 60, "one"), "uploaded": 5},
-               {"id": "2", "name": claim_name("b" * 16, 1, 60, "two"), "uploaded": 5}]
-    tied = first_live(entries, 5)
-    assert [h.run_id for h in tied] == ["a" * 16, "b" * 16]  # neither is alone: neither goes
     records = Records()
     records.now = 5
-    records.entries = [entries[1]]
+    for name in intent_names(LEASE_NAME, CLUSTER_KEY, "0" * 16, GENESIS, "two", TTL, "b" * 8,
+                             leased=True):
+        records.entries.append({"id": "0-" + name, "name": name, "uploaded": 5})  # listed first
     run = claim(records, "one")
-    with pytest.raises(ConvergeInProgress):
-        run.acquire(0)
+    with pytest.raises(ConvergeInProgress) as raised:
+        run.acquire(0)  # its own claim, stamped 5 too, is not alone: it does not go
+    assert "in progress: two" in raised.value.msg
+    assert holders(records) == ["two"]
 
 
-def test_a_run_is_as_old_as_its_first_claim_and_lives_as_long_as_its_latest():
-    entries = [{"id": "1", "name": claim_name("a" * 16, 1, 60, "one"), "uploaded": 1000},
-               {"id": "2", "name": claim_name("a" * 16, 3, 60, "one"), "uploaded": 50000},
-               {"id": "3", "name": claim_name("b" * 16, 1, 60, "two"), "uploaded": 20000}]
-    found = holders(entries)
-    assert (found["a" * 16].first, found["a" * 16].expires) == (1000, 110000)
-    assert [h.who for h in first_live(entries, 70000)] == ["one"]  # renewed: still first
-    assert [h.who for h in first_live(entries, 115000)] == []
+def test_a_run_is_as_old_as_its_first_claim_and_lives_as_long_as_its_latest_renewal():
+    records = Records()
+    first = claim(records, "one")
+    first.acquire(0)
+    stop_renewing(first)
+    records.now += 50 * 1000
+    records.write(renewal_name(CLUSTER_KEY, first.guard.intent.nonce, 7))  # its thread renewed it
+    records.now += LEASE_MS
+    with pytest.raises(ConvergeInProgress) as raised:  # renewed: still first, though made long ago
+        claim(records, "two").acquire(0)
+    assert "in progress: one, since 1970-01-01 00:16:40 UTC" in raised.value.msg
+    records.now += 1
+    claim(records, "two").acquire(0)
+    assert holders(records) == ["two"]
 
 
 # ---------------------------------------------------------------------------- an upload already gone

@@ -6,14 +6,13 @@
 from __future__ import annotations
 
 import itertools
+import time
 
 import pytest
 
 from ansible_collections.flinkops.flink.plugins.module_utils._client import FlinkError
 from ansible_collections.flinkops.flink.plugins.module_utils._guard import (
     GENESIS,
-    GAP_GRACE_MS,
-    RESUME_GRACE_MS,
     DeploymentInProgress,
     Guard,
     abandoned,
@@ -29,6 +28,7 @@ from ansible_collections.flinkops.flink.plugins.module_utils._guard import (
     read_confirmations,
     read_intents,
     read_planned,
+    renewal_name,
     spec_of,
     stale_records,
     stop_trigger_id,
@@ -36,6 +36,7 @@ from ansible_collections.flinkops.flink.plugins.module_utils._guard import (
     superseded_by,
 )
 from ansible_collections.flinkops.flink.plugins.module_utils._jobstate import cluster_lineage
+from ansible_collections.flinkops.flink.plugins.module_utils._lease import LEASE_MS
 from ansible_collections.flinkops.flink.plugins.module_utils._oplog import (
     OPERATIONS_KEPT,
     append_operation,
@@ -206,7 +207,7 @@ def dead_run(store, successor, seconds_ago):
 def test_an_abandoned_claim_is_taken_over():
     store = Store()
     successor = successor_id("orders", JID)
-    ended = dead_run(store, successor, seconds_ago=7)
+    ended = dead_run(store, successor, seconds_ago=11)  # past the lease (_lease.LEASE_MS)
     rerun = Guard(store, "orders", who="rerun", warn=print)
     intent = rerun.claim(successor, "a" * 16, JID, 600, jobs=[ended])
     assert intent.actor == "rerun"
@@ -240,23 +241,106 @@ def test_two_reruns_after_a_dead_run_elect_one():
     assert [i.actor for i in read_intents(store.jars())[successor]] == won
 
 
-def test_abandoned_rules():
+def test_abandoned_rules_of_a_claim_never_renewed():
+    """A run killed before its first renewal (or of an older release): judged by the job it
+    replaces, with one lease of grace after that job's end or after the claim's own making."""
     store = Store()
     for name in intent_names("o", successor_id("o", JID), "f" * 16, JID, "a", 60, "12345678"):
         store.write(name)
     intent = list(read_intents(store.jars()).values())[0][0]
-    now = intent.uploaded + 10 * 1000  # its run stopped the predecessor after claiming
+    now = intent.uploaded + 20 * 1000  # its run stopped the predecessor after claiming
     assert not abandoned(intent, {"jid": JID, "state": "RUNNING", "end-time": -1}, False, now)
-    assert not abandoned(intent, {"end-time": now - 1000}, False, now)  # in the gap, live
-    assert abandoned(intent, {"end-time": now - GAP_GRACE_MS - 1}, False, now)
-    # Made after its predecessor ended (a re-run resuming): the grace runs from the claim.
+    assert not abandoned(intent, {"end-time": now - LEASE_MS}, False, now)  # in the gap, live
+    assert abandoned(intent, {"end-time": now - LEASE_MS - 1}, False, now)
+    # Made after its predecessor ended (a re-run resuming): the lease runs from the claim.
     ended_before = {"end-time": intent.uploaded - 60 * 1000}
-    assert not abandoned(intent, ended_before, False, intent.uploaded + RESUME_GRACE_MS)
-    assert abandoned(intent, ended_before, False, intent.uploaded + RESUME_GRACE_MS + 1)
+    assert not abandoned(intent, ended_before, False, intent.uploaded + LEASE_MS)
+    assert abandoned(intent, ended_before, False, intent.uploaded + LEASE_MS + 1)
     assert abandoned(intent, None, False, intent.uploaded + 61 * 1000)  # past its ttl
-    # Flink lists no such predecessor (a JobManager without HA restarted): past the grace.
-    assert not abandoned(intent, None, False, intent.uploaded + GAP_GRACE_MS)
-    assert abandoned(intent, None, False, intent.uploaded + GAP_GRACE_MS + 1)
+    # Flink lists no such predecessor (a JobManager without HA restarted): past the lease.
+    assert not abandoned(intent, None, False, intent.uploaded + LEASE_MS)
+    assert abandoned(intent, None, False, intent.uploaded + LEASE_MS + 1)
+
+
+def renewed_claim(renewals_after_ms, ttl=3600):
+    """A claim and renewals of it stamped at the given offsets from the claim (ms)."""
+    store = Store()
+    successor = successor_id("o", JID)
+    for name in intent_names("o", successor, "f" * 16, JID, "a", ttl, "12345678"):
+        store.write(name)
+    made = store.files[0]["uploaded"]
+    for sequence, offset in enumerate(renewals_after_ms):
+        store.files.append({"id": "r%d" % sequence, "name": renewal_name(successor, "12345678", sequence),
+                            "uploaded": made + offset})
+    return store, read_intents(store.jars())[successor][0]
+
+
+def test_a_renewed_claim_is_never_abandoned_however_long_ago_its_predecessor_ended():
+    """The slow submit of issue 25: the old job ended a minute ago, the run still sits in
+    POST /jars/:id/run, renewing its claim; nobody takes it over."""
+    _store, intent = renewed_claim([2000 * i for i in range(1, 31)])
+    assert intent.renewed == intent.uploaded + 60 * 1000
+    now = intent.renewed + 1000
+    ended_long_ago = {"jid": JID, "state": "FINISHED", "end-time": intent.uploaded + 1000}
+    assert not abandoned(intent, ended_long_ago, None, now)
+    assert not abandoned(intent, None, None, now)  # even with its predecessor forgotten
+    assert not abandoned(intent, ended_long_ago, None, intent.renewed + LEASE_MS)
+
+
+def test_a_claim_whose_renewals_stopped_is_abandoned_a_lease_later_whatever_its_predecessor():
+    """Its run died (renewals stopped): taken over one lease after its last renewal, even while
+    the job it replaces still runs (the takeover shares that job's stop: same successor)."""
+    _store, intent = renewed_claim([2000, 4000])
+    running = {"jid": JID, "state": "RUNNING", "end-time": -1}
+    assert not abandoned(intent, running, None, intent.renewed + LEASE_MS)
+    assert abandoned(intent, running, None, intent.renewed + LEASE_MS + 1)
+    assert abandoned(intent, {"end-time": intent.uploaded + 3000}, None, intent.renewed + LEASE_MS + 1)
+
+
+def test_a_renewed_claim_still_ends_at_its_ttl():
+    """A run that hangs but renews: its ttl bounds it (the fence still holds after)."""
+    _store, intent = renewed_claim([2000 * i for i in range(1, 40)], ttl=60)
+    assert abandoned(intent, None, None, intent.uploaded + 61 * 1000)
+
+
+def test_renewals_of_other_claims_and_names_are_kept_apart():
+    store, intent = renewed_claim([2000])
+    other = successor_id("o", "f" * 32)
+    store.files.append({"id": "x", "name": renewal_name(other, "12345678", 1),
+                        "uploaded": intent.uploaded + 9000})
+    store.files.append({"id": "y", "name": renewal_name(intent.successor, "87654321", 1),
+                        "uploaded": intent.uploaded + 9000})
+    again = read_intents(store.jars())[intent.successor][0]
+    assert [jar["id"] for jar in again.renewals] == ["r0"] and again.renewed == intent.uploaded + 2000
+
+
+def test_renewals_whose_claim_is_gone_are_pruned_once_past_the_lease():
+    store, intent = renewed_claim([2000])
+    store.delete(intent.entry_ids)
+    store.files.append({"id": "late", "name": "other", "uploaded": intent.uploaded + 2000 + LEASE_MS})
+    assert "r0" not in stale_records(store.jars(), "o", set())
+    store.files.append({"id": "later", "name": "other", "uploaded": intent.uploaded + 2001 + LEASE_MS})
+    assert "r0" in stale_records(store.jars(), "o", set())
+
+
+def test_keep_alive_renews_the_claim_and_release_removes_every_renewal():
+    store = Store()
+    guard = Guard(store, "orders", who="a")
+    successor = successor_id("orders", JID)
+    guard.claim(successor, "a" * 16, JID, 600, jobs=[])
+    guard.keep_alive()
+    guard.renewer.every = 0.01
+    deadline = time.time() + 10
+    while len([f for f in store.files if f["name"].startswith("flinkops-renew-")]) == 0 or \
+            store.deleted == []:
+        assert time.time() < deadline, store.files
+        time.sleep(0.01)
+    listed = read_intents(store.jars())[successor][0]
+    # One renewal listed at a time (the older ones deleted), newer than the claim.
+    assert len(listed.renewals) == 1 and listed.renewed > listed.uploaded
+    guard.release()
+    assert guard.renewer is None
+    assert not [f for f in store.files if "flinkops-intent-" in f["name"] or "flinkops-renew-" in f["name"]]
 
 
 def test_a_claim_whose_successor_runs_is_abandoned_past_its_window():
@@ -455,3 +539,43 @@ def test_the_winner_plans_its_submission_and_the_plan_answers_after_its_claim_is
                    planned=read_planned(store.jars(), "orders")) == "f" * 16
     stale = stale_records(store.jars(), "orders", {successor})
     assert len(stale) == 2 and all("flinkops-plan-" in name for name in stale)
+
+
+def test_a_leased_claim_never_renewed_is_abandoned_a_lease_after_its_making():
+    """A run killed before its first renewal: its claim says it renews, so one lease after it
+    was made it is gone, even while the job it replaces still runs."""
+    store = Store()
+    for name in intent_names("o", successor_id("o", JID), "f" * 16, JID, "a", 3600, "12345678",
+                             leased=True):
+        store.write(name)
+    intent = list(read_intents(store.jars()).values())[0][0]
+    assert intent.leased and not intent.renewals
+    running = {"jid": JID, "state": "RUNNING", "end-time": -1}
+    assert not abandoned(intent, running, None, intent.uploaded + LEASE_MS)
+    assert abandoned(intent, running, None, intent.uploaded + LEASE_MS + 1)
+
+
+def test_a_strict_election_elects_nobody_on_a_tie():
+    store = Store(step_ms=0)
+    for nonce in ("1" * 8, "2" * 8):
+        for name in intent_names("o", successor_id("o", JID), "f" * 16, JID, nonce, 60, nonce):
+            store.write(name)
+    tied = list(read_intents(store.jars()).values())[0]
+    now = tied[0].uploaded
+    assert elect(tied, now) is tied[0]  # the guard: the smallest entry id (the fence stands behind)
+    assert elect(tied, now, strict=True) is None  # the converge claim: both back off
+    assert elect(tied[:1], now, strict=True) is tied[0]
+
+
+def test_a_strict_claim_that_ties_with_rivals_before_it_names_the_earliest():
+    """Two rivals tied at one stamp, ours later: nobody is elected, ours backs off naming one."""
+    store = Store(step_ms=0)
+    successor = successor_id("o", JID)
+    for nonce in ("1" * 8, "2" * 8):
+        for name in intent_names("o", successor, "f" * 16, JID, "rival " + nonce[0], 60, nonce):
+            store.write(name)
+    store.clock = itertools.count(next(store.clock) + 1000, 7)
+    with pytest.raises(DeploymentInProgress) as raised:
+        Guard(store, "o", who="ours").claim(successor, "f" * 16, JID, 60, strict=True, plan=False)
+    assert raised.value.winner.actor == "rival 1"
+    assert [i.actor for i in read_intents(store.jars())[successor]] == ["rival 1", "rival 2"]

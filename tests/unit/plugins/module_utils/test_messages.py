@@ -310,7 +310,7 @@ MESSAGES = {
     'job %s: %d attempts to replace job %s ended without success; nothing was changed. '
     'Start the job under a new name, or from savepoint_path after cancelling job %s':
         ('job <name>: <n> attempts to replace job <id> ended without success; nothing was changed ...', OTHER_RUN_ACTS),
-    'the intent record of job %s was written but is not listed by GET /jars; nothing was changed':
+    'the intent record of %s was written but is not listed by GET /jars; nothing was changed':
         ('the intent record of job <name> was written but is not listed by GET /jars; nothing was changed', UNCHANGED),
     'job %s was superseded by another deployment (%s)':
         ('job <id> was superseded by another deployment (<actor> since <time>)', OTHER_RUN_ACTS),
