@@ -33,6 +33,9 @@ description:
     observed value, so a restarted activation that sees the same change again gives it the same id.
   - Connection options are those of the modules, with the same C(FLINK_*) environment fallbacks.
     Secrets (passwords, tokens, header values, credentials in the URL) never appear in events.
+  - The args (with the environment's values) are checked at start against the JSON schema
+    C(ARGS_SCHEMA) of this file; a wrong one stops the source with a message naming each wrong
+    option, never its value. A number or a boolean may be given as text (a rulebook's Jinja gives text).
 options:
   url:
     description: The JobManager REST URL. Falls back to E(FLINK_URL).
