@@ -134,8 +134,10 @@ HEAL_OTHERS    := test_self_heal_rulebook_heals_a_failed_managed_job \
                   test_a_heal_while_a_deployment_is_under_way_never_disturbs_it
 # test_progress.py slows a savepoint down to watch ansible-playbook's progress lines and a deadline
 # run out (the action plugin and the waiter are the same on every Flink version): first version only.
+# test_savepoint_oplog.py restarts the JobManager (a heal from flink_savepoint's logged savepoint).
 SLOW_SUITES    := tests/integration/test_faults.py tests/integration/test_security.py \
-                  tests/integration/test_races.py $(HEAL_SUITE) tests/integration/test_progress.py \
+                  tests/integration/test_races.py $(HEAL_SUITE) tests/integration/test_savepoint_oplog.py \
+                  tests/integration/test_progress.py \
                   $(STORE_FAULTS_SUITE) $(DRAIN_SUITE)
 
 # Suites that prove a pass-through rather than Flink's behaviour: the first version only
