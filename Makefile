@@ -126,7 +126,7 @@ STORE_FAULTS_SUITE := tests/integration/test_store_faults.py
 # test_heal.py kills a TaskManager and runs ansible-rulebook (a JVM of its own): every test on the
 # first version in the slow lane; on the other versions the rulebook's heals (HEAL_OTHERS: a
 # failed job, a job lost by a JobManager restart, a job failing on every start healed at most N
-# times, a heal beside a deployment under way; the last two about 35 s on 1.20) in a stage of their own.
+# times, a heal beside a deployment under way; the last two 35-105 s together on 1.20 here) in a stage of their own.
 HEAL_SUITE     := tests/integration/test_heal.py
 HEAL_OTHERS    := test_self_heal_rulebook_heals_a_failed_managed_job \
                   test_a_job_lost_by_a_jobmanager_restart_is_healed_from_its_savepoint_in_the_store \
