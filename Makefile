@@ -124,14 +124,19 @@ DRAIN_SUITE    := tests/integration/test_drain_restore.py
 STORE_FAULTS_SUITE := tests/integration/test_store_faults.py
 # test_heal.py kills a TaskManager and runs ansible-rulebook (a JVM of its own): every test on the
 # first version in the slow lane; on the other versions the rulebook's heals (HEAL_OTHERS: a
-# failed job, a job lost by a JobManager restart) in a stage of their own.
+# failed job, a job lost by a JobManager restart, a job failing on every start healed at most N
+# times, a heal beside a deployment under way; the last two 35-105 s together on 1.20 here) in a stage of their own.
 HEAL_SUITE     := tests/integration/test_heal.py
 HEAL_OTHERS    := test_self_heal_rulebook_heals_a_failed_managed_job \
-                  test_a_job_lost_by_a_jobmanager_restart_is_healed_from_its_savepoint_in_the_store
+                  test_a_job_lost_by_a_jobmanager_restart_is_healed_from_its_savepoint_in_the_store \
+                  test_self_heal_rulebook_stops_healing_a_job_that_fails_on_every_start \
+                  test_a_heal_while_a_deployment_is_under_way_never_disturbs_it
 # test_progress.py slows a savepoint down to watch ansible-playbook's progress lines and a deadline
 # run out (the action plugin and the waiter are the same on every Flink version): first version only.
+# test_savepoint_oplog.py restarts the JobManager (a heal from flink_savepoint's logged savepoint).
 SLOW_SUITES    := tests/integration/test_faults.py tests/integration/test_security.py \
-                  tests/integration/test_races.py $(HEAL_SUITE) tests/integration/test_progress.py \
+                  tests/integration/test_races.py $(HEAL_SUITE) tests/integration/test_savepoint_oplog.py \
+                  tests/integration/test_progress.py \
                   $(STORE_FAULTS_SUITE) $(DRAIN_SUITE)
 
 # Suites that prove a pass-through rather than Flink's behaviour: the first version only

@@ -46,20 +46,16 @@ from ansible_collections.flinkops.flink.plugins.module_utils._capacity import sl
 from ansible_collections.flinkops.flink.plugins.module_utils._client import FlinkError
 from ansible_collections.flinkops.flink.plugins.module_utils._cluster_claim import ClusterClaim
 from ansible_collections.flinkops.flink.plugins.module_utils._engine import Engine
-from ansible_collections.flinkops.flink.plugins.module_utils._guard import (
-    actor,
-    confirmation_name,
-    read_confirmations,
-    read_planned,
-)
+from ansible_collections.flinkops.flink.plugins.module_utils._guard import actor, confirmation_name
 from ansible_collections.flinkops.flink.plugins.module_utils._guard_hook import Replan
+from ansible_collections.flinkops.flink.plugins.module_utils._identity import deployed_by_collection
 from ansible_collections.flinkops.flink.plugins.module_utils._jobstate import (
     default_savepoint_dir,
     is_active,
     name_matches,
 )
 from ansible_collections.flinkops.flink.plugins.module_utils._migrate import legacy_records
-from ansible_collections.flinkops.flink.plugins.module_utils._oplog import append_operation, read_operations
+from ansible_collections.flinkops.flink.plugins.module_utils._oplog import append_operation
 from ansible_collections.flinkops.flink.plugins.module_utils._precheck import plan_vertices
 from ansible_collections.flinkops.flink.plugins.module_utils._request import Changes, DeployRequest, real
 from ansible_collections.flinkops.flink.plugins.module_utils._rest import (
@@ -71,12 +67,7 @@ from ansible_collections.flinkops.flink.plugins.module_utils._rest import (
     plan_jar,
 )
 from ansible_collections.flinkops.flink.plugins.module_utils._spec import JobSpec
-from ansible_collections.flinkops.flink.plugins.module_utils._store import (
-    find_upload,
-    fingerprint_of,
-    record_spec,
-    spec_records,
-)
+from ansible_collections.flinkops.flink.plugins.module_utils._store import find_upload, record_spec
 
 START, UPGRADE, PRUNE, UNCHANGED, UNMANAGED = "start", "upgrade", "prune", "unchanged", "unmanaged"
 ADOPT = "adopt"
@@ -416,21 +407,6 @@ def failure_message(failures, skipped, line):
     if skipped:
         text += ". Not attempted (failure_policy: stop): %s" % ", ".join(e.name for e in skipped)
     return "%s. The converge did: %s" % (text, line)
-
-
-# ---------------------------------------------------------------------------
-# The records: which active jobs the collection deployed
-
-def deployed_by_collection(entries, name, job_id):
-    """Whether the records of job ``name`` (``entries``) say the collection deployed job
-    ``job_id``: a confirmation or planned submission of it, an operation-log entry naming it,
-    or (job ids of older releases) a spec record of the name whose fingerprint starts its id."""
-    if job_id in read_confirmations(entries, name) or job_id in read_planned(entries, name):
-        return True
-    if any(entry.get("job_id") == job_id for entry in read_operations(entries, name)):
-        return True
-    record = spec_records(entries).get(fingerprint_of(job_id))
-    return bool(record and record.get("name") == name)
 
 
 # ---------------------------------------------------------------------------

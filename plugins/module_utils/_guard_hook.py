@@ -52,6 +52,7 @@ from ansible_collections.flinkops.flink.plugins.module_utils._guard import (
 )
 from ansible_collections.flinkops.flink.plugins.module_utils._oplog import (
     append_operation,
+    SAVEPOINT_ACTION,
     last_known_state,
     read_operations,
     resumable_state,
@@ -148,7 +149,8 @@ class GuardHook(Hooks):
                 not req.savepoint_path and not getattr(req, "allow_start_empty", False):
             resumable = resumable_state(operations, ours) if req.resume else None
             if resumable is None:
-                self._refuse_empty_start(run, ran, predecessor)
+                self._refuse_empty_start(run, ran, predecessor, last_known_state(
+                    [op for op in operations if op.get("action") in RAN + (SAVEPOINT_ACTION,)]))
             run.resume_from = resumable
         intents = read_intents(run.records)
         busy = deploying(current, intents) if current else None
@@ -171,9 +173,8 @@ class GuardHook(Hooks):
         # Renewed until the run lets it go: a long stop or submit never looks abandoned.
         self._guard(run).keep_alive()
 
-    def _refuse_empty_start(self, run, operations, predecessor):
+    def _refuse_empty_start(self, run, operations, predecessor, state):
         req = run.request
-        state = last_known_state(operations)
         message = (
             "job %s has history on this cluster (last: %s, job %s) but Flink lists no run of "
             "it (a JobManager without high availability lost its job list?); refusing to start "
@@ -351,7 +352,7 @@ class GuardHook(Hooks):
         """The message of the failed deployment that left ``job_id`` running (the newest
         logged change of that job is a failure about the job itself), else None."""
         for entry in read_operations(run.records, run.request.name):
-            if entry.get("job_id") == job_id:
+            if entry.get("job_id") == job_id and entry.get("action") != SAVEPOINT_ACTION:
                 if entry.get("action") == "failed" and not entry.get("failed_job_id"):
                     return (entry.get("message") or "no message recorded")[:200]
                 return None

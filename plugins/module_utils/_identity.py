@@ -22,6 +22,7 @@ from ansible_collections.flinkops.flink.plugins.module_utils._guard import (
     read_planned,
     spec_of,
 )
+from ansible_collections.flinkops.flink.plugins.module_utils._oplog import read_operations
 from ansible_collections.flinkops.flink.plugins.module_utils._store import (
     fingerprint_of,
     rescaled_fingerprint,
@@ -40,3 +41,15 @@ def running_fingerprint(entries, job_id, name=None):
 def running_spec(entries, job_id, name=None):
     """The spec record (a dict) of the spec job ``job_id`` runs, or None when unknown."""
     return spec_records(entries).get(running_fingerprint(entries, job_id, name))
+
+
+def deployed_by_collection(entries, name, job_id):
+    """Whether the records of job ``name`` (``entries``) say the collection deployed job
+    ``job_id``: a confirmation or planned submission of it, an operation-log entry naming it,
+    or (job ids of older releases) a spec record of the name whose fingerprint starts its id."""
+    if job_id in read_confirmations(entries, name) or job_id in read_planned(entries, name):
+        return True
+    if any(entry.get("job_id") == job_id for entry in read_operations(entries, name)):
+        return True
+    record = spec_records(entries).get(fingerprint_of(job_id))
+    return bool(record and record.get("name") == name)

@@ -27,6 +27,11 @@ from ansible_collections.flinkops.flink.plugins.module_utils._guard import (
 )
 
 OPERATIONS_KEPT = 50
+# flink_savepoint's record of a savepoint it took of a running managed job (the job runs on:
+# it decides nothing); a scheduled backup writes one per run, so these are kept apart, the newest
+# SAVEPOINTS_KEPT, and never push a deployment's entries out of the log.
+SAVEPOINT_ACTION = "savepoint"
+SAVEPOINTS_KEPT = 10
 # The logged actions after which a job should run, and those after which it should not; the
 # others (failed, refused, none) decide nothing.
 RUN_ACTIONS = ("started", "resumed", "upgraded", "rolled back", "rescaled")
@@ -68,7 +73,7 @@ def read_operations(jars, name):
 def started_by(jars, name, job_id):
     """Who started ``job_id`` as job ``name``, by the operation log (None until logged)."""
     for entry in read_operations(jars, name):
-        if entry.get("job_id") == job_id and entry.get("actor"):
+        if entry.get("job_id") == job_id and entry.get("actor") and entry.get("action") != SAVEPOINT_ACTION:
             return entry["actor"]
     return None
 
@@ -78,11 +83,15 @@ def operation_entries(jars, name):
     return [jar for _key, _payload, entries in _operation_records(jars, name) for jar in entries]
 
 
-def stale_operations(jars, name, keep=OPERATIONS_KEPT):
-    """Entry ids of the log records of ``name`` beyond the newest ``keep``."""
-    stale = []
-    for _key, _payload, entries in _operation_records(jars, name)[keep:]:
-        stale.extend(jar["id"] for jar in entries)
+def stale_operations(jars, name, keep=OPERATIONS_KEPT, keep_savepoints=SAVEPOINTS_KEPT):
+    """Entry ids of the log records of ``name`` beyond the newest ``keep`` (savepoints taken by
+    flink_savepoint apart: beyond the newest ``keep_savepoints`` of them)."""
+    stale, seen = [], {True: 0, False: 0}
+    for _key, payload, entries in _operation_records(jars, name):
+        taken = payload.get("action") == SAVEPOINT_ACTION
+        seen[taken] += 1
+        if seen[taken] > (keep_savepoints if taken else keep):
+            stale.extend(jar["id"] for jar in entries)
     return stale
 
 
@@ -109,7 +118,7 @@ def last_known_state(operations):
 def savepoints_named(operations):
     """Every savepoint ``operations`` (newest first) name, once each, newest first:
     [{"path", "time", "action", "job_id"}]. The job is the one stopped (or, for a start, the
-    one started from it)."""
+    one started from it; for a savepoint flink_savepoint took, the job it took it of)."""
     found, seen = [], set()
     for entry in operations:
         path = entry.get("savepoint")

@@ -128,10 +128,12 @@ jobs:
     operations:
       description:
         - The operation log of the job's name, newest first, at most the last 50 changes made by
-          M(flinkops.flink.flink_job), kept on the cluster next to the spec records. Read it to
+          M(flinkops.flink.flink_job), kept on the cluster next to the spec records, and the last
+          10 savepoints M(flinkops.flink.flink_savepoint) took of the job. Read it to
           find out who changed a job, when, and from which state.
         - Each entry has C(time) (epoch seconds), C(action) (V(started), V(resumed), V(upgraded),
-          V(stopped), V(cancelled), V(rolled back), V(failed), V(refused)), C(job_id),
+          V(stopped), V(cancelled), V(rolled back), V(failed), V(refused), V(savepoint) for a
+          savepoint M(flinkops.flink.flink_savepoint) took), C(job_id),
           C(previous_job_id), C(savepoint) (the state taken or restored), C(fingerprint) (the spec),
           C(actor) (user@host, or the AWX job id and template) and, for failures and refusals,
           C(message). Absent keys were not known.
@@ -175,8 +177,8 @@ operations:
   elements: dict
 savepoints:
   description:
-    - With O(name), every savepoint the operation log of that name records (taken by a stop or an upgrade, or
-      restored from) and the latest savepoint of each run Flink lists, once each, newest first, without the ones
+    - With O(name), every savepoint the operation log of that name records (taken by a stop, an upgrade or
+      M(flinkops.flink.flink_savepoint), or restored from) and the latest savepoint of each run Flink lists, once each, newest first, without the ones
       disposed of through M(flinkops.flink.flink_savepoint). Flink knows a run's savepoints only while it lists
       the job (an hour by default, until a leader change); the log's part is the records' history, and with a
       durable O(state_store) it survives every JobManager restart.
@@ -193,10 +195,10 @@ savepoints:
       description: When it completed (Flink's time), else when the operation that named it was logged (ms since the epoch).
       type: int
     action:
-      description: The logged operation (V(stopped), V(upgraded), V(resumed), ...); V(null) when only Flink lists it.
+      description: The logged operation (V(stopped), V(upgraded), V(resumed), V(savepoint), ...); V(null) when only Flink lists it.
       type: str
     job_id:
-      description: The job the operation stopped (or started from it).
+      description: The job the operation stopped (or started from it; for V(savepoint), the job it was taken of).
       type: str
   sample:
     - {path: "file:/var/flink/savepoints/savepoint-9a8b7c-5e6f7a8b9c0d", timestamp: 1795486742496, action: upgraded,

@@ -29,6 +29,10 @@ description:
   - With O(job_ids), several jobs at once. Every savepoint (or stop) is triggered first, then each
     is waited for, so the cluster takes them at the same time in one module run. Each job's outcome
     is in RV(savepoints); when any failed, the module fails naming each, after the others completed.
+  - A savepoint taken (and waited for) of a job the collection deployed is recorded in the job name's
+    operation log, where M(flinkops.flink.flink_job) logs its changes (in the O(state_store) when set,
+    else in the JobManager's JAR store), so M(flinkops.flink.flink_job_info) lists it and the heal
+    playbook C(flinkops.flink.heal) can resume from it. See the notes.
 author:
   - Flinkops Contributors (@flinkops)
 extends_documentation_fragment:
@@ -124,6 +128,19 @@ options:
         the older ones are disposed of (see the description). At least 1, as the newest savepoint is
         what a stopped job resumes from.
     type: int
+notes:
+  - The operation log's entry of a savepoint has the action C(savepoint), the job's id, the savepoint's
+    path, the fingerprint of the spec the job runs and the actor; a stop with a savepoint (O(stop=true))
+    is logged as C(stopped) (its C(previous_job_id) the stopped job), as a stop by M(flinkops.flink.flink_job)
+    is, so the job is no longer one that should run and a later deployment resumes from it.
+  - A job is the collection's when its records confirm its id or its operation log names it; a savepoint
+    of any other job is not logged. Nothing is logged in check mode, with O(wait=false), or for a recent
+    savepoint O(max_age) returns.
+  - A log that cannot be read or written is a warning; the savepoint was taken and is returned.
+  - The log keeps the newest 10 such savepoint entries per job name, apart from its newest 50 other
+    entries, so a frequent backup never pushes a deployment's entries out of it.
+  - Give the same O(state_store) as the deployments (or E(FLINK_STATE_STORE)) - a savepoint logged in the
+    JAR store is lost with a JobManager restarted without high availability.
 seealso:
   - module: flinkops.flink.flink_job
   - module: flinkops.flink.flink_job_info
@@ -169,7 +186,9 @@ EXAMPLES = r"""
 
 RETURN = r"""
 location:
-  description: Where the savepoint is (V(null) in check mode or with O(wait=false)).
+  description:
+    - Where the savepoint is (V(null) in check mode or with O(wait=false)).
+    - A savepoint taken of a job the collection deployed is also in the job name's operation log (see the notes).
   returned: state=present
   type: str
   sample: file:/var/flink/savepoints/savepoint-3f9c1e-6bdc59010a32
@@ -238,6 +257,8 @@ import time
 import uuid
 
 from ansible_collections.flinkops.flink.plugins.module_utils._client import FlinkError
+from ansible_collections.flinkops.flink.plugins.module_utils._guard import actor
+from ansible_collections.flinkops.flink.plugins.module_utils._identity import deployed_by_collection, running_fingerprint
 from ansible_collections.flinkops.flink.plugins.module_utils._module import FlinkModule
 from ansible_collections.flinkops.flink.plugins.module_utils._request import (
     is_absolute_location,
@@ -250,7 +271,12 @@ from ansible_collections.flinkops.flink.plugins.module_utils._jobstate import (
     savepoint_info,
 )
 from ansible_collections.flinkops.flink.plugins.module_utils._migrate import legacy_records
-from ansible_collections.flinkops.flink.plugins.module_utils._oplog import read_operations, savepoint_history
+from ansible_collections.flinkops.flink.plugins.module_utils._oplog import (
+    SAVEPOINT_ACTION,
+    append_operation,
+    read_operations,
+    savepoint_history,
+)
 from ansible_collections.flinkops.flink.plugins.module_utils._poll import (
     dispose_savepoint,
     wait_savepoint,
@@ -330,11 +356,38 @@ def trigger(module, job_id):
     return trigger_id
 
 
+def record_taken(module, job, location, jar_list=None):
+    """Log a savepoint (or a stop with one) the module took of a job the collection deployed, in
+    its name's operation log (the ``state_store`` when set, else the JAR store), as flink_job logs
+    its changes: the heal and a later deployment then know a state newer than the last
+    deployment's. A job the records do not know is not logged; a log that cannot be read or
+    written is a warning (the savepoint was taken). ``jar_list()`` reads the JAR list (once
+    for several jobs)."""
+    name, job_id = job.get("name"), job["jid"]
+    if not name or not location:
+        return
+    try:
+        entries = module.state.read_job(name, jar_list or (lambda: list_jars(module.client)), legacy_records)
+        if not deployed_by_collection(entries, name, job_id):
+            return
+        fingerprint = running_fingerprint(entries, job_id, name)
+        # A stop decides that the job should not run (a heal leaves it stopped, a deployment
+        # resumes from it), as a stop by flink_job does.
+        action, ids = ("stopped", dict(previous_job_id=job_id)) if module.params["stop"] else \
+            (SAVEPOINT_ACTION, dict(job_id=job_id))
+        append_operation(module.state.job(name), name, action, actor(), module.warn,
+                         savepoint=location, fingerprint=fingerprint, **ids)
+    except FlinkError as exc:
+        module.warn("the savepoint %s of job %s (%s) is not in its operation log: %s" % (
+            location, job_id, name, exc))
+
+
 def take(module):
     if module.params["job_ids"]:
         take_many(module)
         return
-    job_id = running_job(module)["jid"]
+    job = running_job(module)
+    job_id = job["jid"]
     recent = recent_savepoint(module, job_id)
     if recent:
         module.exit(location=recent, job_id=job_id, trigger_id=None)
@@ -342,6 +395,7 @@ def take(module):
     location = None
     if module.params["wait"] and not module.check_mode:
         location = wait_savepoint(module.client, job_id, trigger_id, module.params["wait_timeout"])
+        record_taken(module, job, location)
     module.exit(location=location, job_id=job_id,
                 trigger_id=None if module.check_mode else trigger_id)
 
@@ -372,6 +426,16 @@ def take_many(module):
                                                      max(deadline - time.monotonic(), 1.0))
             except FlinkError as exc:
                 outcome["error"] = str(exc)
+    jars = []
+
+    def jar_list():
+        if not jars:
+            jars.append(list_jars(client))
+        return jars[0]
+
+    for outcome in outcomes:
+        if outcome["trigger_id"] and outcome["location"] and not module.check_mode:
+            record_taken(module, find_job(client, outcome["job_id"], jobs), outcome["location"], jar_list)
     failed = ["job %s: %s" % (o["job_id"], o["error"]) for o in outcomes if o["error"]]
     if failed:
         module.fail("%d of %d savepoints failed: %s" % (len(failed), len(outcomes), "; ".join(failed)),

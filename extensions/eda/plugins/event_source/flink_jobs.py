@@ -33,6 +33,9 @@ description:
     observed value, so a restarted activation that sees the same change again gives it the same id.
   - Connection options are those of the modules, with the same C(FLINK_*) environment fallbacks.
     Secrets (passwords, tokens, header values, credentials in the URL) never appear in events.
+  - The args (with the environment's values) are checked at start against the JSON schema
+    C(ARGS_SCHEMA) of this file; a wrong one stops the source with a message naming each wrong
+    option, never its value. A number or a boolean may be given as text (a rulebook's Jinja gives text).
 options:
   url:
     description: The JobManager REST URL. Falls back to E(FLINK_URL).
@@ -161,6 +164,86 @@ DEFAULTS = {"validate_certs": True, "request_timeout": 10.0, "records": True, "j
             "kinds": [], "poll_interval": 10.0, "checkpoint_stale_after": 0.0,
             "report_initial": True, "slots_low_below": 0}
 
+# A rulebook's Jinja ("{{ flink_poll_interval | default(10) }}") and the FLINK_* environment give
+# text: a number, a boolean or a list may come as its text form, checked by its pattern.
+_NUMBER_TEXT = r"^\s*[0-9]+(\.[0-9]*)?\s*$"
+_INTEGER_TEXT = r"^\s*[0-9]+\s*$"
+_BOOLEAN_TEXT = r"^\s*([Tt]rue|[Ff]alse|TRUE|FALSE|[Yy]es|[Nn]o|YES|NO|[Oo]n|[Oo]ff|ON|OFF|[YyNn]|1|0)\s*$"
+_TEXT = {"type": "string"}
+_NAMES = {"type": ["array", "string"], "items": _TEXT}
+# The JSON schema (draft 7) of the source's args, after the FLINK_* environment and the defaults
+# are merged in; DOCUMENTATION's options are the same (a unit test holds them together).
+ARGS_SCHEMA = {
+    "$schema": "http://json-schema.org/draft-07/schema#",
+    "title": "flinkops.flink.flink_jobs event source arguments",
+    "type": "object",
+    "properties": {
+        "url": {"type": "string", "minLength": 1},
+        "url_username": _TEXT,
+        "url_password": _TEXT,
+        "bearer_token": _TEXT,
+        "headers": {"type": "object", "additionalProperties": _TEXT},
+        "validate_certs": {"type": ["boolean", "string"], "pattern": _BOOLEAN_TEXT},
+        "ca_path": _TEXT,
+        "client_cert": _TEXT,
+        "client_key": _TEXT,
+        "request_timeout": {"type": ["number", "string"], "pattern": _NUMBER_TEXT, "exclusiveMinimum": 0},
+        "state_store": _TEXT,
+        "records": {"type": ["boolean", "string"], "pattern": _BOOLEAN_TEXT},
+        "jobs": _NAMES,
+        "kinds": _NAMES,
+        "poll_interval": {"type": ["number", "string"], "pattern": _NUMBER_TEXT, "exclusiveMinimum": 0},
+        "checkpoint_stale_after": {"type": ["number", "string"], "pattern": _NUMBER_TEXT, "minimum": 0},
+        "slots_low_below": {"type": ["integer", "string"], "pattern": _INTEGER_TEXT, "minimum": 0},
+        "report_initial": {"type": ["boolean", "string"], "pattern": _BOOLEAN_TEXT},
+    },
+    "required": ["url"],
+    "additionalProperties": False,
+    "not": {"required": ["bearer_token", "url_username"]},
+}
+# What a wrong value of each JSON type should have been, for the message (never the value).
+_EXPECTED = {"boolean": "a boolean (true or false)", "number": "a number", "integer": "a whole number",
+             "string": "text", "array": "a list of names (or one comma-separated text)",
+             "object": "a mapping of header names to text values"}
+
+
+def _wrong(error):
+    """One schema violation as a sentence naming the option, never its value (it may be a secret)."""
+    if error.validator == "additionalProperties":
+        unknown = sorted(set(error.instance) - set(ARGS_SCHEMA["properties"]))
+        return "unknown option(s) %s (known: %s)" % (", ".join(unknown), ", ".join(sorted(ARGS_SCHEMA["properties"])))
+    if error.validator == "required":
+        return "set url (or FLINK_URL)"
+    if error.validator == "not":
+        return "bearer_token and url_username are mutually exclusive"
+    path = list(error.absolute_path)
+    option = path[0] if path else "?"
+    schema = ARGS_SCHEMA["properties"].get(option, {})
+    if error.validator == "exclusiveMinimum":
+        return "%s must be above %s" % (option, error.validator_value)
+    if error.validator == "minimum":
+        return "%s must be %s or more" % (option, error.validator_value)
+    if error.validator == "minLength":
+        return "set %s (it is empty)" % option
+    if len(path) > 1:
+        return "%s must hold only text (item %s is not)" % (option, path[1])
+    types = schema.get("type", "string")
+    # The type an option's text form stands for (a number's "5"), else text.
+    wanted = ([t for t in ([types] if isinstance(types, str) else types) if t != "string"] or ["string"])[0]
+    return "%s must be %s" % (option, _EXPECTED[wanted])
+
+
+def validate_args(found):
+    """Check ``found`` against ARGS_SCHEMA; raises ValueError naming every wrong option."""
+    # pylint: disable=import-outside-toplevel
+    import jsonschema  # ansible-rulebook's own dependency (it validates rulebooks with it)
+
+    errors = sorted(jsonschema.Draft7Validator(ARGS_SCHEMA).iter_errors(found),
+                    key=lambda error: [str(part) for part in error.absolute_path])
+    if errors:
+        raise ValueError("flinkops.flink.flink_jobs: %s" % "; ".join(
+            sorted(set(_wrong(error) for error in errors))))
+
 
 def _bool(value):
     if isinstance(value, bool):
@@ -169,31 +252,25 @@ def _bool(value):
 
 
 def settings(args, env=None):
-    """The source's options from its ``args``, the ``FLINK_*`` environment and defaults;
-    raises ValueError naming a wrong option (never its value)."""
+    """The source's options from its ``args``, the ``FLINK_*`` environment and defaults,
+    checked against ARGS_SCHEMA; raises ValueError naming a wrong option (never its value)."""
     env = os.environ if env is None else env
     found = dict(DEFAULTS)
     for name, variable in ENV.items():
         if env.get(variable):
             found[name] = env[variable]
     found.update(dict((k, v) for k, v in (args or {}).items() if v is not None and k != "eda_feedback_queue"))
-    unknown = sorted(set(found) - set(DEFAULTS) - set(ENV) - set(("headers", "request_timeout")))
-    if unknown:
-        raise ValueError("flinkops.flink.flink_jobs: unknown option(s) %s" % ", ".join(unknown))
-    if not found.get("url"):
-        raise ValueError("flinkops.flink.flink_jobs: set url (or FLINK_URL)")
-    if found.get("bearer_token") and found.get("url_username"):
-        raise ValueError("flinkops.flink.flink_jobs: bearer_token and url_username are mutually exclusive")
+    validate_args(found)
     for name in ("validate_certs", "records", "report_initial"):
         found[name] = _bool(found[name])
     for name in ("poll_interval", "checkpoint_stale_after", "request_timeout"):
         found[name] = float(found[name])
     found["slots_low_below"] = int(found["slots_low_below"])
-    if found["poll_interval"] <= 0:
-        raise ValueError("flinkops.flink.flink_jobs: poll_interval must be above 0")
     for name in ("jobs", "kinds"):
         if isinstance(found[name], str):
             found[name] = [item.strip() for item in found[name].split(",") if item.strip()]
+    # Again with the text forms turned into their values: a "0" text is a number below the minimum.
+    validate_args(found)
     return found
 
 

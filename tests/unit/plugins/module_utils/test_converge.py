@@ -13,13 +13,13 @@ import pytest
 
 from ansible_collections.flinkops.flink.plugins.module_utils._client import FlinkError
 from ansible_collections.flinkops.flink.plugins.module_utils import _converge
+from ansible_collections.flinkops.flink.plugins.module_utils._identity import deployed_by_collection
 from ansible_collections.flinkops.flink.plugins.module_utils._converge import (
     PlanEntry,
     Probe,
     Running,
     Survey,
     apply_plan,
-    deployed_by_collection,
     differences,
     failure_message,
     graph_differences,

@@ -39,11 +39,16 @@ from ansible_collections.flinkops.flink.plugins.module_utils._jobstate import cl
 from ansible_collections.flinkops.flink.plugins.module_utils._lease import LEASE_MS
 from ansible_collections.flinkops.flink.plugins.module_utils._oplog import (
     OPERATIONS_KEPT,
+    SAVEPOINT_ACTION,
+    SAVEPOINTS_KEPT,
     append_operation,
     last_known_state,
     operation_names,
     read_operations,
+    resumable_state,
     stale_operations,
+    started_by,
+    wanted_run,
 )
 
 UPLOAD_NAME_MAX = 218  # 255 bytes of a file name minus Flink's "<uuid>_" prefix
@@ -448,6 +453,26 @@ def test_operation_log_newest_first_bounded_and_per_name():
     assert stale_operations(store.jars(), "orders") == []
     assert last_known_state(log) == "file:///sp/%d" % (OPERATIONS_KEPT + 2)
     assert last_known_state([{"action": "started"}]) is None
+
+
+def test_savepoints_taken_are_bounded_apart_and_never_push_a_deployment_out_of_the_log():
+    """A scheduled flink_savepoint logs one entry per run: the newest SAVEPOINTS_KEPT of those
+    are kept, beside the newest OPERATIONS_KEPT other entries; who started a job and whether it
+    should run are still read from the deployment's entries."""
+    store = Store()
+    append_operation(store, "orders", "started", "deployer", print, job_id=JID, fingerprint="f" * 16)
+    for i in range(SAVEPOINTS_KEPT + 4):
+        append_operation(store, "orders", SAVEPOINT_ACTION, "backup", print, job_id=JID,
+                         savepoint="file:///sp/taken-%d" % i, fingerprint="f" * 16)
+    log = read_operations(store.jars(), "orders")
+    taken = [entry for entry in log if entry["action"] == SAVEPOINT_ACTION]
+    assert len(taken) == SAVEPOINTS_KEPT and log[-1]["action"] == "started"
+    assert taken[0]["savepoint"] == "file:///sp/taken-%d" % (SAVEPOINTS_KEPT + 3)
+    assert last_known_state(log) == "file:///sp/taken-%d" % (SAVEPOINTS_KEPT + 3)
+    assert started_by(store.jars(), "orders", JID) == "deployer"
+    assert wanted_run(log)["action"] == "started"
+    # resumable only after a stop: a savepoint of a job that ran on is not where to resume from
+    assert resumable_state(log, set([JID])) is None
 
 
 def test_operation_records_with_long_paths_fit_the_name_limit():

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import os
+import re
 
 import pytest
 import requests
@@ -273,6 +274,68 @@ def test_settings_from_args_and_the_flink_environment():
         source.settings({}, {})
 
 
+# DOCUMENTATION's types as JSON schema types (a path is text).
+DOC_TYPES = {"str": "string", "path": "string", "bool": "boolean", "float": "number", "int": "integer",
+             "list": "array", "dict": "object"}
+
+
+def test_the_args_schema_and_documentation_name_the_same_options_of_the_same_types():
+    import yaml
+
+    source = load_source()
+    documented = yaml.safe_load(source.DOCUMENTATION)["options"]
+    schema = source.ARGS_SCHEMA["properties"]
+    assert set(documented) == set(schema)
+    for name, option in documented.items():
+        types = schema[name]["type"]
+        assert DOC_TYPES[option["type"]] in ([types] if isinstance(types, str) else types), name
+        if "default" in option:
+            assert source.DEFAULTS[name] == option["default"], name
+        assert bool(option.get("required")) == (name in source.ARGS_SCHEMA["required"]), name
+    assert set(source.DEFAULTS) | set(source.ENV) <= set(schema)
+    jsonschema = pytest.importorskip("jsonschema")
+    jsonschema.Draft7Validator.check_schema(source.ARGS_SCHEMA)
+
+
+@pytest.mark.parametrize("args, message", [
+    ({"poll_interval": "abc"}, "poll_interval must be a number$"),
+    ({"poll_interval": "0"}, "poll_interval must be above 0$"),
+    ({"poll_interval": -1}, "poll_interval must be above 0$"),
+    ({"request_timeout": 0}, "request_timeout must be above 0$"),
+    ({"checkpoint_stale_after": "-5"}, "checkpoint_stale_after must be a number$"),
+    ({"slots_low_below": 1.5}, "slots_low_below must be a whole number$"),
+    ({"slots_low_below": -1}, "slots_low_below must be 0 or more$"),
+    ({"validate_certs": "ture"}, "validate_certs must be a boolean"),
+    ({"records": ["yes"]}, "records must be a boolean"),
+    ({"jobs": {"orders": 1}}, "jobs must be a list of names"),
+    ({"kinds": ["job_restarted", 3]}, r"kinds must hold only text \(item 1 is not\)$"),
+    ({"headers": ["X-Api-Key"]}, "headers must be a mapping"),
+    ({"headers": {"X-Api-Key": 12345678}}, r"headers must hold only text \(item X-Api-Key is not\)$"),
+    ({"url_password": 12345678}, "url_password must be text$"),
+    ({"url": ""}, "set url \\(it is empty\\)$"),
+    ({"pol_interval": 1, "jobs": "orders"}, r"unknown option\(s\) pol_interval \(known: bearer_token, "),
+])
+def test_bad_args_stop_the_source_naming_the_option_never_its_value(args, message):
+    source = load_source()
+    with pytest.raises(ValueError) as failure:
+        source.settings(dict({"url": "http://x:1"}, **args), {})
+    assert str(failure.value).startswith("flinkops.flink.flink_jobs: ")
+    assert re.search(message, str(failure.value)), str(failure.value)
+    assert "12345678" not in str(failure.value) and "ture" not in str(failure.value)
+
+
+def test_every_wrong_option_is_named_at_once_and_text_forms_are_their_values():
+    source = load_source()
+    with pytest.raises(ValueError, match="poll_interval must be a number; records must be a boolean"):
+        source.settings({"url": "http://x:1", "records": "maybe", "poll_interval": "soon"}, {})
+    with pytest.raises(ValueError, match="validate_certs must be a boolean"):
+        source.settings({"url": "http://x:1"}, {"FLINK_VALIDATE_CERTS": "perhaps"})
+    found = source.settings({"url": "http://x:1", "records": "no", "report_initial": "True", "slots_low_below": "2",
+                             "checkpoint_stale_after": "600", "request_timeout": 2.5}, {})
+    assert (found["records"], found["report_initial"], found["slots_low_below"]) == (False, True, 2)
+    assert (found["checkpoint_stale_after"], found["request_timeout"]) == (600.0, 2.5)
+
+
 def test_the_source_uses_the_collections_client_with_tls_and_auth_options(tmp_path):
     source = load_source()
     options = source.settings({"url": "https://flink:8081", "url_username": "ops", "url_password": "pw",
@@ -470,5 +533,5 @@ def test_the_shipped_rulebooks_are_valid_for_ansible_rulebook(rulebook):
     for ruleset in data:
         for found in ruleset["sources"]:
             args = found["flinkops.flink.flink_jobs"]
-            assert set(args) <= set(source.DEFAULTS) | set(source.ENV) | set(("headers", "request_timeout"))
+            assert set(args) <= set(source.ARGS_SCHEMA["properties"])
             assert set(args.get("kinds", [])) <= set(_watch.KINDS)

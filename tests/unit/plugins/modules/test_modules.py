@@ -26,6 +26,9 @@ from ansible_collections.flinkops.flink.plugins.modules import (
 from ansible_collections.flinkops.flink.tests.unit.plugins.module_utils.conftest import (
     FlinkScript,
 )
+from ansible_collections.flinkops.flink.tests.unit.plugins.module_utils.test_records import (  # noqa: F401 (a fixture)
+    memory,
+)
 from ansible_collections.flinkops.flink.tests.unit.plugins.module_utils.flinkfake import (
     checkpoints,
     job,
@@ -166,6 +169,7 @@ def test_flink_savepoint_triggers_and_waits(script, capsys):
     script.on("POST", "/jobs/%s/savepoints" % JID, {"request-id": "any"},
               check=lambda body: body["cancel-job"] is False or 1 / 0)
     script.on("GET", "/jobs/%s/savepoints/[0-9a-f]{32}" % JID, savepoint_done("file:/sp/2"))
+    script.on("GET", "/jars", {"files": []})  # no records of the job: not logged
     result = run(flink_savepoint, dict(job_name="orders"), capsys)
     assert result["location"] == "file:/sp/2" and result["changed"]
 
@@ -178,6 +182,7 @@ def test_flink_savepoint_of_several_jobs_triggers_every_stop_before_waiting(scri
     script.on("GET", "/jobs/%s/savepoints/t1" % JID, IN_PROGRESS)
     script.on("GET", "/jobs/%s/savepoints/t1" % JID, savepoint_done("file:/sp/b"))
     script.on("GET", "/jobs/%s/savepoints/t2" % other, savepoint_done("file:/sp/c"))
+    script.on("GET", "/jars", {"files": []})  # the records of both jobs, read once
     result = run(flink_savepoint, dict(job_ids=[JID, other], stop=True), capsys)
     assert result["changed"] and not result.get("failed")
     assert result["savepoints"] == [
@@ -196,10 +201,12 @@ def test_flink_savepoint_of_several_jobs_with_max_age_reads_the_jar_list_once(sc
         savepoint={"external_path": "file:/sp/old", "latest_ack_timestamp": 1}))
     script.on("POST", "/jobs/%s/savepoints" % other, {"request-id": "any"})
     script.on("GET", "/jobs/%s/savepoints/[0-9a-f]{32}" % other, savepoint_done("file:/sp/new"))
+    script.on("GET", "/jars", {"files": []})  # the records, for the savepoint taken
     result = run(flink_savepoint, dict(job_ids=[JID, other], max_age=600), capsys)
     assert [(s["location"], bool(s["trigger_id"])) for s in result["savepoints"]] == [
         ("file:/sp/recent", False), ("file:/sp/new", True)]
-    assert script.calls().count("GET /jars") == 1
+    # once for the disposal marks of both jobs, once for the records after the waits
+    assert script.calls().count("GET /jars") == 2
 
 
 def test_flink_savepoint_of_several_jobs_fails_naming_each_failure_after_the_others(script, capsys):
@@ -207,6 +214,7 @@ def test_flink_savepoint_of_several_jobs_fails_naming_each_failure_after_the_oth
     script.on("GET", "/jobs/overview", overview(job(JID), job(finished, state="FINISHED")))
     script.on("POST", "/jobs/%s/stop" % JID, {"request-id": "t1"})
     script.on("GET", "/jobs/%s/savepoints/t1" % JID, savepoint_done("file:/sp/b"))
+    script.on("GET", "/jars", {"files": []})
     result = run(flink_savepoint, dict(job_ids=[gone, JID, finished], stop=True), capsys)
     assert result["failed"] and result["changed"]
     assert result["msg"].startswith("2 of 3 savepoints failed: job %s: no job with id %s" % (gone, gone))
@@ -221,6 +229,85 @@ def test_flink_savepoint_of_several_jobs_in_check_mode_only_reads(script, capsys
     assert result["changed"] and result["savepoints"] == [
         dict(job_id=JID, location=None, trigger_id=None, error=None)]
     assert result["actions"] == ["stop job %s with a canonical savepoint" % JID]
+
+
+def managed_orders(backend, actions=(("started", JID),)):
+    """Job orders as flink_job leaves it in a durable store: its confirmation and its log."""
+    from ansible_collections.flinkops.flink.plugins.module_utils._guard import confirmation_name
+    from ansible_collections.flinkops.flink.plugins.module_utils._oplog import operation_names
+    from ansible_collections.flinkops.flink.plugins.module_utils._records._state import MIGRATED, job_scope
+
+    names = [MIGRATED, confirmation_name("orders", JID, "f" * 16)]
+    for index, (action, job_id) in enumerate(actions):
+        names += operation_names("orders", {"time": 1000 + index, "action": action, "job_id": job_id,
+                                            "actor": "deployer", "fingerprint": "f" * 16},
+                                 now_ms=1_000_000 + index)
+    for name in names:
+        backend.create(job_scope("orders"), name)
+    return job_scope("orders")
+
+
+@pytest.mark.parametrize("stop", [False, True])
+def test_flink_savepoint_logs_a_savepoint_of_a_managed_job(script, capsys, memory, stop):
+    """In the job name's operation log, where flink_job logs: the heal and flink_job_info's
+    savepoints know it. A stop with a savepoint is logged as a stop (the job should not run;
+    a deployment resumes from it)."""
+    from ansible_collections.flinkops.flink.plugins.module_utils._oplog import (
+        read_operations, resumable_state, savepoint_history, wanted_run)
+
+    scope = managed_orders(memory)
+    script.on("GET", "/jobs/overview", overview(job(JID)))
+    if stop:
+        script.on("POST", "/jobs/%s/stop" % JID, {"request-id": "t1"})
+        script.on("GET", "/jobs/%s/savepoints/t1" % JID, savepoint_done("file:/sp/taken"))
+    else:
+        script.on("POST", "/jobs/%s/savepoints" % JID, {"request-id": "any"})
+        script.on("GET", "/jobs/%s/savepoints/[0-9a-f]{32}" % JID, savepoint_done("file:/sp/taken"))
+    result = run(flink_savepoint, dict(name="orders", stop=stop, state_store="memory://test"), capsys)
+    assert result["location"] == "file:/sp/taken"
+    log = read_operations(memory.entries(scope), "orders")
+    assert [entry["action"] for entry in log] == ["stopped" if stop else "savepoint", "started"]
+    assert log[0]["savepoint"] == "file:/sp/taken" and log[0]["fingerprint"] == "f" * 16
+    assert log[0]["previous_job_id" if stop else "job_id"] == JID and log[0]["actor"]
+    assert savepoint_history(log, [])[0]["path"] == "file:/sp/taken"
+    assert (wanted_run(log) is None) == stop
+    assert resumable_state(log, set([JID])) == ((JID, "file:/sp/taken") if stop else None)
+
+
+def test_flink_savepoint_logs_nothing_of_a_job_the_collection_did_not_deploy(script, capsys, memory):
+    scope = managed_orders(memory)
+    stranger = "c" * 32
+    script.on("GET", "/jobs/overview", overview(job(stranger)))
+    script.on("POST", "/jobs/%s/savepoints" % stranger, {"request-id": "any"})
+    script.on("GET", "/jobs/%s/savepoints/[0-9a-f]{32}" % stranger, savepoint_done("file:/sp/other"))
+    result = run(flink_savepoint, dict(job_id=stranger, state_store="memory://test"), capsys)
+    assert result["location"] == "file:/sp/other"
+    from ansible_collections.flinkops.flink.plugins.module_utils._oplog import read_operations
+    assert [entry["action"] for entry in read_operations(memory.entries(scope), "orders")] == ["started"]
+
+
+def test_flink_savepoint_whose_log_cannot_be_written_warns_and_returns_the_savepoint(
+        script, capsys, memory, monkeypatch):
+    from ansible_collections.flinkops.flink.plugins.module_utils._records._backend import StoreError
+    from ansible_collections.flinkops.flink.plugins.module_utils._records._state import FORMAT, FORMAT_SCOPE
+
+    managed_orders(memory)
+    memory.create(FORMAT_SCOPE, "flinkops-format-%d" % FORMAT)  # it opens; the log's write fails
+
+    def refuse(scope, name, ephemeral=False):
+        raise StoreError("memory://test is read-only")
+
+    monkeypatch.setattr(memory, "create", refuse)
+    # What the module warns (its result carries warnings only as ansible-core's global state lets it).
+    warned = []
+    warn = flink_savepoint.FlinkModule.warn
+    monkeypatch.setattr(flink_savepoint.FlinkModule, "warn", lambda module, msg: warned.append(msg) or warn(module, msg))
+    script.on("GET", "/jobs/overview", overview(job(JID)))
+    script.on("POST", "/jobs/%s/savepoints" % JID, {"request-id": "any"})
+    script.on("GET", "/jobs/%s/savepoints/[0-9a-f]{32}" % JID, savepoint_done("file:/sp/taken"))
+    result = run(flink_savepoint, dict(name="orders", state_store="memory://test"), capsys)
+    assert not result.get("failed") and result["location"] == "file:/sp/taken"
+    assert warned == ["the operation log of job orders could not be updated: memory://test is read-only"]
 
 
 def test_flink_savepoint_dispose_of_a_missing_path_changes_nothing(script, capsys):
