@@ -143,9 +143,10 @@ SLOW_SUITES    := tests/integration/test_faults.py tests/integration/test_securi
 # (test_playbook_options.py: every job_deploy option through ansible-playbook, about 12 minutes;
 # test_getting_started.py: the guide's commands as written; test_zoo_role.py: the role over the
 # zoo jobs, which test_zoo.py runs through the modules on every version).
-FIRST_ONLY_SUITES := tests/integration/test_playbook_options.py $(FIRST_EXTRA_SUITES)
-# Two of them run in a stage of their own (integration-first-extra) to level the lanes.
+# Two of them run in a stage of their own (integration-first-extra) to level the lanes (defined
+# first: := expands at once).
 FIRST_EXTRA_SUITES := tests/integration/test_getting_started.py tests/integration/test_zoo_role.py
+FIRST_ONLY_SUITES := tests/integration/test_playbook_options.py $(FIRST_EXTRA_SUITES)
 
 # The HA cluster's races: two versions deployed at once through the two JobManagers, and a
 # leader change between the stop and the submit of one of two runs. On the first version in a
