@@ -393,7 +393,8 @@ class GuardHook(Hooks):
             return
         append_operation(self.store or run.record_store, run.request.name, action,
                          self.guard.actor if self.guard else actor(), self.warnings.append,
-                         fingerprint=getattr(self, "fingerprint", None), **facts)
+                         fingerprint=getattr(self, "fingerprint", None),
+                         logged=read_operations(run.records, run.request.name), **facts)
 
     def after_change(self, run, failure):
         if run.changes.check_mode or self.guard is None:
