@@ -115,8 +115,9 @@ def version_numbers(operations):
 
 def number_for(operations, action, fingerprint):
     """The version number a new entry of ``action`` for ``fingerprint`` records, given the log
-    so far (newest first), or None for an entry that applies no version."""
-    if action not in VERSION_ACTIONS or not fingerprint:
+    so far (newest first), or None for an entry that applies no version, or when the log so far
+    is not known (``operations`` None: a wrong number would be worse than none)."""
+    if operations is None or action not in VERSION_ACTIONS or not fingerprint:
         return None
     numbers = version_numbers(operations)
     return numbers.get(fingerprint) or max(list(numbers.values()) + [0]) + 1
@@ -206,7 +207,7 @@ def shortened(text, limit):
 
 
 def append_operation(store, name, action, who, warn, job_id=None, previous_job_id=None,
-                     savepoint=None, fingerprint=None, message=None, failed_job_id=None, logged=()):
+                     savepoint=None, fingerprint=None, message=None, failed_job_id=None, logged=None):
     """Append to the operation log of ``name`` and prune it to the newest OPERATIONS_KEPT;
     never fails the task (a log that cannot be written is a warning). ``logged``: the log as
     the run read it (newest first), which numbers the version an entry applies (one run of
