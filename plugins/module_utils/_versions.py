@@ -51,10 +51,8 @@ def kept_fingerprints(operations, keep=VERSIONS_KEPT):
 
 
 def _upload_name(jar_id):
-    """The name an upload was made under (its jar id without Flink's uuid prefix)."""
-    if not jar_id:
-        return None
-    return jar_id.split("_", 1)[1] if "_" in jar_id and stem_of(jar_id) else jar_id
+    """The name an upload was made under: Flink's jar id is ``<uuid>_<name>``."""
+    return jar_id.split("_", 1)[-1] if jar_id else None
 
 
 def content_hash(record):
@@ -73,6 +71,7 @@ def list_versions(operations, entries, jars):
     records = spec_records(entries)
     found = []
     for fingerprint, number in sorted(numbers.items(), key=lambda item: item[1]):
+        # Numbered from these entries: never empty.
         applied = [entry for entry in operations
                    if entry.get("fingerprint") == fingerprint and entry.get("action") in VERSION_ACTIONS]
         newest = next(entry for entry in operations if entry.get("fingerprint") == fingerprint)
@@ -83,9 +82,8 @@ def list_versions(operations, entries, jars):
             version=number, fingerprint=fingerprint,
             spec=dict(record, jar_on_cluster=on_cluster) if record else None,
             jar_sha256=content_hash(record), jar_upload=_upload_name((record or {}).get("jar_id")),
-            first_applied=applied[-1].get("time") if applied else None,
-            last_applied=applied[0].get("time") if applied else None,
-            actor=applied[0].get("actor") if applied else None,
+            first_applied=applied[-1].get("time"), last_applied=applied[0].get("time"),
+            actor=applied[0].get("actor"),
             outcome=newest.get("action"), jar_on_cluster=on_cluster))
     return found
 

@@ -365,7 +365,8 @@ notes:
     C(flinkops-spec-<fingerprint>-...jar) (the only place Flink's REST API can store and return it).
     They hold the JAR id, entry class, arguments, parallelism and configuration, and let a later run
     show the running spec in its diff and roll back to it. Anyone who can read the REST API can read them.
-    After each successful change, the records of this job that no run Flink still lists are removed.
+    After each successful change, the records of this job that no run Flink still lists are removed, except the
+    specs of its newest 5 versions (see O(version)).
   - A job started by another tool has no recorded spec, so it always counts as a different spec; the
     first run upgrades it to a job this module manages.
   - Concurrency guard. The job that replaces job P gets a job id derived from the job name and P, so
