@@ -49,6 +49,11 @@ def test_versions_are_listed_and_version_1_is_returned_to(flink, job_params, mod
     assert info["versions"][0]["jar_sha256"] == v1_sha and info["versions"][0]["jar_on_cluster"]
     assert info["recorded_spec"]["jar"] == info["versions"][1]["spec"]["jar"]
 
+    before = flink.snapshot(params["name"])
+    planned = module("flink_job", dict(url=flink.url, name=params["name"], version=1), check=True, diff=True)
+    assert planned["changed"] and planned["version"] == 1, planned
+    assert planned["diff"]["after"]["jar"] == "sha256:" + v1_sha and planned["diff"]["before"]["jar"] != planned["diff"]["after"]["jar"]
+    assert flink.snapshot(params["name"]) == before  # check mode changed nothing
     printed = _v1_lines(flink, params["name"])
     back = module("flink_job", dict(url=flink.url, name=params["name"], version=1))
     assert back["action"] == "upgraded" and back["version"] == 1, back
