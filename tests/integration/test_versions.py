@@ -8,6 +8,7 @@ a durable store after the JobManager lost its uploads, only with the very JAR fi
 from __future__ import annotations
 
 import hashlib
+import json
 
 import pytest
 
@@ -107,3 +108,28 @@ def test_a_version_whose_jar_the_jobmanager_lost_needs_its_very_file(
     after = module("flink_job_info", dict(url=flink.url, name=params["name"], state_store=store))
     assert after["versions"][0]["jar_on_cluster"], after["versions"]
     assert after["recorded_spec"]["jar"] == "sha256:" + v1_sha[:16]
+
+
+def test_a_version_with_a_secret_needs_it_again_and_keeps_its_number(flink, job_params, module):
+    """The records hold only a salted hash of a secret argument (the fingerprint too): returning
+    to that version needs the value again, and is the same version (same fingerprint, number 1)."""
+    secret = "s3cr3t-tag-%s" % job_params()["name"][-6:]
+    params = job_params(tag=secret, secret_args=["--tag"])
+    assert module("flink_job", params)["action"] == "started"
+    flink.wait_counts(secret, "v1", minimum=2)
+    assert module("flink_job", dict(params, jar=flink.jobs["stateful-v2"]))["action"] == "upgraded"
+    flink.wait_counts(secret, "v2", minimum=2)
+
+    by_number = dict(url=flink.url, name=params["name"], version=1)
+    refused = module("flink_job", by_number)
+    assert refused["failed"] and "deployed with secret values" in refused["msg"], refused
+    printed = _v1_lines(flink, secret)
+    back = module("flink_job", dict(by_number, args=params["args"], secret_args=["--tag"]))
+    assert back["action"] == "upgraded" and back["version"] == 1, back.get("msg")
+    info = module("flink_job_info", dict(url=flink.url, name=params["name"]))
+    assert [(v["version"], v["outcome"]) for v in info["versions"]] == [(1, "upgraded"), (2, "upgraded")]
+    assert info["versions"][0]["spec"]["args"][3] == "********"
+    for result in (refused, back, info):
+        assert secret not in json.dumps(result)
+    flink.wait_counts(secret, "v1", minimum=printed + 2)
+    flink.assert_exactly_once(secret)
