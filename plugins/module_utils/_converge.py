@@ -611,7 +611,8 @@ def record_adoption(engine, spec, jar_id, job_id):
     record_spec(engine.record_store, spec, jar_id, engine.records)
     engine.record_store.write(confirmation_name(name, job_id, spec.fingerprint))
     append_operation(engine.record_store, name, "adopted", actor(), engine.result.warnings.append,
-                     job_id=job_id, fingerprint=spec.fingerprint)
+                     job_id=job_id, fingerprint=spec.fingerprint,
+                     logged=read_operations(engine.records, name))
 
 
 def outcome_of(engine, changes):

@@ -83,6 +83,7 @@ from ansible_collections.flinkops.flink.plugins.module_utils._rest import (
     stop_with_savepoint,
 )
 from ansible_collections.flinkops.flink.plugins.module_utils._migrate import legacy_records, malformed_records
+from ansible_collections.flinkops.flink.plugins.module_utils._oplog import read_operations
 from ansible_collections.flinkops.flink.plugins.module_utils._records._state import (
     StateStore,
     is_migrated,
@@ -112,6 +113,7 @@ from ansible_collections.flinkops.flink.plugins.module_utils._store import (
 )
 from ansible_collections.flinkops.flink.plugins.module_utils._strategies import select_strategy
 from ansible_collections.flinkops.flink.plugins.module_utils._submit import submit_once
+from ansible_collections.flinkops.flink.plugins.module_utils._versions import kept_fingerprints
 
 
 class RecordedSpec:
@@ -279,8 +281,8 @@ class Engine:
         # Naming the manifest's Main-Class is running the same program as naming none.
         entry_class = None if req.entry_class == main_class else req.entry_class
         spec = JobSpec(req.name, key, entry_class, req.args, req.parallelism,
-                       req.configuration, secret_args=req.secret_args)
-        return spec.salted_like(self.running_record)
+                       req.configuration, secret_args=req.secret_args, salt=req.secret_salt)
+        return spec if req.secret_salt else spec.salted_like(self.running_record)
 
     def running_record(self):
         """The active run's spec record (found through fingerprint_of), or None."""
@@ -525,7 +527,8 @@ class Engine:
 
     def prune(self, spec=None):
         """Drop the spec records no listed run needs, so the JAR list does not fill up."""
-        keep = set(self.fingerprint_of(job["jid"]) for job in self.runs) | set([spec and spec.fingerprint])
+        keep = set(self.fingerprint_of(job["jid"]) for job in self.runs) | set([spec and spec.fingerprint]) \
+            | kept_fingerprints(read_operations(self.records, self.request.name))
         stale = stale_spec_records(self.records, self.request.name, keep)
         if stale:
             self.changes.do("remove %d old spec record entries of %s" % (

@@ -396,7 +396,16 @@ class GuardHook(Hooks):
             return
         append_operation(self.store or run.record_store, run.request.name, action,
                          self.guard.actor if self.guard else actor(), self.warnings.append,
-                         fingerprint=getattr(self, "fingerprint", None), **facts)
+                         fingerprint=getattr(self, "fingerprint", None), logged=self._logged(run), **facts)
+
+    @staticmethod
+    def _logged(run):
+        """The log as this run read it (it numbers the version an entry applies), or None when
+        the records cannot be read now (the entry is still written, without a number)."""
+        try:
+            return read_operations(run.records, run.request.name)
+        except FlinkError:
+            return None
 
     def after_change(self, run, failure):
         if run.changes.check_mode or self.guard is None:

@@ -36,6 +36,9 @@ SAVEPOINTS_KEPT = 10
 # others (failed, refused, none) decide nothing.
 RUN_ACTIONS = ("started", "resumed", "upgraded", "rolled back", "rescaled")
 STOP_ACTIONS = ("stopped", "cancelled")
+# The logged actions after which a job runs the entry's spec: each applies a version of the job
+# (``_versions``), whose number the entry records.
+VERSION_ACTIONS = RUN_ACTIONS + ("adopted",)
 # A logged failure message's length at most (each record is a few JAR-store entry names).
 MESSAGE_CHARS = 300
 _OPLOG = re.compile(r"^flinkops-op-([0-9a-f]{12})-(\d{13})-([0-9a-f]{4})-(\d+)-(\d+)-"
@@ -93,6 +96,40 @@ def stale_operations(jars, name, keep=OPERATIONS_KEPT, keep_savepoints=SAVEPOINT
         if seen[taken] > (keep_savepoints if taken else keep):
             stale.extend(jar["id"] for jar in entries)
     return stale
+
+
+def _number(value):
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 1 else None
+
+
+def version_numbers(operations):
+    """{fingerprint: version number} of the versions ``operations`` (newest first) apply:
+    numbered 1, 2, 3... in the order first applied. An entry's recorded ``version`` wins, so a
+    number stays when the log drops its oldest entries; entries logged before numbers were
+    recorded are numbered in the order they were logged."""
+    numbers, following = {}, 1
+    for entry in reversed(operations):
+        fingerprint = entry.get("fingerprint")
+        if entry.get("action") not in VERSION_ACTIONS or not fingerprint:
+            continue
+        recorded = _number(entry.get("version"))
+        if recorded:
+            numbers[fingerprint] = recorded
+            following = max(following, recorded + 1)
+        elif fingerprint not in numbers:
+            numbers[fingerprint] = following
+            following += 1
+    return numbers
+
+
+def number_for(operations, action, fingerprint):
+    """The version number a new entry of ``action`` for ``fingerprint`` records, given the log
+    so far (newest first), or None for an entry that applies no version, or when the log so far
+    is not known (``operations`` None: a wrong number would be worse than none)."""
+    if operations is None or action not in VERSION_ACTIONS or not fingerprint:
+        return None
+    numbers = version_numbers(operations)
+    return numbers.get(fingerprint) or max(list(numbers.values()) + [0]) + 1
 
 
 def wanted_run(operations):
@@ -179,12 +216,15 @@ def shortened(text, limit):
 
 
 def append_operation(store, name, action, who, warn, job_id=None, previous_job_id=None,
-                     savepoint=None, fingerprint=None, message=None, failed_job_id=None):
+                     savepoint=None, fingerprint=None, message=None, failed_job_id=None, logged=None):
     """Append to the operation log of ``name`` and prune it to the newest OPERATIONS_KEPT;
-    never fails the task (a log that cannot be written is a warning)."""
+    never fails the task (a log that cannot be written is a warning). ``logged``: the log as
+    the run read it (newest first), which numbers the version an entry applies (one run of
+    a name acts at a time: the guard)."""
     entry = {"time": int(time.time()), "action": action, "job_id": job_id,
              "previous_job_id": previous_job_id, "savepoint": savepoint,
-             "fingerprint": fingerprint, "actor": who, "failed_job_id": failed_job_id}
+             "fingerprint": fingerprint, "actor": who, "failed_job_id": failed_job_id,
+             "version": number_for(logged, action, fingerprint)}
     if message:
         entry["message"] = shortened(message, MESSAGE_CHARS)
     entry = dict((k, v) for k, v in entry.items() if v is not None)

@@ -38,6 +38,9 @@ class DeployRequest:
     configuration: Dict[str, Any] = field(default_factory=dict)
     # Argument flags or positions whose values are secret (sealed in spec records).
     secret_args: List[Any] = field(default_factory=list)
+    # The salt of a recorded spec asked for again (a version by number): its secrets sealed
+    # as recorded, so it keeps its fingerprint. None: the running job's salt, else a new one.
+    secret_salt: Optional[str] = None
     # How to start: restore choices.
     savepoint_path: Optional[str] = None
     resume: bool = True

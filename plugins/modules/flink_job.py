@@ -76,7 +76,7 @@ options:
   jar:
     description:
       - Local path of the job JAR; uploaded once per content, like M(flinkops.flink.flink_jar) does.
-      - Required with O(state=running) unless O(jar_id) is given.
+      - Required with O(state=running) unless O(jar_id) or O(version) is given.
     type: path
   jar_name:
     description:
@@ -344,12 +344,29 @@ options:
         Kubernetes Job's C(activeDeadlineSeconds)), so that the run ends with that message rather than being killed.
       - It bounds waiting. Each REST request keeps its own O(request_timeout) and O(request_retries).
     type: float
+  version:
+    description:
+      - Deploy recorded version N of the job O(name), as M(flinkops.flink.flink_job_info) lists them in
+        RV(flinkops.flink.flink_job_info#module:versions) (numbered 1, 2, 3... in the order first applied). Its spec
+        comes from its record, and it is deployed like any other spec (O(upgrade_mode), the savepoint, the guard,
+        the health gate, rollback, check mode and diff work as usual); a re-run is a no-op.
+      - Cannot be combined with O(jar_id), O(jar_name), O(entry_class), O(parallelism), O(args), O(configuration)
+        or O(secret_args), which the record fixes. Two exceptions. O(jar) supplies the JAR file when the JobManager
+        no longer holds the recorded upload (a restart with an empty upload directory); its sha256 must match the
+        recorded content hash. And a version deployed with secret values (recorded only as salted hashes) needs them
+        again, in O(args) (and O(configuration)) with O(secret_args), as when it was deployed; only their secret
+        values are used, checked against the recorded hashes.
+      - Fails before anything changes for an unknown number, a version whose spec record was pruned (the records
+        keep the specs of the newest 5 versions and of the runs Flink lists), a JAR that is neither on the cluster
+        nor given, or a file of other content.
+    type: int
 notes:
   - Each spec this module submits is recorded in the cluster's JAR list as tiny entries named
     C(flinkops-spec-<fingerprint>-...jar) (the only place Flink's REST API can store and return it).
     They hold the JAR id, entry class, arguments, parallelism and configuration, and let a later run
     show the running spec in its diff and roll back to it. Anyone who can read the REST API can read them.
-    After each successful change, the records of this job that no run Flink still lists are removed.
+    After each successful change, the records of this job that no run Flink still lists are removed, except the
+    specs of its newest 5 versions (see O(version)).
   - A job started by another tool has no recorded spec, so it always counts as a different spec; the
     first run upgrades it to a job this module manages.
   - Concurrency guard. The job that replaces job P gets a job id derived from the job name and P, so
@@ -455,6 +472,19 @@ EXAMPLES = r"""
     name: orders
     jar: target/orders-job-1.4.0.jar
     replace_running: false
+
+- name: Return to version 1 of the orders job, as flink_job_info lists it, with a savepoint as for any upgrade
+  flinkops.flink.flink_job:
+    url: http://flink-jobmanager:8081
+    name: orders
+    version: 1
+
+- name: Return to version 1 after the JobManager lost its upload, supplying that JAR again
+  flinkops.flink.flink_job:
+    url: http://flink-jobmanager:8081
+    name: orders
+    version: 1
+    jar: artifacts/orders-job-1.4.0.jar
 
 - name: Stop the job with a final savepoint
   flinkops.flink.flink_job:
@@ -656,21 +686,44 @@ from ansible_collections.flinkops.flink.plugins.module_utils._guard_hook import 
 from ansible_collections.flinkops.flink.plugins.module_utils._job_options import (
     ARGUMENT_SPEC as JOB_OPTIONS,
     MUTUALLY_EXCLUSIVE,
-    REQUIRED_IF,
     deploy_request,
     request_problems,
 )
+from ansible_collections.flinkops.flink.plugins.module_utils._migrate import legacy_records
 from ansible_collections.flinkops.flink.plugins.module_utils._module import FlinkModule
+from ansible_collections.flinkops.flink.plugins.module_utils._oplog import read_operations
 from ansible_collections.flinkops.flink.plugins.module_utils._poll import Clock
 from ansible_collections.flinkops.flink.plugins.module_utils._progress import progress_writer
+from ansible_collections.flinkops.flink.plugins.module_utils._rest import list_jars
+from ansible_collections.flinkops.flink.plugins.module_utils._versions import list_versions, version_request
 
-# The job's options, and the run's own: its deadline bounds this run, not the job.
-ARGUMENT_SPEC = dict(JOB_OPTIONS, deadline=dict(type="float"))
+# The job's options, and the run's own: its deadline bounds this run, not the job; a version
+# number names a recorded spec, turned into the job's options before the engine sees them.
+ARGUMENT_SPEC = dict(JOB_OPTIONS, deadline=dict(type="float"), version=dict(type="int"))
+REQUIRED_IF = [("state", "running", ("jar", "jar_id", "version"), True)]
 DEADLINE_RANGE = (1, 7 * 86400)
+
+
+def given_options(params):
+    """The job options the user set (an empty list or dict is the default, so not set)."""
+    return set(option for option in JOB_OPTIONS
+               if params.get(option) not in (None, [], {}) and option not in ("name", "state")
+               and params.get(option) != JOB_OPTIONS[option].get("default"))
+
+
+def recorded_version(module, request):
+    """The request for recorded version ``version`` of the job (``_versions``), from the
+    records alone; raises FlinkError, before any change, when it cannot be deployed."""
+    jars = list_jars(module.client)
+    entries = module.state.read_job(request.name, lambda: jars, legacy_records)
+    versions = list_versions(read_operations(entries, request.name), entries, jars)
+    return version_request(request, module.params["version"], versions, given_options(module.params))
 
 
 def apply(module):
     request = deploy_request(module.params)
+    if module.params["version"] is not None:
+        request = recorded_version(module, request)
     # Every wait of this run is bounded by the deadline and reports how long it waits.
     module.client.clock = Clock(module.params["deadline"], progress_writer(
         "flink_job %s" % request.name, module.redactor.text))
@@ -693,7 +746,11 @@ def apply(module):
             module.fail(exc, **engine.result.to_dict())
         break
     _warn(module, engine)
-    module.exit(diff=result.diff, **result.to_dict())
+    module.exit(diff=result.diff, **dict(result.to_dict(), **_version_of(module)))
+
+
+def _version_of(module):
+    return {"version": module.params["version"]} if module.params["version"] is not None else {}
 
 
 def _warn(module, engine):
@@ -712,6 +769,10 @@ def main():
     if deadline is not None and not DEADLINE_RANGE[0] <= deadline <= DEADLINE_RANGE[1]:
         problems.append("deadline must be between %s and %s seconds, got %s" % (
             DEADLINE_RANGE + (deadline,)))
+    version = module.params["version"]
+    if version is not None and (version < 1 or module.params["state"] != "running"):
+        problems.append("version must be a version number (1 or more) with state=running, got %s%s" % (
+            version, "" if module.params["state"] == "running" else " with state=%s" % module.params["state"]))
     if problems:
         module.fail(problems[0])
     module.run(apply)

@@ -62,6 +62,17 @@ EXAMPLES = r"""
   ansible.builtin.debug:
     msg: "Newest savepoint: {{ orders.latest_savepoint.path | default('none') }}"
 
+- name: List the versions of the orders job, to return to one of them by number
+  flinkops.flink.flink_job_info:
+    url: http://flink-jobmanager:8081
+    name: orders
+  register: orders_history
+
+- name: Show each version's number, arguments and whether its JAR is still uploaded
+  ansible.builtin.debug:
+    msg: "{{ item.version }} {{ item.spec.args | default('pruned') }} {{ item.jar_on_cluster is not none }}"
+  loop: "{{ orders_history.versions }}"
+
 - name: List the jobs that are running
   flinkops.flink.flink_job_info:
     url: http://flink-jobmanager:8081
@@ -223,6 +234,69 @@ recorded_spec:
     parallelism: 1
     configuration: {}
     jar_on_cluster: null
+versions:
+  description:
+    - With O(name), the versions of that job's spec applied over time (by a start, resume, upgrade, rollback,
+      rescale or adoption), numbered 1, 2, 3... in the order first applied, oldest first. Read from the records
+      alone (the operation log and the spec records), so with a durable O(state_store) the same through any
+      JobManager and after any restart. M(flinkops.flink.flink_job) deploys one again by its number (its
+      O(flinkops.flink.flink_job#module:version) option).
+    - The operation log keeps the newest 50 operations, so a version none of them applies is no longer listed.
+      Numbers are recorded in the log and stay the same as it drops older entries.
+    - V(null) without O(name).
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    version:
+      description: The version's number.
+      type: int
+    fingerprint:
+      description: The spec's fingerprint.
+      type: str
+    spec:
+      description:
+        - The spec as recorded, with the keys of RV(recorded_spec) (secret values masked; only their salted
+          hashes are recorded).
+        - V(null) when its record was pruned. The spec records of the newest 5 versions, and those of the runs
+          Flink lists, are kept; an older version is listed from the log and cannot be deployed by number.
+      type: dict
+    jar_sha256:
+      description: The recorded content hash of its JAR (the first 16 hex digits of the sha256), V(null) when it
+        ran an upload whose name carries none, or its spec was pruned.
+      type: str
+    jar_upload:
+      description: The name its JAR was uploaded under, V(null) when its spec was pruned.
+      type: str
+    first_applied:
+      description: When it was first applied (epoch seconds).
+      type: int
+    last_applied:
+      description: When it was last applied (epoch seconds).
+      type: int
+    actor:
+      description: Who applied it last (user@host, the AWX job or the CI job).
+      type: str
+    outcome:
+      description: The action of the newest logged operation of this spec (V(started), V(upgraded), V(failed),
+        V(rolled back), ...).
+      type: str
+    jar_on_cluster:
+      description: The id of an upload of its JAR that Flink lists now, or V(null) when the JAR must be supplied
+        again (O(flinkops.flink.flink_job#module:jar) with O(flinkops.flink.flink_job#module:version)).
+      type: str
+  sample:
+    - version: 1
+      fingerprint: 967efdd13ae7ea63
+      spec: {name: orders, jar: "sha256:5d1c0b3f2a9e8d7c", jar_id: "4b6e0d6e-5a7c-4d38-9f5b-0a6f1d3e8c21_orders-sha256-5d1c0b3f2a9e8d7c.jar",
+             entry_class: null, args: [--topic, orders], parallelism: 1, configuration: {}, jar_on_cluster: null}
+      jar_sha256: 5d1c0b3f2a9e8d7c
+      jar_upload: orders-sha256-5d1c0b3f2a9e8d7c.jar
+      first_applied: 1795486742
+      last_applied: 1795486742
+      actor: deploy@ci-runner
+      outcome: upgraded
+      jar_on_cluster: null
 latest_savepoint:
   description: The newest completed savepoint of any matching job not disposed of, or V(null).
   returned: always
@@ -250,6 +324,7 @@ from ansible_collections.flinkops.flink.plugins.module_utils._store import (
 )
 from ansible_collections.flinkops.flink.plugins.module_utils._identity import running_spec
 from ansible_collections.flinkops.flink.plugins.module_utils._oplog import read_operations, savepoint_history, wanted_run
+from ansible_collections.flinkops.flink.plugins.module_utils._versions import list_versions
 
 
 def read_jobs(module):
@@ -290,7 +365,8 @@ def read_jobs(module):
                   for sp in described_savepoints]
         savepoints = savepoint_history(operations, listed, lambda path: was_disposed(marks, path))
     module.exit(jobs=described, latest_savepoint=latest, operations=operations, savepoints=savepoints,
-                recorded_spec=recorded_spec(entries[params["name"]], operations, jar_list) if params["name"] else None)
+                recorded_spec=recorded_spec(entries[params["name"]], operations, jar_list) if params["name"] else None,
+                versions=list_versions(operations, entries[params["name"]], jar_list()) if params["name"] else None)
 
 
 def recorded_spec(entries, operations, jar_list):

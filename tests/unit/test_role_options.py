@@ -32,6 +32,7 @@ ROLE_HANDLED = {
     "jar_id": "the id of the upload the role stages before anything stops",
     "state": "the role deploys; a stop is flink_job state=stopped or the cluster_drain role",
     "stop_mode": "only with state=stopped, which the role never sets",
+    "version": "not in the role yet: the role stages a JAR it is given before anything stops (see vars/main.yml)",
 }
 # Where the role's default differs from the module's, on purpose (documented as such).
 ROLE_DEFAULTS = {"health_window": 30, "health_require_checkpoint": True}

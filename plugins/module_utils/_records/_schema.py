@@ -27,7 +27,7 @@ INTENT = {"n": TEXT, "f": TEXT, "p": TEXT, "a": OPTIONAL_TEXT, "t": NUMBER, "x":
 OPERATION = {"name": TEXT, "action": TEXT, "time": NUMBER + (type(None),), "job_id": OPTIONAL_TEXT,
              "previous_job_id": OPTIONAL_TEXT, "failed_job_id": OPTIONAL_TEXT,
              "savepoint": OPTIONAL_TEXT, "fingerprint": OPTIONAL_TEXT, "actor": OPTIONAL_TEXT,
-             "message": OPTIONAL_TEXT}
+             "message": OPTIONAL_TEXT, "version": (int, type(None))}
 SPEC = {"name": TEXT, "jar": TEXT, "entry_class": OPTIONAL_TEXT, "args": (list, type(None)),
         "parallelism": (int, type(None)), "configuration": (dict, type(None)),
         "jar_id": OPTIONAL_TEXT}

@@ -607,6 +607,33 @@ def test_upgrade_prunes_spec_records_no_listed_run_needs(client, script, jar, sh
     assert any("old spec record" in action for action in changes.actions)
 
 
+def test_upgrade_keeps_the_spec_records_of_the_newest_versions(client, script, jar, sha, uploaded):
+    """Issue 25: a spec the log says was applied (a version) keeps its record although Flink
+    lists no run of it, so it can be returned to by number; an older one's is pruned."""
+    from ansible_collections.flinkops.flink.plugins.module_utils._oplog import operation_names
+    from ansible_collections.flinkops.flink.plugins.module_utils._versions import VERSIONS_KEPT
+
+    versions = [JobSpec("orders", "sha256:" + "%016d" % n, "org.example.V%d" % n) for n in range(VERSIONS_KEPT + 1)]
+    entries = [n for spec in versions for n in spec_record_names(spec, "u.jar")]
+    for number, spec in enumerate(versions):
+        entries += operation_names("orders", {"time": number, "action": "upgraded", "fingerprint": spec.fingerprint},
+                                   now_ms=1_000_000 + number)
+    records = [{"id": "s%d_%s" % (i, n), "name": n, "uploaded": 1} for i, n in enumerate(entries)]
+    oldest = set(spec_record_names(versions[0], "u.jar"))
+    req = request(jar)
+    current = job(running_id(OLD_SPEC))
+    script.on("GET", "/jobs/overview", overview(current))
+    expect_prepared(script, uploaded, spec_of(req, sha), jars=old_record_jars() + records)
+    expect_stop(script, job_id=current["jid"])
+    expect_run(script, spec_of(req, sha))
+    for entry in records:
+        if entry["name"] in oldest:
+            script.on("DELETE", "/jars/%s" % entry["id"], {})
+    Engine(client, req, Changes(), hooks=[]).run()
+    deleted = [call for call in script.calls() if call.startswith("DELETE")]
+    assert len(deleted) == len(oldest), deleted
+
+
 RETAINED = {"externalization": {"enabled": True, "delete_on_cancellation": False}}
 
 

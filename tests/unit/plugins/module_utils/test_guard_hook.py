@@ -409,3 +409,21 @@ def test_the_end_releases_the_claim_and_logs_the_change(store, monkeypatch):
     run.result.update(rolled_back=True)
     failed.after_change(run, FlinkError("boom"))
     assert read_operations(store.jars(), "orders")[0]["action"] == "rolled back"
+
+
+def test_the_log_numbers_each_version_a_change_applies(store, monkeypatch):
+    """Issue 25: each entry that applies a spec records its version number (the next one for a
+    spec never applied, its own for one applied before), so numbers survive the log's pruning."""
+    Cluster(monkeypatch, store, [job(OLD)])
+    other = JobSpec("orders", "sha256:" + "1" * 16, "org.example.Job", ["--v1"])
+    for spec, action in ((other, "started"), (SPEC, "upgraded"), (other, "upgraded")):
+        hook = GuardHook(store)
+        run = run_of(store, job(OLD))
+        hook.before_change(run, run.current, spec)
+        run.result.update(action=action, job_id="6" * 32, previous_job_id=OLD)
+        hook.after_change(run, None)
+    logged = read_operations(store.jars(), "orders")
+    assert [(e["action"], e["version"]) for e in logged] == [("upgraded", 1), ("upgraded", 2), ("started", 1)]
+    # The log not read (the store failed): no number rather than a wrong one.
+    append_operation(store, "orders", "upgraded", "me", print, fingerprint="9" * 16, logged=None)
+    assert "version" not in read_operations(store.jars(), "orders")[0]

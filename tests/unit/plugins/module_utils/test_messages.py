@@ -405,6 +405,39 @@ MESSAGES.update({
         ("deleting the upload <jar_id> failed: DELETE <url> answered HTTP 400 ...", REQUEST_FAILED),
 })
 
+MESSAGES.update({
+    # A version by number (_versions.version_request), refused before the engine runs.
+    'version must be a version number (1 or more) with state=running, got %s%s':
+        ('version must be a version number (1 or more) with state=running, got <n>', BEFORE_ANY_REQUEST),
+    "job %s has no recorded version %d (%s): flink_job_info lists a job's versions with their specs; "
+    "nothing was changed":
+        ("job <name> has no recorded version <n> (its recorded versions: <numbers>): flink_job_info lists a "
+         "job's versions with their specs ...", UNCHANGED),
+    'version %d of job %s is in the operation log, but its spec record was pruned (the records keep the '
+    'specs of the newest %d versions and of the runs Flink lists): deploy it with jar, entry_class, args, '
+    'parallelism and configuration as before; nothing was changed':
+        ('version <n> of job <name> is in the operation log, but its spec record was pruned (the records keep '
+         'the specs of the newest 5 versions and of the runs Flink lists) ...', UNCHANGED),
+    'version cannot be combined with %s: version %d of job %s is a recorded spec. Give jar only to supply its '
+    'JAR file when the JobManager lost it%s; nothing was changed':
+        ('version cannot be combined with <options>: version <n> of job <name> is a recorded spec ...', UNCHANGED),
+    'the JAR of version %d of job %s (sha256:%s, uploaded as %s) is not on the JobManager any more (restarted '
+    'with an empty upload directory, or deleted): give that JAR file as jar, it is checked against the '
+    'recorded hash; nothing was changed':
+        ('the JAR of version <n> of job <name> (sha256:<hash>, uploaded as <file>) is not on the JobManager any '
+         'more ...', UNCHANGED),
+    'JAR file %s is not the program of version %d of job %s: its sha256 is %s, the recorded content hash is '
+    'sha256:%s (the first %d hex digits); give the JAR that version ran; nothing was changed':
+        ('JAR file <path> is not the program of version <n> of job <name>: its sha256 is <hash>, the recorded '
+         'content hash is sha256:<hash> ...', UNCHANGED),
+    'version %d of job %s ran the upload %s, whose content hash is not recorded: a JAR file cannot be checked '
+    'against it; deploy it with jar and the options as before; nothing was changed':
+        ('version <n> of job <name> ran the upload <jar_id>, whose content hash is not recorded ...', UNCHANGED),
+    'version %d of job %s was deployed with secret values, recorded only as hashes: give them again in args '
+    '(and configuration), with secret_args naming them, as when it was deployed. %s; nothing was changed':
+        ('version <n> of job <name> was deployed with secret values, recorded only as hashes ...', UNCHANGED),
+})
+
 STORE_OPTIONS = "state_store s3://...: <problem>"
 STORE_FAILED_ENTRY = "state_store <url>: <operation> failed: <reason>"
 ZK_LOST = "ZooKeeper state store <url>: <operation>: the ZooKeeper session was lost ...; its ephemeral entries are gone"

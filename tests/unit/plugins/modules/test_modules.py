@@ -70,8 +70,9 @@ def test_every_flink_job_option_reaches_the_request():
     params = dict((option, "x") for option in flink_job.ARGUMENT_SPEC)
     request = flink_job.deploy_request(params)
     assert isinstance(request, DeployRequest) and request.jar_path == "x"
-    # deadline bounds the run (the client's clock), not the job: the engine never reads it.
-    assert set(flink_job.ARGUMENT_SPEC) - {"jar", "deadline"} <= set(DeployRequest.__dataclass_fields__)
+    # deadline bounds the run (the client's clock), not the job: the engine never reads it;
+    # version names a recorded spec, turned into the job's options before the engine runs.
+    assert set(flink_job.ARGUMENT_SPEC) - {"jar", "deadline", "version"} <= set(DeployRequest.__dataclass_fields__)
 
 
 def test_flink_job_failure_reports_what_happened(script, capsys, tmp_path, monkeypatch):
@@ -340,4 +341,85 @@ def test_a_password_in_the_url_is_never_returned(script, capsys):
 def test_flink_savepoint_refuses_a_max_age_that_is_no_age(script, capsys, max_age):
     result = run(flink_savepoint, dict(job_name="orders", max_age=max_age), capsys)
     assert result["failed"] and "max_age must be a number of seconds more than 0" in result["msg"]
+    assert not script.sent
+
+
+def _history(sha_v1, sha_v2, v1_uploaded=True):
+    """A JAR list holding job orders' records: version 1 started, version 2 upgraded to it."""
+    from ansible_collections.flinkops.flink.plugins.module_utils._oplog import operation_names
+
+    v1 = JobSpec("orders", "sha256:" + sha_v1[:16], None, ["--in", "x"], 2)
+    v2 = JobSpec("orders", "sha256:" + sha_v2[:16], None, ["--in", "x"], 2)
+    names = []
+    for spec, sha in ((v1, sha_v1), (v2, sha_v2)):
+        names += spec_record_names(spec, "u_orders-sha256-%s.jar" % sha[:16])
+    for index, (action, spec) in enumerate((("started", v1), ("upgraded", v2))):
+        names += operation_names("orders", {"time": 1000 + index, "action": action, "job_id": JID,
+                                            "fingerprint": spec.fingerprint, "actor": "me@ci"},
+                                 now_ms=1_000_000 + index)
+    files = [{"id": "r%d" % i, "name": n, "uploaded": 1} for i, n in enumerate(names)]
+    for sha in (sha_v1, sha_v2)[0 if v1_uploaded else 1:]:
+        files.append({"id": "u_orders-sha256-%s.jar" % sha[:16], "name": "orders-sha256-%s.jar" % sha[:16],
+                      "uploaded": 1})
+    return v1, v2, {"files": files}
+
+
+def test_flink_job_info_lists_the_versions_of_a_job(script, capsys):
+    v1, v2, jars = _history("1" * 64, "2" * 64, v1_uploaded=False)
+    script.on("GET", "/jobs/overview", overview())
+    script.on("GET", "/jars", jars)
+    result = run(flink_job_info, dict(name="orders"), capsys)
+    assert [(v["version"], v["fingerprint"], v["outcome"]) for v in result["versions"]] == [
+        (1, v1.fingerprint, "started"), (2, v2.fingerprint, "upgraded")]
+    assert result["versions"][0]["jar_on_cluster"] is None
+    assert result["versions"][1]["jar_on_cluster"] == "u_orders-sha256-%s.jar" % ("2" * 16)
+    assert result["versions"][0]["spec"]["args"] == ["--in", "x"]
+    assert result["versions"][0]["actor"] == "me@ci" and result["versions"][0]["first_applied"] == 1000
+    script.on("GET", "/jobs/overview", overview())
+    assert run(flink_job_info, dict(), capsys)["versions"] is None
+
+
+def test_flink_job_deploys_a_version_as_the_plain_request_of_its_spec(script, capsys, monkeypatch):
+    from ansible_collections.flinkops.flink.plugins.module_utils._request import DeployResult
+
+    v1, _v2, jars = _history("1" * 64, "2" * 64)
+    script.on("GET", "/jars", jars)
+    seen = []
+
+    class Recorder:
+        def __init__(self, client, request, changes, state=None):
+            seen.append(request)
+            self.warnings = []
+
+        def run(self):
+            result = DeployResult()
+            result.update(action="upgraded", job_id=JID)
+            result.diff = {}
+            return result
+
+    monkeypatch.setattr(flink_job, "Engine", Recorder)
+    result = run(flink_job, dict(name="orders", version=1, upgrade_mode="last-state"), capsys)
+    assert result["version"] == 1 and result["action"] == "upgraded", result
+    request = seen[0]
+    assert (request.jar_id, request.args, request.parallelism, request.upgrade_mode) == (
+        "u_orders-sha256-%s.jar" % ("1" * 16), ["--in", "x"], 2, "last-state")
+
+
+@pytest.mark.parametrize("args, expected", [
+    (dict(version=3), "job orders has no recorded version 3 (its recorded versions: 1, 2)"),
+    (dict(version=1, args=["--in", "y"]), "version cannot be combined with args"),
+    (dict(version=1), "the JAR of version 1 of job orders (sha256:1111111111111111, uploaded as "
+                      "orders-sha256-1111111111111111.jar) is not on the JobManager any more"),
+])
+def test_flink_job_refuses_a_version_it_cannot_deploy_before_any_change(script, capsys, args, expected):
+    script.on("GET", "/jars", _history("1" * 64, "2" * 64, v1_uploaded=False)[2])
+    result = run(flink_job, dict(name="orders", **args), capsys)
+    assert result["failed"] and expected in result["msg"], result["msg"]
+    assert not result["changed"] and script.calls() == ["GET /jars"]
+
+
+@pytest.mark.parametrize("args", [dict(version=0), dict(version=1, state="stopped")])
+def test_flink_job_refuses_a_version_that_is_no_version_number(script, capsys, args):
+    result = run(flink_job, dict(name="orders", **args), capsys)
+    assert result["failed"] and "version must be a version number (1 or more) with state=running" in result["msg"]
     assert not script.sent
