@@ -8,7 +8,6 @@ in tests/stores; here an in-memory backend with the same contract."""
 
 from __future__ import annotations
 
-import itertools
 
 import pytest
 
@@ -26,9 +25,7 @@ from ansible_collections.flinkops.flink.plugins.module_utils._oplog import (
     read_operations,
     resumable_state,
 )
-from ansible_collections.flinkops.flink.plugins.module_utils._records import _state
 from ansible_collections.flinkops.flink.plugins.module_utils._records._backend import (
-    Backend,
     StoreError,
 )
 from ansible_collections.flinkops.flink.plugins.module_utils._records._state import (
@@ -41,52 +38,13 @@ from ansible_collections.flinkops.flink.plugins.module_utils._request import Cha
 from ansible_collections.flinkops.flink.plugins.module_utils._spec import JobSpec
 from ansible_collections.flinkops.flink.plugins.module_utils._store import spec_record_names
 
+from ansible_collections.flinkops.flink.tests.unit.plugins.module_utils import memorystore
 from ansible_collections.flinkops.flink.tests.unit.plugins.module_utils.flinkfake import overview, job
-
-
-class MemoryBackend(Backend):
-    """The Backend contract in memory; the clock moves one ms per write."""
-
-    scheme = "memory"
-
-    def __init__(self):
-        self.scopes = {}
-        self.clock = itertools.count(1000)
-        self.writes = []
-        self.closed = False
-
-    def describe(self):
-        return "memory://test"
-
-    def entries(self, scope):
-        return [dict(entry) for entry in self.scopes.get(scope, {}).values()]
-
-    def create(self, scope, name, ephemeral=False):
-        self.writes.append((scope, name))
-        entries = self.scopes.setdefault(scope, {})
-        if name not in entries:
-            entries[name] = {"id": name, "name": name, "uploaded": next(self.clock)}
-        return name
-
-    def delete(self, scope, ids):
-        for name in ids:
-            self.scopes.get(scope, {}).pop(name, None)
-
-    def close(self):
-        self.closed = True
 
 
 @pytest.fixture
 def memory(monkeypatch):
-    backend = MemoryBackend()
-
-    class FakeModule:
-        @staticmethod
-        def open_backend(url, timeout):
-            return backend
-
-    monkeypatch.setitem(_state.BACKENDS, "memory", FakeModule)
-    return backend
+    return memorystore.install(monkeypatch)
 
 
 # --- opening --------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from ansible_collections.flinkops.flink.plugins.module_utils._oplog import opera
 from ansible_collections.flinkops.flink.plugins.module_utils._records._state import MIGRATED, StateStore, job_scope
 from ansible_collections.flinkops.flink.plugins.module_utils._spec import JobSpec
 from ansible_collections.flinkops.flink.plugins.module_utils._store import spec_record_names
+from ansible_collections.flinkops.flink.tests.unit.plugins.module_utils import memorystore
 
 
 URL = "http://flink.test:8081"  # the scripted Flink of conftest.py
@@ -456,33 +457,12 @@ def test_slots_low_once_while_it_lasts_and_again_after_it_ended(script, client):
     assert watch(client, _watch.Watcher(URL), use_records=False) == []
 
 
-class MemoryBackend:
-    """A durable store in memory (the interface of _records._backend.Backend)."""
-
-    def __init__(self):
-        self.scopes = {}
-
-    def describe(self):
-        return "memory://"
-
-    def entries(self, scope):
-        return [dict(entry) for entry in self.scopes.get(scope, [])]
-
-    def create(self, scope, name, ephemeral=False):
-        entries = self.scopes.setdefault(scope, [])
-        entries.append({"id": "%s-%d" % (scope, len(entries)), "name": name, "uploaded": len(entries)})
-        return entries[-1]["id"]
-
-    def close(self):
-        pass
-
-
 def test_a_managed_job_lost_with_the_jobmanager_is_missing_with_a_durable_store(script, client):
     """A JobManager without HA restarted: Flink lists neither the job nor its JAR-store records;
     the durable store still says it should run. Watching every job (no names), the activation
     that saw it before reports it missing; a new one cannot name it (a store lists no names)."""
     source = load_source()
-    backend = MemoryBackend()
+    backend = memorystore.MemoryBackend()
     for name in [MIGRATED] + records([("started", JOB_ID), ("upgraded", OTHER_ID)]):
         backend.create(job_scope("orders"), name)
     options = source.settings({"url": URL, "state_store": "memory://"}, {})

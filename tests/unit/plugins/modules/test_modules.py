@@ -26,9 +26,7 @@ from ansible_collections.flinkops.flink.plugins.modules import (
 from ansible_collections.flinkops.flink.tests.unit.plugins.module_utils.conftest import (
     FlinkScript,
 )
-from ansible_collections.flinkops.flink.tests.unit.plugins.module_utils.test_records import (  # noqa: F401 (a fixture)
-    memory,
-)
+from ansible_collections.flinkops.flink.tests.unit.plugins.module_utils import memorystore
 from ansible_collections.flinkops.flink.tests.unit.plugins.module_utils.flinkfake import (
     checkpoints,
     job,
@@ -49,6 +47,11 @@ except ImportError:  # ansible-core 2.18
 
 URL = "http://flink.test:8081"
 JID = "b" * 32
+
+
+@pytest.fixture
+def memory(monkeypatch):
+    return memorystore.install(monkeypatch)
 
 
 @pytest.fixture
