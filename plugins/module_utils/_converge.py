@@ -55,7 +55,7 @@ from ansible_collections.flinkops.flink.plugins.module_utils._jobstate import (
     name_matches,
 )
 from ansible_collections.flinkops.flink.plugins.module_utils._migrate import legacy_records
-from ansible_collections.flinkops.flink.plugins.module_utils._oplog import append_operation
+from ansible_collections.flinkops.flink.plugins.module_utils._oplog import append_operation, read_operations
 from ansible_collections.flinkops.flink.plugins.module_utils._precheck import plan_vertices
 from ansible_collections.flinkops.flink.plugins.module_utils._request import Changes, DeployRequest, real
 from ansible_collections.flinkops.flink.plugins.module_utils._rest import (
