@@ -369,6 +369,17 @@ def restored_path(flink, job_id, timeout=60):
             time.sleep(1)
 
 
+def started_then_upgraded(flink, module, params):
+    """v1 started and counting, then upgraded to v2 (with a savepoint) and counting: the v2
+    module result."""
+    assert module("flink_job", params)["action"] == "started"
+    flink.wait_counts(params["name"], "v1", minimum=2)
+    upgraded = module("flink_job", dict(params, jar=flink.jobs["stateful-v2"]))
+    assert upgraded["action"] == "upgraded" and upgraded["savepoint"], upgraded
+    flink.wait_counts(params["name"], "v2", minimum=2)
+    return upgraded
+
+
 def restart_jobmanager_empty(cluster):
     """The JobManager killed and started again with an empty upload directory and, without HA,
     no job: as a pod restarted on a new node. The TaskManager stays and registers again."""
@@ -386,11 +397,7 @@ def test_a_job_lost_by_a_jobmanager_restart_is_healed_from_its_savepoint_in_the_
     store = state_store_of("zookeeper")
     params = job_params(state_store=store)
     name = params["name"]
-    assert module("flink_job", params)["action"] == "started"
-    flink.wait_counts(name, "v1", minimum=2)
-    upgraded = module("flink_job", dict(params, jar=flink.jobs["stateful-v2"]))
-    assert upgraded["action"] == "upgraded" and upgraded["savepoint"], upgraded
-    flink.wait_counts(name, "v2", minimum=2)
+    upgraded = started_then_upgraded(flink, module, params)
 
     restart_jobmanager_empty(flink_cluster)
     assert flink.jobs_named(name) == [] and flink.jar_names() == []

@@ -18,6 +18,7 @@ from test_heal import (
     heal,
     restart_jobmanager_empty,
     restored_path,
+    started_then_upgraded,
     wait_one_running,
     wait_state,
 )
@@ -53,10 +54,7 @@ def test_the_heal_resumes_from_a_savepoint_flink_savepoint_took_after_the_deploy
     store = state_store_of("zookeeper")
     params = job_params(state_store=store)
     name = params["name"]
-    assert module("flink_job", params)["action"] == "started"
-    flink.wait_counts(name, "v1", minimum=2)
-    upgraded = module("flink_job", dict(params, jar=flink.jobs["stateful-v2"]))
-    assert upgraded["action"] == "upgraded" and upgraded["savepoint"], upgraded
+    upgraded = started_then_upgraded(flink, module, params)
     # More records flow after the upgrade's savepoint before flink_savepoint takes one.
     flink.wait_counts(name, "v2", minimum=3)
     before_savepoint = counts_by_key(flink, name)
@@ -100,10 +98,7 @@ def test_a_failed_run_is_healed_from_a_savepoint_taken_after_its_restore_point(
     run's older checkpoint or restore point."""
     params = job_params(configuration=FAILS_ONCE_LOST, extra_args=("--checkpoint-interval", "3600000"))
     name = params["name"]
-    assert module("flink_job", params)["action"] == "started"
-    flink.wait_counts(name, "v1", minimum=2)
-    upgraded = module("flink_job", dict(params, jar=flink.jobs["stateful-v2"]))
-    assert upgraded["action"] == "upgraded" and upgraded["savepoint"], upgraded
+    upgraded = started_then_upgraded(flink, module, params)
     flink.wait_counts(name, "v2", minimum=3)
     before_savepoint = counts_by_key(flink, name)
     taken = module("flink_savepoint", dict(url=flink.url, name=name))
