@@ -23,6 +23,8 @@ from ansible_collections.flinkops.flink.plugins.module_utils._request import (
 )
 from ansible_collections.flinkops.flink.plugins.module_utils._spec import JobSpec
 from ansible_collections.flinkops.flink.plugins.module_utils._records._jarstore import EMPTY_ZIP
+from ansible_collections.flinkops.flink.plugins.module_utils._oplog import operation_names
+from ansible_collections.flinkops.flink.plugins.module_utils._versions import VERSIONS_KEPT
 from ansible_collections.flinkops.flink.plugins.module_utils._store import (
     content_key,
     spec_record_names,
@@ -590,16 +592,21 @@ def test_drain_and_native_format_reach_the_stop(client, script, jar, sha, upload
     assert result.action == "upgraded"
 
 
+def expect_upgrade_of_the_old_spec(script, req, sha, uploaded, more_records):
+    """An upgrade of the job running OLD_SPEC, ``more_records`` beside the old spec's in the store."""
+    current = job(running_id(OLD_SPEC))
+    script.on("GET", "/jobs/overview", overview(current))
+    expect_prepared(script, uploaded, spec_of(req, sha), jars=old_record_jars() + more_records)
+    expect_stop(script, job_id=current["jid"])
+    expect_run(script, spec_of(req, sha))
+
+
 def test_upgrade_prunes_spec_records_no_listed_run_needs(client, script, jar, sha, uploaded):
     gone = JobSpec("orders", "sha256:" + "7" * 16, "org.example.Gone")
     stale = [{"id": "s%d_%s" % (i, n), "name": n, "uploaded": 1}
              for i, n in enumerate(spec_record_names(gone, "u7.jar"))]
     req = request(jar)
-    current = job(running_id(OLD_SPEC))
-    script.on("GET", "/jobs/overview", overview(current))
-    expect_prepared(script, uploaded, spec_of(req, sha), jars=old_record_jars() + stale)
-    expect_stop(script, job_id=current["jid"])
-    expect_run(script, spec_of(req, sha))
+    expect_upgrade_of_the_old_spec(script, req, sha, uploaded, stale)
     for entry in stale:
         script.on("DELETE", "/jars/%s" % entry["id"], {})
     changes = Changes()
@@ -610,9 +617,6 @@ def test_upgrade_prunes_spec_records_no_listed_run_needs(client, script, jar, sh
 def test_upgrade_keeps_the_spec_records_of_the_newest_versions(client, script, jar, sha, uploaded):
     """Issue 25: a spec the log says was applied (a version) keeps its record although Flink
     lists no run of it, so it can be returned to by number; an older one's is pruned."""
-    from ansible_collections.flinkops.flink.plugins.module_utils._oplog import operation_names
-    from ansible_collections.flinkops.flink.plugins.module_utils._versions import VERSIONS_KEPT
-
     versions = [JobSpec("orders", "sha256:" + "%016d" % n, "org.example.V%d" % n) for n in range(VERSIONS_KEPT + 1)]
     entries = [n for spec in versions for n in spec_record_names(spec, "u.jar")]
     for number, spec in enumerate(versions):
@@ -621,11 +625,7 @@ def test_upgrade_keeps_the_spec_records_of_the_newest_versions(client, script, j
     records = [{"id": "s%d_%s" % (i, n), "name": n, "uploaded": 1} for i, n in enumerate(entries)]
     oldest = set(spec_record_names(versions[0], "u.jar"))
     req = request(jar)
-    current = job(running_id(OLD_SPEC))
-    script.on("GET", "/jobs/overview", overview(current))
-    expect_prepared(script, uploaded, spec_of(req, sha), jars=old_record_jars() + records)
-    expect_stop(script, job_id=current["jid"])
-    expect_run(script, spec_of(req, sha))
+    expect_upgrade_of_the_old_spec(script, req, sha, uploaded, records)
     for entry in records:
         if entry["name"] in oldest:
             script.on("DELETE", "/jars/%s" % entry["id"], {})
