@@ -205,6 +205,7 @@ class GuardHook(Hooks):
         timeout = getattr(run.request, "concurrent_wait_timeout", 600)
 
         def over():
+            """True once the winner's claim is gone; None (wait_for polls on) while it holds."""
             jobs = list_jobs(run.client)
             claims = read_intents(run.record_store.jars()).get(winner.successor) or []
             mine = next((i for i in claims if i.nonce == winner.nonce), None)
@@ -212,10 +213,10 @@ class GuardHook(Hooks):
                 return True
             listed = find_job(run.client, winner.successor, jobs)
             if listed is not None:
-                return deploying(listed, {winner.successor: [mine]}) is None
+                return (deploying(listed, {winner.successor: [mine]}) is None) or None
             pred = find_job(run.client, winner.predecessor, jobs)
             now_ms = max([j.get("start-time", 0) + j.get("duration", 0) for j in jobs] or [0])
-            return abandoned(mine, pred, None, now_ms) or elect([mine], now_ms) is None
+            return (abandoned(mine, pred, None, now_ms) or elect([mine], now_ms) is None) or None
         try:
             wait_for(run.client, over, timeout, 1.0, "the other deployment of job %s to end" %
                      run.request.name)

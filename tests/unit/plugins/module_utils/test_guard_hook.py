@@ -140,15 +140,19 @@ def test_wait_waits_for_the_other_run_then_plans_again(store, monkeypatch):
     polls = []
 
     def wait_for(client, check, timeout, interval, what):
-        polls.append(check())  # the other run still holds its claim
-        other.release()
-        polls.append(check())  # ...and now it is gone
-        return True
+        """_poll.wait_for's contract: poll until ``check()`` answers something but None."""
+        while True:
+            polls.append(check())
+            if polls[-1] is not None:
+                return polls[-1]
+            if len(polls) == 2:  # the other run lets its claim go after a while
+                other.release()
     monkeypatch.setattr(_guard_hook, "wait_for", wait_for)
     run = run_of(store, job(OLD), concurrent_deployment="wait")
     with pytest.raises(Replan):
         GuardHook(store).before_change(run, run.current, SPEC)
-    assert polls == [False, True]
+    # It waited while the claim held (a False would have ended the wait at once).
+    assert polls == [None, None, True]
 
 
 def test_a_run_still_watching_its_new_job_blocks_others(store, monkeypatch):
