@@ -28,7 +28,7 @@ import threading
 import time
 from pathlib import Path
 
-from flinkops_devkit.flinkctl import _flatten_yaml, _pid_alive, _pid_cmdline, daemon_pid, free_port
+from flinkops_devkit.flinkctl import _flatten_yaml, _pid_alive, _pid_cmdline, daemon_pid, free_port, with_test_jvm_opts
 
 __all__ = ["ZooKeeperServer", "ZooKeeperError", "four_letter_word"]
 
@@ -116,7 +116,8 @@ class ZooKeeperServer:
         # zookeeper.sh reads the Flink config (java opts, log and pid dirs) through config.sh.
         conf = _flatten_yaml((self.flink_home / "conf" / shipped).read_text())
         conf.update({"env.pid.dir": str(self.pid_dir), "env.log.dir": str(self.log_dir),
-                     "zookeeper.heap.mb": str(self.heap_mb)})
+                     "zookeeper.heap.mb": str(self.heap_mb),
+                     "env.java.opts.all": with_test_jvm_opts(conf.get("env.java.opts.all", ""))})
         (self.conf_dir / shipped).write_text("".join(f"{k}: {v}\n" for k, v in conf.items()))
         for name in ("log4j.properties", "log4j-console.properties", "logback.xml"):
             src = self.flink_home / "conf" / name
