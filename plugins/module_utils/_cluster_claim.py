@@ -32,7 +32,7 @@ from ansible_collections.flinkops.flink.plugins.module_utils._guard import (
     DeploymentInProgress,
     Guard,
 )
-from ansible_collections.flinkops.flink.plugins.module_utils._lease import LEASE_MS
+from ansible_collections.flinkops.flink.plugins.module_utils._lease import LEASE_MS, utc
 from ansible_collections.flinkops.flink.plugins.module_utils._records._backend import ScopedRecords
 
 SCOPE = "converge"
@@ -47,10 +47,6 @@ NO_SPEC = "0" * 16
 
 class ConvergeInProgress(FlinkError):
     """Another converge of the cluster holds the claim."""
-
-
-def _utc(ms):
-    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(ms / 1000.0))
 
 
 class ClusterClaim:
@@ -95,7 +91,7 @@ class ClusterClaim:
                     raise ConvergeInProgress(
                         "another converge of this cluster is in progress: %s, since %s (its claim "
                         "ends by %s unless renewed); nothing was changed%s" % (
-                            other.actor, _utc(other.uploaded), _utc(other.renewed + LEASE_MS),
+                            other.actor, utc(other.uploaded), utc(other.renewed + LEASE_MS),
                             " after waiting %ss (concurrent_wait_timeout)" % wait if wait else
                             " (concurrent_wait_timeout is 0: raise it to wait for the other "
                             "converge)"))

@@ -63,6 +63,7 @@ from ansible_collections.flinkops.flink.plugins.module_utils._lease import (
     Renewer,
     fresh,
     renewal_thread_records,
+    utc,
 )
 from ansible_collections.flinkops.flink.plugins.module_utils._records._schema import INTENT, conforms
 
@@ -266,7 +267,7 @@ class Intent:
         return self.uploaded + self.ttl * 1000 < now_ms
 
     def describe(self):
-        return "%s since %s" % (self.actor or "an unknown run", _utc(self.uploaded))
+        return "%s since %s" % (self.actor or "an unknown run", utc(self.uploaded))
 
     def release_hint(self, store):
         """How long the claim holds, and how to release it when its run is known dead."""
@@ -274,13 +275,9 @@ class Intent:
                 "with its claim is taken over sooner: a ZooKeeper store frees it with the run's "
                 "session, any store once the run has not renewed it for %d s). If that run is "
                 "known dead, delete %s from %s" % (
-                    _utc(self.uploaded + self.ttl * 1000), LEASE_MS // 1000,
+                    utc(self.uploaded + self.ttl * 1000), LEASE_MS // 1000,
                     "the entries %s" % ", ".join(self.entry_ids[:2]) + (
                         " ..." if len(self.entry_ids) > 2 else ""), store))
-
-
-def _utc(epoch_ms):
-    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime((epoch_ms or 0) / 1000.0))
 
 
 def intent_names(name, successor, fingerprint, predecessor, who, ttl, nonce, now=None,

@@ -25,6 +25,7 @@ the JAR store and S3 know no writer, and there the renewals are the only proof o
 from __future__ import annotations
 
 import threading
+import time
 
 from ansible_collections.flinkops.flink.plugins.module_utils._client import FlinkError
 
@@ -38,6 +39,11 @@ LEASE_MS = 10 * 1000
 def fresh(renewed_ms, now_ms):
     """Whether a lease last renewed at ``renewed_ms`` is alive at ``now_ms`` (the store's clock)."""
     return renewed_ms + LEASE_MS >= now_ms
+
+
+def utc(epoch_ms):
+    """A lease's time (store clock, epoch ms) as messages show it."""
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime((epoch_ms or 0) / 1000.0))
 
 
 def renewal_thread_records(records):
