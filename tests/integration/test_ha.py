@@ -120,6 +120,11 @@ def test_either_jobmanager_sees_the_same_records(flink, job, module, state_store
         assert [op["action"] for op in info["operations"]] == ["started"], info
     assert infos[0]["operations"] == infos[1]["operations"]
     assert [j["spec"] for j in infos[0]["jobs"]] == [j["spec"] for j in infos[1]["jobs"]]
+    # The versions too, numbered the same; only whether the answering JobManager holds the JAR
+    # may differ (each has an upload directory of its own).
+    versions = [[dict(version, jar_on_cluster=None, spec=dict(version["spec"], jar_on_cluster=None))
+                 for version in info["versions"]] for info in infos]
+    assert [v["version"] for v in versions[0]] == [1] and versions[0] == versions[1], infos
 
 
 @pytest.mark.parametrize("kind", KINDS)
