@@ -27,6 +27,12 @@ _COUNT = re.compile(r"FLINKOPS COUNT key=(\d+) count=(\d+) offset=(\d+) version=
 _HB = re.compile(r"FLINKOPS HB offset=(\d+) ts=(\d+) version=(\S+) tag=(.*)$")
 
 
+def _lines_of(pattern, tag):
+    """``pattern``'s lines of one tag, found in one pass over the whole output: the waits read
+    a shared TaskManager's output (megabytes late in a session) twice a second."""
+    return re.compile(pattern.pattern.replace("tag=(.*)$", "tag=(%s)$" % re.escape(tag)), re.M)
+
+
 class Flink:
     """A cluster seen from outside: raw REST reads, never through the modules under test."""
 
@@ -83,11 +89,9 @@ class Flink:
     def counts(self, tag):
         """{(version, key): [counts in order]} printed by jobs started with ``--tag tag``."""
         seen = {}
-        for line in self.cluster.taskmanager_stdout().splitlines():
-            match = _COUNT.search(line)
-            if match and match.group(5) == tag:
-                key = (match.group(4), int(match.group(1)))
-                seen.setdefault(key, []).append(int(match.group(2)))
+        for match in _lines_of(_COUNT, tag).finditer(self.cluster.taskmanager_stdout()):
+            key = (match.group(4), int(match.group(1)))
+            seen.setdefault(key, []).append(int(match.group(2)))
         return seen
 
     def cancel_all_active(self, timeout=60):
@@ -115,12 +119,8 @@ class Flink:
                 key, sorted(set(expected) - set(counts))[:5])
 
     def heartbeats(self, tag):
-        beats = []
-        for line in self.cluster.taskmanager_stdout().splitlines():
-            match = _HB.search(line)
-            if match and match.group(4) == tag:
-                beats.append((int(match.group(1)), int(match.group(2)), match.group(3)))
-        return beats
+        return [(int(match.group(1)), int(match.group(2)), match.group(3))
+                for match in _lines_of(_HB, tag).finditer(self.cluster.taskmanager_stdout())]
 
     def wait_counts(self, tag, version, minimum=1, timeout=60):
         """Wait until the job printed ``minimum`` COUNT lines per key for ``version``."""
