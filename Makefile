@@ -47,7 +47,7 @@ export ANSIBLE_FORCE_COLOR := 0
 export PY_COLORS := 0
 
 # Stages of `make test`, in order; each runs even when an earlier one failed.
-TEST_STAGES ?= changelog-lint lint docs examples sanity units units-2.18 $(CORE_TEST_STAGES)
+TEST_STAGES ?= changelog-lint lint docs examples units $(CORE_TEST_STAGES)
 # Then these lanes run at the same time (the real-Flink stages mostly wait on
 # Flink, so five lanes cut their wall time even on two cores; the EE image, whose
 # base takes minutes to build on a fresh machine, shares a lane with the
@@ -55,20 +55,22 @@ TEST_STAGES ?= changelog-lint lint docs examples sanity units units-2.18 $(CORE_
 # version runs every suite, the slow ones (faults, TLS, races, drain/restore) in
 # a lane of their own; the other versions skip those, which `make integration`
 # and `make test-matrix` run on every version. Integration runs on the newest
-# ansible-core (2.21); sanity on 2.20/2.21 and the EE image stage (owner: ee)
-# ride in the lanes rather than adding to the serial part.
-# Lane times of the last full run here (s, 7 Dec, third stop): first 2326; slow 1883 + sanity
-# 185 + molecule 130 + ee 106; others 2041; functional 400 + stores 105 + HA races 476 + EE image
-# 340 + DE image 227 + sanity 203 + 279; store faults 1115 + drain 900 + heal on 1.20 173 (41.6
-# min in all). The five lanes saturate two cores, so what shortens the wall time is less work:
-# the other versions skip the tests marked first_version_only (what cannot depend on Flink's
-# version: argument checks, transport, Ansible's payload). The longest lane is the wall time:
-# keep them level.
+# ansible-core (2.21); sanity on each ansible-core, units on 2.18 and the EE image stage
+# (owner: ee) ride in the lanes rather than adding to the serial part (a stage that makes a
+# venv runs before the stages using it, in its lane: units-2.18 before sanity-2.18).
+# Lane times of a full run here (s, 7 Dec, with other work on the machine): first 2248; slow
+# 1743 + molecule 205 + ee 107; others 1723 + first-extra 313 + heal on 1.20 150; functional 354
+# + stores 115 + HA races 458 + EE image 381 + DE image 383 + sanity 156 + 150; store faults 924
+# + drain 977 + sanity 146 (40.5 min in all). Since then the role suite runs on the first
+# version only and the state-store suite moved to first-extra. The five lanes saturate two
+# cores, so what shortens the wall time is less work: the other versions skip the tests marked
+# first_version_only (what cannot depend on Flink's version: argument checks, transport,
+# Ansible's payload) and FIRST_ONLY_SUITES. The longest lane is the wall time: keep them level.
 TEST_LANES ?= "integration-first-2.21" \
               "integration-slow-2.21 molecule ee" \
-              "integration-others-2.21 integration-first-extra-2.21 integration-heal-others-2.21" \
-              "functional stores integration-ha-races-2.21 test-ee-image test-de-image sanity-2.20 sanity-2.18" \
-              "integration-store-faults-2.21 integration-drain-2.21 sanity-2.21"
+              "integration-others-2.21 integration-first-extra-2.21 sanity" \
+              "functional stores integration-ha-races-2.21 test-ee-image test-de-image units-2.18 sanity-2.18 sanity-2.20" \
+              "integration-store-faults-2.21 integration-drain-2.21 integration-heal-others-2.21 sanity-2.21"
 
 .PHONY: help venv collection sanity units functional stores integration integration-first integration-ha-races integration-others integration-slow integration-drain test test-floor \
         sanity-2.18 units-2.18 integration-2.18 test-matrix test-core-matrix changelog-lint lint docs examples molecule bench demo demo-stop clean
@@ -142,11 +144,15 @@ SLOW_SUITES    := tests/integration/test_faults.py tests/integration/test_securi
 # Suites that prove a pass-through rather than Flink's behaviour: the first version only
 # (test_playbook_options.py: every job_deploy option through ansible-playbook, about 12 minutes;
 # test_getting_started.py: the guide's commands as written; test_zoo_role.py: the role over the
-# zoo jobs, which test_zoo.py runs through the modules on every version).
-# Two of them run in a stage of their own (integration-first-extra) to level the lanes (defined
-# first: := expands at once).
-FIRST_EXTRA_SUITES := tests/integration/test_getting_started.py tests/integration/test_zoo_role.py
-FIRST_ONLY_SUITES := tests/integration/test_playbook_options.py $(FIRST_EXTRA_SUITES)
+# zoo jobs, which test_zoo.py runs through the modules on every version; test_role_job_deploy.py:
+# the role's flow over flink_job, whose behaviour on each version test_flink_job.py, the zoo and
+# the precheck suite's role test prove).
+FIRST_ONLY_SUITES := tests/integration/test_playbook_options.py tests/integration/test_getting_started.py \
+                     tests/integration/test_zoo_role.py tests/integration/test_role_job_deploy.py
+# Suites of the first version that run in a stage of their own (integration-first-extra), in
+# another lane, to level the lanes: the first version's main stage is the longest.
+FIRST_EXTRA_SUITES := tests/integration/test_getting_started.py tests/integration/test_zoo_role.py \
+                      tests/integration/test_state_store.py
 
 # The HA cluster's races: two versions deployed at once through the two JobManagers, and a
 # leader change between the stop and the submit of one of two runs. On the first version in a
@@ -171,7 +177,7 @@ integration-first: venv collection ## integration on the first Flink version, wi
 	  tests/integration tests/flink -- $(PYTEST_ARGS) $(XDIST_ARGS) $(addprefix --ignore=,$(SLOW_SUITES) $(FIRST_EXTRA_SUITES)) \
 	  $(addprefix --deselect $(HA_SUITE)::,$(HA_RACES))
 
-integration-first-extra: venv collection ## FIRST_EXTRA_SUITES (the guide as written, the role over the zoo) on the first Flink version
+integration-first-extra: venv collection ## FIRST_EXTRA_SUITES (the guide as written, the role over the zoo, the state stores) on the first Flink version
 	FLINKOPS_TEST_FLINK_VERSIONS=$(FIRST_VERSION) PYTHONPATH=$(CURDIR)/$(BUILD_DIR) \
 	  $(VENV_PY) hack/run_pytest.py $(REPORT_DIR)/integration-first-extra$(STAGE_SUFFIX).xml \
 	  $(FIRST_EXTRA_SUITES) -- $(PYTEST_ARGS) $(XDIST_ARGS)
