@@ -274,7 +274,9 @@ class GuardHook(Hooks):
         taken_over = set(i.nonce for i in self._guard(run).taken_over if i.successor == job_id)
         try:
             move_head(run.record_store, req.name, self.predecessor, job_id, self.consumed,
-                      self.nonce, taken_over, self._guard(run).actor, self.warnings.append)
+                      self.nonce, taken_over, self._guard(run).actor, self.warnings.append,
+                      live_claims=lambda: set(i.nonce for i in read_intents(
+                          run.record_store.jars()).get(job_id) or ()))
         except HeadMoved as exc:
             head = exc.head if exc.head is not MALFORMED else {}
             run.result.update(action="none", job_id=None, winner_job_id=(head or {}).get("j"))

@@ -76,14 +76,15 @@ def decode_head(text):
     return payload if conforms(payload, HEAD) else MALFORMED
 
 
-def judge(head, predecessor, successor, consumed, nonce, taken_over):
+def judge(head, predecessor, successor, consumed, nonce, taken_over, live_claims=()):
     """What a run may do before it submits ``successor`` in place of ``predecessor``.
 
     ``head``: the decoded head (``decode_head``); ``consumed``: ids of ended attempts to
     replace ``predecessor`` (an aborted blue/green's green, a failed start:
     ``_guard.next_successor`` skipped them); ``nonce``: our claim's nonce; ``taken_over``:
     nonces of the claims on ``successor`` this run took over as abandoned (their run may
-    have moved the head before it stopped). Returns one of the verdicts above.
+    have moved the head before it stopped); ``live_claims``: nonces of the claims on
+    ``successor`` the store lists now. Returns one of the verdicts above.
     """
     if head is MALFORMED:
         return REFUSE
@@ -91,9 +92,18 @@ def judge(head, predecessor, successor, consumed, nonce, taken_over):
         return CREATE
     at = head.get("j")
     if at == successor:
-        if head.get("r") == nonce:
+        mover = head.get("r")
+        if mover == nonce:
             return PROCEED
-        return TAKE_OVER if head.get("r") in taken_over else REFUSE
+        if mover in taken_over:
+            return TAKE_OVER
+        # The mover's claim is gone while ours holds: its run died between its move and its
+        # submit (a ZooKeeper store frees a dead run's claim with its session, before anyone
+        # could take it over), or lost the claim to us. Without this the name would be stuck.
+        # Should that run resume, it finds the head ours and its own claim gone: refused.
+        if nonce in live_claims and mover not in live_claims:
+            return TAKE_OVER
+        return REFUSE
     if at == predecessor or at in consumed:
         return MOVE
     return REFUSE
@@ -126,16 +136,20 @@ def describe_head(head):
 
 
 def move_head(records, name, predecessor, successor, consumed, nonce, taken_over, who,
-              warn=None):
+              warn=None, live_claims=lambda: ()):
     """Move job ``name``'s head from ``predecessor`` to ``successor`` as ``judge`` allows,
     before the submission of ``successor``; raise HeadMoved when it does not. A lost race
     is judged once more on a fresh read (the winner may be this run, retrying).
-    ``records``: the job's ScopedRecords; a failure to reach it propagates (StoreError)."""
+    ``records``: the job's ScopedRecords; a failure to reach it propagates (StoreError).
+    ``live_claims()``: the nonces of the claims on ``successor`` listed now (read only when
+    the head is at the successor by another run)."""
     warn = warn or (lambda msg: None)
     for _round in range(2):
         text, token = records.read_head()
         head = decode_head(text)
-        verdict = judge(head, predecessor, successor, consumed, nonce, taken_over)
+        claims = live_claims() if head not in (None, MALFORMED) and head.get("j") == successor and \
+            head.get("r") not in (nonce,) else ()
+        verdict = judge(head, predecessor, successor, consumed, nonce, taken_over, claims)
         if head is MALFORMED:
             warn("the head record of job %s in the state store cannot be read (%r...): this "
                  "run does not act on it blindly" % (name, (text or "")[:40]))

@@ -13,6 +13,7 @@ from ansible_collections.flinkops.flink.plugins.module_utils._client import Flin
 from ansible_collections.flinkops.flink.plugins.module_utils._guard import (
     GENESIS,
     Intent,
+    intent_names,
     successor_id,
 )
 from ansible_collections.flinkops.flink.plugins.module_utils._guard_hook import GuardHook, NoRollback
@@ -64,6 +65,16 @@ def head(at, moved_from=P, nonce=THEIRS, who="ci job 7"):
 ])
 def test_the_rule(found, verdict):
     assert judge(found, P, S, consumed=(X,), nonce=OURS, taken_over={THEIRS + "t"}) == verdict
+
+
+def test_a_successor_moved_by_a_run_whose_claim_is_gone_while_ours_holds():
+    """A run that died between its move and its submit (its ZooKeeper claim went with its
+    session, nobody took it over) must not leave the name stuck; a run whose own claim was
+    taken over (paused) must not take the head back."""
+    moved = head(S, nonce=THEIRS)
+    assert judge(moved, P, S, (), OURS, set(), live_claims={OURS}) == TAKE_OVER
+    assert judge(moved, P, S, (), OURS, set(), live_claims={OURS, THEIRS}) == REFUSE
+    assert judge(moved, P, S, (), OURS, set(), live_claims=set()) == REFUSE
 
 
 def test_a_head_that_does_not_decode_is_malformed_never_a_crash():
@@ -224,11 +235,31 @@ def test_a_takeover_resubmits_the_same_id_and_makes_the_head_its_own(durable, mo
     assert durable.head()["r"] == hook.nonce
 
 
-def test_a_successor_moved_by_a_run_not_taken_over_is_refused(durable, monkeypatch):
+def test_a_successor_moved_by_a_live_twin_is_refused(durable, monkeypatch):
     cluster, hook, run = upgrade_over(durable, monkeypatch)
     successor = hook.job_id(run, SPEC)
     durable.swap_head(None, encode_head(successor, OLD, THEIRS, "twin run"))
+    for entry in intent_names("orders", successor, SPEC.fingerprint, OLD, "twin run", 600, THEIRS):
+        durable.write(entry)  # its claim is listed: it lives (both believed they won)
     with pytest.raises(HeadMoved, match="by twin run"):
+        hook.submit(run, "jar", {"jobId": successor})
+    assert cluster.submitted == []
+
+
+def test_a_successor_moved_by_a_dead_run_whose_claim_is_gone_is_taken_over(durable, monkeypatch):
+    cluster, hook, run = upgrade_over(durable, monkeypatch)
+    successor = hook.job_id(run, SPEC)
+    durable.swap_head(None, encode_head(successor, OLD, THEIRS, "killed run"))
+    hook.submit(run, "jar", {"jobId": successor})
+    assert cluster.submitted == [successor] and durable.head()["r"] == hook.nonce
+
+
+def test_a_run_whose_claim_was_taken_over_never_takes_the_head_back(durable, monkeypatch):
+    cluster, hook, run = upgrade_over(durable, monkeypatch)
+    successor = hook.job_id(run, SPEC)
+    durable.swap_head(None, encode_head(successor, OLD, THEIRS, "the run that took over"))
+    durable.delete([entry["id"] for entry in durable.jars() if entry["name"].startswith("flinkops-intent-")])
+    with pytest.raises(HeadMoved, match="by the run that took over"):
         hook.submit(run, "jar", {"jobId": successor})
     assert cluster.submitted == []
 
