@@ -144,6 +144,7 @@ class GuardHook(Hooks):
         self.lineage = ""  # what tells this cluster apart in job ids (_jobstate.cluster_lineage)
         self.consumed = ()  # successor ids of the predecessor that ended attempts consumed
         self.nonce = None  # our claim's nonce: what the head names as its mover
+        self.head_refused = False  # the head refused our submission (logged as refused)
 
     def _guard(self, run):
         if self.guard is None:
@@ -283,6 +284,7 @@ class GuardHook(Hooks):
             self.refusal = "another deployment replaced job %s (the state store's head of job %s " \
                 "moved on), so this run started nothing" % (self.predecessor, req.name)
             self._log(run, "refused", previous_job_id=self.predecessor, message=exc.msg)
+            self.head_refused = True
             raise
         except FlinkError as exc:  # the store failed (StoreError): never submit unfenced
             run.result.update(job_id=None)
@@ -475,8 +477,11 @@ class GuardHook(Hooks):
             return
         self._confirm(run)
         self.guard.release()
-        if isinstance(failure, (DeploymentInProgress, Replan)):
-            return  # logged as refused already
+        if isinstance(failure, (DeploymentInProgress, Replan)) or self.head_refused:
+            # Logged as refused already. Never as failed with this run's stop savepoint: other
+            # runs went on from that state, and a later resume would take the log's newest
+            # failed entry for the last state.
+            return
         result = run.result
         if failure is None:
             self._prune(run, result.job_id)

@@ -198,9 +198,14 @@ def test_flink_accepts_a_forgotten_id_but_the_store_refuses(durable, monkeypatch
     assert "this run changed nothing further and started nothing" in refused.value.msg
     assert (run.result.action, run.result.job_id, run.result.winner_job_id) == ("none", None, later)
     assert read_operations(durable.jars(), "orders")[0]["action"] == "refused"
-    with pytest.raises(FlinkError, match="the state store's head of job orders moved on"):
+    with pytest.raises(FlinkError, match="the state store's head of job orders moved on") as kept:
         hook.before_rollback(run, successor, {"jar_id": "jar"})  # and never rolled back over it
     assert durable.head()["j"] == later
+    # The run's end logs nothing more: a "failed" entry with its stop savepoint would be taken
+    # by a later resume for the name's last state (others went on from it since).
+    run.result.savepoint = "file:///sp/of-old"
+    hook.after_change(run, kept.value)
+    assert [op["action"] for op in read_operations(durable.jars(), "orders")] == ["refused"]
 
 
 def test_a_retry_after_a_lost_answer_passes_the_head_again(durable, monkeypatch):
