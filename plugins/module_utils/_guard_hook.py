@@ -144,7 +144,7 @@ class GuardHook(Hooks):
         self.lineage = ""  # what tells this cluster apart in job ids (_jobstate.cluster_lineage)
         self.consumed = ()  # successor ids of the predecessor that ended attempts consumed
         self.nonce = None  # our claim's nonce: what the head names as its mover
-        self.head_refused = False  # the head refused our submission (logged as refused)
+        self.refused = False  # the head or Flink's fence refused our submission (logged as refused)
 
     def _guard(self, run):
         if self.guard is None:
@@ -284,7 +284,7 @@ class GuardHook(Hooks):
             self.refusal = "another deployment replaced job %s (the state store's head of job %s " \
                 "moved on), so this run started nothing" % (self.predecessor, req.name)
             self._log(run, "refused", previous_job_id=self.predecessor, message=exc.msg)
-            self.head_refused = True
+            self.refused = True
             raise
         except FlinkError as exc:  # the store failed (StoreError): never submit unfenced
             run.result.update(job_id=None)
@@ -307,6 +307,8 @@ class GuardHook(Hooks):
             "(%s) in place of job %s, so this run started nothing%s" % (
                 run.request.name, body["jobId"], job.get("state", "state unknown"),
                 self.predecessor, self._who(run, body["jobId"])))
+        self._log(run, "refused", previous_job_id=self.predecessor, message=self.refusal)
+        self.refused = True
         raise NoRollback(self.refusal)
 
     def _who(self, run, job_id):
@@ -477,7 +479,7 @@ class GuardHook(Hooks):
             return
         self._confirm(run)
         self.guard.release()
-        if isinstance(failure, (DeploymentInProgress, Replan)) or self.head_refused:
+        if isinstance(failure, (DeploymentInProgress, Replan)) or self.refused:
             # Logged as refused already. Never as failed with this run's stop savepoint: other
             # runs went on from that state, and a later resume would take the log's newest
             # failed entry for the last state.

@@ -330,3 +330,17 @@ def test_check_mode_reads_no_head(durable, monkeypatch):
     run = run_of(durable, job(OLD), check=True)
     hook.before_change(run, run.current, SPEC)
     assert durable.records.backend.head_reads == []
+
+
+def test_a_refusal_at_flinks_fence_is_logged_as_refused_never_as_failed(durable, monkeypatch):
+    """The same for Flink's own duplicate refusal: the entry ``failed`` with the stop's savepoint
+    would make a later resume (Flink lists no run) go back to the state other runs went on from."""
+    cluster, hook, run = upgrade_over(durable, monkeypatch)
+    successor = hook.job_id(run, SPEC)
+    cluster.submit_error = FlinkError("run failed", method="POST", url="http://jm/jars/x/run",
+                                      status=400, errors=["DuplicateApplicationSubmissionException"])
+    with pytest.raises(NoRollback) as refused:
+        hook.submit(run, "jar", {"jobId": successor})
+    run.result.savepoint = "file:///sp/of-old"
+    hook.after_change(run, refused.value)
+    assert [op["action"] for op in read_operations(durable.jars(), "orders")] == ["refused"]
