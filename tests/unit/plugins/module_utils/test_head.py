@@ -6,9 +6,11 @@ before each submission (issue 25)."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 
-from ansible_collections.flinkops.flink.plugins.module_utils import _submit
+from ansible_collections.flinkops.flink.plugins.module_utils import _bluegreen, _submit
 from ansible_collections.flinkops.flink.plugins.module_utils._client import FlinkError
 from ansible_collections.flinkops.flink.plugins.module_utils._guard import (
     GENESIS,
@@ -33,6 +35,7 @@ from ansible_collections.flinkops.flink.plugins.module_utils._head import (
 )
 from ansible_collections.flinkops.flink.plugins.module_utils._oplog import read_operations
 from ansible_collections.flinkops.flink.plugins.module_utils._records._backend import ScopedRecords
+from ansible_collections.flinkops.flink.plugins.module_utils._request import Changes, DeployResult
 from ansible_collections.flinkops.flink.tests.unit.plugins.module_utils.memorystore import MemoryBackend
 from ansible_collections.flinkops.flink.tests.unit.plugins.module_utils.test_guard import Store
 from ansible_collections.flinkops.flink.tests.unit.plugins.module_utils.test_guard_hook import (
@@ -344,3 +347,25 @@ def test_a_refusal_at_flinks_fence_is_logged_as_refused_never_as_failed(durable,
     run.result.savepoint = "file:///sp/of-old"
     hook.after_change(run, refused.value)
     assert [op["action"] for op in read_operations(durable.jars(), "orders")] == ["refused"]
+
+
+def test_blue_green_refused_at_the_head_cancels_no_green(monkeypatch):
+    """Green's id refused at a fence is another run's job id: the refusal goes up as it is,
+    blue/green's abort (which cancels green) is not for it."""
+    cancelled = []
+
+    def refused(spec, jar_id, body):
+        raise HeadMoved("job orders: ... the state store says the name has moved on ...")
+
+    monkeypatch.setattr(_bluegreen, "slots_needed", lambda config, spec, plan: 1)
+    monkeypatch.setattr(_bluegreen.BlueGreenStrategy, "savepoint", staticmethod(lambda *a: "file:///sp"))
+    monkeypatch.setattr(_bluegreen, "next_job_id", lambda run, spec: S)
+    run = SimpleNamespace(handover=None, client=None, cluster_config={}, plan=None,
+                          request=SimpleNamespace(name="orders", savepoint_dir="file:///sp",
+                                                  savepoint_format="canonical", savepoint_timeout=60),
+                          overview=lambda: {"slots-available": 4}, result=DeployResult(),
+                          changes=Changes(), submit=refused, body=lambda *a: {"jobId": S},
+                          cancel=cancelled.append)
+    with pytest.raises(HeadMoved):
+        _bluegreen.BlueGreenStrategy().upgrade(run, job(P), SPEC, "jar", None)
+    assert cancelled == []
