@@ -32,6 +32,7 @@ import time
 from ansible_collections.flinkops.flink.plugins.module_utils._client import FlinkError
 from ansible_collections.flinkops.flink.plugins.module_utils._guard import (
     GENESIS,
+    TERMINAL_STATES,
     _decode,
     _utc,
     encode_payload,
@@ -122,12 +123,14 @@ def may_adopt(head, predecessor, jobs):
             predecessor in (None, GENESIS) or head.get("p") == predecessor:
         return False
     states = dict((job.get("jid"), job.get("state")) for job in jobs)
-    active = ("FINISHED", "CANCELED", "FAILED")
-    return states.get(predecessor) not in active + (None,) and \
-        states.get(head.get("j")) in active + (None,)
+    ended_or_unlisted = TERMINAL_STATES + (None,)
+    return states.get(predecessor) not in ended_or_unlisted and \
+        states.get(head.get("j")) in ended_or_unlisted
 
 
 def describe_head(head):
+    if head is None:
+        return "absent (created and removed by others meanwhile)"
     if head is MALFORMED:
         return "a head the store holds but this release cannot read"
     moved = "moved there from job %s" % head["p"] if head.get("p") else "created there"

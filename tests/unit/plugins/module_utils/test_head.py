@@ -369,3 +369,9 @@ def test_blue_green_refused_at_the_head_cancels_no_green(monkeypatch):
     with pytest.raises(HeadMoved):
         _bluegreen.BlueGreenStrategy().upgrade(run, job(P), SPEC, "jar", None)
     assert cancelled == []
+
+
+def test_two_lost_creates_refuse_with_a_message(records):
+    records.backend.swap_head = lambda scope, expected, value: False
+    with pytest.raises(HeadMoved, match="its head is absent"):
+        move_head(records, "orders", GENESIS, P, (), OURS, set(), "me")
