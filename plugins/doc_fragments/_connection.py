@@ -108,8 +108,8 @@ options:
         availability uses, under its own chroot); V(user:password@) before the hosts enables digest
         authentication. A deployment's claim is an ephemeral node, freed by ZooKeeper as soon as the run that
         holds it dies. Needs C(kazoo) where the module runs.
-      - V(postgresql://user:password@host:port/database) uses PostgreSQL (table C(flinkops_records), created
-        when missing); libpq parameters such as C(sslmode) go in the query. Needs C(psycopg) 3 where the module
+      - V(postgresql://user:password@host:port/database) uses PostgreSQL (tables C(flinkops_records) and
+        C(flinkops_heads), created when missing); libpq parameters such as C(sslmode) go in the query. Needs C(psycopg) 3 where the module
         runs.
       - Credentials written into the URL are removed from every message and result.
       - The first run of a job against a durable store imports that job's records from the JAR store, so the

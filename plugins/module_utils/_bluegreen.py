@@ -98,6 +98,10 @@ class BlueGreenStrategy:
                 req.name, spec.fingerprint, blue), run.submit, spec, jar_id,
                 run.body(spec, jar_id, handover, green))
         except FlinkError as exc:
+            if getattr(exc, "roll_back", True) is False:
+                # Refused at a fence (the store's head, Flink's duplicate id): green's id is
+                # another run's, never ours to cancel.
+                raise
             # Flink refused the new version (e.g. incompatible state): nothing runs but blue.
             self.abort(run, blue, green, exc)
         self.finish(run, current, green, started)

@@ -14,8 +14,10 @@ Where each step of the protocol happens (the argument is in ``_engine``):
   job has history, write the intent and win the election, fix the stop's triggers.
 - ``job_id``: every submission (new version, resume, rollback) uses the successor
   id of the job it replaces: the fence.
-- ``submit``: a fenced submission Flink refuses as a duplicate is another run's
-  job: fail naming it, never roll back over it.
+- ``submit``: with a durable store, the name's head is moved from the predecessor to
+  the successor right before each request (``_head``): a head that moved on without
+  this run refuses it, even where Flink forgot the id. A fenced submission Flink
+  refuses as a duplicate is another run's job: fail naming it, never roll back over it.
 - ``after_submit``: the job started carries the name asked for. ``after_running``: confirm
   it (not before: the upload would compete with its restore for the JobManager); a job
   that never ran is confirmed before a rollback or at the end.
@@ -27,6 +29,7 @@ Where each step of the protocol happens (the argument is in ``_engine``):
 from __future__ import annotations
 
 import functools
+import itertools
 
 from ansible_collections.flinkops.flink.plugins.module_utils._client import (
     FlinkError,
@@ -35,6 +38,7 @@ from ansible_collections.flinkops.flink.plugins.module_utils._client import (
 from ansible_collections.flinkops.flink.plugins.module_utils._guard import (
     DeploymentInProgress,
     GENESIS,
+    MAX_ATTEMPTS,
     Guard,
     abandoned,
     actor,
@@ -49,6 +53,12 @@ from ansible_collections.flinkops.flink.plugins.module_utils._guard import (
     stop_trigger_id,
     successor_id,
     superseded_by,
+)
+from ansible_collections.flinkops.flink.plugins.module_utils._head import (
+    MALFORMED,
+    HeadMoved,
+    adopt_head,
+    move_head,
 )
 from ansible_collections.flinkops.flink.plugins.module_utils._oplog import (
     append_operation,
@@ -104,6 +114,17 @@ class Replan(NoRollback):
     """Another deployment ended while this run waited for it: plan again from scratch."""
 
 
+def _consumed(name, predecessor, successor, lineage):
+    """The successor ids of ``predecessor`` before ``successor``: attempts that ended
+    (``next_successor`` skipped them), which the head may still name."""
+    ids = []
+    for attempt in itertools.count():
+        candidate = successor_id(name, predecessor, attempt, lineage)
+        if candidate == successor or attempt >= MAX_ATTEMPTS:
+            return tuple(ids)
+        ids.append(candidate)
+
+
 def _is_duplicate(exc):
     return exc.status == 400 and any(name in str(exc.errors) for name in DUPLICATE_SUBMISSION)
 
@@ -121,6 +142,9 @@ class GuardHook(Hooks):
         self.refusal = None  # why a rollback must not happen
         self.unconfirmed = []  # (job id, fingerprint) submitted, not yet confirmed
         self.lineage = ""  # what tells this cluster apart in job ids (_jobstate.cluster_lineage)
+        self.consumed = ()  # successor ids of the predecessor that ended attempts consumed
+        self.nonce = None  # our claim's nonce: what the head names as its mover
+        self.refused = False  # the head or Flink's fence refused our submission (logged as refused)
 
     def _guard(self, run):
         if self.guard is None:
@@ -160,18 +184,24 @@ class GuardHook(Hooks):
         self.lineage = cluster_lineage(run.cluster_config)
         self.successor = next_successor(req.name, predecessor, ended_attempts(run.jobs, operations),
                                         self.lineage)
+        self.consumed = _consumed(req.name, predecessor, self.successor, self.lineage)
         run.stop_trigger_of = functools.partial(stop_trigger_id, predecessor, self.successor)
         if run.changes.check_mode:
             return
         ttl = req.savepoint_timeout + 2 * req.wait_timeout + req.health_window + CLAIM_MARGIN_S
-        try:  # jobs read now: the run's list predates its plan, a twin may have submitted since
-            self._guard(run).claim(self.successor, self.fingerprint, predecessor, ttl,
-                                   list_jobs(run.client), window=req.wait_timeout + req.health_window,
-                                   health_window=req.health_window)
+        jobs = list_jobs(run.client)  # now: the run's list predates its plan, a twin may have submitted since
+        try:
+            self.nonce = self._guard(run).claim(
+                self.successor, self.fingerprint, predecessor, ttl, jobs,
+                window=req.wait_timeout + req.health_window, health_window=req.health_window).nonce
         except DeploymentInProgress as exc:
             self._lost(run, exc.winner, predecessor, "it replaces job %s" % predecessor)
         # Renewed until the run lets it go: a long stop or submit never looks abandoned.
         self._guard(run).keep_alive()
+        if self._fenced(run) and current is not None:
+            # A job the head does not name, active now (a user's own): the head follows it
+            # before it is stopped, so that its successor's move is judged like any other.
+            adopt_head(run.record_store, req.name, predecessor, jobs, self.nonce, self.guard.actor)
 
     def _refuse_empty_start(self, run, operations, predecessor, state):
         req = run.request
@@ -231,9 +261,41 @@ class GuardHook(Hooks):
             return None
         return self.successor
 
+    @staticmethod
+    def _fenced(run):
+        """Whether the head fence applies: the records are in a durable store (the JAR store
+        has no compare-and-set; Flink's fence then stands alone) and the run acts."""
+        return bool(getattr(run.record_store, "durable", False)) and not run.changes.check_mode
+
+    def _move_head(self, run, job_id):
+        """Right before a request submits ``job_id``: move the name's head to it (``_head``)."""
+        if not self._fenced(run):
+            return
+        req = run.request
+        taken_over = set(i.nonce for i in self._guard(run).taken_over if i.successor == job_id)
+        try:
+            move_head(run.record_store, req.name, self.predecessor, job_id, self.consumed,
+                      self.nonce, taken_over, self._guard(run).actor, self.warnings.append,
+                      live_claims=lambda: set(i.nonce for i in read_intents(
+                          run.record_store.jars()).get(job_id) or ()))
+        except HeadMoved as exc:
+            head = exc.head if exc.head is not MALFORMED else {}
+            run.result.update(action="none", job_id=None, winner_job_id=(head or {}).get("j"))
+            self.refusal = "another deployment replaced job %s (the state store's head of job %s " \
+                "moved on), so this run started nothing" % (self.predecessor, req.name)
+            self._log(run, "refused", previous_job_id=self.predecessor, message=exc.msg)
+            self.refused = True
+            raise
+        except FlinkError as exc:  # the store failed (StoreError): never submit unfenced
+            run.result.update(job_id=None)
+            self.refusal = "the state store could not move the head of job %s to job %s, so " \
+                "this run submitted nothing" % (req.name, job_id)
+            raise NoRollback("%s: %s" % (self.refusal, exc.msg))
+
     def submit(self, run, jar_id, body):
         try:
-            return submit_once(run.client, jar_id, body)
+            return submit_once(run.client, jar_id, body,
+                               before_post=functools.partial(self._move_head, run, body["jobId"]))
         except FlinkError as exc:
             if not _is_duplicate(exc):
                 raise
@@ -245,6 +307,8 @@ class GuardHook(Hooks):
             "(%s) in place of job %s, so this run started nothing%s" % (
                 run.request.name, body["jobId"], job.get("state", "state unknown"),
                 self.predecessor, self._who(run, body["jobId"])))
+        self._log(run, "refused", previous_job_id=self.predecessor, message=self.refusal)
+        self.refused = True
         raise NoRollback(self.refusal)
 
     def _who(self, run, job_id):
@@ -265,6 +329,7 @@ class GuardHook(Hooks):
         expected = name == req.name if req.name_match == "exact" else \
             (name or "").startswith(req.name)
         self.predecessor, self.successor = job_id, successor_id(req.name, job_id, lineage=self.lineage)
+        self.consumed = ()
         if name is not None and not expected:
             cancel_job(run.client, job_id)
             if run.current is None:  # a fresh start: this run leaves nothing started
@@ -309,6 +374,7 @@ class GuardHook(Hooks):
         # The rollback replaces the failed job: it gets that job's successor id.
         self.predecessor = failed_job_id
         self.successor = successor_id(run.request.name, failed_job_id, lineage=self.lineage)
+        self.consumed = ()
 
     def already_running(self, run, current):
         """Green means healthy: the job asked for must not be failing or restarting."""
@@ -413,8 +479,11 @@ class GuardHook(Hooks):
             return
         self._confirm(run)
         self.guard.release()
-        if isinstance(failure, (DeploymentInProgress, Replan)):
-            return  # logged as refused already
+        if isinstance(failure, (DeploymentInProgress, Replan)) or self.refused:
+            # Logged as refused already. Never as failed with this run's stop savepoint: other
+            # runs went on from that state, and a later resume would take the log's newest
+            # failed entry for the last state.
+            return
         result = run.result
         if failure is None:
             self._prune(run, result.job_id)

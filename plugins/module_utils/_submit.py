@@ -21,7 +21,7 @@ from ansible_collections.flinkops.flink.plugins.module_utils._rest import find_j
 DUPLICATE_SUBMISSION = ("DuplicateJobSubmission", "DuplicateApplicationSubmission")
 
 
-def submit_once(client, jar_id, body, timeout=None):
+def submit_once(client, jar_id, body, timeout=None, before_post=None):
     """Submit a job exactly once.
 
     The body carries a job id chosen by us. If the answer is lost (timeout,
@@ -29,9 +29,13 @@ def submit_once(client, jar_id, body, timeout=None):
     does not, send the same request again; Flink rejects a job id it has
     already seen, so even that repeat cannot start a second job. A run that
     failed because another request closed the JAR it read (``jar_closed``)
-    is sent again the same way.
+    is sent again the same way. ``before_post()`` runs before each request is sent (the
+    head fence, ``_head``: a retry after a long pause must pass it again, since a
+    high-availability Flink that changed leaders meanwhile forgets ended ids).
     """
     job_id = body["jobId"]
+    before_post = before_post or (lambda: None)
+    before_post()
     try:
         return post_run(client, jar_id, body, timeout)
     except FlinkError as exc:
@@ -40,6 +44,7 @@ def submit_once(client, jar_id, body, timeout=None):
         lost = exc
     if find_job(client, job_id) is not None:
         return job_id
+    before_post()
     try:
         return post_run(client, jar_id, body, timeout)
     except FlinkError as exc:

@@ -23,6 +23,14 @@ system users already run, using that system's own atomic primitives:
   the same shape as Flink's ``GET /jars`` answer, so the record readers work on
   either.
 - ``delete(scope, ids)``: remove entries; an id already gone is not an error.
+- ``read_head(scope)`` / ``swap_head(scope, expected, value)``: one compare-and-set
+  value per scope, apart from its entries (the job name's *head*, ``_head``).
+  ``read_head`` returns ``(value, token)``: the text stored (None when absent) and an
+  opaque token of that version (None when absent). ``swap_head`` stores ``value`` only
+  if the head is still at ``expected`` (None: only if absent), atomically, and returns
+  whether it did; a lost race is False, never an error. Each backend uses its
+  system's own conditional write (S3 ``If-Match``/``If-None-Match``, a znode's
+  version, a row's version column); the JAR store has none and does not offer it.
 - ``describe()``: the store's URL with credentials removed, for messages.
 - ``close()``: release connections (and with them ephemeral entries).
 
@@ -80,13 +88,23 @@ class Backend:
     def delete(self, scope, ids):
         raise NotImplementedError
 
+    def read_head(self, scope):
+        """``(value text or None, version token or None)`` of the scope's head."""
+        raise NotImplementedError
+
+    def swap_head(self, scope, expected, value):
+        """Store ``value`` as the scope's head if it is still at version ``expected`` (None:
+        absent); True if this call stored it, False if another writer got there first."""
+        raise NotImplementedError
+
     def close(self):
         """Release connections; idempotent."""
 
 
 class ScopedRecords:
     """One scope of a backend, seen through the interface the record code uses:
-    ``jars()`` (the entries), ``write(name)`` (returns the id), ``delete(ids)``."""
+    ``jars()`` (the entries), ``write(name)`` (returns the id), ``delete(ids)``, and the
+    scope's head (``read_head()``, ``swap_head(expected, value)``)."""
 
     durable = True
 
@@ -103,3 +121,9 @@ class ScopedRecords:
     def delete(self, ids):
         if ids:
             self.backend.delete(self.scope, list(ids))
+
+    def read_head(self):
+        return self.backend.read_head(self.scope)
+
+    def swap_head(self, expected, value):
+        return self.backend.swap_head(self.scope, expected, value)

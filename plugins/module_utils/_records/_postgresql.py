@@ -26,6 +26,15 @@ table its administrator created with the same definition)::
 - ``create``: ``INSERT ... ON CONFLICT DO NOTHING RETURNING``, atomic create-if-absent;
   the id is the name. ``uploaded`` is ``created`` in epoch milliseconds, the server's clock.
 - ``delete``: ``DELETE ... WHERE scope = %s AND name = ANY(%s)``.
+- the scope's head (``read_head``/``swap_head``): a row of ``flinkops_heads`` (created
+  beside ``flinkops_records``, same rules) with a version column, the token::
+
+    CREATE TABLE flinkops_heads (
+        scope text PRIMARY KEY, value text NOT NULL, version bigint NOT NULL,
+        moved timestamptz NOT NULL DEFAULT clock_timestamp())
+
+  created with ``INSERT ... ON CONFLICT DO NOTHING`` and moved with ``UPDATE ... WHERE
+  version = <token>``: no row inserted or updated means another writer won.
 - ``ephemeral`` entries (the guard's claims) record the writing session
   (``pg_backend_pid()`` and that backend's start time). ``entries()`` leaves out an
   ephemeral row whose session is no longer in ``pg_stat_activity`` (the writer's
@@ -84,6 +93,19 @@ _CREATE_TABLE = (
     " owner_started timestamptz,"
     " PRIMARY KEY (scope, name))"
 )
+HEADS = "flinkops_heads"
+_CREATE_HEADS = (
+    "CREATE TABLE IF NOT EXISTS " + HEADS + " ("
+    " scope text PRIMARY KEY,"
+    " value text NOT NULL,"
+    " version bigint NOT NULL,"
+    " moved timestamptz NOT NULL DEFAULT clock_timestamp())"
+)
+_READ_HEAD = "SELECT value, version FROM " + HEADS + " WHERE scope = %s"
+_CREATE_HEAD = ("INSERT INTO " + HEADS + " (scope, value, version) VALUES (%s, %s, 1)"
+                " ON CONFLICT DO NOTHING RETURNING version")
+_MOVE_HEAD = ("UPDATE " + HEADS + " SET value = %s, version = version + 1, moved = clock_timestamp()"
+              " WHERE scope = %s AND version = %s RETURNING version")
 # An ephemeral row is alive while its writer's session is listed (same pid, same start).
 _ALIVE = ("(r.owner_pid IS NULL OR EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.pid = r.owner_pid"
           " AND (a.backend_start IS NULL OR a.backend_start = r.owner_started)))")
@@ -235,13 +257,14 @@ class PostgresBackend(Backend):
             return conn
 
     def _ensure_table(self, conn):
-        """Create the table unless it exists (a role without CREATE can use an existing one)."""
-        if conn.execute("SELECT to_regclass(%s)", (TABLE,)).fetchone()[0] is not None:
-            return
-        try:
-            conn.execute(_CREATE_TABLE)
-        except (pg_errors.UniqueViolation, pg_errors.DuplicateTable, pg_errors.DuplicateObject):
-            pass  # a concurrent first run created it
+        """Create the tables unless they exist (a role without CREATE can use existing ones)."""
+        for table, create in ((TABLE, _CREATE_TABLE), (HEADS, _CREATE_HEADS)):
+            if conn.execute("SELECT to_regclass(%s)", (table,)).fetchone()[0] is not None:
+                continue
+            try:
+                conn.execute(create)
+            except (pg_errors.UniqueViolation, pg_errors.DuplicateTable, pg_errors.DuplicateObject):
+                pass  # a concurrent first run created it
 
     def _drop(self):
         conn, self._conn = self._conn, None
@@ -286,6 +309,18 @@ class PostgresBackend(Backend):
             self._execute(operation, _DELETE_DEAD, (scope,))
             rows = self._execute(operation, _INSERT_EPHEMERAL if ephemeral else _INSERT, (scope, name))
         return name, bool(rows)
+
+    def read_head(self, scope):
+        rows = self._execute("reading the head of scope %s" % check_scope(scope), _READ_HEAD, (scope,))
+        return (rows[0][0], int(rows[0][1])) if rows else (None, None)
+
+    def swap_head(self, scope, expected, value):
+        operation = "moving the head of scope %s" % check_scope(scope)
+        if expected is None:
+            rows = self._execute(operation, _CREATE_HEAD, (scope, value))
+        else:
+            rows = self._execute(operation, _MOVE_HEAD, (value, scope, int(expected)))
+        return bool(rows)
 
     def delete(self, scope, ids):
         check_scope(scope)

@@ -24,6 +24,10 @@ Every entry is an empty object ``PREFIX/SCOPE/NAME``; its id is its name.
 - ``entries``: ``ListObjectsV2`` (paginated); ``uploaded`` is the object's
   ``LastModified``, the store's clock (S3 keeps it in whole seconds).
 - ``delete``: ``DeleteObjects`` in batches of 1000; a key already gone is not an error.
+- the scope's head (``read_head``/``swap_head``): the object ``PREFIX/SCOPE.head``, beside
+  the scope's entries (never listed with them); its token is its ETag. It is created with
+  ``If-None-Match: *`` and replaced with ``If-Match: <ETag>``: ``412 PreconditionFailed``
+  (or a ``409``/``404`` of a concurrent write or delete) means another writer won.
 - ``ephemeral`` entries are stored like the others: S3 cannot tell whether their
   writer is alive, so they expire by the ttl in their payload (judged on ``uploaded``).
 """
@@ -266,6 +270,38 @@ class S3Backend(Backend):
                     continue
                 raise self._error(operation, exc)
         raise StoreError("unreachable")  # pragma: no cover
+
+    def _head_key(self, scope):
+        return self._scope_prefix(scope)[:-1] + ".head"
+
+    def read_head(self, scope):
+        key = self._head_key(scope)
+        operation = "reading the head of scope %s" % scope
+        client = self._s3(operation)
+        try:
+            answer = client.get_object(Bucket=self.bucket, Key=key)
+            value = answer["Body"].read().decode("utf-8")
+        except Exception as exc:
+            code, status = _client_error(exc)
+            if code in ("NoSuchKey", "404") or status == 404:
+                return None, None
+            raise self._error(operation, exc)
+        return value, answer.get("ETag")
+
+    def swap_head(self, scope, expected, value):
+        key = self._head_key(scope)
+        operation = "moving the head of scope %s" % scope
+        client = self._s3(operation)
+        condition = {"IfNoneMatch": "*"} if expected is None else {"IfMatch": expected}
+        try:
+            client.put_object(Bucket=self.bucket, Key=key, Body=value.encode("utf-8"), **condition)
+            return True
+        except Exception as exc:
+            code, status = _client_error(exc)
+            if code in ("PreconditionFailed", "ConditionalRequestConflict", "NoSuchKey") or \
+                    status in (404, 409, 412):
+                return False
+            raise self._error(operation, exc)
 
     def delete(self, scope, ids):
         prefix = self._scope_prefix(scope)

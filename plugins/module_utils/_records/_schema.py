@@ -24,6 +24,7 @@ OPTIONAL_TEXT = (str, type(None))
 INTENT = {"n": TEXT, "f": TEXT, "p": TEXT, "a": OPTIONAL_TEXT, "t": NUMBER, "x": NUMBER,
           "r": TEXT, "w": NUMBER + (type(None),), "h": NUMBER + (type(None),),
           "l": NUMBER + (type(None),)}
+HEAD = {"j": TEXT, "p": OPTIONAL_TEXT, "r": TEXT, "a": OPTIONAL_TEXT, "t": NUMBER}
 OPERATION = {"name": TEXT, "action": TEXT, "time": NUMBER + (type(None),), "job_id": OPTIONAL_TEXT,
              "previous_job_id": OPTIONAL_TEXT, "failed_job_id": OPTIONAL_TEXT,
              "savepoint": OPTIONAL_TEXT, "fingerprint": OPTIONAL_TEXT, "actor": OPTIONAL_TEXT,

@@ -34,6 +34,10 @@ ZooKeeper server (milliseconds on the store's clock).
   kazoo's asynchronous API: all requests go out at once on the one connection
   (pipelined), so a scope of hundreds of entries costs about one round trip,
   not hundreds. A child deleted between the listing and its stat is skipped.
+- the scope's head (``read_head``/``swap_head``): the data of the znode
+  ``<chroot>/<scope>.head``, beside the scope's entries; its token is the znode's
+  version. Created with ZooKeeper's atomic create (``NodeExistsError``: another writer
+  won), replaced with ``set(version=token)`` (``BadVersionError``: another writer won).
 - ``ephemeral=True`` creates an ephemeral znode, tied to this backend's
   ZooKeeper session: it disappears when ``close()`` is called, and when the
   process that created it dies (killed, host lost, network cut) the server
@@ -70,6 +74,7 @@ try:
         ConnectionLoss,
         KazooException,
         NoAuthError,
+        BadVersionError,
         NodeExistsError,
         NoNodeError,
         OperationTimeoutError,
@@ -400,6 +405,43 @@ class ZooKeeperBackend(Backend):
             what, deadline,
             lambda: self._client.create_async(path, b"", ephemeral=ephemeral, makepath=True),
             results)
+
+    def _head_path(self, scope):
+        return self._path(scope) + ".head"
+
+    def read_head(self, scope):
+        path = self._head_path(scope)
+        deadline = time.monotonic() + self.timeout
+
+        def results(get_async, deadline):
+            try:
+                data, stat = self._get(get_async, deadline)
+            except NoNodeError:
+                return None, None
+            return data.decode("utf-8"), stat.version
+
+        return self._wait("reading %s" % path, deadline, lambda: self._client.get_async(path), results)
+
+    def swap_head(self, scope, expected, value):
+        path = self._head_path(scope)
+        data = value.encode("utf-8")
+        deadline = time.monotonic() + self.timeout
+
+        def results(write_async, deadline):
+            try:
+                self._get(write_async, deadline)
+            except (NodeExistsError, BadVersionError, NoNodeError):
+                return False
+            return True
+
+        def start():
+            if expected is None:
+                return self._client.create_async(path, data, makepath=True)
+            return self._client.set_async(path, data, version=int(expected))
+
+        # A retry after a lost answer can find its own write done and answer False: the
+        # caller re-reads the head and sees its own value (``_head``).
+        return self._wait("moving %s" % path, deadline, start, results)
 
     def delete(self, scope, ids):
         paths = [self._id_path(scope, i) for i in ids]

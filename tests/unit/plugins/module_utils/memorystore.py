@@ -9,7 +9,7 @@ from __future__ import annotations
 import itertools
 
 from ansible_collections.flinkops.flink.plugins.module_utils._records import _state
-from ansible_collections.flinkops.flink.plugins.module_utils._records._backend import Backend
+from ansible_collections.flinkops.flink.plugins.module_utils._records._backend import Backend, StoreUnavailable
 
 
 class MemoryBackend(Backend):
@@ -19,6 +19,9 @@ class MemoryBackend(Backend):
 
     def __init__(self):
         self.scopes = {}
+        self.heads = {}  # scope -> (value, version)
+        self.head_reads = []  # scopes whose head was read, in order
+        self.unreachable = False  # the head step fails as an unreachable store would
         self.clock = itertools.count(1000)
         self.writes = []
         self.closed = False
@@ -39,6 +42,20 @@ class MemoryBackend(Backend):
     def delete(self, scope, ids):
         for name in ids:
             self.scopes.get(scope, {}).pop(name, None)
+
+    def read_head(self, scope):
+        self.head_reads.append(scope)
+        if self.unreachable:
+            raise StoreUnavailable("memory://test: reading the head of scope %s failed: the store "
+                                   "could not be reached" % scope)
+        return self.heads.get(scope, (None, None))
+
+    def swap_head(self, scope, expected, value):
+        current = self.heads.get(scope, (None, None))[1]
+        if current != expected:
+            return False
+        self.heads[scope] = (value, (current or 0) + 1)
+        return True
 
     def close(self):
         self.closed = True

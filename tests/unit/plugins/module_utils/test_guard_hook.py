@@ -68,7 +68,9 @@ class Cluster:
     def find_job(self, client, job_id, jobs=None):
         return next((j for j in (self.jobs if jobs is None else jobs) if j["jid"] == job_id), None)
 
-    def submit(self, client, jar_id, body):
+    def submit(self, client, jar_id, body, before_post=None):
+        if before_post is not None:
+            before_post()
         if self.submit_error:
             raise self.submit_error
         self.submitted.append(body["jobId"])

@@ -537,6 +537,17 @@ MESSAGES.update({
     "this run started nothing%s":
         ("another deployment of job <name> is in progress or has finished: it started job <id> (<state>) in place of "
          "job <id>, so this run started nothing", OTHER_RUN_ACTS),
+    "job %s: this run would start job %s in place of job %s, but the state store says the name has moved on: its "
+    "head is %s. Another deployment replaced job %s after this run planned (this run paused, or lost its claim); "
+    "this run changed nothing further and started nothing. Run the task again to deploy over what runs now":
+        ("job <name>: this run would start job <id> in place of job <id>, but the state store says the name has "
+         "moved on: its head is job <id> (moved there from job <id> by <actor> at <time>) ...", OTHER_RUN_ACTS),
+    "another deployment replaced job %s (the state store's head of job %s moved on), so this run started nothing":
+        ("another deployment replaced job <id> (the state store's head of job <name> moved on), so this run "
+         "started nothing", OTHER_RUN_ACTS),
+    "the state store could not move the head of job %s to job %s, so this run submitted nothing":
+        ("the state store could not move the head of job <name> to job <id>, so this run submitted nothing: "
+         "<store error>", STORE_FAILED),
 })
 
 # (role, task name) -> the page's entry.
