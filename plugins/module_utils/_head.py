@@ -34,9 +34,9 @@ from ansible_collections.flinkops.flink.plugins.module_utils._guard import (
     GENESIS,
     TERMINAL_STATES,
     _decode,
-    _utc,
     encode_payload,
 )
+from ansible_collections.flinkops.flink.plugins.module_utils._lease import utc
 from ansible_collections.flinkops.flink.plugins.module_utils._records._schema import HEAD, conforms
 
 # judge's verdicts
@@ -135,7 +135,7 @@ def describe_head(head):
         return "a head the store holds but this release cannot read"
     moved = "moved there from job %s" % head["p"] if head.get("p") else "created there"
     return "job %s (%s by %s at %s)" % (head["j"], moved, head.get("a") or "an unknown run",
-                                        _utc((head.get("t") or 0) * 1000))
+                                        utc((head.get("t") or 0) * 1000))
 
 
 def move_head(records, name, predecessor, successor, consumed, nonce, taken_over, who,
