@@ -115,7 +115,7 @@ def test_the_head_is_not_an_entry_and_scopes_are_apart(opener, scope):
 
 def race(opener, scope, expected):
     """RACERS writers, each on its own connection, swap from ``expected`` at once."""
-    backends = [opener() for _ in range(RACERS)]
+    backends = [opener() for _racer in range(RACERS)]
     barrier = threading.Barrier(RACERS)
     won = [None] * RACERS
 
