@@ -136,9 +136,10 @@ HEAL_OTHERS    := test_self_heal_rulebook_heals_a_failed_managed_job \
 # test_progress.py slows a savepoint down to watch ansible-playbook's progress lines and a deadline
 # run out (the action plugin and the waiter are the same on every Flink version): first version only.
 # test_savepoint_oplog.py restarts the JobManager (a heal from flink_savepoint's logged savepoint).
+# test_head_fence.py freezes a run past its lease and restarts the HA cluster's leader.
 SLOW_SUITES    := tests/integration/test_faults.py tests/integration/test_security.py \
                   tests/integration/test_races.py $(HEAL_SUITE) tests/integration/test_savepoint_oplog.py \
-                  tests/integration/test_progress.py \
+                  tests/integration/test_progress.py tests/integration/test_head_fence.py \
                   $(STORE_FAULTS_SUITE) $(DRAIN_SUITE)
 
 # Suites that prove a pass-through rather than Flink's behaviour: the first version only

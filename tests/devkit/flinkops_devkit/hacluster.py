@@ -252,13 +252,15 @@ class HaCluster(Cluster):
     # ---- leadership
     def _leader_url_from_zk(self) -> str | None:
         from kazoo.client import KazooClient  # optional: ImportError -> the logs
+        from kazoo.exceptions import NoNodeError
         zk = KazooClient(hosts=self.zk.address, timeout=5)
         zk.start(timeout=10)
         try:
             path = f"{ZK_ROOT}/{self.cluster_id}/leader/rest_server/connection_info"
-            if not zk.exists(path):
+            try:
+                data, _stat = zk.get(path)
+            except NoNodeError:  # no leader yet, or the dead leader's node just expired
                 return None
-            data, _stat = zk.get(path)
         finally:
             zk.stop()
             zk.close()

@@ -118,6 +118,26 @@ class Flink:
             assert sorted(counts) == expected, "key %s: counts missing (state lost): %s" % (
                 key, sorted(set(expected) - set(counts))[:5])
 
+    def assert_carried_once(self, tag, old, new):
+        """Version ``new`` went on from version ``old``'s last count, per key: none missing, none
+        of ``new``'s twice, and ``new`` repeats none of ``old``'s. ``old``'s own output may repeat:
+        a job that Flink itself recovered from its last checkpoint (a JobManager failover) prints
+        again what it printed after that checkpoint; its state does not count twice."""
+        seen = self.counts(tag)
+        keys = sorted(set(key for _version, key in seen))
+        assert keys, "the job printed no counts"
+        for key in keys:
+            before = seen.get((old, key), [])
+            after = seen.get((new, key), [])
+            assert after, "key %s: version %s printed no counts" % (key, new)
+            twice = sorted(set(c for c in after if after.count(c) > 1))
+            assert not twice, "key %s: %s printed counts twice (state replayed): %s" % (key, new, twice[:5])
+            assert min(after) == max(before or [0]) + 50, \
+                "key %s: %s went on at %s, %s ended at %s" % (key, new, min(after), old, max(before or [0]))
+            expected = list(range(50, max(after) + 1, 50))
+            assert sorted(set(before) | set(after)) == expected, "key %s: counts missing (state lost): %s" % (
+                key, sorted(set(expected) - set(before) - set(after))[:5])
+
     def heartbeats(self, tag):
         return [(int(match.group(1)), int(match.group(2)), match.group(3))
                 for match in _lines_of(_HB, tag).finditer(self.cluster.taskmanager_stdout())]
