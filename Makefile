@@ -58,11 +58,11 @@ TEST_STAGES ?= changelog-lint lint docs examples units $(CORE_TEST_STAGES)
 # ansible-core (2.21); sanity on each ansible-core, units on 2.18 and the EE image stage
 # (owner: ee) ride in the lanes rather than adding to the serial part (a stage that makes a
 # venv runs before the stages using it, in its lane: units-2.18 before sanity-2.18).
-# Lane times of a full run here (s, 7 Dec, with other work on the machine): first 2248; slow
-# 1743 + molecule 205 + ee 107; others 1723 + first-extra 313 + heal on 1.20 150; functional 354
-# + stores 115 + HA races 458 + EE image 381 + DE image 383 + sanity 156 + 150; store faults 924
-# + drain 977 + sanity 146 (40.5 min in all). Since then the role suite runs on the first
-# version only and the state-store suite moved to first-extra. The five lanes saturate two
+# Lane times of a full run here (s, 7 Dec, another engineer's tests running beside it): first
+# 1999; slow 1556 + molecule 137 + ee 192; others 1412 + first-extra 422 + sanity 207;
+# functional 196 + stores 82 + HA races 410 + EE image 307 + DE image 527 + units 91 + sanity
+# 287 + 148; store faults 832 + drain 826 + heal on 1.20 230 + sanity 157 (35.6 min in all;
+# the head fence suite, about 4 minutes, joined the slow lane since). The five lanes saturate two
 # cores, so what shortens the wall time is less work: the other versions skip the tests marked
 # first_version_only (what cannot depend on Flink's version: argument checks, transport,
 # Ansible's payload) and FIRST_ONLY_SUITES. The longest lane is the wall time: keep them level.
