@@ -11,8 +11,12 @@ from __future__ import annotations
 
 import pytest
 
+from flinkops_devkit.flinkctl import build_jobs
+from flinkops_devkit.hacluster import HaCluster
 from flinkops_devkit.modules import run_module
-from flinkops_devkit.observer import Flink
+from flinkops_devkit.observer import ACTIVE, Flink
+from flinkops_devkit.pytest_plugin import configured_versions
+from flinkops_devkit.rest import rest
 
 
 @pytest.fixture
@@ -36,3 +40,37 @@ def job_params(flink, unique_job_name):
 @pytest.fixture
 def module():
     return run_module
+
+
+@pytest.fixture(scope="module", params=configured_versions(), ids=lambda v: "flink-%s" % v)
+def ha(request):
+    """A ZooKeeper-HA cluster of the test module's own: two JobManagers, each serving REST with
+    an upload directory of its own, and one TaskManager (flinkops_devkit.hacluster)."""
+    cluster = HaCluster(request.param, slots=8)
+    cluster.start()
+    cluster.jobs = build_jobs(request.param)
+    cluster.url = cluster.url_of(0)
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture
+def ha_job(ha, unique_job_name):
+    """Parameters of the sample stateful job through the HA cluster's JobManager ``via``; the
+    test's jobs are cancelled after it."""
+    def make(via=0, jar="stateful-v1", **overrides):
+        params = dict(url=ha.url_of(via), name=unique_job_name, jar=ha.jobs[jar],
+                      entry_class=ha.jobs["entry_class"],
+                      args=["--name", unique_job_name, "--tag", unique_job_name, "--rate", "400"])
+        params.update(overrides)
+        return params
+    yield make
+    for via in (0, 1):  # whichever JobManager answers (a test may leave one down)
+        try:
+            status, overview = rest(ha.url_of(via), "GET", "/jobs/overview", timeout=30)
+        except OSError:
+            continue
+        for found in overview.get("jobs", []) if status == 200 else []:
+            if found["name"].startswith(unique_job_name) and found["state"] in ACTIVE:
+                rest(ha.url_of(via), "PATCH", "/jobs/%s?mode=cancel" % found["jid"], timeout=30)
+        break

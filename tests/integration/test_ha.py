@@ -22,11 +22,8 @@ import time
 import pytest
 
 from flinkops_devkit.faultproxy import FaultProxy
-from flinkops_devkit.flinkctl import build_jobs
-from flinkops_devkit.hacluster import HaCluster
 from flinkops_devkit.modules import ModuleRun, warnings_of
-from flinkops_devkit.observer import ACTIVE, Flink
-from flinkops_devkit.pytest_plugin import configured_versions
+from flinkops_devkit.observer import Flink
 from flinkops_devkit.rest import rest
 
 # One worker for every HA-cluster and state-store suite: their clusters and stores are started once.
@@ -45,40 +42,14 @@ RACES = [(kind, "round-%d" % (i + 1)) for kind in RACE_KINDS
          for i in range(ROUNDS if kind == "zookeeper" else min(ROUNDS, OTHER_STORE_ROUNDS))]
 
 
-@pytest.fixture(scope="module", params=configured_versions(), ids=lambda v: "flink-%s" % v)
-def ha(request):
-    cluster = HaCluster(request.param, slots=8)
-    cluster.start()
-    cluster.jobs = build_jobs(request.param)
-    cluster.url = cluster.url_of(0)
-    yield cluster
-    cluster.stop()
-
-
 @pytest.fixture
 def flink(ha):
     return Flink(ha)
 
 
 @pytest.fixture
-def job(ha, flink, unique_job_name):
-    """Parameters of the sample stateful job through JobManager ``via``; its jobs are cancelled after."""
-    def make(via=0, jar="stateful-v1", **overrides):
-        params = dict(url=ha.url_of(via), name=unique_job_name, jar=ha.jobs[jar],
-                      entry_class=ha.jobs["entry_class"],
-                      args=["--name", unique_job_name, "--tag", unique_job_name, "--rate", "400"])
-        params.update(overrides)
-        return params
-    yield make
-    for via in (0, 1):  # whichever JobManager answers (a test may leave one down)
-        try:
-            status, overview = rest(ha.url_of(via), "GET", "/jobs/overview", timeout=30)
-        except OSError:
-            continue
-        for found in overview.get("jobs", []) if status == 200 else []:
-            if found["name"] == unique_job_name and found["state"] in ACTIVE:
-                rest(ha.url_of(via), "PATCH", "/jobs/%s?mode=cancel" % found["jid"], timeout=30)
-        break
+def job(ha_job):
+    return ha_job
 
 
 @pytest.fixture(autouse=True)

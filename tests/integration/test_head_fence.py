@@ -20,11 +20,8 @@ import time
 import pytest
 
 from flinkops_devkit.faultproxy import FaultProxy
-from flinkops_devkit.flinkctl import build_jobs
-from flinkops_devkit.hacluster import HaCluster
 from flinkops_devkit.modules import ModuleRun
-from flinkops_devkit.observer import ACTIVE, Flink
-from flinkops_devkit.pytest_plugin import configured_versions
+from flinkops_devkit.observer import Flink
 from flinkops_devkit.rest import rest, upload_jar
 
 pytestmark = pytest.mark.xdist_group("state-store")
@@ -33,39 +30,14 @@ pytestmark = pytest.mark.xdist_group("state-store")
 PAST_THE_LEASE_S = 15
 
 
-@pytest.fixture(scope="module", params=configured_versions(), ids=lambda v: "flink-%s" % v)
-def ha(request):
-    cluster = HaCluster(request.param, slots=8)
-    cluster.start()
-    cluster.jobs = build_jobs(request.param)
-    cluster.url = cluster.url_of(0)
-    yield cluster
-    cluster.stop()
-
-
 @pytest.fixture
 def flink(ha):
     return Flink(ha)
 
 
 @pytest.fixture
-def job(ha, unique_job_name):
-    def make(via=0, jar="stateful-v1", **overrides):
-        params = dict(url=ha.url_of(via), name=unique_job_name, jar=ha.jobs[jar],
-                      entry_class=ha.jobs["entry_class"],
-                      args=["--name", unique_job_name, "--tag", unique_job_name, "--rate", "400"])
-        params.update(overrides)
-        return params
-    yield make
-    for via in (0, 1):
-        try:
-            status, overview = rest(ha.url_of(via), "GET", "/jobs/overview", timeout=30)
-        except OSError:
-            continue
-        for found in overview.get("jobs", []) if status == 200 else []:
-            if found["name"].startswith(unique_job_name) and found["state"] in ACTIVE:
-                rest(ha.url_of(via), "PATCH", "/jobs/%s?mode=cancel" % found["jid"], timeout=30)
-        break
+def job(ha_job):
+    return ha_job
 
 
 def probe_submit(ha, job_id, name):

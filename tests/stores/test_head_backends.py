@@ -8,7 +8,6 @@ second create of an absent head."""
 
 from __future__ import annotations
 
-import os
 import threading
 import uuid
 
@@ -16,7 +15,7 @@ import pytest
 
 from flinkops_devkit.pgserver import PostgreSQL
 from flinkops_devkit.provision import provision
-from flinkops_devkit.s3server import SeaweedFS
+from flinkops_devkit.s3server import SeaweedFS, use_only_credentials
 from flinkops_devkit.zkserver import ZooKeeperServer
 
 from ansible_collections.flinkops.flink.plugins.module_utils._records import _postgresql, _s3, _zookeeper
@@ -59,14 +58,7 @@ def opener(request, servers, monkeypatch, tmp_path):
     server = servers(kind)
     tag = "t-" + uuid.uuid4().hex[:10]
     if kind == "s3":
-        for key in list(os.environ):
-            if key.startswith("AWS_"):
-                monkeypatch.delenv(key)
-        monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
-        monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
-        monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-        for key, value in server.env.items():
-            monkeypatch.setenv(key, value)
+        use_only_credentials(monkeypatch, tmp_path, server.env)
         url, module = server.url(tag), _s3
     elif kind == "zookeeper":
         url, module = "zookeeper://%s/%s" % (server.address, tag), _zookeeper

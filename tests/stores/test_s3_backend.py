@@ -9,7 +9,6 @@ the wrong-credentials tests get their refusal.
 
 from __future__ import annotations
 
-import os
 import socket
 import threading
 import time
@@ -19,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from flinkops_devkit.flinkctl import free_port
-from flinkops_devkit.s3server import SeaweedFS
+from flinkops_devkit.s3server import SeaweedFS, use_only_credentials
 
 from ansible_collections.flinkops.flink.plugins.module_utils._records import _s3
 from ansible_collections.flinkops.flink.plugins.module_utils._records._backend import (
@@ -43,14 +42,7 @@ def seaweed(tmp_path_factory):
 @pytest.fixture
 def aws_env(seaweed, monkeypatch, tmp_path):
     """Only the server's credentials in the environment (no profile, no instance metadata)."""
-    for key in list(os.environ):
-        if key.startswith("AWS_"):
-            monkeypatch.delenv(key)
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    for key, value in seaweed.env.items():
-        monkeypatch.setenv(key, value)
+    use_only_credentials(monkeypatch, tmp_path, seaweed.env)
     return seaweed.env
 
 

@@ -37,6 +37,19 @@ START_TIMEOUT = float(os.environ.get("FLINKOPS_S3_START_TIMEOUT") or 60.0)
 REGION = "us-east-1"
 
 
+def use_only_credentials(monkeypatch, tmp_path, env):
+    """A test's environment with only ``env``'s AWS credentials: no other AWS_* variable, no
+    profile files, no instance metadata (what boto3's chain would otherwise find)."""
+    for key in list(os.environ):
+        if key.startswith("AWS_"):
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+
+
 class SeaweedError(RuntimeError):
     """SeaweedFS could not be found or started."""
 
