@@ -143,7 +143,7 @@ class BlueGreenStrategy:
             started = (green.get("start-time") or time.time() * 1000) / 1000.0
         try:
             run.result.job = wait_until_running(client, green_id, req.wait_timeout)
-            run.fire("after_running", green_id)
+            run.lease.confirm(run)
             checkpoint = force_checkpoint(client, green_id)
             if req.health_window:
                 health = watch_health(client, green_id, req.health_window, False,
@@ -197,9 +197,5 @@ def split_handover(runs, started_here):
 
 
 def next_job_id(run, spec):
-    """Green's job id: a hook's choice (the engine's ``job_id`` hook point), else the default."""
-    for hook in run.hooks:
-        chosen = hook.job_id(run, spec)
-        if chosen:
-            return chosen
-    return new_job_id(spec)
+    """Green's job id: the successor the run's lease fences (``_deployment_lease``), else the default."""
+    return run.lease.next_job_id(run, spec) or new_job_id(spec)

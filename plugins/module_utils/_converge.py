@@ -47,7 +47,7 @@ from ansible_collections.flinkops.flink.plugins.module_utils._client import Flin
 from ansible_collections.flinkops.flink.plugins.module_utils._cluster_claim import ClusterClaim
 from ansible_collections.flinkops.flink.plugins.module_utils._engine import Engine
 from ansible_collections.flinkops.flink.plugins.module_utils._guard import actor, confirmation_name
-from ansible_collections.flinkops.flink.plugins.module_utils._guard_hook import Replan
+from ansible_collections.flinkops.flink.plugins.module_utils._deployment_lease import Replan
 from ansible_collections.flinkops.flink.plugins.module_utils._identity import deployed_by_collection
 from ansible_collections.flinkops.flink.plugins.module_utils._jobstate import (
     default_savepoint_dir,

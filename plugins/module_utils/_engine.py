@@ -17,18 +17,20 @@ The order of steps is the safety argument, so it is spelled out once, here:
 1. Everything that can fail without downtime happens first: the JAR is
    uploaded, the new program's job graph is planned, [hook ``pre_check``],
    the spec is recorded.
-2. [hook ``before_change``] The old job is stopped the way the strategy says
-   (``_strategies``): by default with an atomic stop-with-savepoint, never
-   savepoint-then-cancel; a savepoint that reports a failure cause leaves the
-   old job running. A stop whose outcome is unknown says so.
-3. The new job is submitted exactly once (client-chosen job id [hook
-   ``job_id``], ``_submit.submit_once`` [hook ``submit``]), from exactly that
-   savepoint, [hook ``after_submit``] and waited for until every task runs
-   [hook ``after_running``] and, if asked, through the health window.
-4. If the new job cannot start or is unhealthy, [hook ``before_rollback``] the
+2. [lease ``acquire``] The run wins the job name's lease (``_deployment_lease``),
+   then the old job is stopped the way the strategy says (``_strategies``): by
+   default with an atomic stop-with-savepoint, never savepoint-then-cancel; a
+   savepoint that reports a failure cause leaves the old job running. A stop
+   whose outcome is unknown says so.
+3. The new job is submitted exactly once (the successor's job id [lease
+   ``next_job_id``], fenced by the store's head and Flink [lease ``submit``]),
+   from exactly that savepoint, [lease ``check_started``] and waited for until
+   every task runs [lease ``confirm``] and, if asked, through the health window.
+4. If the new job cannot start or is unhealthy, [lease ``allow_rollback``] the
    previous spec is started again from the same savepoint, and the task fails
    saying what runs now.
-5. [hook ``after_change``] The run's outcome, success or failure, is final.
+5. [lease ``release``, hook ``after_change``] The run's outcome, success or
+   failure, is final: the lease is given up and the outcome logged.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ import time
 from ansible_collections.flinkops.flink.plugins.module_utils._bluegreen import BlueGreenStrategy, split_handover
 from ansible_collections.flinkops.flink.plugins.module_utils._capacity import capacity_verdict, slots_needed
 from ansible_collections.flinkops.flink.plugins.module_utils._client import FlinkError
+from ansible_collections.flinkops.flink.plugins.module_utils._deployment_lease import DeploymentLease
 from ansible_collections.flinkops.flink.plugins.module_utils._health import health_gate
 from ansible_collections.flinkops.flink.plugins.module_utils._hooks import default_hooks
 from ansible_collections.flinkops.flink.plugins.module_utils._jobstate import (
@@ -112,13 +115,12 @@ from ansible_collections.flinkops.flink.plugins.module_utils._store import (
     upload_once,
 )
 from ansible_collections.flinkops.flink.plugins.module_utils._strategies import select_strategy
-from ansible_collections.flinkops.flink.plugins.module_utils._submit import submit_once
 from ansible_collections.flinkops.flink.plugins.module_utils._versions import kept_fingerprints
 
 
 class RecordedSpec:
     """A spec known by its recorded fingerprint only: what a run finishing another run's
-    handover tells its hooks it deploys (the spec green runs)."""
+    handover tells its lease it deploys (the spec green runs)."""
 
     def __init__(self, fingerprint):
         self.fingerprint = fingerprint
@@ -127,12 +129,14 @@ class RecordedSpec:
 class Engine:
     """One flink_job run: the desired spec against what the cluster runs."""
 
-    def __init__(self, client, request, changes, hooks=None, state=None):
+    def __init__(self, client, request, changes, hooks=None, state=None, new_lease=None):
         self.client = client
         self.request = request
         self.changes = changes
-        self._given_hooks = hooks  # a pending handover is finished by a run with hooks of its own
+        # A pending handover is finished by a run with hooks and a lease of its own.
+        self._given_hooks, self._new_lease = hooks, new_lease or DeploymentLease
         self.hooks = default_hooks() if hooks is None else list(hooks)
+        self.lease = self._new_lease()  # the job name's concurrency guard (_deployment_lease)
         # Where the records live (_records): the JAR store unless a durable store is set.
         self.state = state or StateStore(None, client)
         self.record_store = self.state.job(request.name)
@@ -146,20 +150,23 @@ class Engine:
         self.current = None
         self.plan = None  # the new program's plan answer, for the pre_check hook
         self._jars = None
-        self.stop_trigger_of = None  # a hook's (attempt -> trigger id): runs stopping a job share one stop
+        self.stop_trigger_of = None  # the lease's (attempt -> trigger id): runs stopping a job share one stop
 
-    # -- hooks ------------------------------------------------------------------
+    # -- hooks and the lease ---------------------------------------------------------
 
     def fire(self, point, *args):
         for hook in self.hooks:
             getattr(hook, point)(self, *args)
 
-    def _first(self, point, *args):
-        for hook in self.hooks:
-            value = getattr(hook, point)(self, *args)
-            if value is not None:
-                return value
-        return None
+    def acquire(self, current, spec):
+        """Win the job name's lease before the first change (``_deployment_lease``)."""
+        self.lease.acquire(self, current, spec)
+
+    def end(self, failure):
+        """The run's outcome is final: give the lease up (logging the outcome), then the hooks
+        hear of it."""
+        self.lease.release(self, failure)
+        self.fire("after_change", failure)
 
     # -- the run ------------------------------------------------------------------
 
@@ -187,8 +194,8 @@ class Engine:
 
     @property
     def warnings(self):
-        """Everything this run warns of: its own result's warnings, then its hooks'."""
-        found = list(self.result.warnings)
+        """Everything this run warns of: its own result's warnings, then its lease's and hooks'."""
+        found = list(self.result.warnings) + list(self.lease.warnings)
         for hook in self.hooks:
             found.extend(getattr(hook, "warnings", ()))
         return found
@@ -370,7 +377,7 @@ class Engine:
         self.changes.do("record the spec %s" % spec.fingerprint, record_spec, self.record_store,
                         spec, jar_id, self.records)
         try:
-            self.fire("before_change", current, spec)
+            self.acquire(current, spec)
             if current:
                 strategy.upgrade(self, current, spec, jar_id, previous)
             else:
@@ -378,20 +385,20 @@ class Engine:
             self.prune(spec)
         except FlinkError as failure:
             failure = self.after_the_stop(failure)
-            self.fire("after_change", failure)
+            self.end(failure)
             raise failure
-        self.fire("after_change", None)
+        self.end(None)
         return spec_diff(before, after)
 
     def finish_pending_handover(self):
         """Two jobs of the name, the newer one (green) started by a blue/green run of another
         spec that did not promote it (killed, or its stop of blue failed): before this run asks
         for anything else, finish that handover as a run of green's own spec would (gate green,
-        then stop blue with a savepoint, or cancel green when it fails its gate), with hooks of
+        then stop blue with a savepoint, or cancel green when it fails its gate), with a lease of
         its own (its claim, its line in the operation log). Then go on from the one job left."""
         blue, green = self.handover
         first = Engine(self.client, self.request, self.changes, hooks=self._given_hooks,
-                       state=self.state)
+                       state=self.state, new_lease=self._new_lease)
         first.survey()
         if not first.handover:  # another run finished it meanwhile
             first = None
@@ -399,13 +406,14 @@ class Engine:
             first.check_records_durable()
             recorded = RecordedSpec(first.fingerprint_of(first.handover[1]["jid"]))
             try:
-                first.fire("before_change", first.current, recorded)
+                first.acquire(first.current, recorded)
                 BlueGreenStrategy().finish(first, first.current, first.handover[1]["jid"])
             except FlinkError as failure:
-                first.fire("after_change", failure)
-                self.result, self.hooks = first.result, self.hooks + first.hooks
+                first.end(failure)
+                # This run fails with the handover's outcome and warnings (its lease's among them).
+                self.result, self.lease = first.result, first.lease
                 raise
-            first.fire("after_change", None)
+            first.end(None)
             self.result.warnings.extend(first.warnings)
         if first and not self.changes.check_mode:
             self.result.warnings.append(
@@ -478,7 +486,7 @@ class Engine:
         restored = restored_from(job_checkpoints(self.client, current["jid"]))
         self.result.update(job_id=current["jid"], job=current,
                            restored_from=restored["path"] if restored else None)
-        self.fire("already_running", current)
+        self.lease.verify_running(self, current)
         # The overview just read already tells whether it runs; ask again only if not.
         if self.request.wait and not self.changes.check_mode and not is_healthy(current):
             self.result.job = wait_until_running(self.client, current["jid"],
@@ -595,7 +603,7 @@ class Engine:
 
     def start(self, spec, jar_id, restore, allow_non_restored=None):
         """Submit ``spec`` exactly once from ``restore``, then wait until it is healthy."""
-        job_id = self._first("job_id", spec) or new_job_id(spec)
+        job_id = self.lease.next_job_id(self, spec) or new_job_id(spec)
         self.result.update(job_id=job_id, restored_from=restore)
         what = "start job %s (%s) from %s" % (self.request.name, spec.fingerprint, describe_origin(restore))
         self.changes.do(what, self.submit, spec, jar_id,
@@ -606,16 +614,16 @@ class Engine:
         self.await_healthy(job_id, int(time.time() * 1000))
 
     def submit(self, spec, jar_id, body):
-        """One submission of ``body``: through a hook, or ``submit_once``."""
-        job_id = self._first("submit", jar_id, body) or submit_once(self.client, jar_id, body)
-        self.fire("after_submit", job_id, spec)
+        """One submission of ``body``, fenced by the lease, and its job checked."""
+        job_id = self.lease.submit(self, jar_id, body)
+        self.lease.check_started(self, job_id, spec)
         return job_id
 
     def await_healthy(self, job_id, started_ms):
         """Wait until every task runs, then the checkpoint and health gates (_health)."""
         if self.request.wait:
             self.result.update(**health_gate(self.client, self.request, job_id, started_ms, self.result,
-                                             on_running=lambda job: self.fire("after_running", job)))
+                                             on_running=lambda job: self.lease.confirm(self)))
 
     def roll_back(self, failure, previous, restore):
         """The new version failed after the old one stopped: restore it, fail saying so."""
@@ -628,8 +636,8 @@ class Engine:
             cannot = "the previous version's JAR (upload %s) is not on this JobManager" % previous["jar_id"]
         else:
             try:
-                self.fire("before_rollback", failed_id, previous)
-            except FlinkError as refused:  # a guard's: another run replaced our new job
+                self.lease.allow_rollback(self, failed_id, previous)
+            except FlinkError as refused:  # another run replaced our new job, or fenced ours
                 reason = refused.msg
         if cannot:
             reason = cannot
@@ -655,13 +663,13 @@ class Engine:
                             job_id=self.result.job_id, state_at=restore)
 
     def start_previous(self, old, jar_id, restore):
-        job_id = self._first("job_id", old) or new_job_id(old)
+        job_id = self.lease.next_job_id(self, old) or new_job_id(old)
         self.changes.note("roll back: start the previous spec %s from %s" % (
             old.fingerprint, restore))
         self.submit(old, jar_id, self.body(old, jar_id, restore, job_id, False))
         self.result.update(job_id=job_id, restored_from=restore)
         self.result.job = wait_until_running(self.client, job_id, self.request.wait_timeout)
-        self.fire("after_running", job_id)
+        self.lease.confirm(self)
 
     # -- state: stopped -----------------------------------------------------------
 
@@ -675,7 +683,7 @@ class Engine:
         mode = self.request.stop_mode
         self.check_records_durable()
         try:
-            self.fire("before_change", current, None)
+            self.acquire(current, None)
             if mode == "cancel":
                 self.changes.do("cancel job %s" % job_id, self.cancel, job_id)
                 self.result.action = "cancelled"
@@ -686,7 +694,7 @@ class Engine:
         except FlinkError as failure:
             if isinstance(failure, DeadlineReached):
                 failure = self.after_the_stop(failure)
-            self.fire("after_change", failure)
+            self.end(failure)
             raise failure
-        self.fire("after_change", None)
+        self.end(None)
         return spec_diff({"running": True, "job_id": job_id}, {"running": False})

@@ -682,7 +682,7 @@ import time
 
 from ansible_collections.flinkops.flink.plugins.module_utils._client import FlinkError
 from ansible_collections.flinkops.flink.plugins.module_utils._engine import Engine
-from ansible_collections.flinkops.flink.plugins.module_utils._guard_hook import Replan
+from ansible_collections.flinkops.flink.plugins.module_utils._deployment_lease import Replan
 from ansible_collections.flinkops.flink.plugins.module_utils._job_options import (
     ARGUMENT_SPEC as JOB_OPTIONS,
     MUTUALLY_EXCLUSIVE,

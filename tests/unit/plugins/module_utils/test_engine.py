@@ -31,6 +31,7 @@ from ansible_collections.flinkops.flink.plugins.module_utils._store import (
 )
 
 from ansible_collections.flinkops.flink.tests.unit.plugins.module_utils.flinkfake import IN_PROGRESS, checkpoints, job, overview, savepoint_done
+from ansible_collections.flinkops.flink.tests.unit.plugins.module_utils.unleased import Unleased
 
 OLD_ID = "aaaaaaaaaaaaaaaa" + "1" * 16
 SP = "file:/sp/savepoint-aaaaaa-1"
@@ -89,8 +90,10 @@ def new_id(spec):
     return spec.fingerprint + "9" * 16
 
 
-def engine(client, req, check_mode=False, hooks=None):
-    return Engine(client, req, Changes(check_mode), hooks=hooks if hooks is not None else [])
+def engine(client, req, check_mode=False, hooks=None, lease=Unleased):
+    """The engine's own steps: no hooks, no lease (unless given)."""
+    return Engine(client, req, Changes(check_mode), hooks=hooks if hooks is not None else [],
+                  new_lease=lease)
 
 
 def running_id(spec, tail="2" * 16):
@@ -610,7 +613,7 @@ def test_upgrade_prunes_spec_records_no_listed_run_needs(client, script, jar, sh
     for entry in stale:
         script.on("DELETE", "/jars/%s" % entry["id"], {})
     changes = Changes()
-    Engine(client, req, changes, hooks=[]).run()
+    Engine(client, req, changes, hooks=[], new_lease=Unleased).run()
     assert any("old spec record" in action for action in changes.actions)
 
 
@@ -629,7 +632,7 @@ def test_upgrade_keeps_the_spec_records_of_the_newest_versions(client, script, j
     for entry in records:
         if entry["name"] in oldest:
             script.on("DELETE", "/jars/%s" % entry["id"], {})
-    Engine(client, req, Changes(), hooks=[]).run()
+    Engine(client, req, Changes(), hooks=[], new_lease=Unleased).run()
     deleted = [call for call in script.calls() if call.startswith("DELETE")]
     assert len(deleted) == len(oldest), deleted
 
@@ -1154,9 +1157,11 @@ def test_stopped_when_nothing_runs_changes_nothing(client, script, jar):
     assert eng.run().action == "none" and not eng.changes.changed
 
 
-# --- hooks ------------------------------------------------------------------------------------------
+# --- hooks and the lease --------------------------------------------------------------------------
 
-class Recorder(Hooks):
+class Recorder(Hooks, Unleased):
+    """A hook and a lease at once: it records each call, in order."""
+
     def __init__(self, refuse=None):
         self.calls = []
         self.refuse = refuse
@@ -1166,41 +1171,49 @@ class Recorder(Hooks):
         if self.refuse:
             raise FlinkError(self.refuse)
 
-    def before_change(self, run, current, spec):
-        self.calls.append("before_change")
+    def acquire(self, run, current, spec):
+        self.calls.append("acquire")
 
-    def job_id(self, run, spec):
-        self.calls.append("job_id")
+    def next_job_id(self, run, spec):
+        self.calls.append("next_job_id")
         return spec.fingerprint + "8" * 16
 
     def submit(self, run, jar_id, body):
         self.calls.append("submit")
+        return super().submit(run, jar_id, body)
 
-    def after_submit(self, run, job_id, spec):
-        self.calls.append("after_submit %s" % job_id[16:])
+    def check_started(self, run, job_id, spec):
+        self.calls.append("check_started %s" % job_id[16:])
 
-    def after_running(self, run, job_id):
-        self.calls.append("after_running %s" % job_id[16:])
+    def confirm(self, run):
+        self.calls.append("confirm")
+
+    def allow_rollback(self, run, failed_job_id, previous):
+        self.calls.append("allow_rollback")
+
+    def release(self, run, failure):
+        self.calls.append("release %s" % (failure is not None))
 
     def after_change(self, run, failure):
         self.calls.append("after_change %s" % (failure is not None))
 
-    def before_rollback(self, run, failed_job_id, previous):
-        self.calls.append("before_rollback")
+
+def recorded(client, req, recorder):
+    return engine(client, req, hooks=[recorder], lease=lambda: recorder)
 
 
-def test_hooks_are_called_at_their_points_in_order(client, script, jar, sha, uploaded):
+def test_the_lease_and_hooks_are_called_at_their_steps_in_order(client, script, jar, sha, uploaded):
     req, current = upgrade_setup(script, jar, sha, uploaded)
     expect_stop(script, job_id=current["jid"])
     jid = spec_of(req, sha).fingerprint + "8" * 16
     script.on("POST", "/jars/.*/run", {"jobid": jid})
     expect_healthy(script, jid, polls=1)
-    hook = Recorder()
-    result = engine(client, req, hooks=[hook]).run()
+    recorder = Recorder()
+    result = recorded(client, req, recorder).run()
     assert result.job_id == jid
-    assert hook.calls == ["pre_check", "before_change", "job_id", "submit",
-                          "after_submit " + "8" * 16, "after_running " + "8" * 16,
-                          "after_change False"]
+    assert recorder.calls == ["pre_check", "acquire", "next_job_id", "submit",
+                              "check_started " + "8" * 16, "confirm",
+                              "release False", "after_change False"]
 
 
 def test_a_pre_check_refusal_stops_nothing_and_records_nothing(client, script, jar, uploaded):
@@ -1209,44 +1222,44 @@ def test_a_pre_check_refusal_stops_nothing_and_records_nothing(client, script, j
     script.on("GET", "/jars", {"files": [uploaded]})
     script.on("GET", "/config", CONFIG)
     script.on("POST", "/jars/.*/plan", {"plan": {}})
-    hook = Recorder(refuse="state of vertex abc would be dropped")
+    recorder = Recorder(refuse="state of vertex abc would be dropped")
     with pytest.raises(FlinkError, match="would be dropped"):
-        engine(client, req, hooks=[hook]).run()
-    assert hook.calls == ["pre_check"]
+        recorded(client, req, recorder).run()
+    assert recorder.calls == ["pre_check"]  # no lease taken: nothing to release
 
 
 def test_a_refused_rollback_says_why_and_leaves_the_state_where_it_is(
         client, script, jar, sha, uploaded):
-    class RefuseRollback(Hooks):
-        def before_rollback(self, run, failed_job_id, previous):
-            raise FlinkError("another deployment of orders is in progress")
-
     req, current = upgrade_setup(script, jar, sha, uploaded)
     expect_stop(script, job_id=current["jid"])
     expect_failing_start(script, spec_of(req, sha))
+    class RefuseRollback(Unleased):
+        def allow_rollback(self, run, failed_job_id, previous):
+            raise FlinkError("another deployment of orders is in progress")
+
     with pytest.raises(DeployFailure) as failed:
-        engine(client, req, hooks=[RefuseRollback()]).run()
+        engine(client, req, lease=RefuseRollback).run()
     msg = str(failed.value)
     assert "not rolled back: another deployment of orders is in progress" in msg
     assert "its state is in %s" % SP in msg
 
 
-def test_after_change_hears_of_a_failure(client, script, jar, sha, uploaded):
+def test_the_lease_is_released_and_the_hooks_hear_of_a_failure(client, script, jar, sha, uploaded):
     req, current = upgrade_setup(script, jar, sha, uploaded)
     script.on("POST", "/jobs/%s/stop" % current["jid"], {"errors": ["no"]}, status=500)
-    hook = Recorder()
+    recorder = Recorder()
     with pytest.raises(FlinkError):
-        engine(client, req, hooks=[hook]).run()
-    assert hook.calls == ["pre_check", "before_change", "after_change True"]
+        recorded(client, req, recorder).run()
+    assert recorder.calls == ["pre_check", "acquire", "release True", "after_change True"]
 
 
-def test_stop_runs_the_change_hooks(client, script, jar):
+def test_a_stop_takes_and_releases_the_lease(client, script, jar):
     script.on("GET", "/jobs/overview", overview(job(OLD_ID)))
     script.on("PATCH", "/jobs/%s" % OLD_ID, {"errors": ["gone"]}, status=404)
-    hook = Recorder()
+    recorder = Recorder()
     with pytest.raises(FlinkError):
-        engine(client, request(jar, state="stopped", stop_mode="cancel"), hooks=[hook]).run()
-    assert hook.calls == ["before_change", "after_change True"]
+        recorded(client, request(jar, state="stopped", stop_mode="cancel"), recorder).run()
+    assert recorder.calls == ["acquire", "release True", "after_change True"]
 
 
 def test_jar_id_request_uses_the_upload_as_is(client, script, uploaded):
@@ -1267,8 +1280,8 @@ def test_unknown_jar_id_is_an_error(client, script):
         engine(client, request(None, jar_id="nope")).run()
 
 
-def test_default_hooks_are_used_when_none_are_given(client, script, jar, sha):
-    """The concurrency guard is a default hook: it reads the records and the job's failures."""
+def test_the_deployment_lease_is_used_when_none_is_given(client, script, jar, sha):
+    """Every run holds the job name's lease: it reads the records and the job's failures."""
     req = request(jar)
     job_id = running_id(spec_of(req, sha))
     script.on("GET", "/jobs/overview", overview(job(job_id)))

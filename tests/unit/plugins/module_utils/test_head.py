@@ -1,7 +1,7 @@
 # Copyright (c) flinkops.flink contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The head fence (``_head``): the rule, its moves on a store, and the guard hook applying it
+"""The head fence (``_head``): the rule, its moves on a store, and the deployment lease applying it
 before each submission (issue 25)."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from ansible_collections.flinkops.flink.plugins.module_utils._guard import (
     intent_names,
     successor_id,
 )
-from ansible_collections.flinkops.flink.plugins.module_utils._guard_hook import GuardHook, NoRollback
+from ansible_collections.flinkops.flink.plugins.module_utils._deployment_lease import DeploymentLease, NoRollback
 from ansible_collections.flinkops.flink.plugins.module_utils._head import (
     CREATE,
     MALFORMED,
@@ -38,7 +38,7 @@ from ansible_collections.flinkops.flink.plugins.module_utils._records._backend i
 from ansible_collections.flinkops.flink.plugins.module_utils._request import Changes, DeployResult
 from ansible_collections.flinkops.flink.tests.unit.plugins.module_utils.memorystore import MemoryBackend
 from ansible_collections.flinkops.flink.tests.unit.plugins.module_utils.test_guard import Store
-from ansible_collections.flinkops.flink.tests.unit.plugins.module_utils.test_guard_hook import (
+from ansible_collections.flinkops.flink.tests.unit.plugins.module_utils.test_deployment_lease import (
     OLD,
     SPEC,
     Cluster,
@@ -142,7 +142,7 @@ def test_a_malformed_head_is_a_named_warning_and_a_refusal(records):
     assert records.read_head()[0] == "garbage"
 
 
-# -- the guard hook, before each submission ---------------------------------------------------
+# -- the deployment lease, before each submission ---------------------------------------------------
 
 class DurableStore(Store):
     """The records of one name in a durable store: entries and the head."""
@@ -170,31 +170,31 @@ def durable():
 
 def upgrade_over(durable, monkeypatch, jobs=None):
     cluster = Cluster(monkeypatch, durable, jobs or [job(OLD)])
-    hook = GuardHook(durable)
+    lease = DeploymentLease(durable)
     run = run_of(durable, job(OLD))
-    hook.before_change(run, run.current, SPEC)
-    return cluster, hook, run
+    lease.acquire(run, run.current, SPEC)
+    return cluster, lease, run
 
 
 def test_an_upgrade_moves_the_head_before_it_submits(durable, monkeypatch):
     durable.swap_head(None, encode_head(OLD, None, THEIRS, "earlier run"))
-    cluster, hook, run = upgrade_over(durable, monkeypatch)
-    successor = hook.job_id(run, SPEC)
-    assert hook.submit(run, "jar", {"jobId": successor}) == successor
+    cluster, lease, run = upgrade_over(durable, monkeypatch)
+    successor = lease.next_job_id(run, SPEC)
+    assert lease.submit(run, "jar", {"jobId": successor}) == successor
     assert cluster.submitted == [successor]
-    assert (durable.head()["j"], durable.head()["p"], durable.head()["r"]) == (successor, OLD, hook.nonce)
+    assert (durable.head()["j"], durable.head()["p"], durable.head()["r"]) == (successor, OLD, lease.nonce)
 
 
 def test_flink_accepts_a_forgotten_id_but_the_store_refuses(durable, monkeypatch):
     """A run paused past its lease resumes after others replaced its predecessor twice and a
     leader change made Flink forget its successor id: the store refuses it."""
-    cluster, hook, run = upgrade_over(durable, monkeypatch)
-    successor = hook.job_id(run, SPEC)
+    cluster, lease, run = upgrade_over(durable, monkeypatch)
+    successor = lease.next_job_id(run, SPEC)
     later = successor_id("orders", successor)
     durable.swap_head(None, encode_head(later, successor, THEIRS, "ci job 9"))
     cluster.jobs = [job(later)]  # the fake, like a new leader, would accept `successor` again
     with pytest.raises(HeadMoved) as refused:
-        hook.submit(run, "jar", {"jobId": successor})
+        lease.submit(run, "jar", {"jobId": successor})
     assert refused.value.roll_back is False
     assert cluster.submitted == []
     assert "its head is job %s (moved there from job %s by ci job 9" % (later, successor) in refused.value.msg
@@ -202,19 +202,19 @@ def test_flink_accepts_a_forgotten_id_but_the_store_refuses(durable, monkeypatch
     assert (run.result.action, run.result.job_id, run.result.winner_job_id) == ("none", None, later)
     assert read_operations(durable.jars(), "orders")[0]["action"] == "refused"
     with pytest.raises(FlinkError, match="the state store's head of job orders moved on") as kept:
-        hook.before_rollback(run, successor, {"jar_id": "jar"})  # and never rolled back over it
+        lease.allow_rollback(run, successor, {"jar_id": "jar"})  # and never rolled back over it
     assert durable.head()["j"] == later
     # The run's end logs nothing more: a "failed" entry with its stop savepoint would be taken
     # by a later resume for the name's last state (others went on from it since).
     run.result.savepoint = "file:///sp/of-old"
-    hook.after_change(run, kept.value)
+    lease.release(run, kept.value)
     assert [op["action"] for op in read_operations(durable.jars(), "orders")] == ["refused"]
 
 
 def test_a_retry_after_a_lost_answer_passes_the_head_again(durable, monkeypatch):
     """submit_once's second request is fenced too: the pause may fall between the two."""
-    cluster, hook, run = upgrade_over(durable, monkeypatch)
-    successor = hook.job_id(run, SPEC)
+    cluster, lease, run = upgrade_over(durable, monkeypatch)
+    successor = lease.next_job_id(run, SPEC)
     posts = []
 
     def post_run(client, jar_id, body, timeout=None):
@@ -224,75 +224,78 @@ def test_a_retry_after_a_lost_answer_passes_the_head_again(durable, monkeypatch)
         raise FlinkError("connection reset", method="POST", url="http://jm/jars/jar/run")
     monkeypatch.setattr(_submit, "post_run", post_run)
     monkeypatch.setattr(_submit, "find_job", lambda client, job_id: None)
-    monkeypatch.setattr(GuardHook, "submit", lambda self, run, jar_id, body: _submit.submit_once(
+    monkeypatch.setattr(DeploymentLease, "submit", lambda self, run, jar_id, body: _submit.submit_once(
         None, jar_id, body, before_post=lambda: self._move_head(run, body["jobId"])))
     with pytest.raises(HeadMoved):
-        hook.submit(run, "jar", {"jobId": successor})
+        lease.submit(run, "jar", {"jobId": successor})
     assert posts == [successor]
     assert cluster.submitted == []
 
 
 def test_a_takeover_resubmits_the_same_id_and_makes_the_head_its_own(durable, monkeypatch):
-    cluster, hook, run = upgrade_over(durable, monkeypatch)
-    successor = hook.job_id(run, SPEC)
+    cluster, lease, run = upgrade_over(durable, monkeypatch)
+    successor = lease.next_job_id(run, SPEC)
     durable.swap_head(None, encode_head(successor, OLD, THEIRS, "paused run"))
     paused = Intent(successor, {"r": THEIRS, "a": "paused run"}, [{"id": "x", "uploaded": 1}])
-    hook.guard.taken_over.append(paused)
-    hook.submit(run, "jar", {"jobId": successor})
+    lease.guard.taken_over.append(paused)
+    lease.submit(run, "jar", {"jobId": successor})
     assert cluster.submitted == [successor]
-    assert durable.head()["r"] == hook.nonce
+    assert durable.head()["r"] == lease.nonce
 
 
 def test_a_successor_moved_by_a_live_twin_is_refused(durable, monkeypatch):
-    cluster, hook, run = upgrade_over(durable, monkeypatch)
-    successor = hook.job_id(run, SPEC)
+    cluster, lease, run = upgrade_over(durable, monkeypatch)
+    successor = lease.next_job_id(run, SPEC)
     durable.swap_head(None, encode_head(successor, OLD, THEIRS, "twin run"))
     for entry in intent_names("orders", successor, SPEC.fingerprint, OLD, "twin run", 600, THEIRS):
         durable.write(entry)  # its claim is listed: it lives (both believed they won)
     with pytest.raises(HeadMoved, match="by twin run"):
-        hook.submit(run, "jar", {"jobId": successor})
+        lease.submit(run, "jar", {"jobId": successor})
     assert cluster.submitted == []
 
 
 def test_a_successor_moved_by_a_dead_run_whose_claim_is_gone_is_taken_over(durable, monkeypatch):
-    cluster, hook, run = upgrade_over(durable, monkeypatch)
-    successor = hook.job_id(run, SPEC)
+    cluster, lease, run = upgrade_over(durable, monkeypatch)
+    successor = lease.next_job_id(run, SPEC)
     durable.swap_head(None, encode_head(successor, OLD, THEIRS, "killed run"))
-    hook.submit(run, "jar", {"jobId": successor})
-    assert cluster.submitted == [successor] and durable.head()["r"] == hook.nonce
+    lease.submit(run, "jar", {"jobId": successor})
+    assert cluster.submitted == [successor] and durable.head()["r"] == lease.nonce
 
 
 def test_a_run_whose_claim_was_taken_over_never_takes_the_head_back(durable, monkeypatch):
-    cluster, hook, run = upgrade_over(durable, monkeypatch)
-    successor = hook.job_id(run, SPEC)
+    cluster, lease, run = upgrade_over(durable, monkeypatch)
+    successor = lease.next_job_id(run, SPEC)
     durable.swap_head(None, encode_head(successor, OLD, THEIRS, "the run that took over"))
     durable.delete([entry["id"] for entry in durable.jars() if entry["name"].startswith("flinkops-intent-")])
     with pytest.raises(HeadMoved, match="by the run that took over"):
-        hook.submit(run, "jar", {"jobId": successor})
+        lease.submit(run, "jar", {"jobId": successor})
     assert cluster.submitted == []
 
 
 def test_an_unreachable_store_submits_nothing(durable, monkeypatch):
-    cluster, hook, run = upgrade_over(durable, monkeypatch)
+    cluster, lease, run = upgrade_over(durable, monkeypatch)
     durable.records.backend.unreachable = True
     with pytest.raises(NoRollback) as failed:
-        hook.submit(run, "jar", {"jobId": hook.job_id(run, SPEC)})
+        lease.submit(run, "jar", {"jobId": lease.next_job_id(run, SPEC)})
     assert failed.value.msg.startswith("the state store could not move the head of job orders to job")
     assert "could not be reached" in failed.value.msg
     assert cluster.submitted == []
-    with pytest.raises(FlinkError, match="so this run submitted nothing"):
-        hook.before_rollback(run, hook.job_id(run, SPEC), {"jar_id": "jar"})
+    with pytest.raises(FlinkError) as no_rollback:
+        lease.allow_rollback(run, lease.next_job_id(run, SPEC), {"jar_id": "jar"})
+    # The rollback's refusal says why there is none; the store's error is in the failure once.
+    assert no_rollback.value.msg == "the state store must move the head of job orders before any " \
+        "submission, a rollback's too"
 
 
 def test_a_rollback_moves_the_head_from_the_failed_job(durable, monkeypatch):
-    cluster, hook, run = upgrade_over(durable, monkeypatch)
-    new = hook.job_id(run, SPEC)
-    hook.submit(run, "jar", {"jobId": new})
-    hook.after_submit(run, new, SPEC)
+    cluster, lease, run = upgrade_over(durable, monkeypatch)
+    new = lease.next_job_id(run, SPEC)
+    lease.submit(run, "jar", {"jobId": new})
+    lease.check_started(run, new, SPEC)
     cluster.jobs = [job(new, state="FAILED")]
-    hook.before_rollback(run, new, {"jar_id": "jar"})
+    lease.allow_rollback(run, new, {"jar_id": "jar"})
     back = successor_id("orders", new)
-    hook.submit(run, "jar", {"jobId": back})
+    lease.submit(run, "jar", {"jobId": back})
     assert cluster.submitted == [new, back]
     assert (durable.head()["j"], durable.head()["p"]) == (back, new)
 
@@ -300,52 +303,52 @@ def test_a_rollback_moves_the_head_from_the_failed_job(durable, monkeypatch):
 def test_an_aborted_greens_id_in_the_head_is_moved_on(durable, monkeypatch):
     green = successor_id("orders", OLD)
     durable.swap_head(None, encode_head(green, OLD, THEIRS, "blue/green run"))
-    cluster, hook, run = upgrade_over(durable, monkeypatch, [job(OLD), job(green, state="CANCELED")])
+    cluster, lease, run = upgrade_over(durable, monkeypatch, [job(OLD), job(green, state="CANCELED")])
     run.jobs = list(cluster.jobs)
-    hook = GuardHook(durable)
-    hook.before_change(run, run.current, SPEC)
-    assert hook.job_id(run, SPEC) == successor_id("orders", OLD, 1) and hook.consumed == (green,)
-    hook.submit(run, "jar", {"jobId": hook.job_id(run, SPEC)})
+    lease = DeploymentLease(durable)
+    lease.acquire(run, run.current, SPEC)
+    assert lease.next_job_id(run, SPEC) == successor_id("orders", OLD, 1) and lease.consumed == (green,)
+    lease.submit(run, "jar", {"jobId": lease.next_job_id(run, SPEC)})
     assert durable.head()["j"] == successor_id("orders", OLD, 1)
 
 
 def test_an_unmanaged_active_job_is_adopted_before_it_is_replaced(durable, monkeypatch):
     durable.swap_head(None, encode_head(X, None, THEIRS, "old run"))
-    cluster, hook, run = upgrade_over(durable, monkeypatch, [job(X, state="CANCELED"), job(OLD)])
+    cluster, lease, run = upgrade_over(durable, monkeypatch, [job(X, state="CANCELED"), job(OLD)])
     assert (durable.head()["j"], durable.head()["p"]) == (OLD, X)
-    hook.submit(run, "jar", {"jobId": hook.job_id(run, SPEC)})
-    assert cluster.submitted == [hook.job_id(run, SPEC)]
+    lease.submit(run, "jar", {"jobId": lease.next_job_id(run, SPEC)})
+    assert cluster.submitted == [lease.next_job_id(run, SPEC)]
 
 
 def test_the_jar_store_relies_on_flinks_fence_alone(monkeypatch):
     store = Store()
     cluster = Cluster(monkeypatch, store, [job(OLD)])
-    hook = GuardHook(store)
+    lease = DeploymentLease(store)
     run = run_of(store, job(OLD))
-    hook.before_change(run, run.current, SPEC)
-    hook.submit(run, "jar", {"jobId": hook.job_id(run, SPEC)})
-    assert cluster.submitted == [hook.job_id(run, SPEC)]
+    lease.acquire(run, run.current, SPEC)
+    lease.submit(run, "jar", {"jobId": lease.next_job_id(run, SPEC)})
+    assert cluster.submitted == [lease.next_job_id(run, SPEC)]
 
 
 def test_check_mode_reads_no_head(durable, monkeypatch):
     Cluster(monkeypatch, durable, [job(OLD)])
-    hook = GuardHook(durable)
+    lease = DeploymentLease(durable)
     run = run_of(durable, job(OLD), check=True)
-    hook.before_change(run, run.current, SPEC)
+    lease.acquire(run, run.current, SPEC)
     assert durable.records.backend.head_reads == []
 
 
 def test_a_refusal_at_flinks_fence_is_logged_as_refused_never_as_failed(durable, monkeypatch):
     """The same for Flink's own duplicate refusal: the entry ``failed`` with the stop's savepoint
     would make a later resume (Flink lists no run) go back to the state other runs went on from."""
-    cluster, hook, run = upgrade_over(durable, monkeypatch)
-    successor = hook.job_id(run, SPEC)
+    cluster, lease, run = upgrade_over(durable, monkeypatch)
+    successor = lease.next_job_id(run, SPEC)
     cluster.submit_error = FlinkError("run failed", method="POST", url="http://jm/jars/x/run",
                                       status=400, errors=["DuplicateApplicationSubmissionException"])
     with pytest.raises(NoRollback) as refused:
-        hook.submit(run, "jar", {"jobId": successor})
+        lease.submit(run, "jar", {"jobId": successor})
     run.result.savepoint = "file:///sp/of-old"
-    hook.after_change(run, refused.value)
+    lease.release(run, refused.value)
     assert [op["action"] for op in read_operations(durable.jars(), "orders")] == ["refused"]
 
 

@@ -24,6 +24,7 @@ from ansible_collections.flinkops.flink.tests.unit.plugins.module_utils.flinkfak
     job,
     overview,
 )
+from ansible_collections.flinkops.flink.tests.unit.plugins.module_utils.unleased import Unleased
 from ansible_collections.flinkops.flink.tests.unit.plugins.module_utils.test_engine import (  # noqa: F401 pylint: disable=unused-import
     RETAINED,
     engine,
@@ -146,7 +147,7 @@ def test_without_one_stats_cache_kept_its_time_no_search(client, script, clock, 
     expect_cancel(script, jid, times)  # no checkpoint triggered, no polls
     expect_run(script, spec_of(req, sha))
     # records declared on a shared upload directory: a high-availability cluster is served
-    Engine(client, req, Changes(), hooks=[],
+    Engine(client, req, Changes(), hooks=[], new_lease=Unleased,
            state=StateStore(None, client, declared_shared=True)).run()
     assert times.at["read"][0] >= times.at["ended"][0] + TTL
 

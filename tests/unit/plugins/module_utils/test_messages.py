@@ -545,9 +545,12 @@ MESSAGES.update({
     "another deployment replaced job %s (the state store's head of job %s moved on), so this run started nothing":
         ("another deployment replaced job <id> (the state store's head of job <name> moved on), so this run "
          "started nothing", OTHER_RUN_ACTS),
-    "the state store could not move the head of job %s to job %s, so this run submitted nothing":
+    "the state store could not move the head of job %s to job %s, so this run submitted nothing: %s":
         ("the state store could not move the head of job <name> to job <id>, so this run submitted nothing: "
          "<store error>", STORE_FAILED),
+    "the state store must move the head of job %s before any submission, a rollback's too":
+        ("the state store must move the head of job <name> before any submission, a rollback's too",
+         STORE_FAILED),
 })
 
 # (role, task name) -> the page's entry.

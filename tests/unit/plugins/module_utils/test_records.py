@@ -38,6 +38,7 @@ from ansible_collections.flinkops.flink.plugins.module_utils._request import Cha
 from ansible_collections.flinkops.flink.plugins.module_utils._spec import JobSpec
 from ansible_collections.flinkops.flink.plugins.module_utils._store import spec_record_names
 
+from ansible_collections.flinkops.flink.tests.unit.plugins.module_utils.unleased import Unleased
 from ansible_collections.flinkops.flink.tests.unit.plugins.module_utils import memorystore
 from ansible_collections.flinkops.flink.tests.unit.plugins.module_utils.flinkfake import overview, job
 
@@ -125,13 +126,13 @@ def test_the_jar_store_records_of_one_name_are_found():
 def test_the_first_run_with_a_store_imports_the_names_records_once(memory):
     state = StateStore(memory, None)
     records = state.job("orders")
-    engine = Engine(None, DeployRequest(name="orders"), Changes(False), hooks=[], state=state)
+    engine = Engine(None, DeployRequest(name="orders"), Changes(False), hooks=[], new_lease=Unleased, state=state)
     engine._jars = jar_store()
     imported = engine.records
     assert MIGRATED in [e["name"] for e in imported]
     assert read_operations(imported, "orders")[0]["job_id"] == JOB
     writes = len(memory.writes)
-    again = Engine(None, DeployRequest(name="orders"), Changes(False), hooks=[], state=state)
+    again = Engine(None, DeployRequest(name="orders"), Changes(False), hooks=[], new_lease=Unleased, state=state)
     again._jars = []  # the JAR store is not read again: the scope is migrated
     assert read_operations(again.records, "orders")[0]["job_id"] == JOB
     assert len(memory.writes) == writes
@@ -140,7 +141,7 @@ def test_the_first_run_with_a_store_imports_the_names_records_once(memory):
 
 def test_check_mode_merges_the_jar_store_records_without_writing(memory):
     state = StateStore(memory, None)
-    engine = Engine(None, DeployRequest(name="orders"), Changes(True), hooks=[], state=state)
+    engine = Engine(None, DeployRequest(name="orders"), Changes(True), hooks=[], new_lease=Unleased, state=state)
     engine._jars = jar_store()
     assert read_operations(engine.records, "orders")[0]["job_id"] == JOB
     assert memory.writes == []
@@ -150,7 +151,7 @@ def test_a_migration_cut_short_is_finished_by_the_next_run(memory):
     state = StateStore(memory, None)
     legacy = legacy_records(jar_store(), "orders")
     state.job("orders").write(legacy[0]["name"])  # the crashed run got this far
-    engine = Engine(None, DeployRequest(name="orders"), Changes(False), hooks=[], state=state)
+    engine = Engine(None, DeployRequest(name="orders"), Changes(False), hooks=[], new_lease=Unleased, state=state)
     engine._jars = jar_store()
     names = set(e["name"] for e in engine.records)
     assert set(e["name"] for e in legacy) | {MIGRATED} == names
@@ -188,7 +189,7 @@ def test_a_ha_cluster_without_a_durable_store_changes_nothing(client, script):
     running = job(SPEC.fingerprint + "2" * 16)
     script.on("GET", "/jobs/overview", overview(running))
     script.on("GET", "/jobmanager/config", HA_CONFIG)
-    engine = Engine(client, DeployRequest(name="orders", state="stopped"), Changes(False), hooks=[])
+    engine = Engine(client, DeployRequest(name="orders", state="stopped"), Changes(False), hooks=[], new_lease=Unleased)
     with pytest.raises(FlinkError) as failure:
         engine.run()
     message = str(failure.value)
@@ -206,7 +207,7 @@ def test_a_declared_shared_upload_directory_is_trusted_on_ha(client, script):
               {"status": {"id": "COMPLETED"}, "operation": {"location": "file:/sp/s1"}})
     script.on("GET", "/jars", {"files": []})
     state = open_state_store("jobmanager", client, 5)
-    engine = Engine(client, DeployRequest(name="orders", state="stopped"), Changes(False), hooks=[],
+    engine = Engine(client, DeployRequest(name="orders", state="stopped"), Changes(False), hooks=[], new_lease=Unleased,
                     state=state)
     engine.run()
     assert engine.result.action == "stopped" and engine.result.savepoint == "file:/sp/s1"

@@ -26,6 +26,7 @@ from ansible_collections.flinkops.flink.plugins.modules import (
 from ansible_collections.flinkops.flink.tests.unit.plugins.module_utils.conftest import (
     FlinkScript,
 )
+from ansible_collections.flinkops.flink.tests.unit.plugins.module_utils.unleased import Unleased
 from ansible_collections.flinkops.flink.tests.unit.plugins.module_utils import memorystore
 from ansible_collections.flinkops.flink.tests.unit.plugins.module_utils.flinkfake import (
     checkpoints,
@@ -79,9 +80,10 @@ def test_every_flink_job_option_reaches_the_request():
 
 
 def test_flink_job_failure_reports_what_happened(script, capsys, tmp_path, monkeypatch):
-    # The concurrency guard's records are covered in test_guard_hook.py; the state pre-check
-    # runs here.
+    # The concurrency guard's records are covered in test_deployment_lease.py; the state
+    # pre-check runs here.
     monkeypatch.setattr(_engine, "default_hooks", lambda: [StateCheckHook()])
+    monkeypatch.setattr(_engine, "DeploymentLease", Unleased)
     jar = tmp_path / "j.jar"
     jar.write_bytes(b"PK\x05\x06" + b"\0" * 18)
     sha = hashlib.sha256(jar.read_bytes()).hexdigest()

@@ -6,24 +6,27 @@
 # This module_utils is PRIVATE and for internal use by flinkops.flink only.
 # It can change or be removed at any time without notice.
 
-"""The concurrency guard (``_guard``) plugged into the engine's hook points.
+"""A deployment's lease on a job name: the concurrency guard (``_guard``) as the engine calls it.
 
-Where each step of the protocol happens (the argument is in ``_engine``):
+The engine holds one ``DeploymentLease`` per run and calls it by name at each step of its
+order (the argument is in ``_engine``):
 
-- ``before_change``: pick the predecessor, refuse a start from empty state when the
-  job has history, write the intent and win the election, fix the stop's triggers.
-- ``job_id``: every submission (new version, resume, rollback) uses the successor
-  id of the job it replaces: the fence.
-- ``submit``: with a durable store, the name's head is moved from the predecessor to
-  the successor right before each request (``_head``): a head that moved on without
-  this run refuses it, even where Flink forgot the id. A fenced submission Flink
-  refuses as a duplicate is another run's job: fail naming it, never roll back over it.
-- ``after_submit``: the job started carries the name asked for. ``after_running``: confirm
-  it (not before: the upload would compete with its restore for the JobManager); a job
-  that never ran is confirmed before a rollback or at the end.
-- ``before_rollback``: a new job another run stopped or replaced is superseded:
-  fail saying so, never roll back.
-- ``after_change``: give the claim up and append to the operation log.
+- ``acquire``: before anything stops. Pick the predecessor, refuse a start from empty state
+  when the job has history, win the claim on the successor (``_guard.Guard``: a lease the
+  store keeps alive while this run renews it) and fix the stop's triggers.
+- ``next_job_id``: every submission (new version, resume, rollback) uses the successor id
+  of the job it replaces: Flink's fence.
+- ``submit``: with a durable store, the name's head is moved from the predecessor to the
+  successor right before each request (``_head``): a head that moved on without this run
+  refuses it, even where Flink forgot the id. A fenced submission Flink refuses as a
+  duplicate is another run's job: fail naming it, never roll back over it.
+- ``check_started``: the job started carries the name asked for. ``confirm``: once it runs
+  (not before: the upload would compete with its restore for the JobManager); a job that
+  never ran is confirmed before a rollback or at the release.
+- ``allow_rollback``: a new job another run stopped or replaced is superseded: fail saying
+  so, never roll back.
+- ``verify_running``: the job asked for runs already; green only once it is healthy.
+- ``release``: give the claim up, whatever happened, and append to the operation log.
 """
 
 from __future__ import annotations
@@ -73,7 +76,6 @@ from ansible_collections.flinkops.flink.plugins.module_utils._health import (
     prove_checkpoint,
     recent_restarts,
 )
-from ansible_collections.flinkops.flink.plugins.module_utils._hooks import Hooks
 from ansible_collections.flinkops.flink.plugins.module_utils._jobstate import (
     cluster_lineage,
     describe_state,
@@ -129,8 +131,8 @@ def _is_duplicate(exc):
     return exc.status == 400 and any(name in str(exc.errors) for name in DUPLICATE_SUBMISSION)
 
 
-class GuardHook(Hooks):
-    """One run's side of the protocol."""
+class DeploymentLease:
+    """One run's side of the protocol, called by the engine (``run``) at its steps."""
 
     def __init__(self, store=None):
         self.store = store
@@ -154,7 +156,7 @@ class GuardHook(Hooks):
 
     # -- before anything stops ----------------------------------------------------
 
-    def before_change(self, run, current, spec):
+    def acquire(self, run, current, spec):
         req = run.request
         operations = read_operations(run.records, req.name)
         ours = read_confirmations(run.records, req.name)
@@ -256,7 +258,7 @@ class GuardHook(Hooks):
 
     # -- the fence ------------------------------------------------------------------
 
-    def job_id(self, run, spec):
+    def next_job_id(self, run, spec):
         if self.successor is None:
             return None
         return self.successor
@@ -288,9 +290,12 @@ class GuardHook(Hooks):
             raise
         except FlinkError as exc:  # the store failed (StoreError): never submit unfenced
             run.result.update(job_id=None)
-            self.refusal = "the state store could not move the head of job %s to job %s, so " \
-                "this run submitted nothing" % (req.name, job_id)
-            raise NoRollback("%s: %s" % (self.refusal, exc.msg))
+            # The failure names the store's error once; the rollback's refusal says only why
+            # there is none (it would need the head moved too).
+            self.refusal = "the state store must move the head of job %s before any submission, " \
+                "a rollback's too" % req.name
+            raise NoRollback("the state store could not move the head of job %s to job %s, so this "
+                             "run submitted nothing: %s" % (req.name, job_id, exc.msg))
 
     def submit(self, run, jar_id, body):
         try:
@@ -322,7 +327,7 @@ class GuardHook(Hooks):
         others = [i for i in listed + guard.taken_over if i.successor == job_id and i.nonce != mine]
         return " (%s)" % others[0].describe() if others else ""
 
-    def after_submit(self, run, job_id, spec):
+    def check_started(self, run, job_id, spec):
         req = run.request
         job = find_job(run.client, job_id) or {}
         name = job.get("name")
@@ -342,21 +347,19 @@ class GuardHook(Hooks):
             self.fingerprint = spec.fingerprint
             self.unconfirmed.append((job_id, spec.fingerprint))
 
-    def after_running(self, run, job_id):
-        self._confirm(run)
-
-    def _confirm(self, run):
-        """Confirm every job this run submitted (the first confirmation drops the claim)."""
+    def confirm(self, run):
+        """Once the new job runs: confirm every job this run submitted (the first confirmation
+        drops the claim)."""
         for job_id, fingerprint in self.unconfirmed:
             self._guard(run).confirm(job_id, fingerprint)
         self.unconfirmed = []
 
-    def before_rollback(self, run, failed_job_id, previous):
+    def allow_rollback(self, run, failed_job_id, previous):
         """Never start the previous version over another run's job: refuse the rollback when
         the submission lost the fence, or when another run stopped or replaced our new job."""
         if self.refusal:
             raise FlinkError(self.refusal)
-        self._confirm(run)
+        self.confirm(run)
         try:
             # Claims first: a claim outlives its run's submit, so one of the reads sees it.
             jars = run.record_store.jars()
@@ -376,7 +379,7 @@ class GuardHook(Hooks):
         self.successor = successor_id(run.request.name, failed_job_id, lineage=self.lineage)
         self.consumed = ()
 
-    def already_running(self, run, current):
+    def verify_running(self, run, current):
         """Green means healthy: the job asked for must not be failing or restarting."""
         job_id = current["jid"]
         busy = deploying(current, read_intents(run.records))
@@ -474,10 +477,10 @@ class GuardHook(Hooks):
         except FlinkError:
             return None
 
-    def after_change(self, run, failure):
+    def release(self, run, failure):
         if run.changes.check_mode or self.guard is None:
             return
-        self._confirm(run)
+        self.confirm(run)
         self.guard.release()
         if isinstance(failure, (DeploymentInProgress, Replan)) or self.refused:
             # Logged as refused already. Never as failed with this run's stop savepoint: other

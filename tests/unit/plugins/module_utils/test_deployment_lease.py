@@ -1,7 +1,7 @@
 # Copyright (c) flinkops.flink contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The guard's hook points, each branch on a scripted cluster (jobs, JAR store, REST calls)."""
+"""The deployment lease's steps, each branch on a scripted cluster (jobs, JAR store, REST calls)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from ansible_collections.flinkops.flink.plugins.module_utils import _guard_hook, _jobstate
+from ansible_collections.flinkops.flink.plugins.module_utils import _deployment_lease, _jobstate
 from ansible_collections.flinkops.flink.plugins.module_utils._client import FlinkError
 from ansible_collections.flinkops.flink.plugins.module_utils._guard import (
     DeploymentInProgress,
@@ -21,8 +21,8 @@ from ansible_collections.flinkops.flink.plugins.module_utils._guard import (
     stop_trigger_id,
     successor_id,
 )
-from ansible_collections.flinkops.flink.plugins.module_utils._guard_hook import (
-    GuardHook,
+from ansible_collections.flinkops.flink.plugins.module_utils._deployment_lease import (
+    DeploymentLease,
     NoRollback,
     Replan,
     Superseded,
@@ -46,7 +46,7 @@ SPEC = JobSpec("orders", "sha256:" + "0" * 16, "org.example.Job", ["--v2"])
 
 
 class Cluster:
-    """What the hook reads through REST, scripted: jobs, exceptions, submissions."""
+    """What the lease reads through REST, scripted: jobs, exceptions, submissions."""
 
     def __init__(self, monkeypatch, store, jobs=()):
         self.store = store
@@ -60,7 +60,7 @@ class Cluster:
                            ("cancel_job", lambda client, jid: self.cancelled.append(jid)),
                            ("submit_once", self.submit),
                            ("root_exception", lambda client, jid: "java.lang.RuntimeException: boom")):
-            monkeypatch.setattr(_guard_hook, name, fake)
+            monkeypatch.setattr(_deployment_lease, name, fake)
         # The restart count of a running job is read by _jobstate (recent_restarts).
         monkeypatch.setattr(_jobstate, "job_exceptions",
                             lambda client, jid: self.exceptions.get(jid, {}))
@@ -100,11 +100,11 @@ def store():
 
 def test_a_claim_fixes_the_successor_id_and_the_stop_trigger(store, monkeypatch):
     Cluster(monkeypatch, store, [job(OLD)])
-    hook = GuardHook(store)
+    lease = DeploymentLease(store)
     run = run_of(store, job(OLD))
-    hook.before_change(run, run.current, SPEC)
+    lease.acquire(run, run.current, SPEC)
     successor = successor_id("orders", OLD)
-    assert hook.job_id(run, SPEC) == successor
+    assert lease.next_job_id(run, SPEC) == successor
     assert run.stop_trigger_of(0) == stop_trigger_id(OLD, successor)
     assert run.stop_trigger_of(1) == stop_trigger_id(OLD, successor, 1) != run.stop_trigger_of(0)
     assert [i.fingerprint for i in read_intents(store.jars())[successor]] == [SPEC.fingerprint]
@@ -113,7 +113,7 @@ def test_a_claim_fixes_the_successor_id_and_the_stop_trigger(store, monkeypatch)
 def test_check_mode_claims_nothing(store, monkeypatch):
     Cluster(monkeypatch, store, [job(OLD)])
     run = run_of(store, job(OLD), check=True)
-    GuardHook(store).before_change(run, run.current, SPEC)
+    DeploymentLease(store).acquire(run, run.current, SPEC)
     assert store.files == []
 
 
@@ -123,7 +123,7 @@ def test_the_later_run_fails_naming_the_other_and_logs_the_refusal(store, monkey
                                                            OLD, 600)
     run = run_of(store, job(OLD))
     with pytest.raises(DeploymentInProgress) as caught:
-        GuardHook(store).before_change(run, run.current, SPEC)
+        DeploymentLease(store).acquire(run, run.current, SPEC)
     assert "another deployment of job orders is in progress: awx job 7 (deploy) since" in \
         caught.value.msg
     # How long the claim holds, and how to release it when its run is known dead.
@@ -149,10 +149,10 @@ def test_wait_waits_for_the_other_run_then_plans_again(store, monkeypatch):
                 return polls[-1]
             if len(polls) == 2:  # the other run lets its claim go after a while
                 other.release()
-    monkeypatch.setattr(_guard_hook, "wait_for", wait_for)
+    monkeypatch.setattr(_deployment_lease, "wait_for", wait_for)
     run = run_of(store, job(OLD), concurrent_deployment="wait")
     with pytest.raises(Replan):
-        GuardHook(store).before_change(run, run.current, SPEC)
+        DeploymentLease(store).acquire(run, run.current, SPEC)
     # It waited while the claim held (a False would have ended the wait at once).
     assert polls == [None, None, True]
 
@@ -165,29 +165,29 @@ def test_a_run_still_watching_its_new_job_blocks_others(store, monkeypatch):
     Cluster(monkeypatch, store, [current])
     run = run_of(store, current)
     with pytest.raises(DeploymentInProgress) as caught:
-        GuardHook(store).before_change(run, current, SPEC)
+        DeploymentLease(store).acquire(run, current, SPEC)
     assert "pipeline-a" in caught.value.msg and "it deploys job %s" % new in caught.value.msg
     # The same spec asked for meanwhile is green only once the job passed that run's window.
     watched = []
-    monkeypatch.setattr(_guard_hook, "wait_until_running",
+    monkeypatch.setattr(_deployment_lease, "wait_until_running",
                         lambda client, jid, timeout, new=True: current)
-    monkeypatch.setattr(_guard_hook, "restart_count", lambda client, jid: 0)
+    monkeypatch.setattr(_deployment_lease, "restart_count", lambda client, jid: 0)
 
     def watch_health(client, jid, window, checkpoint, started, baseline_restarts=0):
         watched.append(window)
         if len(watched) > 1:
             raise FlinkError("job %s restarted during the health window" % jid)
         return {"job": current, "checkpoint": None}
-    monkeypatch.setattr(_guard_hook, "watch_health", watch_health)
+    monkeypatch.setattr(_deployment_lease, "watch_health", watch_health)
     same = run_of(store, current, health_window=5)
-    GuardHook(store).already_running(same, current)
+    DeploymentLease(store).verify_running(same, current)
     assert same.result.healthy is True and watched == [5]
     with pytest.raises(NoRollback) as gated:
-        GuardHook(store).already_running(run_of(store, current), current)
+        DeploymentLease(store).verify_running(run_of(store, current), current)
     assert "another deployment (pipeline-a since" in gated.value.msg
     assert "restarted during the health window" in gated.value.msg
     checked = run_of(store, current, check=True)
-    GuardHook(store).already_running(checked, current)
+    DeploymentLease(store).verify_running(checked, current)
     assert checked.result.healthy is False
 
 
@@ -203,7 +203,7 @@ def test_a_takeover_is_decided_on_the_jobs_running_now(store, monkeypatch):
     Cluster(monkeypatch, store, [ended, job(new, started=uploaded + 100, duration=2900)])
     run = run_of(store, None, runs=[ended])  # read before the twin submitted
     with pytest.raises(DeploymentInProgress) as caught:
-        GuardHook(store).before_change(run, None, SPEC)
+        DeploymentLease(store).acquire(run, None, SPEC)
     assert "pipeline-a since" in caught.value.msg
     assert [i.actor for i in read_intents(store.jars())[new]] == ["pipeline-a"]
 
@@ -214,14 +214,14 @@ def test_history_without_a_listed_run_refuses_an_empty_start(store, monkeypatch)
                      savepoint="file:/sp/savepoint-111111-1")
     run = run_of(store)
     with pytest.raises(NoRollback) as caught:
-        GuardHook(store).before_change(run, None, SPEC)
+        DeploymentLease(store).acquire(run, None, SPEC)
     assert "refusing to start it from empty state" in caught.value.msg
     assert "file:/sp/savepoint-111111-1" in caught.value.msg
     for allowed in (dict(allow_start_empty=True), dict(savepoint_path="file:/sp/x")):
-        hook = GuardHook(store)
-        hook.before_change(run_of(store, **allowed), None, SPEC)
-        assert hook.successor == successor_id("orders", OLD)  # the log's job is the predecessor
-        hook.guard.release()
+        lease = DeploymentLease(store)
+        lease.acquire(run_of(store, **allowed), None, SPEC)
+        assert lease.successor == successor_id("orders", OLD)  # the log's job is the predecessor
+        lease.guard.release()
 
 
 def test_a_failed_submission_listed_is_no_history_and_the_stop_savepoint_is_resumed(store, monkeypatch):
@@ -235,7 +235,7 @@ def test_a_failed_submission_listed_is_no_history_and_the_stop_savepoint_is_resu
     append_operation(store, "orders", "stopped", "ci", print, previous_job_id=OLD,
                      savepoint="file:/sp/savepoint-111111-2")
     run = run_of(store, runs=[never_ran])
-    GuardHook(store).before_change(run, None, SPEC)
+    DeploymentLease(store).acquire(run, None, SPEC)
     assert run.resume_from == (OLD, "file:/sp/savepoint-111111-2")
 
 
@@ -243,43 +243,43 @@ def test_prefix_keeps_only_runs_of_its_own(store, monkeypatch):
     other = job("2" * 32, state="FINISHED", name="orders-backfill")
     Cluster(monkeypatch, store, [other])
     run = run_of(store, runs=[other], name_match="prefix")
-    GuardHook(store).before_change(run, None, SPEC)
+    DeploymentLease(store).acquire(run, None, SPEC)
     assert run.runs == []
 
 
 def test_a_duplicate_submission_is_another_runs_job_and_never_rolled_back(store, monkeypatch):
     cluster = Cluster(monkeypatch, store, [job(OLD, state="FINISHED")])
-    hook = GuardHook(store)
+    lease = DeploymentLease(store)
     run = run_of(store, runs=[job(OLD, state="FINISHED")])
-    hook.before_change(run, None, SPEC)
-    successor = hook.job_id(run, SPEC)
+    lease.acquire(run, None, SPEC)
+    successor = lease.next_job_id(run, SPEC)
     cluster.jobs.append(job(successor))
     cluster.submit_error = FlinkError("run failed", method="POST", url="http://jm/jars/x/run",
                                       status=400, errors=["DuplicateApplicationSubmissionException"])
     with pytest.raises(NoRollback) as caught:
-        hook.submit(run, "jar", {"jobId": successor})
+        lease.submit(run, "jar", {"jobId": successor})
     assert caught.value.roll_back is False
     assert "another deployment of job orders is in progress or has finished" in caught.value.msg
     # The result tells what this run did (nothing started) and names the winner apart.
     assert (run.result.action, run.result.job_id, run.result.winner_job_id) == ("none", None, successor)
     cluster.submit_error = FlinkError("bad", method="POST", url="http://jm", status=500)
     with pytest.raises(FlinkError) as other:
-        hook.submit(run, "jar", {"jobId": successor})
+        lease.submit(run, "jar", {"jobId": successor})
     assert other.value.msg == "bad"
 
 
 def test_the_started_job_must_carry_the_name(store, monkeypatch):
     cluster = Cluster(monkeypatch, store, [])
-    hook = GuardHook(store)
+    lease = DeploymentLease(store)
     run = run_of(store)
-    hook.before_change(run, None, SPEC)
+    lease.acquire(run, None, SPEC)
     cluster.jobs.append(job("3" * 32, name="Orders Job"))
     with pytest.raises(FlinkError) as caught:
-        hook.after_submit(run, "3" * 32, SPEC)
+        lease.check_started(run, "3" * 32, SPEC)
     assert "'Orders Job', not 'orders'" in caught.value.msg and cluster.cancelled == ["3" * 32]
     cluster.jobs.append(job("4" * 32))
-    hook.after_submit(run, "4" * 32, SPEC)
-    assert hook.job_id(run, SPEC) == successor_id("orders", "4" * 32)  # a rollback's id
+    lease.check_started(run, "4" * 32, SPEC)
+    assert lease.next_job_id(run, SPEC) == successor_id("orders", "4" * 32)  # a rollback's id
 
 
 def test_a_submission_is_confirmed_once_its_job_runs_and_the_claim_held_until_then(
@@ -287,16 +287,16 @@ def test_a_submission_is_confirmed_once_its_job_runs_and_the_claim_held_until_th
     """No upload while the JobManager schedules and restores the new job: the claim (the
     intent, which names the fingerprint) covers it until every task runs."""
     cluster = Cluster(monkeypatch, store, [job(OLD)])
-    hook = GuardHook(store)
+    lease = DeploymentLease(store)
     run = run_of(store, job(OLD))
-    hook.before_change(run, run.current, SPEC)
+    lease.acquire(run, run.current, SPEC)
     successor = successor_id("orders", OLD)
     cluster.jobs.append(job(successor, state="INITIALIZING"))
     writes = len(store.files)
-    hook.after_submit(run, successor, SPEC)
+    lease.check_started(run, successor, SPEC)
     assert len(store.files) == writes and read_confirmations(store.jars(), "orders") == {}
     assert running_fingerprint(store.jars(), successor, "orders") == SPEC.fingerprint  # from the claim
-    hook.after_running(run, successor)
+    lease.confirm(run)
     assert read_confirmations(store.jars(), "orders") == {successor: SPEC.fingerprint}
     assert read_intents(store.jars()) == {}
 
@@ -305,16 +305,16 @@ def test_a_submission_is_confirmed_once_its_job_runs_and_the_claim_held_until_th
 def test_a_job_that_never_ran_is_confirmed_before_a_rollback_or_at_the_end(
         store, monkeypatch, ending):
     cluster = Cluster(monkeypatch, store, [job(OLD, state="FINISHED")])
-    hook = GuardHook(store)
+    lease = DeploymentLease(store)
     run = run_of(store, job(OLD))
-    hook.before_change(run, run.current, SPEC)
+    lease.acquire(run, run.current, SPEC)
     failed = successor_id("orders", OLD)
     cluster.jobs.append(job(failed, state="FAILED"))
-    hook.after_submit(run, failed, SPEC)
+    lease.check_started(run, failed, SPEC)
     if ending == "rollback":
-        hook.before_rollback(run, failed, {})
+        lease.allow_rollback(run, failed, {})
     else:
-        hook.after_change(run, FlinkError("boom"))
+        lease.release(run, FlinkError("boom"))
     assert read_confirmations(store.jars(), "orders") == {failed: SPEC.fingerprint}
     assert read_intents(store.jars()) == {}
 
@@ -322,33 +322,33 @@ def test_a_job_that_never_ran_is_confirmed_before_a_rollback_or_at_the_end(
 def test_a_rollback_over_another_runs_job_is_refused(store, monkeypatch):
     new = "5" * 32
     cluster = Cluster(monkeypatch, store, [job(new, state="FINISHED")])
-    hook = GuardHook(store)
+    lease = DeploymentLease(store)
     run = run_of(store)
-    hook.before_rollback(run, new, {})  # nobody replaced it: roll back, fenced on it
-    assert hook.job_id(run, SPEC) == successor_id("orders", new)
+    lease.allow_rollback(run, new, {})  # nobody replaced it: roll back, fenced on it
+    assert lease.next_job_id(run, SPEC) == successor_id("orders", new)
     Guard(store, "orders", who="pipeline-b").claim(successor_id("orders", new), "f" * 16, new, 60)
     with pytest.raises(Superseded) as replaced:
-        hook.before_rollback(run, new, {})
+        lease.allow_rollback(run, new, {})
     assert "superseded by another deployment (pipeline-b since" in replaced.value.msg
     cluster.jobs = [job(new)]  # still active: its own failure, not superseded
-    hook.before_rollback(run, new, {})
-    hook.refusal = "another deployment of job orders is in progress or has finished"
+    lease.allow_rollback(run, new, {})
+    lease.refusal = "another deployment of job orders is in progress or has finished"
     with pytest.raises(FlinkError) as refused:
-        hook.before_rollback(run, new, {})
-    assert refused.value.msg == hook.refusal
+        lease.allow_rollback(run, new, {})
+    assert refused.value.msg == lease.refusal
 
 
 def test_a_rollback_refusal_names_who_started_the_successor(store, monkeypatch):
     new = "5" * 32
     successor = successor_id("orders", new)
     cluster = Cluster(monkeypatch, store, [job(new, state="FINISHED"), job(successor)])
-    hook = GuardHook(store)
+    lease = DeploymentLease(store)
     with pytest.raises(Superseded) as replaced:
-        hook.before_rollback(run_of(store), new, {})
+        lease.allow_rollback(run_of(store), new, {})
     assert replaced.value.msg.endswith("(its successor %s runs)" % successor)
     append_operation(store, "orders", "upgraded", "awx job 7", print, job_id=successor)
     with pytest.raises(Superseded) as replaced:
-        hook.before_rollback(run_of(store), new, {})
+        lease.allow_rollback(run_of(store), new, {})
     assert "(its successor %s runs, started by awx job 7)" % successor in replaced.value.msg
     assert cluster.jobs[1]["jid"] == successor
 
@@ -359,15 +359,15 @@ def test_a_crash_looping_job_is_not_green(store, monkeypatch):
     cluster.exceptions[OLD] = {"exceptionHistory": {"entries": [
         {"timestamp": int(time.time() * 1000) - 5000}]}}
     with pytest.raises(NoRollback) as caught:
-        GuardHook(store).already_running(run_of(store, looping), looping)
+        DeploymentLease(store).verify_running(run_of(store, looping), looping)
     assert "not healthy" in caught.value.msg and "boom" in caught.value.msg
     checked = run_of(store, looping, check=True)
-    GuardHook(store).already_running(checked, looping)
+    DeploymentLease(store).verify_running(checked, looping)
     assert checked.result.healthy is False
     # A restart long ago is history: a running job is green.
     cluster.exceptions[OLD] = {"all-exceptions": [{"timestamp": 1}]}
     healthy = run_of(store, job(OLD))
-    GuardHook(store).already_running(healthy, job(OLD))
+    DeploymentLease(store).verify_running(healthy, job(OLD))
     assert healthy.result.healthy is True
 
 
@@ -379,41 +379,41 @@ def test_a_job_whose_deployment_failed_its_gate_is_not_green_on_a_retry(store, m
                      message="job 111 has checkpointing off ... health_require_checkpoint cannot be met")
     gates = []
 
-    def gate(_hook, run, job_id, window, why):
+    def gate(_lease, run, job_id, window, why):
         gates.append((job_id, why))
         if len(gates) == 1:
             raise NoRollback("job %s runs the requested spec, but %s and it failed the health gate" % (
                 job_id, why))
-    monkeypatch.setattr(GuardHook, "_gate", gate)
+    monkeypatch.setattr(DeploymentLease, "_gate", gate)
     with pytest.raises(NoRollback) as caught:
-        GuardHook(store).already_running(run_of(store, job(OLD), health_require_checkpoint=True),
+        DeploymentLease(store).verify_running(run_of(store, job(OLD), health_require_checkpoint=True),
                                          job(OLD))
     assert "its last deployment failed (job 111 has checkpointing off" in caught.value.msg
     checked = run_of(store, job(OLD), check=True)
-    GuardHook(store).already_running(checked, job(OLD))
+    DeploymentLease(store).verify_running(checked, job(OLD))
     assert checked.result.healthy is False and len(gates) == 1  # check mode gates nothing
-    GuardHook(store).already_running(run_of(store, job(OLD)), job(OLD))  # the gate passes now
+    DeploymentLease(store).verify_running(run_of(store, job(OLD)), job(OLD))  # the gate passes now
     assert read_operations(store.jars(), "orders")[0]["action"] == "verified"
-    GuardHook(store).already_running(run_of(store, job(OLD)), job(OLD))
+    DeploymentLease(store).verify_running(run_of(store, job(OLD)), job(OLD))
     assert len(gates) == 2  # verified: no gate any more
 
 
 def test_the_end_releases_the_claim_and_logs_the_change(store, monkeypatch):
     Cluster(monkeypatch, store, [job(OLD)])
-    hook = GuardHook(store)
+    lease = DeploymentLease(store)
     run = run_of(store, job(OLD))
-    hook.before_change(run, run.current, SPEC)
+    lease.acquire(run, run.current, SPEC)
     run.result.update(action="upgraded", job_id="6" * 32, previous_job_id=OLD,
                       savepoint="file:/sp/2")
-    hook.after_change(run, None)
+    lease.release(run, None)
     assert read_intents(store.jars()) == {}
     entry = read_operations(store.jars(), "orders")[0]
     assert entry["action"] == "upgraded" and entry["savepoint"] == "file:/sp/2"
     assert entry["previous_job_id"] == OLD and entry["fingerprint"] == SPEC.fingerprint
-    failed = GuardHook(store)
-    failed.before_change(run_of(store, job(OLD)), job(OLD), SPEC)
+    failed = DeploymentLease(store)
+    failed.acquire(run_of(store, job(OLD)), job(OLD), SPEC)
     run.result.update(rolled_back=True)
-    failed.after_change(run, FlinkError("boom"))
+    failed.release(run, FlinkError("boom"))
     assert read_operations(store.jars(), "orders")[0]["action"] == "rolled back"
 
 
@@ -423,11 +423,11 @@ def test_the_log_numbers_each_version_a_change_applies(store, monkeypatch):
     Cluster(monkeypatch, store, [job(OLD)])
     other = JobSpec("orders", "sha256:" + "1" * 16, "org.example.Job", ["--v1"])
     for spec, action in ((other, "started"), (SPEC, "upgraded"), (other, "upgraded")):
-        hook = GuardHook(store)
+        lease = DeploymentLease(store)
         run = run_of(store, job(OLD))
-        hook.before_change(run, run.current, spec)
+        lease.acquire(run, run.current, spec)
         run.result.update(action=action, job_id="6" * 32, previous_job_id=OLD)
-        hook.after_change(run, None)
+        lease.release(run, None)
     logged = read_operations(store.jars(), "orders")
     assert [(e["action"], e["version"]) for e in logged] == [("upgraded", 1), ("upgraded", 2), ("started", 1)]
     # The log not read (the store failed): no number rather than a wrong one.
