@@ -386,8 +386,8 @@ def test_a_job_whose_deployment_failed_its_gate_is_not_green_on_a_retry(store, m
                 job_id, why))
     monkeypatch.setattr(DeploymentLease, "_gate", gate)
     with pytest.raises(NoRollback) as caught:
-        DeploymentLease(store).verify_running(run_of(store, job(OLD), health_require_checkpoint=True),
-                                         job(OLD))
+        DeploymentLease(store).verify_running(
+            run_of(store, job(OLD), health_require_checkpoint=True), job(OLD))
     assert "its last deployment failed (job 111 has checkpointing off" in caught.value.msg
     checked = run_of(store, job(OLD), check=True)
     DeploymentLease(store).verify_running(checked, job(OLD))

@@ -1233,6 +1233,7 @@ def test_a_refused_rollback_says_why_and_leaves_the_state_where_it_is(
     req, current = upgrade_setup(script, jar, sha, uploaded)
     expect_stop(script, job_id=current["jid"])
     expect_failing_start(script, spec_of(req, sha))
+
     class RefuseRollback(Unleased):
         def allow_rollback(self, run, failed_job_id, previous):
             raise FlinkError("another deployment of orders is in progress")
