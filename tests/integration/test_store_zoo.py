@@ -108,5 +108,5 @@ def test_a_job_with_a_finished_task_moves_the_head_through_its_lifecycle(
     assert not settled["changed"] and settled["action"] == "none", settled
     assert settled["job_id"] == resumed["job_id"]
     assert_head(store, name, resumed["job_id"], upgraded["job_id"])
-    print("store zoo side-input flink-%s: %s" % (
-        flink.cluster.version, ", ".join("%s %.1f s" % item for item in timings.items())))
+    print("store zoo %s flink-%s: %s" % (life.zoo.kind, flink.cluster.version,
+                                         ", ".join("%s %.1f s" % item for item in timings.items())))
