@@ -147,13 +147,15 @@ SLOW_SUITES    := tests/integration/test_faults.py tests/integration/test_securi
 # test_getting_started.py: the guide's commands as written; test_zoo_role.py: the role over the
 # zoo jobs, which test_zoo.py runs through the modules on every version; test_role_job_deploy.py:
 # the role's flow over flink_job, whose behaviour on each version test_flink_job.py, the zoo and
-# the precheck suite's role test prove).
+# the precheck suite's role test prove; test_store_zoo.py: the store's head through a zoo job's
+# lifecycle, which test_zoo.py runs without a store on every version).
 FIRST_ONLY_SUITES := tests/integration/test_playbook_options.py tests/integration/test_getting_started.py \
-                     tests/integration/test_zoo_role.py tests/integration/test_role_job_deploy.py
+                     tests/integration/test_zoo_role.py tests/integration/test_role_job_deploy.py \
+                     tests/integration/test_store_zoo.py
 # Suites of the first version that run in a stage of their own (integration-first-extra), in
 # another lane, to level the lanes: the first version's main stage is the longest.
 FIRST_EXTRA_SUITES := tests/integration/test_getting_started.py tests/integration/test_zoo_role.py \
-                      tests/integration/test_state_store.py
+                      tests/integration/test_state_store.py tests/integration/test_store_zoo.py
 
 # The HA cluster's races: two versions deployed at once through the two JobManagers, and a
 # leader change between the stop and the submit of one of two runs. On the first version in a

@@ -55,6 +55,12 @@ def ha(request):
 
 
 @pytest.fixture
+def ha_flink(ha):
+    """The HA cluster seen from outside (the ``flink`` fixture's view of ``ha``)."""
+    return Flink(ha)
+
+
+@pytest.fixture
 def ha_job(ha, unique_job_name):
     """Parameters of the sample stateful job through the HA cluster's JobManager ``via``; the
     test's jobs are cancelled after it."""

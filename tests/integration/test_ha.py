@@ -23,7 +23,6 @@ import pytest
 
 from flinkops_devkit.faultproxy import FaultProxy
 from flinkops_devkit.modules import ModuleRun, warnings_of
-from flinkops_devkit.observer import Flink
 from flinkops_devkit.rest import rest
 
 # One worker for every HA-cluster and state-store suite: their clusters and stores are started once.
@@ -42,16 +41,6 @@ RACES = [(kind, "round-%d" % (i + 1)) for kind in RACE_KINDS
          for i in range(ROUNDS if kind == "zookeeper" else min(ROUNDS, OTHER_STORE_ROUNDS))]
 
 
-@pytest.fixture
-def flink(ha):
-    return Flink(ha)
-
-
-@pytest.fixture
-def job(ha_job):
-    return ha_job
-
-
 @pytest.fixture(autouse=True)
 def both_jobmanagers_up(ha):
     """Each test starts with both JobManagers serving (a failed test may have left one down)."""
@@ -63,28 +52,28 @@ def both_jobmanagers_up(ha):
     ha.wait_leader(timeout=180)
 
 
-def test_without_a_durable_store_every_change_is_refused(flink, job, module):
-    params = job()
-    before = flink.snapshot(params["name"])
+def test_without_a_durable_store_every_change_is_refused(ha_flink, ha_job, module):
+    params = ha_job()
+    before = ha_flink.snapshot(params["name"])
     result = module("flink_job", params)
     assert result.get("failed"), result
     assert "high availability (high-availability" in result["msg"], result["msg"]
     assert "state_store" in result["msg"] and "Nothing was changed" in result["msg"]
-    assert flink.snapshot(params["name"]) == before
+    assert ha_flink.snapshot(params["name"]) == before
     # Reading is not refused.
     info = module("flink_job_info", dict(url=params["url"], name=params["name"]))
     assert not info.get("failed") and info["jobs"] == [], info
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_either_jobmanager_sees_the_same_records(flink, job, module, state_store_of, kind):
+def test_either_jobmanager_sees_the_same_records(ha_flink, ha_job, module, state_store_of, kind):
     store = state_store_of(kind)
-    started = module("flink_job", job(via=0, state_store=store))
+    started = module("flink_job", ha_job(via=0, state_store=store))
     assert started["action"] == "started", started
-    through_b = module("flink_job", job(via=1, state_store=store))
+    through_b = module("flink_job", ha_job(via=1, state_store=store))
     assert through_b["action"] == "none" and not through_b["changed"], through_b
     assert through_b["job_id"] == started["job_id"]
-    infos = [module("flink_job_info", dict(url=job(via=via)["url"], name=job()["name"],
+    infos = [module("flink_job_info", dict(url=ha_job(via=via)["url"], name=ha_job()["name"],
                                            state_store=store))
              for via in (0, 1)]
     for info in infos:
@@ -99,12 +88,12 @@ def test_either_jobmanager_sees_the_same_records(flink, job, module, state_store
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_a_stopped_job_resumes_after_the_leader_restarted_empty(ha, flink, job, module,
+def test_a_stopped_job_resumes_after_the_leader_restarted_empty(ha, ha_flink, ha_job, module,
                                                                 state_store_of, kind):
     store = state_store_of(kind)
-    params = job(via=0, state_store=store)
+    params = ha_job(via=0, state_store=store)
     assert module("flink_job", params)["action"] == "started"
-    flink.wait_counts(params["name"], "v1", minimum=2)
+    ha_flink.wait_counts(params["name"], "v1", minimum=2)
     stopped = module("flink_job", dict(params, state="stopped"))
     assert stopped["action"] == "stopped" and stopped["savepoint"], stopped
 
@@ -116,44 +105,44 @@ def test_a_stopped_job_resumes_after_the_leader_restarted_empty(ha, flink, job, 
     other = ha.wait_leader(timeout=180)
     # Flink lists no run of the job any more (finished jobs are not recovered).
     deadline = time.time() + 60
-    while flink.jobs_named(params["name"]):
+    while ha_flink.jobs_named(params["name"]):
         assert time.time() < deadline, "the leader change kept the finished job listed"
         time.sleep(1)
 
-    resumed = module("flink_job", job(via=other, jar="stateful-v2", state_store=store))
+    resumed = module("flink_job", ha_job(via=other, jar="stateful-v2", state_store=store))
     assert resumed["action"] == "resumed", resumed
     assert resumed["restored_from"] == stopped["savepoint"]
     assert any(stopped["savepoint"] in warning for warning in warnings_of(resumed)), json.dumps(resumed)
-    flink.wait_counts(params["name"], "v2", minimum=2)
-    flink.assert_exactly_once(params["name"])
+    ha_flink.wait_counts(params["name"], "v2", minimum=2)
+    ha_flink.assert_exactly_once(params["name"])
 
 
 @pytest.mark.parametrize("kind, round_id", RACES, ids=["%s-%s" % race for race in RACES])
-def test_two_versions_at_once_through_the_two_jobmanagers(flink, job, module, state_store_of,
+def test_two_versions_at_once_through_the_two_jobmanagers(ha_flink, ha_job, module, state_store_of,
                                                           kind, round_id):
     store = state_store_of(kind)
-    first = module("flink_job", job(via=0, state_store=store))
+    first = module("flink_job", ha_job(via=0, state_store=store))
     assert first["action"] == "started", first
-    flink.wait_counts(job()["name"], "v1", minimum=2)
+    ha_flink.wait_counts(ha_job()["name"], "v1", minimum=2)
     # Two different specs of one program (a configuration change): state-compatible.
-    runs = [ModuleRun(job(via=0, jar="stateful-v2", state_store=store), "via-a"),
-            ModuleRun(job(via=1, jar="stateful-v2", configuration={"pipeline.object-reuse": "true"},
-                          state_store=store), "via-b")]
+    runs = [ModuleRun(ha_job(via=0, jar="stateful-v2", state_store=store), "via-a"),
+            ModuleRun(ha_job(via=1, jar="stateful-v2", configuration={"pipeline.object-reuse": "true"},
+                             state_store=store), "via-b")]
     results = [run.result() for run in runs]
     for result in results:
         assert "Traceback" not in json.dumps(result), result
     green = [r for r in results if not r.get("failed")]
     assert green, results
     deadline = time.time() + 120
-    while len(flink.active(job()["name"])) != 1 or \
-            flink.the_running_job(job()["name"])["tasks"]["running"] == 0:
-        assert time.time() < deadline, flink.active(job()["name"])
+    while len(ha_flink.active(ha_job()["name"])) != 1 or \
+            ha_flink.the_running_job(ha_job()["name"])["tasks"]["running"] == 0:
+        assert time.time() < deadline, ha_flink.active(ha_job()["name"])
         time.sleep(1)
-    running = flink.the_running_job(job()["name"])["jid"]
+    running = ha_flink.the_running_job(ha_job()["name"])["jid"]
     replaced = set(r.get("previous_job_id") for r in green)
     assert all(r["job_id"] == running or r["job_id"] in replaced for r in green), results
-    flink.wait_counts(job()["name"], "v2", minimum=2)
-    flink.assert_exactly_once(job()["name"])
+    ha_flink.wait_counts(ha_job()["name"], "v2", minimum=2)
+    ha_flink.assert_exactly_once(ha_job()["name"])
 
 
 def savepoint_job(path):
@@ -163,26 +152,26 @@ def savepoint_job(path):
 
 @pytest.mark.parametrize("kind", RACE_KINDS)
 def test_a_leader_change_between_the_stop_and_the_submit_of_one_of_two_runs(
-        ha, flink, job, module, state_store_of, kind):
+        ha, ha_flink, ha_job, module, state_store_of, kind):
     """Run A goes through the leader; when it submits (its old job stopped), the leader is
     killed and run B starts through the other JobManager. Whatever each run reports, in the
     end one job runs, resumed from A's stop savepoint, every count exactly once."""
     store = state_store_of(kind)
-    v1 = job(via=0, state_store=store)
+    v1 = ha_job(via=0, state_store=store)
     assert module("flink_job", v1)["action"] == "started"
-    flink.wait_counts(v1["name"], "v1", minimum=2)
+    ha_flink.wait_counts(v1["name"], "v1", minimum=2)
     leader = ha.wait_leader()
     other = 1 - leader
     runs = {}
 
     def leader_dies_and_b_starts():
         ha.kill_jobmanager_of(leader)
-        runs["b"] = ModuleRun(job(via=other, jar="stateful-v2", configuration={"pipeline.object-reuse": "true"},
-                                  state_store=store, concurrent_deployment="wait"), "run-b")
+        runs["b"] = ModuleRun(ha_job(via=other, jar="stateful-v2", configuration={"pipeline.object-reuse": "true"},
+                                     state_store=store, concurrent_deployment="wait"), "run-b")
 
     with FaultProxy(ha.url_of(leader)) as proxy:
         proxy.add("POST", r"^/jars/.+/run$", "stall:2", 1, hook=leader_dies_and_b_starts)
-        a = ModuleRun(job(via=0, url=proxy.url, jar="stateful-v2", state_store=store), "run-a").result()
+        a = ModuleRun(ha_job(via=0, url=proxy.url, jar="stateful-v2", state_store=store), "run-a").result()
     b = runs["b"].result()
     assert a.get("failed"), a  # its JobManager died under its submit
     assert a["savepoint"] and a["savepoint"] in a["msg"], a  # ... and it says where the state is
@@ -190,20 +179,20 @@ def test_a_leader_change_between_the_stop_and_the_submit_of_one_of_two_runs(
     ha.wait_leader(timeout=180)
     final = b
     deadline = time.time() + 300
-    while final.get("failed") or not flink.active(v1["name"]):
+    while final.get("failed") or not ha_flink.active(v1["name"]):
         assert time.time() < deadline, (a, b, final)
         time.sleep(5)
-        final = module("flink_job", job(via=other, jar="stateful-v2", state_store=store,
-                                        concurrent_deployment="wait"))
+        final = module("flink_job", ha_job(via=other, jar="stateful-v2", state_store=store,
+                                           concurrent_deployment="wait"))
     for result in (a, b, final):
         assert "Traceback" not in json.dumps(result), result
-    running = flink.the_running_job(v1["name"])
+    running = ha_flink.the_running_job(v1["name"])
     assert running["jid"] in (b.get("job_id"), final.get("job_id")), (b, final, running)
     try:
-        restored = flink.wait_restored(running["jid"], timeout=60)
+        restored = ha_flink.wait_restored(running["jid"], timeout=60)
     except AssertionError:
         raise AssertionError(json.dumps(dict(a=a, b=b, final=final, running=running,
-                                             checkpoints=flink.checkpoints(running["jid"])))[:12000])
+                                             checkpoints=ha_flink.checkpoints(running["jid"])))[:12000])
     # A's savepoint, or one of the same job taken after it: a leader killed right after the stop
     # can leave the stop unrecorded in the HA store, so the next leader recovers that job and a
     # later run stops it again (seen on 1.20 with PostgreSQL). Never a savepoint of another job;
@@ -211,10 +200,10 @@ def test_a_leader_change_between_the_stop_and_the_submit_of_one_of_two_runs(
     assert restored["external_path"] == a["savepoint"] or (
         restored["is_savepoint"] and savepoint_job(restored["external_path"]) == savepoint_job(a["savepoint"])), \
         (restored, a["savepoint"])
-    flink.wait_counts(v1["name"], "v2", minimum=2)
+    ha_flink.wait_counts(v1["name"], "v2", minimum=2)
     if restored["external_path"] == a["savepoint"]:
-        flink.assert_exactly_once(v1["name"])
+        ha_flink.assert_exactly_once(v1["name"])
     else:
         # The next leader recovered v1 from its last checkpoint and printed again what v1 printed
         # after it (seen on 1.20): output, not state. v2 must go on from v1's last count.
-        flink.assert_carried_once(v1["name"], "v1", "v2")
+        ha_flink.assert_carried_once(v1["name"], "v1", "v2")

@@ -21,23 +21,12 @@ import pytest
 
 from flinkops_devkit.faultproxy import FaultProxy
 from flinkops_devkit.modules import ModuleRun
-from flinkops_devkit.observer import Flink
 from flinkops_devkit.rest import rest, upload_jar
 
 pytestmark = pytest.mark.xdist_group("state-store")
 
 # Past the claim's lease (_lease.LEASE_MS, 10 s) a frozen run's claim is taken over.
 PAST_THE_LEASE_S = 15
-
-
-@pytest.fixture
-def flink(ha):
-    return Flink(ha)
-
-
-@pytest.fixture
-def job(ha_job):
-    return ha_job
 
 
 def probe_submit(ha, job_id, name):
@@ -60,14 +49,14 @@ def is_duplicate(answer):
 
 
 def test_a_run_frozen_past_its_lease_is_refused_by_the_store_after_flink_forgot_its_id(
-        ha, flink, job, module, state_store_of):
+        ha, ha_flink, ha_job, module, state_store_of):
     started_at = time.time()
     store = state_store_of("s3")  # no session to expire under a frozen run: the head alone refuses
-    v1 = job(state_store=store)
+    v1 = ha_job(state_store=store)
     name = v1["name"]
     first = module("flink_job", v1)
     assert first["action"] == "started", first
-    flink.wait_counts(name, "v1", minimum=2)
+    ha_flink.wait_counts(name, "v1", minimum=2)
     upstream = ha.wait_leader()
 
     # B: its stop of P succeeds, its submit request is answered with a reset while the process
@@ -81,23 +70,23 @@ def test_a_run_frozen_past_its_lease_is_refused_by_the_store_after_flink_forgot_
     v2 = dict(jar="stateful-v2", state_store=store)
     with FaultProxy(ha.url_of(upstream)) as proxy:
         proxy.add("POST", r"^/jars/.+/run$", "reset", 1, hook=freeze_b)
-        runs["b"] = b_run = ModuleRun(job(via=upstream, url=proxy.url, **v2), "run-b")
+        runs["b"] = b_run = ModuleRun(ha_job(via=upstream, url=proxy.url, **v2), "run-b")
         try:
             assert frozen.wait(300), "run B never submitted"
             time.sleep(PAST_THE_LEASE_S)
             # A takes B's abandoned claim over and submits the same successor id S.
-            a = ModuleRun(job(via=upstream, **v2), "run-a").result()
+            a = ModuleRun(ha_job(via=upstream, **v2), "run-a").result()
             assert not a.get("failed") and a["previous_job_id"] == first["job_id"], a
-            flink.wait_counts(name, "v2", minimum=2)
+            ha_flink.wait_counts(name, "v2", minimum=2)
             # C replaces S with S2 (another spec: a configuration change).
-            c = ModuleRun(job(via=upstream, configuration={"pipeline.object-reuse": "true"}, **v2),
+            c = ModuleRun(ha_job(via=upstream, configuration={"pipeline.object-reuse": "true"}, **v2),
                           "run-c").result()
             assert c["action"] == "upgraded" and c["previous_job_id"] == a["job_id"], c
-            flink.wait_counts(name, "v2", minimum=4)
+            ha_flink.wait_counts(name, "v2", minimum=4)
             # S2 stopped with a savepoint: a job running across the leader change would replay
             # its output since its last checkpoint, which the exactly-once ledger would count.
-            d = module("flink_job", job(via=upstream, configuration={"pipeline.object-reuse": "true"},
-                                        state="stopped", **v2))
+            d = module("flink_job", ha_job(via=upstream, configuration={"pipeline.object-reuse": "true"},
+                                           state="stopped", **v2))
             assert d["action"] == "stopped" and d["savepoint"], d
 
             # Before a leader change Flink itself refuses S again ...
@@ -111,10 +100,10 @@ def test_a_run_frozen_past_its_lease_is_refused_by_the_store_after_flink_forgot_
             ha.restart_jobmanager_of(leader, wipe_upload_dir=True)
             ha.wait_leader(timeout=180)
             deadline = time.time() + 120
-            while any(flink.state(jid) for jid in ended):
+            while any(ha_flink.state(jid) for jid in ended):
                 assert time.time() < deadline, "the leader change kept the ended jobs listed"
                 time.sleep(1)
-            assert flink.active(name) == []
+            assert ha_flink.active(name) == []
         finally:
             os.kill(b_run.proc.pid, signal.SIGCONT)
         b = b_run.result()
@@ -129,17 +118,17 @@ def test_a_run_frozen_past_its_lease_is_refused_by_the_store_after_flink_forgot_
     assert "its head is job %s (moved there from job %s by awx job run-c" % (c["job_id"], a["job_id"]) \
         in b["msg"], b["msg"]
     assert b["action"] == "none" and b.get("job_id") is None, b
-    assert flink.active(name) == [] and flink.state(a["job_id"]) is None  # B started nothing
+    assert ha_flink.active(name) == [] and ha_flink.state(a["job_id"]) is None  # B started nothing
     info = module("flink_job_info", dict(url=ha.url_of(0), name=name, state_store=store))
     assert "refused" in [op["action"] for op in info["operations"]], info["operations"]
 
     # The fence does not stand in a legitimate run's way: the next run resumes S2's state.
-    e = module("flink_job", job(configuration={"pipeline.object-reuse": "true"}, **v2))
+    e = module("flink_job", ha_job(configuration={"pipeline.object-reuse": "true"}, **v2))
     assert e["action"] == "resumed" and e["restored_from"] == d["savepoint"], json.dumps(
         dict(a=a, c=c, d=d, e=e))[:8000]
-    assert [j["jid"] for j in flink.active(name)] == [e["job_id"]]
-    flink.wait_counts(name, "v2", minimum=6)
-    flink.assert_exactly_once(name)
+    assert [j["jid"] for j in ha_flink.active(name)] == [e["job_id"]]
+    ha_flink.wait_counts(name, "v2", minimum=6)
+    ha_flink.assert_exactly_once(name)
 
     # Without the store's fence, Flink would have taken S (from P's old savepoint): a raw
     # submission of it is accepted now; it fails only on its missing savepoint. (Last: a job
