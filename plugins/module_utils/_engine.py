@@ -236,12 +236,18 @@ class Engine:
         if warning:
             self.result.warnings.append(warning)
 
+    @property
+    def records_durable(self):
+        """Whether what this run records outlives the JobManager: a durable store, or an upload
+        directory the user declared durable and shared."""
+        return self.state.durable or self.state.jar_store.declared_shared
+
     def check_records_durable(self):
         """Before the first change: refuse to act on a high-availability cluster while the
         records would live in one JobManager's upload directory (another JobManager, or this
         one restarted, would not see them: a no-op restarts the job, history and the stop's
         savepoint are forgotten)."""
-        if self.state.durable or self.state.jar_store.declared_shared:
+        if self.records_durable:
             return
         kind = high_availability(self.cluster_config)
         if kind:
@@ -479,7 +485,7 @@ class Engine:
             return failure
         return DeployFailure("start", failure, "interrupted-after-stop", state_at=savepoint,
                              previous_job_id=self.result.previous_job_id,
-                             job_id=self.result.job_id)
+                             job_id=self.result.job_id, records_durable=self.records_durable)
 
     def already_running(self, current, after):
         """The spec asked for runs already: change nothing (wait for it if not healthy yet)."""
@@ -520,7 +526,7 @@ class Engine:
                     "resuming from %s, the savepoint the records say its last run stopped "
                     "with (job %s)" % (self.request.name, restore, previous_job_id))
         if not restore and not self.changes.check_mode and \
-                not (self.state.durable or self.state.jar_store.declared_shared):
+                not self.records_durable:
             # Only the upload directory remembers this job: never silent about empty state.
             self.result.warnings.append(
                 "job %s starts from empty state. flinkops.flink keeps what it knows of a job (its "

@@ -239,10 +239,17 @@ class DeployFailure(FlinkError):
         if outcome == "interrupted-after-stop":
             started = (" Whether its new job %s started is not known: a re-run finds out." %
                        facts["job_id"]) if facts.get("job_id") else ""
+            # Only the upload directory remembers that savepoint: a JobManager that restarts
+            # empty before the re-run forgets it, and only this message still names it.
+            forgettable = "" if facts.get("records_durable", True) else (
+                ". No state_store is set, so if the JobManager restarts with an empty upload "
+                "directory before that re-run, the re-run cannot know this savepoint: then deploy "
+                "with savepoint_path set to %s" % facts["state_at"])
             return ("%s. This run had stopped job %s with the savepoint %s, and nothing was "
                     "rolled back.%s Run the task again: when no job of the name runs, it goes on "
-                    "from that savepoint; when one does, it names it" % (
-                        error.msg, facts.get("previous_job_id"), facts["state_at"], started))
+                    "from that savepoint; when one does, it names it%s" % (
+                        error.msg, facts.get("previous_job_id"), facts["state_at"], started,
+                        forgettable))
         if outcome == "handover-pending":
             return ("blue-green handover not finished: the new version (job %s) passed its gate "
                     "and runs, but stopping the previous version (job %s) with a savepoint "

@@ -582,6 +582,15 @@ def test_a_jobmanager_lost_after_the_stop_names_the_savepoint_and_what_a_rerun_d
     assert failed.value.outcome == "interrupted-after-stop"
     assert "This run had stopped job %s with the savepoint %s" % (current["jid"], SP) in msg
     assert "nothing was rolled back" in msg and "goes on from that savepoint" in msg
+    # The records are in the upload directory (no store): a JobManager that restarts empty
+    # before the re-run forgets the savepoint, and only this message still names it.
+    assert "the re-run cannot know this savepoint: then deploy with savepoint_path set to %s" % SP in msg
+
+
+def test_with_durable_records_a_lost_run_does_not_warn_of_a_forgotten_savepoint():
+    failure = DeployFailure("start", FlinkError("cannot reach Flink"), "interrupted-after-stop",
+                            state_at=SP, previous_job_id=OLD_ID, job_id=None, records_durable=True)
+    assert str(failure).endswith("when one does, it names it") and "savepoint_path" not in str(failure)
 
 
 def test_drain_and_native_format_reach_the_stop(client, script, jar, sha, uploaded):

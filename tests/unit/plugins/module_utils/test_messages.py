@@ -276,7 +276,7 @@ MESSAGES = {
         ('... The stop of job <id> with a savepoint was requested (trigger <id>) and its outcome is unknown ...', OUTCOME_UNKNOWN),
     '%s. This run had stopped job %s with the savepoint %s, and nothing was rolled back.%s '
     'Run the task again: when no job of the name runs, it goes on from that savepoint; '
-    'when one does, it names it':
+    'when one does, it names it%s':
         ('... This run had stopped job <id> with the savepoint <path>, and nothing was rolled back ...', OUTCOME_UNKNOWN),
     'the new version failed and the previous job %s is stopped (%s); not rolled back: %s. %s':
         (NOT_ROLLED_BACK, NOTHING_RUNS),
