@@ -69,8 +69,13 @@ START_TIMEOUT = float(os.environ.get("FLINKOPS_START_TIMEOUT") or 300.0)
 # jobs move a few hundred records a second, and a dozen clusters share two cores during
 # `make test`, where C2's compiler threads and the parallel collector cost more CPU than they
 # save (measured on Flink 2.3: start 6.8 -> 4.0 CPU-s, a running test job 8.3 -> 5.0 CPU-s a
-# minute). FLINKOPS_TEST_JVM_OPTS= (empty) keeps the JVM's defaults.
-TEST_JVM_OPTS = os.environ.get("FLINKOPS_TEST_JVM_OPTS", "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC")
+# minute). Pekko's scheduler, which runs Flink's RPC timers (heartbeats, timeouts, delayed
+# retries), wakes every tick: 10 ms by default, in two actor systems per JVM, about half of an
+# idle cluster's CPU. At 100 ms a timer fires at most 0.1 s late, nothing for timers of seconds;
+# an idle cluster went from 1.5 to 0.8 CPU-s a minute (hack/measure_cluster_cpu.py, Flink 2.3).
+# FLINKOPS_TEST_JVM_OPTS= (empty) keeps the JVM's and Flink's defaults.
+TEST_JVM_OPTS = os.environ.get("FLINKOPS_TEST_JVM_OPTS",
+                               "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Dpekko.scheduler.tick-duration=100ms")
 
 
 # --------------------------------------------------------------------------- cluster
@@ -103,6 +108,17 @@ def with_test_jvm_opts(java_opts: str) -> str:
     if not TEST_JVM_OPTS or TEST_JVM_OPTS in java_opts:
         return java_opts
     return (java_opts + " " + TEST_JVM_OPTS).strip()
+
+
+def with_test_java_env(env: dict) -> dict:
+    """``env`` for Flink's daemon scripts, whose own short JVMs get TEST_JVM_OPTS too.
+
+    Each daemon script runs Flink's BashJavaUtils three times to read the configuration (a
+    cluster start: six JVMs, half of its CPU), with no options of ours; the ``java`` launcher
+    adds JDK_JAVA_OPTIONS to every JVM it starts (and notes that on the daemon's .out file)."""
+    if TEST_JVM_OPTS and TEST_JVM_OPTS not in env.get("JDK_JAVA_OPTIONS", ""):
+        env["JDK_JAVA_OPTIONS"] = (env.get("JDK_JAVA_OPTIONS", "") + " " + TEST_JVM_OPTS).strip()
+    return env
 
 
 def _flatten_yaml(text: str) -> dict:
@@ -361,7 +377,7 @@ class Cluster:
         })
         for k in ("FLINK_ENV_JAVA_OPTS", "JVM_ARGS", "HADOOP_CONF_DIR"):
             env.pop(k, None)
-        return env
+        return with_test_java_env(env)
 
     def _daemon(self, script: str, action: str, timeout: float = 60.0) -> None:
         assert self.home is not None

@@ -28,7 +28,8 @@ import threading
 import time
 from pathlib import Path
 
-from flinkops_devkit.flinkctl import _flatten_yaml, _pid_alive, _pid_cmdline, daemon_pid, free_port, with_test_jvm_opts
+from flinkops_devkit.flinkctl import (_flatten_yaml, _pid_alive, _pid_cmdline, daemon_pid, free_port,
+                                     with_test_java_env, with_test_jvm_opts)
 
 __all__ = ["ZooKeeperServer", "ZooKeeperError", "four_letter_word"]
 
@@ -150,7 +151,7 @@ class ZooKeeperServer:
             "FLINK_HOME": str(self.flink_home),
             "FLINK_IDENT_STRING": os.environ.get("USER") or "flinkops",
         })
-        return env
+        return with_test_java_env(env)
 
     def _pid_from_file(self) -> int | None:
         for f in self.pid_dir.glob("flink-*-zookeeper.pid"):
