@@ -22,6 +22,7 @@ import time
 import pytest
 
 from flinkops_devkit.faultproxy import FaultProxy
+from flinkops_devkit.hacluster import FlinkCannotRecover
 from flinkops_devkit.modules import ModuleRun, warnings_of
 from flinkops_devkit.rest import rest
 
@@ -175,7 +176,17 @@ def test_a_leader_change_between_the_stop_and_the_submit_of_one_of_two_runs(
     b = runs["b"].result()
     assert a.get("failed"), a  # its JobManager died under its submit
     assert a["savepoint"] and a["savepoint"] in a["msg"], a  # ... and it says where the state is
-    ha.restart_jobmanager_of(leader, wipe_upload_dir=True)
+    try:
+        ha.restart_jobmanager_of(leader, wipe_upload_dir=True)
+    except FlinkCannotRecover:
+        # Flink's fault, not the collection's: no leader can start, so nothing can run or be
+        # checked. The runs said what they could; the next tests get a new cluster.
+        for result in (a, b):
+            assert "Traceback" not in json.dumps(result), result
+        ha.rebuild()
+        pytest.xfail("Flink %s could not recover its HA store after the leader was killed under "
+                     "a submission (Dispatcher.onStart failed its check on recovered dirty job "
+                     "results on every JobManager); the cluster was rebuilt" % ha.version)
     ha.wait_leader(timeout=180)
     final = b
     deadline = time.time() + 300

@@ -12,7 +12,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from flinkops_devkit import flinkctl
+from flinkops_devkit import flinkctl, hacluster
 from flinkops_devkit.faultproxy import FaultProxy
 from flinkops_devkit.heartbeats import Heartbeats
 from flinkops_devkit.observer import Flink, RunningObserver, all_running
@@ -117,3 +117,21 @@ def test_the_harness_keeps_its_api_and_finds_the_test_job_sources():
     assert flinkctl.provision.__module__ == "flinkops_devkit.provision"
     from flinkops_devkit.provision import JOBS_SRC  # pylint: disable=import-outside-toplevel
     assert (JOBS_SRC / "org" / "flinkops" / "testjob" / "StatefulJob.java").is_file()
+
+
+def test_a_jobmanager_whose_dispatcher_cannot_recover_is_told_apart(tmp_path, monkeypatch):
+    """A JobManager that died of Flink's failed HA recovery raises FlinkCannotRecover (the test
+    rebuilds the cluster); one that died otherwise, a plain ClusterError."""
+    cluster = hacluster.HaCluster("2.3", base_dir=tmp_path)
+    cluster.rest_ports, cluster.jm_pids = [1, 2], [None, None]
+    monkeypatch.setattr(hacluster, "rest", lambda *args, **kwargs: (_ for _ in ()).throw(OSError("refused")))
+    log = cluster.jm_log_dir(0) / "flink-x-standalonesession-0-vm.log"
+    log.parent.mkdir(parents=True)
+    log.write_text("ERROR Could not start RpcEndpoint dispatcher_1.\n"
+                   "\tat org.apache.flink.runtime.dispatcher.Dispatcher.onStart(Dispatcher.java:497)\n")
+    with pytest.raises(hacluster.FlinkCannotRecover):
+        cluster.wait_ready_jm(0, timeout=5)
+    log.write_text("ERROR out of memory\n")
+    with pytest.raises(hacluster.ClusterError) as died:
+        cluster.wait_ready_jm(0, timeout=5)
+    assert not isinstance(died.value, hacluster.FlinkCannotRecover)
