@@ -17,13 +17,15 @@ The claim is the guard's lease (``Guard.claim``, ``Guard.keep_alive``), keyed by
 instead of a job's successor: the same records in the records' storage (the JAR store, or the
 durable store's ``converge`` scope), the same election, the same renewal and takeover of a
 dead holder's claim (``_lease``). One difference: no job-id fence stands behind a converge, so
-its election is strict (two claims with the same stamp both back off and try again): two
-converges never both proceed unless the store's clock goes backwards.
+its election is strict (``_guard.elect``): a converge goes on only when its claim is the only
+one listed, and two that see each other both back off and try again after a random part of a
+poll (so that they do not meet again), whatever the stamps say.
 """
 
 from __future__ import annotations
 
 import hashlib
+import random
 import time
 
 from ansible_collections.flinkops.flink.plugins.module_utils._client import FlinkError
@@ -95,7 +97,7 @@ class ClusterClaim:
                             " after waiting %ss (concurrent_wait_timeout)" % wait if wait else
                             " (concurrent_wait_timeout is 0: raise it to wait for the other "
                             "converge)"))
-                self.sleep(self.poll)
+                self.sleep(self.poll * random.uniform(0.5, 1.5))
                 continue
             self.guard = guard
             self.acquired = True

@@ -436,16 +436,17 @@ def spec_of(job_id, confirmations, intents, legacy_fingerprints=(), planned=None
 def elect(intents, now_ms, strict=False):
     """The intent that may act: the earliest unexpired one (tie: the smallest entry id).
 
-    ``strict``: a tie on the store's clock elects nobody (each tied run backs off and may
-    try again), where no fence stands behind the election (the converge claim): a run that
-    listed before a tied rival's record was visible would otherwise go on beside it."""
+    ``strict``, where no fence stands behind the election (the converge claim): an intent
+    acts only when it is the one listed; any two elect nobody (each backs off and tries
+    again). Stamps cannot order claims there: the JAR store stamps an upload when its file
+    is written, and Flink moves the file into the listed directory afterwards, so a rival may
+    be listed later with an earlier stamp (two converges both went on, seen on Flink 2.3).
+    Acting only alone holds whatever the stamps: two runs that each listed only their own
+    intent each listed before the other's was visible, and both cannot be true."""
     live = [intent for intent in intents if not intent.expired(now_ms)]
-    if not live:
+    if not live or (strict and len(live) > 1):
         return None
-    first = min(live, key=lambda intent: intent.key)
-    if strict and any(intent is not first and intent.uploaded == first.uploaded for intent in live):
-        return None
-    return first
+    return min(live, key=lambda intent: intent.key)
 
 
 def abandoned(intent, predecessor_job, successor_job, now_ms):

@@ -592,6 +592,45 @@ def test_a_strict_election_elects_nobody_on_a_tie():
     assert elect(tied[:1], now, strict=True) is tied[0]
 
 
+def test_a_strict_election_elects_only_a_claim_listed_alone():
+    """The converge claim: a rival listed later may carry an earlier stamp (the JAR store stamps
+    an upload before Flink lists it), so two listed claims elect nobody, whatever their stamps."""
+    store = Store(step_ms=5)
+    for nonce in ("1" * 8, "2" * 8):
+        for name in intent_names("o", successor_id("o", JID), "f" * 16, JID, nonce, 60, nonce):
+            store.write(name)
+    claims = list(read_intents(store.jars()).values())[0]
+    assert claims[0].uploaded < claims[1].uploaded
+    now = claims[1].uploaded
+    assert elect(claims, now) is claims[0]
+    assert elect(claims, now, strict=True) is None
+    assert elect(claims[1:], now, strict=True) is claims[1]
+
+
+def test_a_strict_claim_that_sees_a_later_rival_backs_off_too():
+    """Ours has the earlier stamp, but a rival is listed beside it: ours backs off (dropped),
+    naming the rival; the rival, listed alone on its next look, goes on."""
+    store = Store(step_ms=5)
+    successor = successor_id("o", JID)
+    ours = Guard(store, "o", who="ours")
+    real_jars = store.jars
+    rival = []
+
+    def jars_with_a_late_rival():
+        # The rival's claim becomes visible after ours was written, stamped later.
+        if not rival:
+            rival.extend(store.write(name) for name in intent_names(
+                "o", successor, "f" * 16, JID, "rival", 60, "9" * 8))
+        return real_jars()
+
+    store.jars = jars_with_a_late_rival
+    with pytest.raises(DeploymentInProgress) as raised:
+        ours.claim(successor, "f" * 16, JID, 60, strict=True, plan=False)
+    assert raised.value.winner.actor == "rival"
+    store.jars = real_jars
+    assert [i.actor for i in read_intents(store.jars())[successor]] == ["rival"]
+
+
 def test_a_strict_claim_that_ties_with_rivals_before_it_names_the_earliest():
     """Two rivals tied at one stamp, ours later: nobody is elected, ours backs off naming one."""
     store = Store(step_ms=0)
