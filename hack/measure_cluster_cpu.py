@@ -218,7 +218,7 @@ def main(argv=None) -> int:
     from flinkops_devkit import flinkctl, hacluster  # noqa: E402  (after the environment is set)
 
     results = []
-    for _ in range(args.repeat):
+    for _round in range(args.repeat):
         r = measure_once(args, flinkctl, hacluster)
         results.append(r)
         print(json.dumps(r), flush=True)

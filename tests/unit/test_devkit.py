@@ -124,7 +124,11 @@ def test_a_jobmanager_whose_dispatcher_cannot_recover_is_told_apart(tmp_path, mo
     rebuilds the cluster); one that died otherwise, a plain ClusterError."""
     cluster = hacluster.HaCluster("2.3", base_dir=tmp_path)
     cluster.rest_ports, cluster.jm_pids = [1, 2], [None, None]
-    monkeypatch.setattr(hacluster, "rest", lambda *args, **kwargs: (_ for _ in ()).throw(OSError("refused")))
+
+    def refused(*args, **kwargs):
+        raise OSError("refused")
+
+    monkeypatch.setattr(hacluster, "rest", refused)
     log = cluster.jm_log_dir(0) / "flink-x-standalonesession-0-vm.log"
     log.parent.mkdir(parents=True)
     log.write_text("ERROR Could not start RpcEndpoint dispatcher_1.\n"

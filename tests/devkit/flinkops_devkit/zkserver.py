@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 from flinkops_devkit.flinkctl import (_flatten_yaml, _pid_alive, _pid_cmdline, daemon_pid, free_port,
-                                     with_test_java_env, with_test_jvm_opts)
+                                      with_test_java_env, with_test_jvm_opts)
 
 __all__ = ["ZooKeeperServer", "ZooKeeperError", "four_letter_word"]
 
