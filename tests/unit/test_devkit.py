@@ -139,3 +139,25 @@ def test_a_jobmanager_whose_dispatcher_cannot_recover_is_told_apart(tmp_path, mo
     with pytest.raises(hacluster.ClusterError) as died:
         cluster.wait_ready_jm(0, timeout=5)
     assert not isinstance(died.value, hacluster.FlinkCannotRecover)
+
+
+def test_waiting_for_a_restore_reads_through_a_job_still_initializing(monkeypatch):
+    """Flink answers 500 for a job whose JobMaster is not up yet: the wait goes on; any other
+    error ends it."""
+    flink = Flink(SimpleNamespace(url="http://flink.test", jobs={"entry_class": "x"}))
+    initializing = {"errors": ["The requested operation is not available while the JobManager is initializing."]}
+    answers = [RestError("GET", "/jobs/j/checkpoints", 500, initializing),
+               {"latest": {"restored": {"external_path": "file:/sp"}}}]
+
+    def checkpoints(job_id):
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    monkeypatch.setattr(flink, "checkpoints", checkpoints)
+    monkeypatch.setattr("time.sleep", lambda seconds: None)
+    assert flink.wait_restored("j")["external_path"] == "file:/sp"
+    answers[:] = [RestError("GET", "/jobs/j/checkpoints", 404, {"errors": ["not found"]})]
+    with pytest.raises(RestError):
+        flink.wait_restored("j")

@@ -160,7 +160,13 @@ class Flink:
         """``latest[kind]`` of the job's checkpoint stats, once Flink lists it (cached ~3 s)."""
         deadline = time.time() + timeout
         while True:
-            found = (self.checkpoints(job_id).get("latest") or {}).get(kind)
+            try:
+                found = (self.checkpoints(job_id).get("latest") or {}).get(kind)
+            except RestError as exc:
+                # A job still initializing (its JobMaster not up yet) answers 500: not yet.
+                if exc.status != 500 or "initializing" not in str(exc.answer):
+                    raise
+                found = None
             if found:
                 return found
             assert time.time() < deadline, "job %s lists no %s checkpoint" % (job_id, kind)
