@@ -376,7 +376,7 @@ demo-stop: venv ## Stop the cluster make demo left running
 DOCS_DIR := $(BUILD_DIR)/docs
 
 docs: venv collection ## Build the docs site into build/docs/build/html (fails on any warning)
-	antsibull-docs lint-collection-docs --plugin-docs --check-extra-docs-refs \
+	$(VENV_PY) hack/antsibull_docs_lint.py lint-collection-docs --plugin-docs --check-extra-docs-refs \
 	  --validate-collection-refs all --disallow-unknown-collection-refs .
 	@rm -rf $(DOCS_DIR); mkdir -p -m 700 $(DOCS_DIR)
 	antsibull-docs --config-file docs/docsite/antsibull-docs.cfg sphinx-init --use-current \
