@@ -158,10 +158,6 @@ class Engine:
         for hook in self.hooks:
             getattr(hook, point)(self, *args)
 
-    def acquire(self, current, spec):
-        """Win the job name's lease before the first change (``_deployment_lease``)."""
-        self.lease.acquire(self, current, spec)
-
     def end(self, failure):
         """The run's outcome is final: give the lease up (logging the outcome), then the hooks
         hear of it."""
@@ -381,7 +377,7 @@ class Engine:
         self.changes.do("record the spec %s" % spec.fingerprint, record_spec, self.record_store,
                         spec, jar_id, self.records)
         try:
-            self.acquire(current, spec)
+            self.lease.acquire(self, current, spec)
             if current:
                 strategy.upgrade(self, current, spec, jar_id, previous)
             else:
@@ -410,7 +406,7 @@ class Engine:
             first.check_records_durable()
             recorded = RecordedSpec(first.fingerprint_of(first.handover[1]["jid"]))
             try:
-                first.acquire(first.current, recorded)
+                first.lease.acquire(first, first.current, recorded)
                 BlueGreenStrategy().finish(first, first.current, first.handover[1]["jid"])
             except FlinkError as failure:
                 first.end(failure)
@@ -687,7 +683,7 @@ class Engine:
         mode = self.request.stop_mode
         self.check_records_durable()
         try:
-            self.acquire(current, None)
+            self.lease.acquire(self, current, None)
             if mode == "cancel":
                 self.changes.do("cancel job %s" % job_id, self.cancel, job_id)
                 self.result.action = "cancelled"
